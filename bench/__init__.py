@@ -1,0 +1,1 @@
+"""The cloud-inventory benchmark: Charter against a DuckDB baseline (see README.md)."""

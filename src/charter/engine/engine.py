@@ -1,0 +1,575 @@
+"""The engine: policies, tables and their rows, kept evaluated as changes arrive.
+
+Every table is materialized. A batch of changes (row inserts and deletes on any table, rules
+added or removed) is checked whole before anything is touched, then propagated stratum by
+stratum; the caller gets each table's delta, and subscribers get theirs.
+
+>>> eng = Engine()
+>>> _ = eng.load_policy("p", "reach(x, y) :- edge(x, y)  reach(x, z) :- reach(x, y), edge(y, z)")
+>>> d = eng.insert_rows("p:edge", [(1, 2), (2, 3)])
+>>> sorted(d["p:reach"].inserted)
+[(1, 2), (1, 3), (2, 3)]
+>>> sorted(eng.apply([Delta("p:edge", (2, 3), -1)])["p:reach"].deleted)
+[(1, 3), (2, 3)]
+>>> eng.query("reach(1, y)", policy="p")
+[(1, 2)]
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from charter.engine.aggregates import AggregateState
+from charter.engine.delta import Delta, RuleChange, TableDelta
+from charter.engine.evaluate import evaluate_stratum
+from charter.engine.execute import State
+from charter.engine.incremental import update_counting, update_recursive
+from charter.engine.program import (
+    FACTS_SUFFIX,
+    AuxiliaryNames,
+    CompiledRule,
+    Program,
+    Stratum,
+    build_program,
+    facts_table,
+)
+from charter.engine.relation import BatchDelta, Relation
+from charter.lang.ast import Atom, Constant, Modal, Rule, Variable
+from charter.lang.checks import check_program, compile_rules, head_table
+from charter.lang.columns import FreshVariables, resolve_columns
+from charter.lang.errors import DataError, Diagnostic, EngineError, PolicyError, raise_if_errors
+from charter.lang.parser import parse, parse_literal
+from charter.lang.schema import Schemas
+
+Subscriber = Callable[[str, TableDelta], None]
+POLICY_KINDS = ("nonrecursive", "action", "database", "materialized")
+
+
+@dataclass
+class PolicyState:
+    """A policy's kind and rules: the user's rule -> its normalized form, in order."""
+
+    kind: str = "nonrecursive"
+    rules: dict[Rule, Rule] = field(default_factory=dict)
+
+
+def _internal(table: str) -> bool:
+    return "#" in table
+
+
+class Engine:
+    """Policies and datasource tables, every table materialized and kept current.
+
+    Args:
+        recompute_fraction: when a batch changes more than this fraction of a stratum's
+            input rows, the stratum is re-evaluated whole instead of incrementally (both
+            give the same tables; the whole path is faster for bulk loads).
+    """
+
+    def __init__(self, recompute_fraction: float = 0.3):
+        self.schemas = Schemas()
+        self.policies: dict[str, PolicyState] = {}
+        self.state = State()
+        self.recompute_fraction = recompute_fraction
+        self._names = AuxiliaryNames()
+        self._arity: dict[str, int] = {}
+        self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
+        self.program: Program = self._build({}, None)
+
+    # ------------------------------------------------------------ policies and schemas
+
+    def create_policy(self, name: str, kind: str = "nonrecursive") -> None:
+        """Create an empty policy."""
+        if name in self.policies:
+            raise EngineError(f"policy {name} already exists")
+        if kind not in POLICY_KINDS:
+            raise EngineError(f"unknown policy kind {kind}; use one of {', '.join(POLICY_KINDS)}")
+        if self.schemas.is_complete(name):
+            raise EngineError(f"{name} is a datasource; a policy needs another name")
+        self.policies[name] = PolicyState(kind)
+
+    def delete_policy(self, name: str) -> dict[str, TableDelta]:
+        """Delete a policy, its rules and its rows."""
+        policy = self._policy(name)
+        changes: list[Delta | RuleChange] = [RuleChange(name, r, -1) for r in policy.rules]
+        for table, relation in list(self.state.relations.items()):
+            if table.startswith(name + ":") and table not in self.program.derived:
+                changes += [
+                    Delta(table.removesuffix(FACTS_SUFFIX), row, -1) for row in relation.rows
+                ]
+        result = self.apply(changes)
+        del self.policies[name]
+        for table in [t for t in self.state.relations if t.startswith(name + ":")]:
+            del self.state.relations[table]
+        return result
+
+    def declare_datasource(self, name: str, tables: Mapping[str, Sequence[str]]) -> None:
+        """Give a datasource its (complete) table schemas; rules may then use column names."""
+        if name in self.policies:
+            raise EngineError(f"{name} is a policy; a datasource needs another name")
+        for table, columns in tables.items():
+            self._check_arity_change(f"{name}:{table}", len(columns))
+        self.schemas.set_module(name, {t: tuple(c) for t, c in tables.items()})
+        for table, columns in tables.items():
+            self._arity[f"{name}:{table}"] = len(columns)
+
+    def set_schema(self, module: str, table: str, columns: Sequence[str]) -> None:
+        """Declare one table's columns (its module's schema becomes complete)."""
+        self._check_arity_change(f"{module}:{table}", len(columns))
+        self.schemas.set_table(module, table, tuple(columns))
+        self._arity[f"{module}:{table}"] = len(columns)
+
+    def _check_arity_change(self, table: str, arity: int) -> None:
+        known = self._arity.get(table)
+        rel = self.state.relations.get(table)
+        if known is not None and known != arity and rel is not None and len(rel):
+            raise EngineError(
+                f"{table} holds rows of {known} columns; a schema of {arity} columns does not fit"
+            )
+
+    def _policy(self, name: str) -> PolicyState:
+        policy = self.policies.get(name)
+        if policy is None:
+            hint = difflib.get_close_matches(name, list(self.policies), n=1)
+            more = f"; did you mean {hint[0]}?" if hint else ""
+            raise EngineError(f"no policy named {name}{more}")
+        return policy
+
+    # ------------------------------------------------------------ rules
+
+    def _rules(
+        self, policy: str, rules: str | Rule | Sequence[Rule], file: str | None
+    ) -> list[Rule]:
+        if isinstance(rules, str):
+            return parse(rules, file)
+        if isinstance(rules, Rule):
+            return [rules]
+        return list(rules)
+
+    def load_policy(
+        self,
+        name: str,
+        rules: str | Sequence[Rule],
+        file: str | None = None,
+        kind: str = "nonrecursive",
+    ) -> dict[str, TableDelta]:
+        """Create the policy if needed and add its rules, all or none."""
+        parsed = self._rules(name, rules, file)
+        created = name not in self.policies
+        if created:
+            self.create_policy(name, kind)
+        try:
+            return self.apply(RuleChange(name, r, +1) for r in parsed)
+        except Exception:
+            if created:
+                del self.policies[name]
+            raise
+
+    def insert_rules(
+        self, policy: str, rules: str | Rule | Sequence[Rule], file: str | None = None
+    ) -> dict[str, TableDelta]:
+        """Add rules (text or parsed) to a policy, all or none."""
+        return self.apply(RuleChange(policy, r, +1) for r in self._rules(policy, rules, file))
+
+    def delete_rules(
+        self, policy: str, rules: str | Rule | Sequence[Rule], file: str | None = None
+    ) -> dict[str, TableDelta]:
+        """Remove rules from a policy."""
+        return self.apply(RuleChange(policy, r, -1) for r in self._rules(policy, rules, file))
+
+    def compile(self, policy: str, rules: Sequence[Rule], kind: str = "nonrecursive"):
+        """Check rules as if added to ``policy``; returns (normalized rules, diagnostics)."""
+        return compile_rules(policy, rules, self.schemas, kind)
+
+    def rules(self, policy: str) -> list[Rule]:
+        """A policy's rules as the user wrote them, in the order they were added."""
+        return list(self._policy(policy).rules)
+
+    # ------------------------------------------------------------ rows
+
+    def insert_rows(self, table: str, rows: Iterable[tuple]) -> dict[str, TableDelta]:
+        """Insert rows into a table (a datasource table, or a policy's facts)."""
+        return self.apply(Delta(table, tuple(row), +1) for row in rows)
+
+    def delete_rows(self, table: str, rows: Iterable[tuple]) -> dict[str, TableDelta]:
+        """Delete rows from a table."""
+        return self.apply(Delta(table, tuple(row), -1) for row in rows)
+
+    def replace_rows(self, table: str, rows: Iterable[tuple]) -> dict[str, TableDelta]:
+        """Make ``rows`` the whole content of a base table, as one batch of differences."""
+        new = {tuple(r): None for r in rows}
+        current = self.state.relations.get(self._storage(table, self.program.derived))
+        old = current.rows if current is not None else {}
+        changes = [Delta(table, r, -1) for r in old if r not in new]
+        changes += [Delta(table, r, +1) for r in new if r not in old]
+        return self.apply(changes)
+
+    # ------------------------------------------------------------ reading
+
+    def tables(self) -> list[str]:
+        """Every table the engine knows: with rows, rules or a schema."""
+        known = set(self._arity) | self.program.derived
+        known |= {t for t, r in self.state.relations.items() if len(r)}
+        known |= {f"{m}:{t}" for m in self.schemas.modules for t in self.schemas.modules[m]}
+        return sorted(t for t in known if not _internal(t))
+
+    def arity(self, table: str) -> int | None:
+        return self._arity.get(table)
+
+    def _known(self, table: str) -> None:
+        if table in self.state.relations or table in self._arity or table in self.program.derived:
+            return
+        hint = difflib.get_close_matches(table, self.tables(), n=1)
+        more = f"; did you mean {hint[0]}?" if hint else ""
+        raise EngineError(f"unknown table {table}{more}")
+
+    def rows(self, table: str) -> set[tuple]:
+        """The current rows of a table."""
+        self._known(table)
+        rel = self.state.relations.get(table)
+        return set(rel.rows) if rel is not None else set()
+
+    def query(self, pattern: str | Atom, policy: str | None = None) -> list[tuple]:
+        """Rows matching a pattern such as ``error(x, "ACTIVE")``, sorted.
+
+        An unqualified table belongs to ``policy``; named columns use the table's schema.
+        """
+        atom = parse_literal(pattern) if isinstance(pattern, str) else pattern
+        theory = atom.theory or policy
+        if theory is None:
+            raise EngineError(f"{atom} names no policy: write policy:table or pass a policy")
+        atom = replace(atom, theory=theory)
+        diagnostics: list[Diagnostic] = []
+        columns = self.schemas.columns(theory, atom.table)
+        atom = resolve_columns(atom, columns, FreshVariables(), diagnostics)
+        raise_if_errors(diagnostics)
+        table = atom.qualified
+        self._known(table)
+        arity = self._arity.get(table)
+        if arity is not None and len(atom.args) != arity:
+            raise EngineError(f"{atom} has {len(atom.args)} arguments but {table} has {arity}")
+        rel = self.state.relations.get(table)
+        if rel is None:
+            return []
+        consts = [(i, t.value) for i, t in enumerate(atom.args) if isinstance(t, Constant)]
+        first: dict[str, int] = {}
+        same = []
+        for i, t in enumerate(atom.args):
+            if isinstance(t, Variable) and not t.anonymous:
+                if t.name in first:
+                    same.append((first[t.name], i))
+                else:
+                    first[t.name] = i
+        if consts:
+            columns_key = tuple(i for i, _ in consts)
+            key = consts[0][1] if len(consts) == 1 else tuple(v for _, v in consts)
+            candidates = rel.index(columns_key).get(key, ())
+        else:
+            candidates = rel.rows
+        out = [r for r in candidates if all(r[a] == r[b] for a, b in same)]
+        return sorted(out, key=_sort_key)
+
+    def subscribe(self, table: str, callback: Subscriber) -> None:
+        """Call ``callback(table, delta)`` after every batch that changes ``table``."""
+        self._subscribers[table].append(callback)
+
+    def unsubscribe(self, table: str, callback: Subscriber) -> None:
+        self._subscribers[table].remove(callback)
+
+    def rule_stats(self) -> list[tuple[str, Rule, int, str | None]]:
+        """``(policy, rule, errors, last error)`` for rules whose builtins raised."""
+        out = []
+        for stratum in self.program.strata:
+            for compiled in stratum.rules:
+                if compiled.stats.errors:
+                    rule = compiled.source or compiled.rule
+                    out.append(
+                        (compiled.policy, rule, compiled.stats.errors, compiled.stats.last_error)
+                    )
+        return out
+
+    # ------------------------------------------------------------ batches
+
+    def apply(self, changes: Iterable[Delta | RuleChange]) -> dict[str, TableDelta]:
+        """Apply one batch of row and rule changes; return each changed table's delta.
+
+        The batch is checked whole first (rules compile, rows fit their tables): on any
+        error nothing changes and a PolicyError, DataError or EngineError is raised.
+        """
+        row_changes: list[Delta] = []
+        rule_changes: list[RuleChange] = []
+        for change in changes:
+            (rule_changes if isinstance(change, RuleChange) else row_changes).append(change)
+        new_rules = self._new_rules(rule_changes) if rule_changes else None
+        rules_now = new_rules if new_rules is not None else self._normalized()
+        for rc in rule_changes:  # facts are rows of their table
+            normalized = (
+                new_rules[rc.policy].get(rc.rule)
+                if rc.sign > 0
+                else self.policies[rc.policy].rules.get(rc.rule)
+            )
+            if normalized is not None and not normalized.body and isinstance(normalized.head, Atom):
+                row = tuple(t.value for t in normalized.head.args)  # type: ignore[union-attr]
+                row_changes.append(Delta(head_table(rc.policy, normalized.head), row, rc.sign))
+        derived = self._derived(rules_now)
+        arities = self._arities(rules_now)
+        self._check_rows(row_changes, arities)
+
+        # Nothing has changed so far; from here on the batch is applied.
+        state = self.state
+        old_derived = self.program.derived
+        old_visible: dict[str, dict[tuple, int]] = {}
+        for table in derived - old_derived:  # a base table gains rules: its rows become facts
+            if table in state.relations:
+                rel = state.relations.pop(table)
+                old_visible[table] = rel.rows
+                rel.name = facts_table(table)
+                state.relations[rel.name] = rel
+        became_base = {t for t in old_derived - derived if not _internal(t)}
+        for table in became_base:
+            rel = state.relations.pop(table, None)
+            old_visible[table] = rel.rows if rel is not None else {}
+            facts = state.relations.pop(facts_table(table), None) or Relation(table)
+            facts.name = table
+            state.relations[table] = facts
+        self._arity = arities
+        previous = self.program
+        if new_rules is not None:
+            for policy, rules in new_rules.items():
+                self.policies[policy].rules = rules
+            self.program = self._build(rules_now, self.program)
+        self._apply_rows(row_changes, derived)
+        for table in became_base:
+            rows = state.relations[table].rows
+            state.batch[table] = BatchDelta(
+                {r for r in rows if r not in old_visible[table]},
+                {r for r in old_visible[table] if r not in rows},
+            )
+        dirty = self._dirty_tables(previous)
+        try:
+            self._propagate(dirty, old_visible)
+            result = {
+                table: TableDelta(delta.plus, delta.minus)
+                for table, delta in state.batch.items()
+                if delta and not _internal(table)
+            }
+        finally:
+            state.batch = {}
+            for aggregate in state.aggregates.values():
+                aggregate.end_batch()
+        for table, delta in result.items():
+            for callback in list(self._subscribers.get(table, ())):
+                callback(table, delta)
+        return result
+
+    def _normalized(self) -> dict[str, dict[Rule, Rule]]:
+        return {name: dict(p.rules) for name, p in self.policies.items()}
+
+    def _new_rules(self, rule_changes: list[RuleChange]) -> dict[str, dict[Rule, Rule]]:
+        rules = self._normalized()
+        diagnostics: list[Diagnostic] = []
+        for rc in rule_changes:
+            policy = self._policy(rc.policy)
+            current = rules[rc.policy]
+            if rc.sign > 0:
+                if rc.rule in current:
+                    diagnostics.append(
+                        Diagnostic(
+                            "rule_already_exists",
+                            f"rule {rc.rule} already exists in policy {rc.policy}",
+                            rc.rule.span,
+                        )
+                    )
+                    continue
+                normalized, found = compile_rules(rc.policy, [rc.rule], self.schemas, policy.kind)
+                diagnostics += found
+                if normalized:
+                    current[rc.rule] = normalized[0]
+            else:
+                if rc.rule not in current:
+                    raise EngineError(f"policy {rc.policy} has no rule {rc.rule}")
+                del current[rc.rule]
+        raise_if_errors(diagnostics)
+        by_policy = {
+            p: list(r.values()) for p, r in rules.items() if self.policies[p].kind != "action"
+        }
+        raise_if_errors(check_program(by_policy, self._arities({})))
+        return rules
+
+    def _derived(self, rules: Mapping[str, Mapping[Rule, Rule]]) -> set[str]:
+        derived = set()
+        for policy, policy_rules in rules.items():
+            if self.policies[policy].kind == "action":
+                continue
+            for rule in policy_rules.values():
+                if rule.body or isinstance(rule.head, Modal):
+                    derived.add(head_table(policy, rule.head))
+        return derived
+
+    def _arities(self, rules: Mapping[str, Mapping[Rule, Rule]]) -> dict[str, int]:
+        """Each table's number of columns: from schemas, stored rows, then rules."""
+        arities = {
+            f"{m}:{t}": len(c)
+            for m, tables in self.schemas.modules.items()
+            for t, c in tables.items()
+        }
+        for table, relation in self.state.relations.items():
+            if relation.rows and (not _internal(table) or table.endswith(FACTS_SUFFIX)):
+                arities.setdefault(table.removesuffix(FACTS_SUFFIX), len(next(iter(relation.rows))))
+        for policy, policy_rules in rules.items():
+            for rule in policy_rules.values():
+                head = rule.head
+                atom = head.atom if isinstance(head, Modal) else head
+                arities.setdefault(head_table(policy, head), len(atom.args))
+                for literal in rule.body:
+                    inner = getattr(literal, "atom", literal)
+                    if isinstance(inner, Atom):
+                        arities.setdefault(inner.qualified, len(inner.args))
+        return arities
+
+    def _check_rows(self, row_changes: list[Delta], arities: dict[str, int]) -> None:
+        for change in row_changes:
+            table = change.table
+            if ":" not in table:
+                raise DataError(f"table {table} must be qualified as module:table")
+            module, name = table.split(":", 1)
+            if self.schemas.is_complete(module) and self.schemas.columns(module, name) is None:
+                hint = difflib.get_close_matches(name, self.schemas.tables(module), n=1)
+                more = f"; did you mean {module}:{hint[0]}?" if hint else ""
+                raise DataError(f"datasource {module} has no table {name}{more}")
+            expected = arities.setdefault(table, len(change.row))
+            if len(change.row) != expected:
+                raise DataError(
+                    f"row {change.row!r} of {table} has {len(change.row)} values; "
+                    f"{table} has {expected} columns"
+                )
+
+    def _storage(self, table: str, derived: set[str]) -> str:
+        return facts_table(table) if table in derived else table
+
+    def _apply_rows(self, row_changes: list[Delta], derived: set[str]) -> None:
+        """Net each table's changes (last one wins) and apply them to base relations."""
+        final: dict[str, dict[tuple, int]] = defaultdict(dict)
+        for change in row_changes:
+            final[self._storage(change.table, derived)][change.row] = change.sign
+        for table, rows in final.items():
+            relation = self.state.relation(table)
+            relation.arity = self._arity.get(table.removesuffix(FACTS_SUFFIX))
+            delta = self.state.batch.setdefault(table, BatchDelta())
+            inserts = [r for r, s in rows.items() if s > 0 and r not in relation.rows]
+            if inserts and not relation.rows and not delta:
+                relation.load(inserts)
+                delta.plus.update(inserts)
+                inserts = []
+            for row in inserts:
+                relation.add(row)
+                delta.plus.add(row)
+            for row, sign in rows.items():
+                if sign < 0 and row in relation.rows:
+                    relation.discard(row)
+                    delta.minus.add(row)
+
+    # ------------------------------------------------------------ propagation
+
+    def _build(self, rules: Mapping[str, Mapping[Rule, Rule]], previous: Program | None) -> Program:
+        by_policy = {
+            p: list(r.values()) for p, r in rules.items() if self.policies[p].kind != "action"
+        }
+        program = build_program(
+            by_policy,
+            with_facts=lambda t: not _internal(t) and "execute[" not in t,
+            arity=self._arity.get,
+            names=self._names,
+            previous=previous,
+        )
+        aggregates = self.state.aggregates
+        for table, info in program.auxiliary.items():
+            if table not in aggregates:
+                aggregates[table] = AggregateState(info.func, info.width, info.target)
+        for table in [t for t in aggregates if t not in program.auxiliary]:
+            del aggregates[table]
+            self.state.relations.pop(table, None)
+        for table in [t for t in self.state.relations if t not in program.derived]:
+            if "#agg" in table or "execute[" in table:
+                del self.state.relations[table]
+        return program
+
+    def _dirty_tables(self, previous: Program) -> set[str]:
+        """Derived tables whose set of rules changed: they are re-evaluated whole."""
+        before, now = previous.rules_by_head, self.program.rules_by_head
+        dirty = set()
+        for table in set(before) | set(now):
+            old_rules = {id(c) for c in before.get(table, ())}
+            new_rules = {id(c) for c in now.get(table, ())}
+            if old_rules != new_rules:
+                dirty.add(table)
+        return dirty
+
+    def _propagate(self, dirty: set[str], old_visible: dict[str, dict[tuple, int]]) -> None:
+        state = self.state
+        changed = {t for t, d in state.batch.items() if d}
+        for stratum in self.program.strata:
+            if stratum.tables & dirty:
+                self._recompute(stratum, old_visible)
+            elif self._inputs(stratum) & changed:
+                if self._large(stratum, changed):
+                    self._recompute(stratum, old_visible)
+                elif stratum.recursive:
+                    for table, delta in update_recursive(stratum, state, changed).items():
+                        state.batch[table] = delta
+                else:
+                    (table,) = stratum.tables
+                    state.batch[table] = update_counting(stratum, state, changed)
+            else:
+                continue
+            for table in stratum.tables:
+                delta = state.batch.get(table)
+                if not delta:
+                    continue
+                changed.add(table)
+                aggregate = state.aggregates.get(table)
+                if aggregate is not None:
+                    rel = state.relations[table]
+                    aggregate.refresh(rel, aggregate.touched([*delta.plus, *delta.minus]))
+
+    def _inputs(self, stratum: Stratum) -> set[str]:
+        return {table for compiled in stratum.rules for _, table in compiled.inputs()}
+
+    def _large(self, stratum: Stratum, changed: set[str]) -> bool:
+        inputs = self._inputs(stratum) & changed
+        moved = sum(
+            len(self.state.batch[t].plus) + len(self.state.batch[t].minus)
+            for t in inputs
+            if t in self.state.batch
+        )
+        total = sum(len(self.state.relation(t)) for t in inputs)
+        return moved > self.recompute_fraction * max(total, 1)
+
+    def _recompute(self, stratum: Stratum, old_visible: dict[str, dict[tuple, int]]) -> None:
+        state = self.state
+        before = {}
+        for table in stratum.tables:
+            if table in old_visible:
+                before[table] = old_visible[table]
+            else:
+                rel = state.relations.get(table)
+                before[table] = rel.rows if rel is not None else {}
+        evaluate_stratum(stratum, state)
+        for table in stratum.tables:
+            after = state.relations[table].rows
+            old = before[table]
+            state.batch[table] = BatchDelta(
+                {r for r in after if r not in old}, {r for r in old if r not in after}
+            )
+
+
+def _sort_key(row: tuple) -> tuple:
+    return tuple(
+        (type(v).__name__, v) if not isinstance(v, (int, float)) else ("0", v) for v in row
+    )
+
+
+__all__ = ["Engine", "Delta", "RuleChange", "TableDelta", "PolicyError", "CompiledRule"]

@@ -1,0 +1,175 @@
+"""Incremental maintenance of one stratum from its inputs' deltas.
+
+Non-recursive strata use *counting*: each row keeps its number of derivations, and for a
+rule ``h :- L1, ..., Ln`` the change in derivations is the sum over each literal ``Li``
+with a delta of ``L1..L(i-1) (old) x delta(Li) x L(i+1)..Ln (new)``, so a deletion costs
+what the deleted row joins with, never a re-derivation.
+
+Recursive strata use *delete and re-derive* (DRed): over-delete everything derivable
+through a lost input (in the old state), take it out, put back what still has a
+derivation in the new state, then add what the gained inputs derive, semi-naively.
+
+A literal's delta is a positive table's gained/lost rows, a negated table's keys whose
+truth flipped, or an aggregate's groups whose value changed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from charter.engine.evaluate import insert_to_fixpoint, sizer
+from charter.engine.execute import (
+    State,
+    aggregate_seeds,
+    atom_seeds,
+    head_seeds,
+    negation_seeds,
+    run,
+)
+from charter.engine.plan import AggregateSeed, AtomSeed, NegationSeed, Plan
+from charter.engine.planner import HEAD
+from charter.engine.program import CompiledRule, Stratum
+from charter.engine.relation import BatchDelta
+from charter.lang.errors import EngineError
+
+
+def literal_seeds(plan: Plan, state: State) -> tuple[list[tuple], list[tuple]]:
+    """Bindings where the plan's seed literal became true (+) and stopped being true (-)."""
+    seed = plan.seed
+    if isinstance(seed, AtomSeed):
+        delta = state.batch.get(seed.table)
+        if not delta:
+            return [], []
+        return atom_seeds(seed, delta.plus), atom_seeds(seed, delta.minus)
+    if isinstance(seed, NegationSeed):
+        return negation_seeds(seed, state)
+    if isinstance(seed, AggregateSeed):
+        return aggregate_seeds(seed, state)
+    raise TypeError(seed)
+
+
+def _changed_inputs(compiled: CompiledRule, changed: set[str]) -> list[tuple[int, str]]:
+    return [(i, table) for i, table in compiled.inputs() if table in changed]
+
+
+def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchDelta:
+    """Apply the inputs' deltas to a non-recursive stratum (one table); return its delta."""
+    (table,) = stratum.tables
+    size = sizer(state)
+    counts: dict[tuple, int] = defaultdict(int)
+    for compiled in stratum.rules:
+        for i, _table in _changed_inputs(compiled, changed):
+            plan = compiled.plan(i, size)
+            plus, minus = literal_seeds(plan, state)
+            old = frozenset(range(i))
+            for row in run(plan, plus, state, old, compiled.stats):
+                counts[row] += 1
+            for row in run(plan, minus, state, old, compiled.stats):
+                counts[row] -= 1
+    relation = state.relation(table)
+    delta = BatchDelta()
+    rows = relation.rows
+    for row, change in counts.items():
+        if not change:
+            continue
+        before = rows.get(row, 0)
+        after = before + change
+        if after < 0:
+            raise EngineError(f"internal error: {table}{row} would have {after} derivations")
+        if before == 0:
+            relation.add(row, after)
+            delta.plus.add(row)
+        elif after == 0:
+            relation.discard(row)
+            delta.minus.add(row)
+        else:
+            rows[row] = after
+    return delta
+
+
+def update_recursive(stratum: Stratum, state: State, changed: set[str]) -> dict[str, BatchDelta]:
+    """Apply the inputs' deltas to a recursive stratum by delete and re-derive."""
+    size = sizer(state)
+    tables = stratum.tables
+    relations = {t: state.relation(t) for t in tables}
+    lower = [
+        (compiled, i)
+        for compiled in stratum.rules
+        for i, table in _changed_inputs(compiled, changed)
+        if table not in tables
+    ]
+    everything_old = {c: frozenset(range(len(c.rule.body))) for c in stratum.rules}
+
+    # 1. Over-delete: all that the old state derives through a lost input.
+    deleted: dict[str, set[tuple]] = defaultdict(set)
+    frontier: dict[str, list[tuple]] = defaultdict(list)
+    gains: list[tuple[CompiledRule, Plan, list[tuple]]] = []
+    for compiled, i in lower:
+        plan = compiled.plan(i, size)
+        plus, minus = literal_seeds(plan, state)
+        if plus:
+            gains.append((compiled, plan, plus))
+        if not minus:
+            continue
+        relation = relations[compiled.head]
+        gone = deleted[compiled.head]
+        for row in run(plan, minus, state, everything_old[compiled], compiled.stats):
+            if row in relation.rows and row not in gone:
+                gone.add(row)
+                frontier[compiled.head].append(row)
+    recursive_inputs = [
+        (compiled, i, table)
+        for compiled in stratum.rules
+        for i, table in compiled.inputs()
+        if table in tables
+    ]
+    while any(frontier.values()):
+        next_frontier: dict[str, list[tuple]] = defaultdict(list)
+        for compiled, i, table in recursive_inputs:
+            rows = frontier.get(table)
+            if not rows:
+                continue
+            plan = compiled.plan(i, size)
+            seeds = atom_seeds(plan.seed, rows)  # type: ignore[arg-type]
+            relation = relations[compiled.head]
+            gone = deleted[compiled.head]
+            for row in run(plan, seeds, state, everything_old[compiled], compiled.stats):
+                if row in relation.rows and row not in gone:
+                    gone.add(row)
+                    next_frontier[compiled.head].append(row)
+        frontier = next_frontier
+
+    # 2. Take the over-deleted rows out.
+    for table, rows in deleted.items():
+        relation = relations[table]
+        for row in rows:
+            relation.discard(row)
+
+    # 3. Re-derive: put back what still has a derivation in the new state.
+    restart: dict[str, list[tuple]] = defaultdict(list)
+    for compiled in stratum.rules:
+        gone = deleted.get(compiled.head)
+        if not gone:
+            continue
+        plan = compiled.plan(HEAD, size)
+        seeds = head_seeds(plan.seed, gone)  # type: ignore[arg-type]
+        relation = relations[compiled.head]
+        for row in run(plan, seeds, state, frozenset(), compiled.stats):
+            if row not in relation.rows:
+                relation.add(row)
+                restart[compiled.head].append(row)
+
+    # 4. Insert what gained inputs derive, then propagate everything new.
+    for compiled, plan, plus in gains:
+        relation = relations[compiled.head]
+        for row in run(plan, plus, state, frozenset(), compiled.stats):
+            if row not in relation.rows:
+                relation.add(row)
+                restart[compiled.head].append(row)
+    added = insert_to_fixpoint(stratum, state, restart)
+
+    deltas = {}
+    for table in tables:
+        gone, back = deleted.get(table, set()), added.get(table, set())
+        deltas[table] = BatchDelta(back - gone, gone - back)
+    return deltas

@@ -1,0 +1,361 @@
+"""Rules to join plans: a greedy join order from bound columns and table sizes.
+
+Filters (negations, comparisons, builtins, aggregate look-ups) run as soon as what they
+need is bound; then the next table is the one with the most bound columns, the smaller
+first. Only variables used later are kept in bindings, so ``servers(s, _, i, _, _, _)``
+carries two values, not six.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import itemgetter
+
+from charter.engine.plan import (
+    Absent,
+    AggregateLookup,
+    AggregateSeed,
+    Assign,
+    AtomSeed,
+    Call,
+    HeadSeed,
+    NegationSeed,
+    Plan,
+    Scan,
+    Seed,
+    Step,
+    Test,
+)
+from charter.engine.relation import key_getter
+from charter.lang.ast import (
+    Aggregate,
+    Atom,
+    BuiltinCall,
+    Comparison,
+    Constant,
+    Expr,
+    Modal,
+    Negation,
+    Rule,
+    Term,
+    Variable,
+    literal_variables,
+)
+from charter.lang.builtins import ARITHMETIC, BUILTINS
+from charter.lang.errors import EngineError
+from charter.lang.safety import binds, needs
+
+HEAD = "head"
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateSpec:
+    """How an aggregate literal is kept: its auxiliary table and group-by variables."""
+
+    table: str
+    keys: tuple[str, ...]
+
+
+def _getter(sources: list[int | Constant]) -> Callable[[tuple], object]:
+    """Binding -> key over positions and constants, in the index-key convention."""
+    if all(isinstance(s, int) for s in sources):
+        return key_getter(tuple(sources))  # type: ignore[arg-type]
+    parts = [(s.value, None) if isinstance(s, Constant) else (None, s) for s in sources]
+    if len(parts) == 1:
+        value = parts[0][0]
+        return lambda _b: value
+    return lambda b: tuple(v if p is None else b[p] for v, p in parts)
+
+
+def _tuple_getter(positions: list[int]) -> Callable[[tuple], tuple]:
+    """Row -> tuple of the values at ``positions`` (always a tuple)."""
+    if not positions:
+        return lambda _r: ()
+    if len(positions) == 1:
+        p = positions[0]
+        return lambda r: (r[p],)
+    return itemgetter(*positions)
+
+
+def expression(expr: Expr, layout: dict[str, int]) -> Callable[[tuple], object]:
+    """Compile an expression over a binding layout to a function of the binding."""
+    if isinstance(expr, Constant):
+        value = expr.value
+        return lambda _b: value
+    if isinstance(expr, Variable):
+        return itemgetter(layout[expr.name])
+    op = ARITHMETIC[expr.op]
+    left, right = expression(expr.left, layout), expression(expr.right, layout)
+    return lambda b: op(left(b), right(b))
+
+
+class _Builder:
+    """Builds one plan: tracks the binding layout while steps are added."""
+
+    def __init__(self, rule: Rule, aggregates: dict[int, AggregateSpec]):
+        self.rule = rule
+        self.aggregates = aggregates
+        self.layout: dict[str, int] = {}
+        # How many places (head occurrences, body literals) use each variable: a variable
+        # used in one literal only is matched there but not carried in bindings.
+        self.uses: Counter[str] = Counter()
+        for head in rule.heads:
+            atom = head.atom if isinstance(head, Modal) else head
+            self.uses.update(v.name for v in literal_variables(atom))
+        for i, literal in enumerate(rule.body):
+            if isinstance(literal, Aggregate):
+                self.uses.update(aggregates[i].keys)
+                self.uses[literal.result.name] += 1
+            else:
+                self.uses.update({v.name for v in literal_variables(literal)})
+
+    def _bind(self, names: list[str]) -> None:
+        for name in names:
+            self.layout[name] = len(self.layout)
+
+    def _match(self, args: tuple[Term, ...]):
+        """Split an atom's arguments into key sources, equal pairs and new variables."""
+        columns: list[int] = []
+        sources: list[int | Constant] = []
+        same: list[tuple[int, int]] = []
+        first: dict[str, int] = {}
+        for col, term in enumerate(args):
+            if isinstance(term, Constant):
+                columns.append(col)
+                sources.append(term)
+            elif term.name in self.layout:
+                columns.append(col)
+                sources.append(self.layout[term.name])
+            elif term.name in first:
+                same.append((first[term.name], col))
+            else:
+                first[term.name] = col
+        return columns, sources, same, first
+
+    # -- seeds
+
+    def atom_seed(self, i: int, atom: Atom) -> AtomSeed:
+        columns, sources, same, first = self._match(atom.args)
+        consts = tuple((c, s.value) for c, s in zip(columns, sources, strict=True))
+        kept = [n for n in first if self.uses[n] > 1]
+        self._bind(kept)
+        return AtomSeed(
+            i, atom.qualified, consts, tuple(same), _tuple_getter([first[n] for n in kept])
+        )
+
+    def negation_seed(self, i: int, atom: Atom) -> NegationSeed:
+        columns: list[int] = []
+        consts: list[tuple[int, object]] = []
+        same: list[tuple[int, int]] = []
+        first: dict[str, int] = {}
+        for col, term in enumerate(atom.args):
+            if isinstance(term, Constant):
+                columns.append(col)
+                consts.append((col, term.value))
+            elif not term.anonymous:
+                columns.append(col)
+                if term.name in first:
+                    same.append((first[term.name], col))
+                else:
+                    first[term.name] = col
+        names = list(first)
+        self._bind(names)
+        return NegationSeed(
+            i,
+            atom.qualified,
+            tuple(columns),
+            tuple(consts),
+            tuple(same),
+            key_getter(tuple(columns)),
+            _tuple_getter([first[n] for n in names]),
+        )
+
+    def aggregate_seed(self, i: int, literal: Aggregate) -> AggregateSeed:
+        spec = self.aggregates[i]
+        self._bind([*spec.keys, literal.result.name])
+        return AggregateSeed(i, spec.table, len(spec.keys))
+
+    def head_seed(self) -> HeadSeed:
+        head = self.rule.head
+        atom = head.atom if isinstance(head, Modal) else head
+        columns, sources, same, first = self._match(atom.args)
+        consts = tuple((c, s.value) for c, s in zip(columns, sources, strict=True))
+        names = list(first)
+        self._bind(names)
+        return HeadSeed(consts, tuple(same), _tuple_getter([first[n] for n in names]))
+
+    # -- steps
+
+    def step(self, i: int) -> Step:
+        literal = self.rule.body[i]
+        if isinstance(literal, Atom):
+            return self._scan(i, literal)
+        if isinstance(literal, Negation):
+            if isinstance(literal.atom, BuiltinCall):
+                return self._call(i, literal.atom, negated=True)
+            return self._absent(i, literal.atom)
+        if isinstance(literal, BuiltinCall):
+            return self._call(i, literal, negated=False)
+        if isinstance(literal, Comparison):
+            return self._comparison(i, literal)
+        if isinstance(literal, Aggregate):
+            return self._aggregate(i, literal)
+        raise TypeError(literal)
+
+    def _scan(self, i: int, atom: Atom) -> Scan:
+        columns, sources, same, first = self._match(atom.args)
+        kept = [n for n in first if self.uses[n] > 1]
+        self._bind(kept)
+        return Scan(
+            i,
+            atom.qualified,
+            tuple(columns),
+            _getter(sources),
+            tuple(same),
+            _tuple_getter([first[n] for n in kept]),
+        )
+
+    def _absent(self, i: int, atom: Atom) -> Absent:
+        columns: list[int] = []
+        sources: list[int | Constant] = []
+        for col, term in enumerate(atom.args):
+            if isinstance(term, Constant):
+                columns.append(col)
+                sources.append(term)
+            elif not term.anonymous:
+                columns.append(col)
+                sources.append(self.layout[term.name])
+        full = len(columns) == len(atom.args)
+        key = _getter(sources)
+        if full and len(columns) <= 1:
+            inner = key
+            key = (lambda b: ()) if not columns else (lambda b: (inner(b),))
+        return Absent(i, atom.qualified, tuple(columns), key, full)
+
+    def _source(self, term: Term) -> Callable[[tuple], object]:
+        return expression(term, self.layout)
+
+    def _call(self, i: int, call: BuiltinCall, negated: bool) -> Call:
+        builtin = BUILTINS[call.name]
+        inputs = [self._source(t) for t in call.args[: builtin.inputs]]
+        outputs: list[Callable | None] = []
+        new: list[str] = []
+        for term in call.args[builtin.inputs :]:
+            if isinstance(term, Variable) and term.name not in self.layout:
+                if term.name in new:
+                    position = len(self.layout) + new.index(term.name)
+                    outputs.append(itemgetter(position))
+                else:
+                    new.append(term.name)
+                    outputs.append(None)
+            else:
+                outputs.append(self._source(term))
+        self._bind(new)
+        if len(inputs) == 1:
+            only = inputs[0]
+            get_inputs = lambda b: (only(b),)  # noqa: E731
+        else:
+            get_inputs = lambda b: tuple(f(b) for f in inputs)  # noqa: E731
+        return Call(i, call.name, get_inputs, tuple(outputs), negated)
+
+    def _comparison(self, i: int, cmp: Comparison) -> Step:
+        if cmp.op == "=":
+            for side, other in ((cmp.left, cmp.right), (cmp.right, cmp.left)):
+                if isinstance(side, Variable) and side.name not in self.layout:
+                    value = expression(other, self.layout)
+                    self._bind([side.name])
+                    return Assign(i, value)
+        return Test(
+            i, cmp.op, expression(cmp.left, self.layout), expression(cmp.right, self.layout)
+        )
+
+    def _aggregate(self, i: int, literal: Aggregate) -> AggregateLookup:
+        spec = self.aggregates[i]
+        key = _getter([self.layout[k] for k in spec.keys])
+        if literal.result.name in self.layout:
+            result = itemgetter(self.layout[literal.result.name])
+        else:
+            result = None
+            self._bind([literal.result.name])
+        return AggregateLookup(i, spec.table, key, result)
+
+    def head(self) -> Callable[[tuple], tuple]:
+        head = self.rule.head
+        atom = head.atom if isinstance(head, Modal) else head
+        sources: list[int | Constant] = [
+            t if isinstance(t, Constant) else self.layout[t.name] for t in atom.args
+        ]
+        if all(isinstance(s, int) for s in sources):
+            if sources == list(range(len(self.layout))):
+                return lambda b: b  # the binding already is the row
+            return _tuple_getter(sources)  # type: ignore[arg-type]
+        parts = [(s.value, None) if isinstance(s, Constant) else (None, s) for s in sources]
+        return lambda b: tuple(v if p is None else b[p] for v, p in parts)
+
+
+def _choose(
+    rule: Rule,
+    remaining: list[int],
+    bound: set[str],
+    aggregates: dict[int, AggregateSpec],
+    size: Callable[[str], int],
+) -> int:
+    best: tuple | None = None
+    chosen = -1
+    for i in remaining:
+        literal = rule.body[i]
+        keys = frozenset(aggregates[i].keys) if i in aggregates else frozenset()
+        if needs(literal, bound, keys):
+            continue
+        if not isinstance(literal, Atom):
+            return i  # filters and single-valued bindings first, in written order
+        n_bound = sum(1 for t in literal.args if isinstance(t, Constant) or t.name in bound)
+        score = (0 if n_bound else 1, -n_bound, size(literal.qualified), i)
+        if best is None or score < best:
+            best, chosen = score, i
+    if chosen < 0:
+        raise EngineError(
+            f"rule {rule} cannot be ordered safely (it should not have passed checks)"
+        )
+    return chosen
+
+
+def plan_rule(
+    rule: Rule,
+    start: int | str | None,
+    size: Callable[[str], int],
+    aggregates: dict[int, AggregateSpec] | None = None,
+) -> Plan:
+    """Plan ``rule``: from nothing (``start=None``), from literal ``start``'s delta, or from
+    a head row (``start=HEAD``)."""
+    aggregates = aggregates or {}
+    builder = _Builder(rule, aggregates)
+    seed: Seed | None = None
+    remaining = list(range(len(rule.body)))
+    if start == HEAD:
+        seed = builder.head_seed()
+    elif start is not None:
+        assert isinstance(start, int)
+        literal = rule.body[start]
+        if isinstance(literal, Atom):
+            seed = builder.atom_seed(start, literal)
+        elif isinstance(literal, Negation) and isinstance(literal.atom, Atom):
+            seed = builder.negation_seed(start, literal.atom)
+        elif isinstance(literal, Aggregate):
+            seed = builder.aggregate_seed(start, literal)
+        else:
+            raise EngineError(f"literal {literal} has no delta")
+        remaining.remove(start)
+    steps: list[Step] = []
+    order: list[int] = [start] if isinstance(start, int) else []
+    bound = set(builder.layout)
+    while remaining:
+        i = _choose(rule, remaining, bound, aggregates, size)
+        remaining.remove(i)
+        steps.append(builder.step(i))
+        bound |= binds(rule.body[i], bound)
+        bound |= set(builder.layout)
+        order.append(i)
+    return Plan(seed, tuple(steps), builder.head(), tuple(order))

@@ -1,0 +1,514 @@
+"""Parse Charter Datalog text into the syntax tree of :mod:`charter.lang.ast`.
+
+The grammar (``grammar.lark``) is Congress's, unchanged, plus infix comparison, arithmetic and
+Soufflé-style aggregates. Lark's LALR(1) parser builds a tree that :class:`_Builder` turns into
+AST nodes, each with its :class:`~charter.lang.ast.Span`. Every syntax or lexing error becomes a
+:class:`~charter.lang.errors.PolicyError` with a ``parse_error`` diagnostic that says what was
+found and what was expected; no Lark exception escapes.
+
+>>> [str(r) for r in parse("p(1); q(x) :- p(x), not r(x)  // a comment")]
+['p(1)', 'q(x) :- p(x), not r(x)']
+>>> rule = parse_rule("error(vm) :- nova:servers(id=vm, status='ERROR'), x = 1 + 2 * 3")
+>>> rule.body[0].theory, rule.body[0].named[1][1].value, str(rule.body[1])
+('nova', 'ERROR', 'x = 1 + (2 * 3)')
+>>> parse_rule("p(x, _) :- q(x, _, _)").body[0].args[2]
+Variable(name='_#2')
+>>> parse_literal("nova:servers(id=x)").named
+(('id', Variable(name='x')),)
+>>> parse("p(x) :- q(x,)")
+Traceback (most recent call last):
+charter.lang.errors.PolicyError: <string>:1:13: error[parse_error]: unexpected ')': expected a term (variable, string or number)
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+import functools
+import warnings
+from collections.abc import Callable, Iterable
+from importlib import resources
+from typing import Any, NamedTuple
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+from lark.lexer import PatternStr
+
+from charter.lang.ast import (
+    Aggregate,
+    Atom,
+    BinOp,
+    BuiltinCall,
+    Comparison,
+    Constant,
+    Head,
+    Literal,
+    Modal,
+    Negation,
+    Rule,
+    Span,
+    Term,
+    Variable,
+)
+from charter.lang.builtins import BUILTINS
+from charter.lang.errors import Diagnostic, PolicyError
+
+__all__ = ["Origin", "parse", "parse_literal", "parse_rule", "parse_sequence"]
+
+Origin = Callable[[int, int], tuple[int, int]]
+"""Maps a 1-based (line, col) in the parsed text to where that text sits in a larger file."""
+
+MODALS = ("execute", "insert", "delete")
+BUILTIN_THEORY = "builtin"
+
+
+@functools.cache
+def _lark() -> Lark:
+    grammar = resources.files("charter.lang").joinpath("grammar.lark").read_text("utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        lexer="contextual",
+        start=["start", "query"],
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+# ---------------------------------------------------------------- public API
+
+
+def parse(text: str, file: str | None = None, *, origin: Origin | None = None) -> list[Rule]:
+    """Parse a whole policy text: rules and facts, with optional ``.``/``;`` terminators.
+
+    Args:
+        text: the policy source.
+        file: the file name shown in diagnostics and spans.
+        origin: where ``text`` sits in a larger file (see :data:`Origin`), e.g. a YAML scalar.
+
+    Returns:
+        The statements in order; an empty list for a text of only comments.
+
+    Raises:
+        PolicyError: on any syntax error (code ``parse_error``, or ``positional_after_named``
+            and ``modal_in_body``), with every diagnostic the text produced.
+    """
+    tree = _parse_tree(text, "start", file, origin)
+    diagnostics: list[Diagnostic] = []
+    rules = [_Builder(file, origin, diagnostics)._build(stmt) for stmt in tree.children]
+    if diagnostics:
+        raise PolicyError(diagnostics)
+    return rules
+
+
+def parse_sequence(text: str, file: str | None = None) -> list[Rule]:
+    """Parse a sequence of statements (``simulate``'s input): the same as :func:`parse`."""
+    return parse(text, file)
+
+
+def parse_rule(text: str, file: str | None = None, *, origin: Origin | None = None) -> Rule:
+    """Parse exactly one rule or fact, as Congress's rule API required.
+
+    >>> str(parse_rule("p(x) :- q(x);"))
+    'p(x) :- q(x)'
+
+    Raises:
+        PolicyError: code ``rule_syntax`` for an empty text, ``multiple_rules`` for several
+            statements, or any error of :func:`parse`.
+    """
+    rules = parse(text, file, origin=origin)
+    if not rules:
+        line, col = origin(1, 1) if origin else (1, 1)
+        message = "Empty string passed: the text holds no rule"
+        raise PolicyError([Diagnostic("rule_syntax", message, Span(file, line, col))])
+    if len(rules) > 1:
+        listed = "; ".join(str(r) for r in rules)
+        message = f"Received multiple rules ({len(rules)}), expected one: {listed}"
+        raise PolicyError([Diagnostic("multiple_rules", message, rules[1].span)])
+    return rules[0]
+
+
+def parse_literal(text: str, file: str | None = None) -> Atom:
+    """Parse a query pattern: one table atom such as ``error(x, 'ACTIVE')``.
+
+    >>> str(parse_literal("nova:servers(x, 2='ACTIVE')"))
+    'nova:servers(x, 2="ACTIVE")'
+    """
+    tree = _parse_tree(text, "query", file, None)
+    diagnostics: list[Diagnostic] = []
+    atom = _Builder(file, None, diagnostics)._build(tree.children[0])
+    if diagnostics:
+        raise PolicyError(diagnostics)
+    return atom
+
+
+# ---------------------------------------------------------------- tree -> AST
+
+
+class _Named(NamedTuple):
+    key: str | int
+    term: Term
+
+
+class _AggregateRhs(NamedTuple):
+    func: str
+    target: Any
+    body: tuple[Literal, ...]
+
+
+@v_args(meta=True)
+class _Builder(Transformer):
+    """Builds the AST of one statement; ``_`` variables are numbered per statement."""
+
+    def __init__(self, file: str | None, origin: Origin | None, diagnostics: list[Diagnostic]):
+        super().__init__(visit_tokens=False)
+        self.file = file
+        self.origin = origin
+        self.diagnostics = diagnostics
+        self.anonymous = 0
+
+    def _build(self, tree: Tree) -> Any:
+        try:
+            return self.transform(tree)
+        except (RecursionError, VisitError) as exc:
+            if isinstance(exc, VisitError) and not isinstance(exc.orig_exc, RecursionError):
+                raise
+            span = _span_of(tree, self.file, self.origin)
+            message = "the statement is nested too deeply to parse"
+            self.diagnostics.append(Diagnostic("parse_error", message, span))
+            return None
+
+    def _span(self, node: Any) -> Span:
+        return _span_of(node, self.file, self.origin)
+
+    def _error(self, code: str, message: str, node: Any) -> None:
+        self.diagnostics.append(Diagnostic(code, message, self._span(node)))
+
+    # statements
+
+    def rule(self, meta, children) -> Rule:
+        heads, _if, body = children
+        return Rule(heads, body, self._span(meta))
+
+    def fact(self, meta, children) -> Rule:
+        return Rule((children[0],), (), self._span(meta))
+
+    def heads(self, meta, children) -> tuple[Head, ...]:
+        return tuple(children)
+
+    def query(self, meta, children) -> Atom:
+        return children[0]
+
+    def modal(self, meta, children) -> Modal:
+        kind, atom = children
+        if kind.value not in MODALS:
+            message = f"unknown modal '{kind.value}': expected execute, insert or delete"
+            self._error("parse_error", message, kind)
+        return Modal(kind.value, atom, self._span(meta))
+
+    # literals
+
+    def body(self, meta, children) -> tuple[Literal, ...]:
+        return tuple(self._body_literal(lit) for lit in children)
+
+    def _body_literal(self, lit: Any) -> Any:
+        if isinstance(lit, Modal):
+            self._error("modal_in_body", f"Modals not allowed in the rule body: {lit}", lit)
+        elif isinstance(lit, Atom):
+            return self._builtin(lit)
+        elif isinstance(lit, Negation):
+            if isinstance(lit.atom, Modal):
+                message = f"Modals not allowed in the rule body: not {lit.atom}"
+                self._error("modal_in_body", message, lit.atom)
+            elif isinstance(lit.atom, Atom):
+                return Negation(self._builtin(lit.atom), lit.span)
+        return lit
+
+    def _builtin(self, atom: Atom) -> Atom | BuiltinCall:
+        """A body atom naming a builtin (bare or as ``builtin:name``) becomes a call."""
+        explicit = atom.theory == BUILTIN_THEORY
+        if not explicit and (atom.theory is not None or atom.table not in BUILTINS):
+            return atom
+        if not explicit and atom.update:
+            return atom  # an update table that happens to share a builtin's name
+        if atom.update:
+            self._error("parse_error", f"builtin {atom.table} cannot be an update table", atom)
+        if atom.named:
+            message = f"builtin {atom.table} takes positional arguments only, not column names"
+            self._error("parse_error", message, atom)
+        return BuiltinCall(atom.table, atom.args, atom.span)
+
+    def negation(self, meta, children) -> Negation:
+        return Negation(children[1], self._span(meta))
+
+    def atom(self, meta, children) -> Atom:
+        theory, table, update = children[0]
+        items = children[1] if len(children) > 1 else []
+        args: list[Term] = []
+        named: list[tuple[str | int, Term]] = []
+        misplaced: list[Term] = []
+        for item in items:
+            if isinstance(item, _Named):
+                named.append((item.key, item.term))
+            elif named:
+                misplaced.append(item)
+            else:
+                args.append(item)
+        atom = Atom(table, tuple(args), theory, tuple(named), update, self._span(meta))
+        for term in misplaced:
+            message = (
+                f"Atom {atom.qualified} has a positional parameter after a reference parameter"
+            )
+            self._error("positional_after_named", message, term)
+        return atom
+
+    def relation(self, meta, children) -> tuple[str | None, str, str | None]:
+        token: Token = children[0]
+        name = token.value
+        update = None
+        if token.type == "UPDATE_NAME":
+            name, update = name[:-1], name[-1]
+        theory, sep, table = name.partition(":")
+        return (theory, table, update) if sep else (None, name, update)
+
+    def args(self, meta, children) -> list[Any]:
+        return children
+
+    def named(self, meta, children) -> _Named:
+        key, _eq, term = children
+        return _Named(_int(key.value) if key.type == "INT" else key.value, term)
+
+    # terms and expressions
+
+    def var(self, meta, children) -> Variable:
+        name = children[0].value
+        if name == "_":
+            name = f"_#{self.anonymous}"
+            self.anonymous += 1
+        return Variable(name, self._span(meta))
+
+    def string(self, meta, children) -> Constant:
+        token = children[0]
+        try:
+            value = _decode_string(token.value)
+        except (SyntaxError, ValueError) as exc:
+            reason = str(getattr(exc, "msg", exc)).rsplit(": ", 1)[-1]
+            self._error("parse_error", f"invalid escape in string {token.value}: {reason}", token)
+            value = ""
+        return Constant(value, self._span(meta))
+
+    def number(self, meta, children) -> Constant:
+        return Constant(self._number(children[0]), self._span(meta))
+
+    def negative(self, meta, children) -> Constant:
+        return Constant(-self._number(children[1]), self._span(meta))
+
+    def _number(self, token: Token) -> int | float:
+        if token.type == "INT":
+            return _int(token.value)
+        value = float(token.value)
+        if value in (float("inf"), float("-inf")):
+            self._error("parse_error", f"number {token.value} is too large for a float", token)
+            return 0.0
+        return value
+
+    def neg(self, meta, children) -> Constant | BinOp:
+        expr = children[1]
+        if isinstance(expr, Constant) and isinstance(expr.value, int | float):
+            return Constant(-expr.value, self._span(meta))
+        return BinOp("-", Constant(0), expr, self._span(meta))
+
+    def binop(self, meta, children) -> BinOp:
+        left, op, right = children
+        return BinOp(op.value, left, right, self._span(meta))
+
+    def comparison(self, meta, children) -> Comparison | Aggregate:
+        left, op, right = children
+        if not isinstance(right, _AggregateRhs):
+            return Comparison(op.value, left, right, self._span(meta))
+        if op.value != "=" or not isinstance(left, Variable):
+            message = (
+                f"an aggregate must be assigned to a variable: write "
+                f"'n = {right.func} ... : {{ ... }}', not '{left} {op.value} {right.func}'"
+            )
+            self._error("parse_error", message, meta)
+            left = left if isinstance(left, Variable) else Variable("_#invalid")
+        return Aggregate(left, right.func, right.target, right.body, self._span(meta))
+
+    def aggregate(self, meta, children) -> _AggregateRhs:
+        func = children[0].value
+        target = children[1] if len(children) == 3 else None
+        body = children[-1]
+        if func == "count" and target is not None:
+            message = "count takes no target expression: write 'n = count : { ... }'"
+            self._error("parse_error", message, target)
+        elif func != "count" and target is None:
+            message = f"{func} needs a target expression: write 'v = {func} x : {{ ... }}'"
+            self._error("parse_error", message, meta)
+        return _AggregateRhs(func, target, body)
+
+
+def _span_of(node: Any, file: str | None, origin: Origin | None) -> Span:
+    """The span of a Lark meta, token or tree, or of an AST node (its own span)."""
+    if isinstance(node, Tree):
+        node = node.meta
+    span = getattr(node, "span", None)
+    if isinstance(span, Span):
+        return span
+    if getattr(node, "empty", False):
+        return Span(file, 1, 1)
+    line, col = node.line, node.column
+    end_line, end_col = node.end_line, node.end_column
+    if origin is not None:
+        line, col = origin(line, col)
+        if end_line is not None and end_col is not None:
+            end_line, end_col = origin(end_line, end_col)
+    return Span(file, line, col, end_line, end_col)
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def _int(text: str) -> int:
+    if text[:2].lower() in ("0x", "0o", "0b"):
+        return int(text, 0)
+    return int(text, 10)
+
+
+def _decode_string(text: str) -> str:
+    """The value of a Python-style string token: escapes processed unless raw; ``b''`` is str."""
+    quote = min(i for i in (text.find("'"), text.find('"')) if i >= 0)
+    prefix, literal = text[:quote].lower(), text[quote:]
+    width = 3 if literal[:3] in ('"""', "'''") else 1
+    inner = literal[width:-width]
+    if "r" in prefix or "\\" not in inner:
+        return inner
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an unknown escape such as '\d' keeps its backslash
+        return pyast.literal_eval(literal)
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _parse_tree(text: str, start: str, file: str | None, origin: Origin | None) -> Tree:
+    """Run Lark; turn every Lark error into a PolicyError with a message in words."""
+    try:
+        return _lark().parse(text, start=start)
+    except UnexpectedInput as exc:
+        line, col, message = _describe_error(exc, text)
+    if origin is not None:
+        line, col = origin(line, col)
+    raise PolicyError([Diagnostic("parse_error", message, Span(file, line, col))]) from None
+
+
+def _describe_error(exc: UnexpectedInput, text: str) -> tuple[int, int, str]:
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END":
+            line, col = token.end_line or exc.line, token.end_column or exc.column
+            if line in (None, -1):
+                line, col = 1, 1
+        else:
+            line, col = token.line, token.column
+        rest = text[token.start_pos :] if token.start_pos is not None else ""
+        if token.type == "SLASH" and rest.startswith("/*"):
+            return line, col, "unterminated comment: '/*' without a closing '*/'"
+        expected = exc.expected
+        if exc.interactive_parser is not None:
+            expected = exc.interactive_parser.accepts()  # exact, unlike merged LALR lookaheads
+        return line, col, f"unexpected {_found(token)}: expected {_expected_phrase(expected)}"
+    if isinstance(exc, UnexpectedCharacters):
+        pos, col = exc.pos_in_stream, exc.column
+        if text[pos : pos + 1] in ("'", '"'):
+            if pos >= 2 and text[pos - 2 : pos] == text[pos] * 2:  # lexed as '' + unclosed '
+                pos, col = pos - 2, col - 2
+            return exc.line, col, f"unterminated string: {text[pos:].splitlines()[0][:30]}"
+        rest = text[pos:]
+        if rest.startswith("/*"):
+            return exc.line, exc.column, "unterminated comment: '/*' without a closing '*/'"
+        allowed = exc.allowed or set()
+        if exc.interactive_parser is not None:
+            allowed = exc.interactive_parser.accepts()
+        message = f"unexpected character {exc.char!r}"
+        if allowed:
+            message += f": expected {_expected_phrase(allowed)}"
+        return exc.line, exc.column, message
+    return exc.line, exc.column, f"syntax error: {exc}"  # pragma: no cover (LALR: never)
+
+
+_LITERAL_START = {"NOT", "NOT_UPPER", "BANG"}
+_ATOM_START = {"NAME", "QNAME", "UPDATE_NAME"}
+_TERM_VALUES = {"NAME", "STRING", "INT", "FLOAT"}
+_TERM_START = _TERM_VALUES | {"MINUS"}
+_AGGREGATES = {"COUNT", "SUM", "MIN", "MAX"}
+_WORDS = {
+    "NAME": "a name",
+    "STRING": "a string",
+    "INT": "a number",
+    "FLOAT": "a number",
+    "$END": "end of input",
+}
+
+
+def _expected_phrase(expected: Iterable[str]) -> str:
+    """Terminal names in words: 'a term (variable, string or number)', "',' or ')'"."""
+    exp = set(expected) - {"WS", "COMMENT"}
+    words: list[str] = []
+    if exp & _LITERAL_START:
+        words.append("a body literal (atom, negation or comparison)")
+        exp -= _LITERAL_START | _ATOM_START | _TERM_START | {"LPAR"}
+    elif exp & _AGGREGATES:
+        words.append("an expression or an aggregate (count, sum, min or max)")
+        exp -= _AGGREGATES | _TERM_START | {"LPAR"}
+    elif exp.issuperset(_TERM_VALUES) and "LPAR" in exp:
+        words.append("an expression (variable, string, number or '(')")
+        exp -= _TERM_START | {"LPAR"}
+    elif exp.issuperset(_TERM_VALUES):
+        words.append("a term (variable, string or number)")
+        exp -= _TERM_START
+    if exp & _ATOM_START:
+        words.append("a rule or fact" if "$END" in exp else "a table name")
+        exp -= _ATOM_START
+    end = "$END" in exp
+    exp.discard("$END")
+    if "_TERM" in exp:
+        exp |= {"'.'", "';'"}
+        exp.discard("_TERM")
+    words += sorted({_terminal_words(name) for name in exp})
+    if end:
+        words.append("end of input")
+    if len(words) <= 1:
+        return words[0] if words else "something else"
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _terminal_words(name: str) -> str:
+    if name.startswith("'"):
+        return name
+    if name in _WORDS:
+        return _WORDS[name]
+    try:
+        pattern = _lark().get_terminal(name).pattern
+    except KeyError:
+        return name
+    return f"'{pattern.value}'" if isinstance(pattern, PatternStr) else name
+
+
+def _found(token: Token) -> str:
+    if token.type == "$END":
+        return "end of input"
+    value = token.value if len(token.value) <= 30 else token.value[:27] + "..."
+    if token.type == "NAME":
+        return f"name '{value}'"
+    if token.type in ("QNAME", "UPDATE_NAME"):
+        return f"table name '{value}'"
+    if token.type == "STRING":
+        return f"string {value}"
+    if token.type in ("INT", "FLOAT"):
+        return f"number {value}"
+    return f"'{value}'"
