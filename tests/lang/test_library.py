@@ -113,6 +113,9 @@ def test_rule_spans_point_into_the_yaml_file(path):
         ('name: x\nrules:\n  - rule: "p(\\x61) :- \\n q(x,)"\n', 3, 30),
         ('name: x\nrules:\n  - rule: "p(x) :- \\\n     q(x,)"\n', 4, 10),
         ("name: x\nrules:\n- {rule: 'p(x,)', comment: flow}\n", 3, 15),
+        ("name: x\nrules:\n  - rule: !!str p(x,)\n", 3, 21),
+        ("name: x\nrules:\n  - rule: &r 'p(x,)'\n", 3, 19),
+        ("name: x\nrules:\n  - rule: !!str >\n      p(x,)\n", 4, 11),
         ("name: x\nrules:\n  - rule: p(x) :- q(x\n", 3, 22),
     ],
 )
@@ -148,6 +151,7 @@ def test_one_statement_per_rule(rule, code, col):
         ("name: x\nrules:\n  - rule: a\n - rule: b\n", 4),
         ("name: x\n\tbad: tab\n", 2),
         ("name: 'unterminated\n", 2),
+        ("name: x\x00\n", 1),
     ],
 )
 def test_malformed_yaml(text, line):

@@ -242,6 +242,24 @@ def test_underscore_counts_across_named_arguments_and_aggregates():
     assert rule.body[2].args == (Variable("_#3"),)
 
 
+def test_underscores_are_numbered_by_place_not_by_nesting():
+    rule = one("p(z) :- q(_, z), z = _ + (_ * 2), n = count : { r(_) }")
+    assert rule.body[0].args[0] == Variable("_#0")
+    assert rule.body[1].right == BinOp(
+        "+", Variable("_#1"), BinOp("*", Variable("_#2"), Constant(2))
+    )
+    assert rule.body[2].body[0].args == (Variable("_#3"),)
+    assert parse(str(rule)) == [rule]
+
+
+def test_underscore_as_a_table_or_column_name_is_not_counted():
+    rule = one("_(_) :- q(_, _=x), r(_)")
+    assert (rule.head.table, rule.head.args) == ("_", (Variable("_#0"),))
+    assert rule.body[0].args == (Variable("_#1"),)
+    assert rule.body[0].named == (("_", x),)
+    assert rule.body[1].args == (Variable("_#2"),)
+
+
 def test_underscore_prefixed_name_is_ordinary():
     (term,) = one("p(_x)").head.args
     assert term == Variable("_x") and not term.anonymous
@@ -519,6 +537,22 @@ def test_errors(text, code, line, col, message):
     got = error_of(text)
     assert got[:3] == (code, line, col), got
     assert message in got[3]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "p(x) :- x = " + "-" * 5000 + "x",
+        "p(n) :- " + "n = count : { " * 3000 + "q(x)" + " }" * 3000,
+    ],
+)
+def test_too_deep_nesting_is_a_parse_error(text):
+    assert error_of(text)[:3] == ("parse_error", 1, 1)
+    assert "nested too deeply" in error_of(text)[3]
+
+
+def test_deep_parentheses_are_fine():
+    assert one("p(x) :- x = " + "(" * 3000 + "1" + ")" * 3000).body[0].right == Constant(1)
 
 
 def test_error_carries_file_and_renders_with_caret():

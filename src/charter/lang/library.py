@@ -23,9 +23,9 @@ line and column of the YAML file, not of the rule text.
 ... ''')
 >>> policy.name, str(policy.rules[0].rule), policy.rules[0].comment
 ('tiny', 'permitted_flavor("m1.tiny")', 'allowed')
->>> load_library_policy("name: bad\\nrules:\\n  - rule: p(x,)\\n", "bad.yaml")
+>>> load_library_policy("name: bad\\nrules:\\n  - rule: p(x,)\\n", "bad.yaml")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
-charter.lang.errors.PolicyError: bad.yaml:3:15: error[parse_error]: unexpected ')': expected a term (variable, string or number)
+charter.lang.errors.PolicyError: bad.yaml:3:15: error[parse_error]: unexpected ')': ...
 """
 
 from __future__ import annotations
@@ -92,8 +92,9 @@ def load_library_policy(text: str, file: str | None = None) -> LibraryPolicy:
             of the wrong shape (no ``name``, ``rules`` not a list, an entry without ``rule``),
             and the parser's codes for rules that do not parse; every problem found at once.
     """
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # checks for unprintable characters already
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
@@ -105,7 +106,8 @@ def load_library_policy(text: str, file: str | None = None) -> LibraryPolicy:
         diagnostic = Diagnostic("library_syntax", f"malformed YAML: {exc}", Span(file, 1, 1))
         raise PolicyError([diagnostic]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return _Loader(text, file).policy(root, data)
 
 
@@ -200,9 +202,9 @@ class _Loader:
         def where(line: int, col: int) -> tuple[int, int]:
             index = value_lines[min(line, len(value_lines)) - 1] + col - 1
             if positions is None:  # escapes we cannot follow: offset from the scalar's start
-                start = node.start_mark
+                mark = node.start_mark
                 quoted = 1 if node.style in ("'", '"') else 0
-                return start.line + line, (start.column + quoted + col if line == 1 else col)
+                return mark.line + line, (mark.column + quoted + col if line == 1 else col)
             if index >= len(positions):
                 source = (positions[-1] + 1) if positions else node.start_mark.index
             else:
@@ -214,8 +216,13 @@ class _Loader:
 
 
 def _content_start(text: str, node: ScalarNode) -> int:
-    """Index where a scalar's content begins: after a quote or a block header line."""
+    """Index where a scalar's content begins: after any tag or anchor, a quote or a block header."""
     start = node.start_mark.index
+    while text[start : start + 1] in ("!", "&"):  # `!!str p(x)`, `&anchor p(x)`
+        while start < len(text) and not text[start].isspace():
+            start += 1
+        while start < len(text) and text[start] in " \t":
+            start += 1
     if node.style in ("|", ">"):
         newline = text.find("\n", start)
         return newline + 1 if newline >= 0 else start

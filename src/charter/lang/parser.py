@@ -1,10 +1,11 @@
 """Parse Charter Datalog text into the syntax tree of :mod:`charter.lang.ast`.
 
 The grammar (``grammar.lark``) is Congress's, unchanged, plus infix comparison, arithmetic and
-Soufflé-style aggregates. Lark's LALR(1) parser builds a tree that :class:`_Builder` turns into
-AST nodes, each with its :class:`~charter.lang.ast.Span`. Every syntax or lexing error becomes a
-:class:`~charter.lang.errors.PolicyError` with a ``parse_error`` diagnostic that says what was
-found and what was expected; no Lark exception escapes.
+Soufflé-style aggregates. Lark's LALR(1) parser (with ``propagate_positions``) builds a tree
+that ``_Builder`` turns into AST nodes, each with its :class:`~charter.lang.ast.Span`. Every
+syntax or lexing error becomes a :class:`~charter.lang.errors.PolicyError` with a
+``parse_error`` diagnostic that says what was found and what was expected; no Lark exception
+escapes.
 
 >>> [str(r) for r in parse("p(1); q(x) :- p(x), not r(x)  // a comment")]
 ['p(1)', 'q(x) :- p(x), not r(x)']
@@ -15,27 +16,23 @@ found and what was expected; no Lark exception escapes.
 Variable(name='_#2')
 >>> parse_literal("nova:servers(id=x)").named
 (('id', Variable(name='x')),)
->>> parse("p(x) :- q(x,)")
+>>> parse("p(x) :- q(x,)")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
-charter.lang.errors.PolicyError: <string>:1:13: error[parse_error]: unexpected ')': expected a term (variable, string or number)
+charter.lang.errors.PolicyError: <string>:1:13: error[parse_error]: unexpected ')': expected a...
 """
 
 from __future__ import annotations
 
 import ast as pyast
+import bisect
 import functools
 import warnings
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any, NamedTuple
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import (
-    UnexpectedCharacters,
-    UnexpectedInput,
-    UnexpectedToken,
-    VisitError,
-)
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
 from charter.lang.ast import (
@@ -99,7 +96,8 @@ def parse(text: str, file: str | None = None, *, origin: Origin | None = None) -
     """
     tree = _parse_tree(text, "start", file, origin)
     diagnostics: list[Diagnostic] = []
-    rules = [_Builder(file, origin, diagnostics)._build(stmt) for stmt in tree.children]
+    builder = _Builder(file, origin, diagnostics)
+    rules = [builder.build(statement) for statement in tree.children]
     if diagnostics:
         raise PolicyError(diagnostics)
     return rules
@@ -140,7 +138,7 @@ def parse_literal(text: str, file: str | None = None) -> Atom:
     """
     tree = _parse_tree(text, "query", file, None)
     diagnostics: list[Diagnostic] = []
-    atom = _Builder(file, None, diagnostics)._build(tree.children[0])
+    atom = _Builder(file, None, diagnostics).build(tree.children[0])
     if diagnostics:
         raise PolicyError(diagnostics)
     return atom
@@ -160,42 +158,55 @@ class _AggregateRhs(NamedTuple):
     body: tuple[Literal, ...]
 
 
-@v_args(meta=True)
-class _Builder(Transformer):
-    """Builds the AST of one statement; ``_`` variables are numbered per statement."""
+class _Builder:
+    """Turns the Lark tree of one statement into AST nodes, collecting diagnostics.
+
+    Each tree node goes to the method named after its rule, with its converted children.
+    Terms stay bare tokens in the tree (a NAME is a variable) and become nodes in
+    :meth:`term`. Each ``_`` is numbered by its place among the statement's ``_``.
+    """
 
     def __init__(self, file: str | None, origin: Origin | None, diagnostics: list[Diagnostic]):
-        super().__init__(visit_tokens=False)
         self.file = file
         self.origin = origin
         self.diagnostics = diagnostics
-        self.anonymous = 0
+        self.anonymous: list[int] | None = None  # start positions of the statement's `_`
+        self.statement: Tree | None = None
 
-    def _build(self, tree: Tree) -> Any:
+    def build(self, tree: Tree) -> Any:
+        self.statement, self.anonymous = tree, None
         try:
-            return self.transform(tree)
-        except (RecursionError, VisitError) as exc:
-            if isinstance(exc, VisitError) and not isinstance(exc.orig_exc, RecursionError):
-                raise
-            span = _span_of(tree, self.file, self.origin)
+            return self.node(tree)
+        except RecursionError:
             message = "the statement is nested too deeply to parse"
-            self.diagnostics.append(Diagnostic("parse_error", message, span))
+            self.diagnostics.append(Diagnostic("parse_error", message, self.span(tree.meta)))
             return None
 
-    def _span(self, node: Any) -> Span:
-        return _span_of(node, self.file, self.origin)
+    def node(self, tree: Tree) -> Any:
+        children = [self.node(c) if isinstance(c, Tree) else c for c in tree.children]
+        return getattr(self, tree.data)(tree.meta, children)
 
-    def _error(self, code: str, message: str, node: Any) -> None:
-        self.diagnostics.append(Diagnostic(code, message, self._span(node)))
+    def span(self, node: Any) -> Span:
+        """The span of a Lark meta or token, or the span of an AST node."""
+        if not hasattr(node, "line"):
+            return node.span
+        if self.origin is None:
+            return Span(self.file, node.line, node.column, node.end_line, node.end_column)
+        line, col = self.origin(node.line, node.column)
+        end_line, end_col = self.origin(node.end_line, node.end_column)
+        return Span(self.file, line, col, end_line, end_col)
+
+    def error(self, code: str, message: str, node: Any) -> None:
+        self.diagnostics.append(Diagnostic(code, message, self.span(node)))
 
     # statements
 
     def rule(self, meta, children) -> Rule:
         heads, _if, body = children
-        return Rule(heads, body, self._span(meta))
+        return Rule(heads, body, self.span(meta))
 
     def fact(self, meta, children) -> Rule:
-        return Rule((children[0],), (), self._span(meta))
+        return Rule((children[0],), (), self.span(meta))
 
     def heads(self, meta, children) -> tuple[Head, ...]:
         return tuple(children)
@@ -207,28 +218,28 @@ class _Builder(Transformer):
         kind, atom = children
         if kind.value not in MODALS:
             message = f"unknown modal '{kind.value}': expected execute, insert or delete"
-            self._error("parse_error", message, kind)
-        return Modal(kind.value, atom, self._span(meta))
+            self.error("parse_error", message, kind)
+        return Modal(kind.value, atom, self.span(meta))
 
     # literals
 
     def body(self, meta, children) -> tuple[Literal, ...]:
-        return tuple(self._body_literal(lit) for lit in children)
+        return tuple(self.body_literal(lit) for lit in children)
 
-    def _body_literal(self, lit: Any) -> Any:
+    def body_literal(self, lit: Any) -> Any:
         if isinstance(lit, Modal):
-            self._error("modal_in_body", f"Modals not allowed in the rule body: {lit}", lit)
+            self.error("modal_in_body", f"Modals not allowed in the rule body: {lit}", lit)
         elif isinstance(lit, Atom):
-            return self._builtin(lit)
+            return self.builtin(lit)
         elif isinstance(lit, Negation):
             if isinstance(lit.atom, Modal):
                 message = f"Modals not allowed in the rule body: not {lit.atom}"
-                self._error("modal_in_body", message, lit.atom)
+                self.error("modal_in_body", message, lit.atom)
             elif isinstance(lit.atom, Atom):
-                return Negation(self._builtin(lit.atom), lit.span)
+                return Negation(self.builtin(lit.atom), lit.span)
         return lit
 
-    def _builtin(self, atom: Atom) -> Atom | BuiltinCall:
+    def builtin(self, atom: Atom) -> Atom | BuiltinCall:
         """A body atom naming a builtin (bare or as ``builtin:name``) becomes a call."""
         explicit = atom.theory == BUILTIN_THEORY
         if not explicit and (atom.theory is not None or atom.table not in BUILTINS):
@@ -236,138 +247,125 @@ class _Builder(Transformer):
         if not explicit and atom.update:
             return atom  # an update table that happens to share a builtin's name
         if atom.update:
-            self._error("parse_error", f"builtin {atom.table} cannot be an update table", atom)
+            self.error("parse_error", f"builtin {atom.table} cannot be an update table", atom)
         if atom.named:
             message = f"builtin {atom.table} takes positional arguments only, not column names"
-            self._error("parse_error", message, atom)
+            self.error("parse_error", message, atom)
         return BuiltinCall(atom.table, atom.args, atom.span)
 
     def negation(self, meta, children) -> Negation:
-        return Negation(children[1], self._span(meta))
+        return Negation(children[1], self.span(meta))
 
     def atom(self, meta, children) -> Atom:
-        theory, table, update = children[0]
-        items = children[1] if len(children) > 1 else []
+        relation: Token = children[0]
+        name, update = relation.value, None
+        if relation.type == "UPDATE_NAME":
+            name, update = name[:-1], name[-1]
+        theory, sep, table = name.partition(":")
+        if not sep:
+            theory, table = None, name
         args: list[Term] = []
         named: list[tuple[str | int, Term]] = []
         misplaced: list[Term] = []
-        for item in items:
+        for item in children[1:]:
             if isinstance(item, _Named):
                 named.append((item.key, item.term))
             elif named:
-                misplaced.append(item)
+                misplaced.append(self.term(item))
             else:
-                args.append(item)
-        atom = Atom(table, tuple(args), theory, tuple(named), update, self._span(meta))
+                args.append(self.term(item))
+        atom = Atom(table, tuple(args), theory, tuple(named), update, self.span(meta))
         for term in misplaced:
             message = (
                 f"Atom {atom.qualified} has a positional parameter after a reference parameter"
             )
-            self._error("positional_after_named", message, term)
+            self.error("positional_after_named", message, term)
         return atom
-
-    def relation(self, meta, children) -> tuple[str | None, str, str | None]:
-        token: Token = children[0]
-        name = token.value
-        update = None
-        if token.type == "UPDATE_NAME":
-            name, update = name[:-1], name[-1]
-        theory, sep, table = name.partition(":")
-        return (theory, table, update) if sep else (None, name, update)
-
-    def args(self, meta, children) -> list[Any]:
-        return children
 
     def named(self, meta, children) -> _Named:
         key, _eq, term = children
-        return _Named(_int(key.value) if key.type == "INT" else key.value, term)
+        return _Named(_int(key.value) if key.type == "INT" else key.value, self.term(term))
 
     # terms and expressions
 
-    def var(self, meta, children) -> Variable:
-        name = children[0].value
-        if name == "_":
-            name = f"_#{self.anonymous}"
-            self.anonymous += 1
-        return Variable(name, self._span(meta))
+    def term(self, item: Any) -> Any:
+        """A bare token as a Variable or Constant; an already built node as itself."""
+        if not isinstance(item, Token):
+            return item
+        kind = item.type
+        if kind == "NAME":
+            name = item.value
+            if name == "_":
+                name = f"_#{self.anonymous_index(item)}"
+            return Variable(name, self.span(item))
+        if kind == "STRING":
+            try:
+                value = _decode_string(item.value)
+            except (SyntaxError, ValueError) as exc:
+                reason = str(getattr(exc, "msg", exc)).rsplit(": ", 1)[-1]
+                self.error("parse_error", f"invalid escape in string {item.value}: {reason}", item)
+                value = ""
+            return Constant(value, self.span(item))
+        return Constant(self.number(item), self.span(item))
 
-    def string(self, meta, children) -> Constant:
-        token = children[0]
-        try:
-            value = _decode_string(token.value)
-        except (SyntaxError, ValueError) as exc:
-            reason = str(getattr(exc, "msg", exc)).rsplit(": ", 1)[-1]
-            self._error("parse_error", f"invalid escape in string {token.value}: {reason}", token)
-            value = ""
-        return Constant(value, self._span(meta))
+    def anonymous_index(self, token: Token) -> int:
+        """How many ``_`` of the statement come before this one (found on first use)."""
+        if self.anonymous is None:
+            found = [
+                child.start_pos
+                for tree in self.statement.iter_subtrees()
+                for i, child in enumerate(tree.children)
+                if isinstance(child, Token) and child.type == "NAME" and child.value == "_"
+                if i > 0 or tree.data not in ("atom", "named", "modal")  # a name, not a term
+            ]
+            self.anonymous = sorted(found)
+        return bisect.bisect_left(self.anonymous, token.start_pos)
 
-    def number(self, meta, children) -> Constant:
-        return Constant(self._number(children[0]), self._span(meta))
-
-    def negative(self, meta, children) -> Constant:
-        return Constant(-self._number(children[1]), self._span(meta))
-
-    def _number(self, token: Token) -> int | float:
+    def number(self, token: Token) -> int | float:
         if token.type == "INT":
             return _int(token.value)
         value = float(token.value)
         if value in (float("inf"), float("-inf")):
-            self._error("parse_error", f"number {token.value} is too large for a float", token)
+            self.error("parse_error", f"number {token.value} is too large for a float", token)
             return 0.0
         return value
 
+    def negative(self, meta, children) -> Constant:
+        return Constant(-self.number(children[1]), self.span(meta))
+
     def neg(self, meta, children) -> Constant | BinOp:
-        expr = children[1]
+        expr = self.term(children[1])
         if isinstance(expr, Constant) and isinstance(expr.value, int | float):
-            return Constant(-expr.value, self._span(meta))
-        return BinOp("-", Constant(0), expr, self._span(meta))
+            return Constant(-expr.value, self.span(meta))
+        return BinOp("-", Constant(0), expr, self.span(meta))
 
     def binop(self, meta, children) -> BinOp:
         left, op, right = children
-        return BinOp(op.value, left, right, self._span(meta))
+        return BinOp(op.value, self.term(left), self.term(right), self.span(meta))
 
     def comparison(self, meta, children) -> Comparison | Aggregate:
-        left, op, right = children
+        left, op, right = self.term(children[0]), children[1], self.term(children[2])
         if not isinstance(right, _AggregateRhs):
-            return Comparison(op.value, left, right, self._span(meta))
+            return Comparison(op.value, left, right, self.span(meta))
         if op.value != "=" or not isinstance(left, Variable):
             message = (
                 f"an aggregate must be assigned to a variable: write "
                 f"'n = {right.func} ... : {{ ... }}', not '{left} {op.value} {right.func}'"
             )
-            self._error("parse_error", message, meta)
+            self.error("parse_error", message, meta)
             left = left if isinstance(left, Variable) else Variable("_#invalid")
-        return Aggregate(left, right.func, right.target, right.body, self._span(meta))
+        return Aggregate(left, right.func, right.target, right.body, self.span(meta))
 
     def aggregate(self, meta, children) -> _AggregateRhs:
         func = children[0].value
-        target = children[1] if len(children) == 3 else None
-        body = children[-1]
+        target = self.term(children[1]) if len(children) == 3 else None
         if func == "count" and target is not None:
             message = "count takes no target expression: write 'n = count : { ... }'"
-            self._error("parse_error", message, target)
+            self.error("parse_error", message, target)
         elif func != "count" and target is None:
             message = f"{func} needs a target expression: write 'v = {func} x : {{ ... }}'"
-            self._error("parse_error", message, meta)
-        return _AggregateRhs(func, target, body)
-
-
-def _span_of(node: Any, file: str | None, origin: Origin | None) -> Span:
-    """The span of a Lark meta, token or tree, or of an AST node (its own span)."""
-    if isinstance(node, Tree):
-        node = node.meta
-    span = getattr(node, "span", None)
-    if isinstance(span, Span):
-        return span
-    if getattr(node, "empty", False):
-        return Span(file, 1, 1)
-    line, col = node.line, node.column
-    end_line, end_col = node.end_line, node.end_column
-    if origin is not None:
-        line, col = origin(line, col)
-        if end_line is not None and end_col is not None:
-            end_line, end_col = origin(end_line, end_col)
-    return Span(file, line, col, end_line, end_col)
+            self.error("parse_error", message, meta)
+        return _AggregateRhs(func, target, children[-1])
 
 
 # ---------------------------------------------------------------- tokens
