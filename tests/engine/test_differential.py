@@ -15,7 +15,7 @@ from charter.engine import Delta, Engine, RuleChange
 from charter.lang.parser import parse
 from tests.engine.programs import BASE, batches, programs
 
-SETTINGS = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def snapshot(engine: Engine, tables: list[str]) -> dict[str, set[tuple]]:

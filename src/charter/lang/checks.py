@@ -65,6 +65,7 @@ class _RuleContext:
     """What one rule's checks share: its policy, the schemas and the diagnostics so far."""
 
     def __init__(self, policy: str, kind: str, schemas: Schemas, diagnostics: list[Diagnostic]):
+        self.source: Rule | None = None  # the rule as the user wrote it, for messages
         self.policy = policy
         self.kind = kind
         self.schemas = schemas
@@ -289,7 +290,7 @@ def check_safety(rule: Rule, ctx: _RuleContext) -> Rule:
                 shown = "_" if term.anonymous else term.name
                 ctx.error(
                     "unsafe_variable",
-                    f"variable {shown} found in head but not in body of rule {rule}",
+                    f"variable {shown} found in head but not in body of rule {ctx.source or rule}",
                     term,
                 )
     return rule
@@ -339,6 +340,7 @@ def compile_rules(
     for rule in rules:
         mine: list[Diagnostic] = []
         ctx = _RuleContext(policy, kind, schemas, mine)
+        ctx.source = rule
         for _name, check in RULE_CHECKS:
             rule = check(rule, ctx)
         diagnostics += mine

@@ -1,0 +1,660 @@
+"""Policy files and data files, read and loaded into one Engine.
+
+Shared by ``charter eval``, ``charter check`` and the server, so that every interface reads
+files the same way:
+
+- a ``.yaml``/``.yml`` policy file is a Congress library policy named by its ``name:``; any
+  other file is Datalog text whose policy is named by the file's stem;
+- a data file (JSON, or YAML) maps ``name:table`` to a list of rows. Each row is a list
+  (positional) or an object (named columns). Rows of a policy loaded alongside are that
+  policy's facts; any other ``name`` is a datasource;
+- Congress's driver schemas (``nova``, ``neutronv2``, ...) are declared for every datasource
+  the policies or the data use, before the policies compile, so named columns resolve.
+
+Every problem found while reading is reported with the file and, where known, line and
+column: policy problems as :class:`~charter.lang.errors.PolicyError` diagnostics, data
+problems as one :class:`~charter.lang.errors.DataError` listing them all.
+
+>>> ws = load_workspace([], [])
+>>> ws.engine.tables()
+[]
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from charter.datasources.schemas import driver_schema
+from charter.engine import Delta, Engine, RuleChange
+from charter.engine.engine import POLICY_KINDS
+from charter.lang.ast import Aggregate, Atom, Modal, Negation, Rule, Span
+from charter.lang.checks import check_program
+from charter.lang.errors import DataError, Diagnostic, PolicyError, raise_if_errors
+from charter.lang.library import load_library_policy
+from charter.lang.parser import parse
+
+__all__ = [
+    "LIBRARY_SUFFIXES",
+    "DataTable",
+    "PolicyFile",
+    "Workspace",
+    "check_policy_files",
+    "datasource_schemas",
+    "load_workspace",
+    "read_data_file",
+    "read_policy_files",
+]
+
+LIBRARY_SUFFIXES = (".yaml", ".yml")
+MAX_DATA_ERRORS = 20
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+Sources = dict[str, str]
+"""File name -> text of every policy file read, so diagnostics can show the line they point at."""
+
+
+# ---------------------------------------------------------------- policy files
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyFile:
+    """One policy read from a file: its name, kind and parsed (not yet compiled) rules."""
+
+    name: str
+    path: str
+    kind: str
+    rules: tuple[Rule, ...]
+
+
+def _read_text(path: str) -> str:
+    """A file's UTF-8 text; OSError and UnicodeDecodeError pass through to the caller."""
+    return Path(path).read_bytes().decode("utf-8")
+
+
+def read_policy_file(path: str | Path, sources: Sources) -> PolicyFile:
+    """Read and parse one policy file (library YAML or Datalog text).
+
+    Raises:
+        PolicyError: the file cannot be read (``file_error``), does not parse, or names an
+            unknown policy kind.
+    """
+    name = str(path)
+    try:
+        text = _read_text(name)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise PolicyError([Diagnostic("file_error", f"cannot read {name}: {reason}")]) from None
+    except UnicodeDecodeError as exc:
+        message = f"{name} is not UTF-8 text: {exc.reason} at byte {exc.start}"
+        raise PolicyError([Diagnostic("file_error", message, Span(name, 1, 1))]) from None
+    sources[name] = text
+    if Path(name).suffix.lower() in LIBRARY_SUFFIXES:
+        library = load_library_policy(text, name)
+        if library.kind not in POLICY_KINDS:
+            message = f"unknown policy kind {library.kind}; use one of {', '.join(POLICY_KINDS)}"
+            span = Span(name, _key_line(text, "kind"), 1)
+            raise PolicyError([Diagnostic("library_invalid", message, span)])
+        rules = tuple(entry.rule for entry in library.rules)
+        return PolicyFile(library.name, name, library.kind, rules)
+    return PolicyFile(Path(name).stem, name, "nonrecursive", tuple(parse(text, name)))
+
+
+def _key_line(text: str, key: str) -> int:
+    """The line of a top-level ``key:`` in YAML text (1 when not found)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith(f"{key}:"):
+            return number
+    return 1
+
+
+def read_policy_files(
+    paths: Iterable[str | Path], sources: Sources
+) -> tuple[list[PolicyFile], list[Diagnostic]]:
+    """Read every policy file, collecting the problems of all of them (not only the first).
+
+    Returns the policies that were read and every diagnostic found, including two files
+    that define the same policy.
+    """
+    policies: list[PolicyFile] = []
+    diagnostics: list[Diagnostic] = []
+    defined: dict[str, str] = {}
+    for path in paths:
+        try:
+            policy = read_policy_file(path, sources)
+        except PolicyError as exc:
+            diagnostics += exc.diagnostics
+            continue
+        if policy.name in defined:
+            message = (
+                f"{defined[policy.name]} and {policy.path} both define policy {policy.name}; "
+                f"rename one of them"
+            )
+            diagnostics.append(Diagnostic("duplicate_policy", message, Span(policy.path, 1, 1)))
+            continue
+        defined[policy.name] = policy.path
+        policies.append(policy)
+    return policies, diagnostics
+
+
+def _atoms(rules: Iterable[Rule]) -> Iterator[Atom]:
+    """Every table atom of the rules: heads, body literals, negations, aggregate bodies."""
+    for rule in rules:
+        for head in rule.heads:
+            yield head.atom if isinstance(head, Modal) else head
+        stack = list(rule.body)
+        while stack:
+            literal = stack.pop()
+            if isinstance(literal, Aggregate):
+                stack.extend(literal.body)
+            elif isinstance(literal, Negation) and isinstance(literal.atom, Atom):
+                yield literal.atom
+            elif isinstance(literal, Atom):
+                yield literal
+
+
+def referenced_modules(rules: Iterable[Rule]) -> set[str]:
+    """The ``module`` of every ``module:table`` the rules name.
+
+    >>> sorted(referenced_modules(parse("p(x) :- nova:servers(id=x), not q:t(x)")))
+    ['nova', 'q']
+    """
+    return {atom.theory for atom in _atoms(rules) if atom.theory}
+
+
+# ---------------------------------------------------------------- data files
+
+
+@dataclass
+class DataTable:
+    """The rows a data file gives for one ``name:table``, and how to say where each one is."""
+
+    table: str
+    rows: list[Any]
+    locate: Callable[[int | None], str]
+
+    @property
+    def module(self) -> str:
+        return self.table.split(":", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.table.split(":", 1)[1]
+
+    def where(self, index: int | None = None) -> str:
+        """``file:line:col`` of row ``index`` (of the table's key when None), or the file."""
+        return self.locate(index)
+
+
+class _Locator:
+    """Finds where a table's key and rows sit in a data file, composing YAML nodes lazily.
+
+    JSON is parsed with :mod:`json` (fast and exact); its positions come from composing the
+    same text as YAML, which is only done when an error needs them.
+    """
+
+    def __init__(self, path: str, text: str, root: Node | None = None):
+        self.path = path
+        self.text = text
+        self._root = root
+        self._composed = root is not None
+
+    def root(self) -> Node | None:
+        if not self._composed:
+            self._composed = True
+            try:
+                self._root = yaml.compose(self.text, Loader=_YamlLoader)
+            except yaml.YAMLError:
+                self._root = None
+        return self._root
+
+    def node(self, key: str, index: int | None) -> Node | None:
+        root = self.root()
+        if not isinstance(root, MappingNode):
+            return None
+        found: tuple[Node, Node] | None = None
+        for key_node, value_node in root.value:  # the last one wins, as when loading
+            if isinstance(key_node, ScalarNode) and key_node.value == key:
+                found = (key_node, value_node)
+        if found is None:
+            return None
+        if index is None:
+            return found[0]
+        rows = found[1]
+        if isinstance(rows, SequenceNode) and index < len(rows.value):
+            return rows.value[index]
+        return None
+
+    def at(self, node: Node | None) -> str:
+        if node is None:
+            return self.path
+        mark = node.start_mark
+        return f"{self.path}:{mark.line + 1}:{mark.column + 1}"
+
+    def locate(self, key: str) -> Callable[[int | None], str]:
+        return lambda index: self.at(self.node(key, index))
+
+
+def _message(where: str, code: str, message: str) -> str:
+    return f"{where}: error[{code}]: {message}"
+
+
+def _duplicate_key(node: Node | None) -> Node | None:
+    """The first key node repeated within a mapping, anywhere in the document."""
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if isinstance(current, MappingNode):
+            seen = set()
+            for key, value in current.value:
+                if isinstance(key, ScalarNode):
+                    if key.value in seen:
+                        return key
+                    seen.add(key.value)
+                stack.append(value)
+        elif isinstance(current, SequenceNode):
+            stack.extend(current.value)
+    return None
+
+
+def _kind(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _parse_data(path: str, text: str) -> tuple[object, _Locator]:
+    if Path(path).suffix.lower() == ".json":
+        duplicates: list[str] = []
+
+        def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for key, value in items:
+                if key in out:
+                    duplicates.append(key)
+                out[key] = value
+            return out
+
+        try:
+            data = json.loads(text, object_pairs_hook=pairs)
+        except json.JSONDecodeError as exc:
+            where = f"{path}:{exc.lineno}:{exc.colno}"
+            raise DataError(_message(where, "data_syntax", f"malformed JSON: {exc.msg}")) from None
+        locator = _Locator(path, text)
+        if duplicates:
+            node = _duplicate_key(locator.root())
+            message = f"key {duplicates[0]!r} appears twice in one object; keep one"
+            raise DataError(_message(locator.at(node), "duplicate_key", message))
+        return data, locator
+    loader = _YamlLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        message = f"malformed YAML: {exc.problem or exc.context}"
+        raise DataError(_message(where, "data_syntax", message)) from None
+    except yaml.YAMLError as exc:
+        raise DataError(_message(path, "data_syntax", f"malformed YAML: {exc}")) from None
+    finally:
+        loader.dispose()
+    locator = _Locator(path, text, root)
+    node = _duplicate_key(root)
+    if node is not None:
+        message = f"key {node.value!r} appears twice in one mapping; keep one"
+        raise DataError(_message(locator.at(node), "duplicate_key", message))
+    return data, locator
+
+
+def read_data_file(path: str | Path) -> list[DataTable]:
+    """Read one data file: JSON when it ends in ``.json``, YAML otherwise.
+
+    Raises:
+        DataError: the file cannot be read or parsed, or is not a mapping of ``name:table``
+            to a list of rows; the message starts with ``file:line:col`` where known.
+    """
+    name = str(path)
+    try:
+        text = _read_text(name)
+    except OSError as exc:
+        raise DataError(
+            _message(name, "file_error", f"cannot read {name}: {exc.strerror or exc}")
+        ) from None
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+        raise DataError(_message(name, "file_error", message)) from None
+    data, locator = _parse_data(name, text)
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        message = f"a data file maps name:table to a list of rows, not {_kind(data)}"
+        raise DataError(_message(locator.at(locator.root()), "data_invalid", message))
+    errors: list[str] = []
+    tables = []
+    for key, rows in data.items():
+        where = locator.locate(str(key))
+        if not isinstance(key, str) or ":" not in key or key.startswith(":") or key.endswith(":"):
+            message = f"key {key!r} must name a table as name:table (e.g. nova:servers)"
+            errors.append(_message(where(None), "data_invalid", message))
+        elif not isinstance(rows, list):
+            message = f"{key} must be a list of rows, not {_kind(rows)}"
+            errors.append(_message(where(None), "data_invalid", message))
+        else:
+            tables.append(DataTable(key, rows, where))
+    _raise_data_errors(errors)
+    return tables
+
+
+def _raise_data_errors(errors: list[str]) -> None:
+    if not errors:
+        return
+    shown = errors[:MAX_DATA_ERRORS]
+    if len(errors) > len(shown):
+        shown.append(f"... and {len(errors) - len(shown)} more errors")
+    raise DataError("\n".join(shown))
+
+
+# ---------------------------------------------------------------- schemas
+
+
+def _object_columns(table: DataTable) -> tuple[str, ...] | None:
+    """The columns a table's rows declare: the keys of its first object row, in order."""
+    for row in table.rows:
+        if isinstance(row, dict):
+            return tuple(str(k) for k in row)
+    return None
+
+
+def datasource_schemas(
+    policies: Sequence[PolicyFile], tables: Sequence[DataTable] = ()
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The schemas to declare, per datasource, before the policies compile.
+
+    A datasource is a ``name`` used in ``name:table`` by the policies or the data that is not
+    one of ``policies``. A known Congress driver (by id or alias) gets the driver's schema.
+    Another datasource whose data gives rows as objects gets its tables' columns from the
+    keys. Declaring makes a datasource's table set complete, so that datasource's other
+    tables, given as lists or read positionally by the policies, are declared too, with
+    columns ``c0, c1, ...``.
+    """
+    names = {p.name for p in policies}
+    used = set().union(*(referenced_modules(p.rules) for p in policies))
+    used |= {t.module for t in tables}
+    schemas: dict[str, dict[str, tuple[str, ...]]] = {}
+    for module in sorted(used - names):
+        try:
+            schemas[module] = driver_schema(module)
+        except LookupError:
+            continue
+    by_module: dict[str, list[DataTable]] = {}
+    for table in tables:
+        if table.module not in names and table.module not in schemas:
+            by_module.setdefault(table.module, []).append(table)
+    for module, module_tables in by_module.items():
+        if not any(_object_columns(t) for t in module_tables):
+            continue
+        schema: dict[str, tuple[str, ...]] = {}
+        for table in module_tables:
+            columns = _object_columns(table)
+            if columns is None and table.rows and isinstance(table.rows[0], list):
+                columns = tuple(f"c{i}" for i in range(len(table.rows[0])))
+            if columns is not None:
+                schema.setdefault(table.name, columns)
+        for policy in policies:
+            for atom in _atoms(policy.rules):
+                if atom.theory == module and atom.table not in schema and not atom.named:
+                    schema[atom.table] = tuple(f"c{i}" for i in range(len(atom.args)))
+        schemas[module] = schema
+    return schemas
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _value(value: object) -> str | int | float | None:
+    """A data value as Congress's drivers stored it: bools and null become strings."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, str | int | float):
+        return value
+    if isinstance(value, list | dict):
+        return None
+    return str(value)  # YAML dates and times, as Congress's value_to_congress did
+
+
+def _show(row: object, limit: int = 80) -> str:
+    text = json.dumps(row, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass
+class _RowReader:
+    """Turns one table's data rows into tuples, collecting an error for each bad row."""
+
+    table: DataTable
+    columns: tuple[str, ...] | None
+    arity: int | None
+    errors: list[str]
+    origin: str = "its schema"
+    keys: tuple[str, ...] | None = None
+    out: list[tuple] = field(default_factory=list)
+
+    def error(self, index: int, code: str, message: str) -> None:
+        row = f"row {index + 1} of {self.table.table} {_show(self.table.rows[index])}"
+        self.errors.append(_message(self.table.where(index), code, f"{row} {message}"))
+
+    def read(self) -> list[tuple]:
+        for index, row in enumerate(self.table.rows):
+            if isinstance(row, dict):
+                values = self.named(index, row)
+            elif isinstance(row, list):
+                values = row
+            else:
+                message = f"must be a list of values or an object of column: value, not {_kind(row)}"
+                self.error(index, "data_invalid", message)
+                continue
+            if values is None or not self.fits(index, values):
+                continue
+            converted = [_value(v) for v in values]
+            bad = [i for i, v in enumerate(converted) if v is None]
+            if bad:
+                column = self.columns[bad[0]] if self.columns else f"c{bad[0]}"
+                message = (
+                    f"holds {_kind(values[bad[0]])} in column {column}; "
+                    f"values are strings or numbers"
+                )
+                self.error(index, "data_invalid", message)
+                continue
+            self.out.append(tuple(converted))
+        return self.out
+
+    def named(self, index: int, row: dict) -> list | None:
+        keys = [str(k) for k in row]
+        columns = self.columns or self.keys
+        if columns is None:  # no schema: the first object's keys name the columns
+            self.keys = columns = tuple(keys)
+        missing = [c for c in columns if c not in row]
+        extra = [k for k in keys if k not in columns]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"lacks column{'s' * (len(missing) > 1)} {', '.join(missing)}")
+            if extra:
+                parts.append(f"has unknown column{'s' * (len(extra) > 1)} {', '.join(extra)}")
+            source = "" if self.columns is None else f" ({self.origin})"
+            message = (
+                f"{' and '.join(parts)}; {self.table.table} has columns "
+                f"{', '.join(columns)}{source}"
+            )
+            code = "unknown_column" if extra and not missing else "missing_column"
+            self.error(index, code, message)
+            return None
+        return [row[c] for c in columns]
+
+    def fits(self, index: int, values: list) -> bool:
+        expected = len(self.columns) if self.columns is not None else self.arity
+        if expected is None:
+            self.arity = expected = len(values)
+            self.origin = "as its first row"
+        if len(values) != expected:
+            listed = f": {', '.join(self.columns)}" if self.columns else ""
+            message = (
+                f"has {len(values)} values; {self.table.table} has {expected} columns "
+                f"({self.origin}{listed})"
+            )
+            self.error(index, "arity_mismatch", message)
+            return False
+        return True
+
+
+# ---------------------------------------------------------------- the workspace
+
+
+@dataclass
+class Workspace:
+    """An engine loaded from files, and the column names the CLI shows for its tables."""
+
+    engine: Engine
+    policies: list[PolicyFile]
+    data_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def columns(self, table: str) -> tuple[str, ...] | None:
+        """A table's column names: from its schema, else from the data's objects."""
+        if ":" in table:
+            module, name = table.split(":", 1)
+            columns = self.engine.schemas.columns(module, name)
+            if columns is not None:
+                return columns
+        return self.data_columns.get(table)
+
+    def default_tables(self) -> list[str]:
+        """The ``error`` and ``warning`` tables of the loaded policies that exist."""
+        known = set(self.engine.tables())
+        wanted = [f"{p.name}:{t}" for p in self.policies for t in ("error", "warning")]
+        return [t for t in wanted if t in known]
+
+
+def load_policies(engine: Engine, policies: Sequence[PolicyFile]) -> None:
+    """Create the policies and add all their rules in one batch: one compile pass, all or none."""
+    created: list[str] = []
+    try:
+        for policy in policies:
+            engine.create_policy(policy.name, policy.kind)
+            created.append(policy.name)
+        engine.apply(RuleChange(p.name, rule, +1) for p in policies for rule in p.rules)
+    except Exception:
+        for name in created:
+            engine.delete_policy(name)
+        raise
+
+
+def data_rows(
+    engine: Engine, tables: Sequence[DataTable], policies: Iterable[str]
+) -> tuple[dict[str, list[tuple]], dict[str, tuple[str, ...]]]:
+    """Check the data's rows against the engine's schemas and arities; return them as tuples.
+
+    Returns the rows per table and the column names that objects gave tables without a
+    schema (a policy's facts).
+
+    Raises:
+        DataError: listing every bad row and unknown table, each with its place.
+    """
+    names = set(policies)
+    errors: list[str] = []
+    rows: dict[str, list[tuple]] = {}
+    keys: dict[str, tuple[str, ...]] = {}
+    arities: dict[str, int | None] = {}
+    for table in tables:
+        module, name = table.module, table.name
+        columns = engine.schemas.columns(module, name)
+        if columns is None and module not in names and engine.schemas.is_complete(module):
+            known = engine.schemas.tables(module)
+            hint = difflib.get_close_matches(name, known, n=1)
+            more = f"; did you mean {module}:{hint[0]}?" if hint else ""
+            message = f"datasource {module} has no table {name}{more}"
+            errors.append(_message(table.where(None), "unknown_table", message))
+            continue
+        arity = arities.get(table.table, engine.arity(table.table))
+        reader = _RowReader(table, columns, arity, errors, keys=keys.get(table.table))
+        if columns is None and arity is not None:
+            reader.origin = "as its rules use it"
+        rows.setdefault(table.table, []).extend(reader.read())
+        arities[table.table] = reader.arity
+        if reader.keys is not None:
+            keys[table.table] = reader.keys
+    _raise_data_errors(errors)
+    return rows, keys
+
+
+def load_workspace(
+    policy_paths: Iterable[str | Path],
+    data_paths: Iterable[str | Path] = (),
+    *,
+    sources: Sources | None = None,
+    engine: Engine | None = None,
+) -> Workspace:
+    """Read policy and data files and load them into one engine (a new one by default).
+
+    Args:
+        policy_paths: policy files; library YAML or Datalog text.
+        data_paths: data files mapping ``name:table`` to rows.
+        sources: filled with each policy file's text, for rendering diagnostics.
+        engine: an engine to load into instead of a new one.
+
+    Raises:
+        PolicyError: every policy file's problems (syntax, compile, cross-policy checks).
+        DataError: every data file problem, each starting with its place.
+        EngineError: a policy whose name is taken.
+    """
+    sources = {} if sources is None else sources
+    policies, diagnostics = read_policy_files(policy_paths, sources)
+    raise_if_errors(diagnostics)
+    tables = [table for path in data_paths for table in read_data_file(path)]
+    engine = engine or Engine()
+    for module, schema in datasource_schemas(policies, tables).items():
+        engine.declare_datasource(module, schema)
+    load_policies(engine, policies)
+    rows, keys = data_rows(engine, tables, [p.name for p in policies])
+    engine.apply(Delta(table, row, +1) for table, table_rows in rows.items() for row in table_rows)
+    return Workspace(engine, policies, keys)
+
+
+def check_policy_files(paths: Iterable[str | Path], sources: Sources) -> list[Diagnostic]:
+    """Every diagnostic (errors and warnings) of the policy files, checked together.
+
+    The same checks the engine runs when loading, but collecting warnings too and carrying
+    on past errors: each policy's rules compile against the known datasource schemas, then
+    the program-wide checks (arity agreement, stratification) run over all policies.
+    """
+    policies, diagnostics = read_policy_files(paths, sources)
+    engine = Engine()
+    for module, schema in datasource_schemas(policies).items():
+        engine.declare_datasource(module, schema)
+    normalized: dict[str, list[Rule]] = {}
+    for policy in policies:
+        unique: dict[Rule, None] = {}
+        for rule in policy.rules:
+            if rule in unique:
+                message = f"rule {rule} already exists in policy {policy.name}"
+                diagnostics.append(Diagnostic("rule_already_exists", message, rule.span))
+            unique[rule] = None
+        rules, found = engine.compile(policy.name, list(unique), policy.kind)
+        diagnostics += found
+        if policy.kind != "action":
+            normalized[policy.name] = rules
+    known: Mapping[str, int] = {
+        f"{module}:{table}": len(columns)
+        for module, tables in engine.schemas.modules.items()
+        for table, columns in tables.items()
+    }
+    diagnostics += check_program(normalized, known)
+    return sorted(diagnostics, key=Diagnostic.sort_key)
