@@ -39,8 +39,7 @@ def load(rows: dict[str, list[Row]], policy: str | None = None) -> object:
 
     engine = Engine()
     engine.load_policy(POLICY_NAME, policy if policy is not None else policy_text())
-    for table in TABLES:
-        engine.insert_rows(f"{POLICY_NAME}:{table}", rows[table])
+    engine.load_rows({f"{POLICY_NAME}:{table}": rows[table] for table in TABLES})
     return engine
 
 

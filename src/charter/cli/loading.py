@@ -13,7 +13,8 @@ files the same way:
 
 Every problem found while reading is reported with the file and, where known, line and
 column: policy problems as :class:`~charter.lang.errors.PolicyError` diagnostics, data
-problems as one :class:`~charter.lang.errors.DataError` listing them all.
+problems as one :class:`DataFileError` (a :class:`~charter.lang.errors.DataError`) listing
+them all.
 
 >>> ws = load_workspace([], [])
 >>> ws.engine.tables()
@@ -43,6 +44,7 @@ from charter.lang.parser import parse
 
 __all__ = [
     "LIBRARY_SUFFIXES",
+    "DataFileError",
     "DataTable",
     "PolicyFile",
     "Workspace",
@@ -242,6 +244,14 @@ class _Locator:
         return lambda index: self.at(self.node(key, index))
 
 
+class DataFileError(DataError):
+    """Problems of data files, each message already starting with its ``file:line:col``."""
+
+    def __init__(self, messages: list[str]):
+        self.messages = messages
+        super().__init__("\n".join(messages))
+
+
 def _message(where: str, code: str, message: str) -> str:
     return f"{where}: error[{code}]: {message}"
 
@@ -265,7 +275,8 @@ def _duplicate_key(node: Node | None) -> Node | None:
 
 
 def _kind(value: object) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number"}
+    names[float] = "a number"
     if value is None:
         return "null"
     return names.get(type(value), f"a {type(value).__name__}")
@@ -287,12 +298,13 @@ def _parse_data(path: str, text: str) -> tuple[object, _Locator]:
             data = json.loads(text, object_pairs_hook=pairs)
         except json.JSONDecodeError as exc:
             where = f"{path}:{exc.lineno}:{exc.colno}"
-            raise DataError(_message(where, "data_syntax", f"malformed JSON: {exc.msg}")) from None
+            message = f"malformed JSON: {exc.msg}"
+            raise DataFileError([_message(where, "data_syntax", message)]) from None
         locator = _Locator(path, text)
         if duplicates:
             node = _duplicate_key(locator.root())
             message = f"key {duplicates[0]!r} appears twice in one object; keep one"
-            raise DataError(_message(locator.at(node), "duplicate_key", message))
+            raise DataFileError([_message(locator.at(node), "duplicate_key", message)])
         return data, locator
     loader = _YamlLoader(text)
     try:
@@ -302,16 +314,17 @@ def _parse_data(path: str, text: str) -> tuple[object, _Locator]:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
         message = f"malformed YAML: {exc.problem or exc.context}"
-        raise DataError(_message(where, "data_syntax", message)) from None
+        raise DataFileError([_message(where, "data_syntax", message)]) from None
     except yaml.YAMLError as exc:
-        raise DataError(_message(path, "data_syntax", f"malformed YAML: {exc}")) from None
+        message = f"malformed YAML: {exc}"
+        raise DataFileError([_message(path, "data_syntax", message)]) from None
     finally:
         loader.dispose()
     locator = _Locator(path, text, root)
     node = _duplicate_key(root)
     if node is not None:
         message = f"key {node.value!r} appears twice in one mapping; keep one"
-        raise DataError(_message(locator.at(node), "duplicate_key", message))
+        raise DataFileError([_message(locator.at(node), "duplicate_key", message)])
     return data, locator
 
 
@@ -319,25 +332,24 @@ def read_data_file(path: str | Path) -> list[DataTable]:
     """Read one data file: JSON when it ends in ``.json``, YAML otherwise.
 
     Raises:
-        DataError: the file cannot be read or parsed, or is not a mapping of ``name:table``
+        DataFileError: the file cannot be read or parsed, or is not a mapping of ``name:table``
             to a list of rows; the message starts with ``file:line:col`` where known.
     """
     name = str(path)
     try:
         text = _read_text(name)
     except OSError as exc:
-        raise DataError(
-            _message(name, "file_error", f"cannot read {name}: {exc.strerror or exc}")
-        ) from None
+        message = f"cannot read {name}: {exc.strerror or exc}"
+        raise DataFileError([_message(name, "file_error", message)]) from None
     except UnicodeDecodeError as exc:
         message = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
-        raise DataError(_message(name, "file_error", message)) from None
+        raise DataFileError([_message(name, "file_error", message)]) from None
     data, locator = _parse_data(name, text)
     if data is None:
         return []
     if not isinstance(data, dict):
         message = f"a data file maps name:table to a list of rows, not {_kind(data)}"
-        raise DataError(_message(locator.at(locator.root()), "data_invalid", message))
+        raise DataFileError([_message(locator.at(locator.root()), "data_invalid", message)])
     errors: list[str] = []
     tables = []
     for key, rows in data.items():
@@ -360,7 +372,7 @@ def _raise_data_errors(errors: list[str]) -> None:
     shown = errors[:MAX_DATA_ERRORS]
     if len(errors) > len(shown):
         shown.append(f"... and {len(errors) - len(shown)} more errors")
-    raise DataError("\n".join(shown))
+    raise DataFileError(shown)
 
 
 # ---------------------------------------------------------------- schemas
@@ -459,7 +471,9 @@ class _RowReader:
             elif isinstance(row, list):
                 values = row
             else:
-                message = f"must be a list of values or an object of column: value, not {_kind(row)}"
+                message = (
+                    f"must be a list of values or an object of column: value, not {_kind(row)}"
+                )
                 self.error(index, "data_invalid", message)
                 continue
             if values is None or not self.fits(index, values):
@@ -566,7 +580,7 @@ def data_rows(
     schema (a policy's facts).
 
     Raises:
-        DataError: listing every bad row and unknown table, each with its place.
+        DataFileError: listing every bad row and unknown table, each with its place.
     """
     names = set(policies)
     errors: list[str] = []
@@ -612,7 +626,7 @@ def load_workspace(
 
     Raises:
         PolicyError: every policy file's problems (syntax, compile, cross-policy checks).
-        DataError: every data file problem, each starting with its place.
+        DataFileError: every data file problem, each starting with its place.
         EngineError: a policy whose name is taken.
     """
     sources = {} if sources is None else sources

@@ -192,11 +192,11 @@ class Engine:
 
     def insert_rows(self, table: str, rows: Iterable[tuple]) -> dict[str, TableDelta]:
         """Insert rows into a table (a datasource table, or a policy's facts)."""
-        return self.apply(Delta(table, tuple(row), +1) for row in rows)
+        return self._apply({table: dict.fromkeys(map(tuple, rows), 1)}, [])
 
     def delete_rows(self, table: str, rows: Iterable[tuple]) -> dict[str, TableDelta]:
         """Delete rows from a table."""
-        return self.apply(Delta(table, tuple(row), -1) for row in rows)
+        return self._apply({table: dict.fromkeys(map(tuple, rows), -1)}, [])
 
     def replace_rows(self, table: str, rows: Iterable[tuple]) -> dict[str, TableDelta]:
         """Make ``rows`` the whole content of a base table, as one batch of differences."""
@@ -299,10 +299,26 @@ class Engine:
         The batch is checked whole first (rules compile, rows fit their tables): on any
         error nothing changes and a PolicyError, DataError or EngineError is raised.
         """
-        row_changes: list[Delta] = []
+        rows: dict[str, dict[tuple, int]] = defaultdict(dict)
         rule_changes: list[RuleChange] = []
         for change in changes:
-            (rule_changes if isinstance(change, RuleChange) else row_changes).append(change)
+            if isinstance(change, RuleChange):
+                rule_changes.append(change)
+            else:
+                rows[change.table][change.row] = change.sign  # the last change of a row wins
+        return self._apply(rows, rule_changes)
+
+    def load_rows(self, tables: Mapping[str, Iterable[tuple]]) -> dict[str, TableDelta]:
+        """Insert rows into several tables in one batch (the fast path for bulk loads)."""
+        return self._apply(
+            {t: dict.fromkeys(map(tuple, rows), 1) for t, rows in tables.items()}, []
+        )
+
+    def _apply(
+        self, row_changes: dict[str, dict[tuple, int]], rule_changes: list[RuleChange]
+    ) -> dict[str, TableDelta]:
+        """Apply net row changes (table -> row -> sign) and rule changes as one batch."""
+        row_changes = defaultdict(dict, row_changes)
         new_rules = self._new_rules(rule_changes) if rule_changes else None
         rules_now = new_rules if new_rules is not None else self._normalized()
         for rc in rule_changes:  # facts are rows of their table
@@ -313,7 +329,7 @@ class Engine:
             )
             if normalized is not None and not normalized.body and isinstance(normalized.head, Atom):
                 row = tuple(t.value for t in normalized.head.args)  # type: ignore[union-attr]
-                row_changes.append(Delta(head_table(rc.policy, normalized.head), row, rc.sign))
+                row_changes[head_table(rc.policy, normalized.head)][row] = rc.sign
         derived = self._derived(rules_now)
         arities = self._arities(rules_now)
         self._check_rows(row_changes, arities)
@@ -430,9 +446,12 @@ class Engine:
                         arities.setdefault(inner.qualified, len(inner.args))
         return arities
 
-    def _check_rows(self, row_changes: list[Delta], arities: dict[str, int]) -> None:
-        for change in row_changes:
-            table = change.table
+    def _check_rows(
+        self, row_changes: dict[str, dict[tuple, int]], arities: dict[str, int]
+    ) -> None:
+        for table, rows in row_changes.items():
+            if not rows:
+                continue
             if ":" not in table:
                 raise DataError(f"table {table} must be qualified as module:table")
             module, name = table.split(":", 1)
@@ -440,27 +459,28 @@ class Engine:
                 hint = difflib.get_close_matches(name, self.schemas.tables(module), n=1)
                 more = f"; did you mean {module}:{hint[0]}?" if hint else ""
                 raise DataError(f"datasource {module} has no table {name}{more}")
-            expected = arities.setdefault(table, len(change.row))
-            if len(change.row) != expected:
+            expected = arities.setdefault(table, len(next(iter(rows))))
+            if set(map(len, rows)) != {expected}:
+                bad = next(r for r in rows if len(r) != expected)
                 raise DataError(
-                    f"row {change.row!r} of {table} has {len(change.row)} values; "
-                    f"{table} has {expected} columns"
+                    f"row {bad!r} of {table} has {len(bad)} values; {table} has {expected} columns"
                 )
 
     def _storage(self, table: str, derived: set[str]) -> str:
         return facts_table(table) if table in derived else table
 
-    def _apply_rows(self, row_changes: list[Delta], derived: set[str]) -> None:
-        """Net each table's changes (last one wins) and apply them to base relations."""
-        final: dict[str, dict[tuple, int]] = defaultdict(dict)
-        for change in row_changes:
-            final[self._storage(change.table, derived)][change.row] = change.sign
-        for table, rows in final.items():
-            relation = self.state.relation(table)
-            relation.arity = self._arity.get(table.removesuffix(FACTS_SUFFIX))
-            delta = self.state.batch.setdefault(table, BatchDelta())
-            inserts = [r for r, s in rows.items() if s > 0 and r not in relation.rows]
-            if inserts and not relation.rows and not delta:
+    def _apply_rows(self, row_changes: dict[str, dict[tuple, int]], derived: set[str]) -> None:
+        """Apply each table's net changes to its base relation, recording the batch delta."""
+        for table, rows in row_changes.items():
+            if not rows:
+                continue
+            storage = self._storage(table, derived)
+            relation = self.state.relation(storage)
+            relation.arity = self._arity.get(table)
+            delta = self.state.batch.setdefault(storage, BatchDelta())
+            present = relation.rows
+            inserts = [r for r, s in rows.items() if s > 0 and r not in present]
+            if inserts and not present and not delta:
                 relation.load(inserts)
                 delta.plus.update(inserts)
                 inserts = []

@@ -1,0 +1,51 @@
+"""The ``charter`` command: one Typer app, one module per verb.
+
+Exit codes are a contract for scripts: 0 ok, 1 policy or data errors, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from charter import __version__
+from charter.cli.check import check_command
+from charter.cli.evaluate import eval_command
+
+app = typer.Typer(
+    name="charter",
+    help="Charter: policy as a service for clouds and clusters (Congress Datalog).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command("eval")(eval_command)
+app.command("check")(check_command)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"charter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_show_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Charter: policy as a service for clouds and clusters (Congress Datalog)."""
+
+
+def main() -> None:
+    """Entry point of the ``charter`` script."""
+    app(prog_name="charter")
+
+
+if __name__ == "__main__":
+    main()
