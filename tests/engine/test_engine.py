@@ -35,9 +35,7 @@ def test_rows_flow_to_violations(engine: Engine):
 
 
 def test_query_patterns(engine: Engine):
-    engine.insert_rows(
-        "nova:servers", [("vm1", "a", "h1", "ERROR"), ("vm2", "b", "h1", "ERROR")]
-    )
+    engine.insert_rows("nova:servers", [("vm1", "a", "h1", "ERROR"), ("vm2", "b", "h1", "ERROR")])
     assert engine.query("error(x)", policy="classification") == [("vm1",), ("vm2",)]
     assert engine.query("classification:error('vm2')") == [("vm2",)]
     assert engine.query('nova:servers(id=x, status="ERROR", name="b")') == [

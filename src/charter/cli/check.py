@@ -21,7 +21,7 @@ def check_command(
             help="Policy files: .yaml/.yml is a Congress library policy, anything else "
             "Datalog named by the file's stem.",
             show_default=False,
-            metavar="FILE...",
+            metavar="FILE",
         ),
     ],
 ) -> None:
@@ -30,7 +30,8 @@ def check_command(
     All FILEs are checked together, as eval would load them: syntax, safety, column names
     against Congress's driver schemas, arity agreement and stratification across policies.
     Each diagnostic reads file:line:col: severity[code]: message, followed by the source
-    line and a caret; a last line counts them (2 errors, 1 warning).
+    line and a caret; a last line counts them (2 errors, 1 warning). All of it goes to
+    stdout: the diagnostics are the report.
 
     Exit status: 1 when there is any error, else 0 (warnings alone pass).
     """

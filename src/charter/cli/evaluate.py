@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +17,7 @@ from charter.cli.output import error_text, format_json, print_tables
 from charter.lang.errors import CharterError, EngineError
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     """How ``eval`` prints rows: Rich tables for people, JSON for scripts."""
 
     table = "table"
@@ -45,7 +45,7 @@ def eval_command(
             help="Policy files: .yaml/.yml is a Congress library policy named by its name:, "
             "anything else Datalog named by the file's stem.",
             show_default=False,
-            metavar="FILE...",
+            metavar="FILE",
         ),
     ],
     data: Annotated[

@@ -34,11 +34,11 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from charter.datasources.schemas import driver_schema
-from charter.engine import Delta, Engine, RuleChange
+from charter.engine import Engine, RuleChange
 from charter.engine.engine import POLICY_KINDS
 from charter.lang.ast import Aggregate, Atom, Modal, Negation, Rule, Span
 from charter.lang.checks import check_program
-from charter.lang.errors import DataError, Diagnostic, PolicyError, raise_if_errors
+from charter.lang.errors import DataError, Diagnostic, PolicyError
 from charter.lang.library import load_library_policy
 from charter.lang.parser import parse
 
@@ -49,6 +49,7 @@ __all__ = [
     "PolicyFile",
     "Workspace",
     "check_policy_files",
+    "compile_diagnostics",
     "datasource_schemas",
     "load_workspace",
     "read_data_file",
@@ -492,7 +493,8 @@ class _RowReader:
         return self.out
 
     def named(self, index: int, row: dict) -> list | None:
-        keys = [str(k) for k in row]
+        row = {str(k): v for k, v in row.items()}
+        keys = list(row)
         columns = self.columns or self.keys
         if columns is None:  # no schema: the first object's keys name the columns
             self.keys = columns = tuple(keys)
@@ -509,6 +511,9 @@ class _RowReader:
                 f"{' and '.join(parts)}; {self.table.table} has columns "
                 f"{', '.join(columns)}{source}"
             )
+            hint = difflib.get_close_matches(extra[0], missing, n=1, cutoff=0.5) if extra else []
+            if hint:
+                message += f"; did you mean {hint[0]} for {extra[0]}?"
             code = "unknown_column" if extra and not missing else "missing_column"
             self.error(index, code, message)
             return None
@@ -599,7 +604,9 @@ def data_rows(
             continue
         arity = arities.get(table.table, engine.arity(table.table))
         reader = _RowReader(table, columns, arity, errors, keys=keys.get(table.table))
-        if columns is None and arity is not None:
+        if columns is not None:
+            reader.origin = _schema_origin(module)
+        elif arity is not None:
             reader.origin = "as its rules use it"
         rows.setdefault(table.table, []).extend(reader.read())
         arities[table.table] = reader.arity
@@ -607,6 +614,14 @@ def data_rows(
             keys[table.table] = reader.keys
     _raise_data_errors(errors)
     return rows, keys
+
+
+def _schema_origin(module: str) -> str:
+    try:
+        driver_schema(module)
+    except LookupError:
+        return "as the data's objects declare them"
+    return f"Congress's {module} driver schema"
 
 
 def load_workspace(
@@ -631,27 +646,35 @@ def load_workspace(
     """
     sources = {} if sources is None else sources
     policies, diagnostics = read_policy_files(policy_paths, sources)
-    raise_if_errors(diagnostics)
+    data_paths = list(data_paths)
+    if any(d.is_error for d in diagnostics):  # report the other files' errors too
+        try:
+            tables = [table for path in data_paths for table in read_data_file(path)]
+        except DataFileError:
+            tables = []
+        raise PolicyError(diagnostics + compile_diagnostics(policies, tables))
     tables = [table for path in data_paths for table in read_data_file(path)]
     engine = engine or Engine()
     for module, schema in datasource_schemas(policies, tables).items():
         engine.declare_datasource(module, schema)
     load_policies(engine, policies)
     rows, keys = data_rows(engine, tables, [p.name for p in policies])
-    engine.apply(Delta(table, row, +1) for table, table_rows in rows.items() for row in table_rows)
+    engine.load_rows(rows)
     return Workspace(engine, policies, keys)
 
 
-def check_policy_files(paths: Iterable[str | Path], sources: Sources) -> list[Diagnostic]:
-    """Every diagnostic (errors and warnings) of the policy files, checked together.
+def compile_diagnostics(
+    policies: Sequence[PolicyFile], tables: Sequence[DataTable] = ()
+) -> list[Diagnostic]:
+    """Every diagnostic of compiling the policies together, without loading them.
 
-    The same checks the engine runs when loading, but collecting warnings too and carrying
-    on past errors: each policy's rules compile against the known datasource schemas, then
-    the program-wide checks (arity agreement, stratification) run over all policies.
+    The checks the engine runs when loading, but collecting warnings too and carrying on
+    past errors: each policy's rules compile against the datasource schemas, then the
+    program-wide checks (arity agreement, stratification) run over all policies.
     """
-    policies, diagnostics = read_policy_files(paths, sources)
+    diagnostics: list[Diagnostic] = []
     engine = Engine()
-    for module, schema in datasource_schemas(policies).items():
+    for module, schema in datasource_schemas(policies, tables).items():
         engine.declare_datasource(module, schema)
     normalized: dict[str, list[Rule]] = {}
     for policy in policies:
@@ -670,5 +693,11 @@ def check_policy_files(paths: Iterable[str | Path], sources: Sources) -> list[Di
         for module, tables in engine.schemas.modules.items()
         for table, columns in tables.items()
     }
-    diagnostics += check_program(normalized, known)
+    return diagnostics + check_program(normalized, known)
+
+
+def check_policy_files(paths: Iterable[str | Path], sources: Sources) -> list[Diagnostic]:
+    """Every diagnostic (errors and warnings) of the policy files, checked together, sorted."""
+    policies, diagnostics = read_policy_files(paths, sources)
+    diagnostics += compile_diagnostics(policies)
     return sorted(diagnostics, key=Diagnostic.sort_key)

@@ -77,10 +77,24 @@ def print_tables(
             names = [f"c{i}" for i in range(len(rows[0]))]
         table = Table()
         for name in names:
-            table.add_column(Text(name))
+            table.add_column(Text(name), overflow="fold")
         for row in rows:
             table.add_row(*(Text(_cell(v)) for v in row))
+        _print_whole(console, table)
+
+
+def _print_whole(console: Console, table: Table) -> None:
+    """A terminal's width folds long cells; a pipe or a file gets each row whole on one line."""
+    if console.is_terminal:
         console.print(table)
+        return
+    wide = console.options.update_width(1_000_000)
+    saved = console.width
+    console.width = max(console.measure(table, options=wide).maximum, 1)
+    try:
+        console.print(table)
+    finally:
+        console.width = saved
 
 
 def _cell(value: object) -> str:
