@@ -31,8 +31,8 @@ def from_scratch(rules: list, base: dict[str, set[tuple]], tables: list[str]) ->
     return snapshot(fresh, tables)
 
 
-def check_program(program, batch_list, removals, recompute_fraction):
-    engine = Engine(recompute_fraction=recompute_fraction)
+def check_program(program, batch_list, removals, recompute_fraction, columnar_threshold=50_000):
+    engine = Engine(recompute_fraction=recompute_fraction, columnar_threshold=columnar_threshold)
     engine.create_policy("p")
     rules = parse(program.text)
     engine.insert_rules("p", rules)
@@ -76,3 +76,10 @@ def test_incremental_equals_scratch(program, batch_list, removals):
 def test_mixed_paths_equal_scratch(program, batch_list):
     """With the default threshold, strata switch between incremental and whole re-evaluation."""
     check_program(program, batch_list, [], recompute_fraction=0.3)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), batches, st.lists(st.none() | st.integers(0, 20), max_size=4))
+def test_columnar_relations_equal_scratch(program, batch_list, removals):
+    """Every table built by bulk work is columnar (base + overlay); results must not change."""
+    check_program(program, batch_list, removals, recompute_fraction=0.3, columnar_threshold=1)

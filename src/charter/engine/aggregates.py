@@ -70,12 +70,11 @@ class AggregateState:
 
     def refresh(self, relation: Relation, keys: Iterable[Any]) -> None:
         """Recompute the given groups from ``relation``, remembering their old values."""
-        index = relation.index(self.columns)
         for key in keys:
             old = self.groups.get(key, _ABSENT)
             if key not in self._before:
                 self._before[key] = self._empty() if old is _ABSENT else old
-            bucket = index.get(key)
+            bucket = relation.lookup(self.columns, key)
             if bucket:
                 self.groups[key] = self._compute(bucket)
             else:
@@ -88,7 +87,7 @@ class AggregateState:
 
     def rebuild(self, relation: Relation) -> None:
         """Recompute every group (after a full evaluation of the auxiliary table)."""
-        keys = set(self.groups) | set(relation.index(self.columns))
+        keys = set(self.groups) | relation.keys(self.columns)
         self.refresh(relation, keys)
 
     def changes(self) -> dict[Any, tuple[Any, Any]]:

@@ -64,16 +64,19 @@ class Engine:
     """Policies and datasource tables, every table materialized and kept current.
 
     Args:
+        columnar_threshold: tables of at least this many rows made by bulk work (a load,
+            a whole evaluation) are kept as NumPy columns with sorted indexes.
         recompute_fraction: when a batch changes more than this fraction of a stratum's
             input rows, the stratum is re-evaluated whole instead of incrementally (both
             give the same tables; the whole path is faster for bulk loads).
     """
 
-    def __init__(self, recompute_fraction: float = 0.3):
+    def __init__(self, recompute_fraction: float = 0.3, columnar_threshold: int = 50_000):
         self.schemas = Schemas()
         self.policies: dict[str, PolicyState] = {}
         self.state = State()
         self.recompute_fraction = recompute_fraction
+        self.state.columnar_threshold = columnar_threshold
         self._names = AuxiliaryNames()
         self._arity: dict[str, int] = {}
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
@@ -98,7 +101,7 @@ class Engine:
         for table, relation in list(self.state.relations.items()):
             if table.startswith(name + ":") and table not in self.program.derived:
                 changes += [
-                    Delta(table.removesuffix(FACTS_SUFFIX), row, -1) for row in relation.rows
+                    Delta(table.removesuffix(FACTS_SUFFIX), row, -1) for row in relation
                 ]
         result = self.apply(changes)
         del self.policies[name]
@@ -202,7 +205,7 @@ class Engine:
         """Make ``rows`` the whole content of a base table, as one batch of differences."""
         new = {tuple(r): None for r in rows}
         current = self.state.relations.get(self._storage(table, self.program.derived))
-        old = current.rows if current is not None else {}
+        old = current.to_dict() if current is not None else {}
         changes = [Delta(table, r, -1) for r in old if r not in new]
         changes += [Delta(table, r, +1) for r in new if r not in old]
         return self.apply(changes)
@@ -230,7 +233,7 @@ class Engine:
         """The current rows of a table."""
         self._known(table)
         rel = self.state.relations.get(table)
-        return set(rel.rows) if rel is not None else set()
+        return set(rel) if rel is not None else set()
 
     def query(self, pattern: str | Atom, policy: str | None = None) -> list[tuple]:
         """Rows matching a pattern such as ``error(x, "ACTIVE")``, sorted.
@@ -266,9 +269,9 @@ class Engine:
         if consts:
             columns_key = tuple(i for i, _ in consts)
             key = consts[0][1] if len(consts) == 1 else tuple(v for _, v in consts)
-            candidates = rel.index(columns_key).get(key, ())
+            candidates = rel.lookup(columns_key, key)
         else:
-            candidates = rel.rows
+            candidates = rel
         out = [r for r in candidates if all(r[a] == r[b] for a, b in same)]
         return sorted(out, key=_sort_key)
 
@@ -341,13 +344,13 @@ class Engine:
         for table in derived - old_derived:  # a base table gains rules: its rows become facts
             if table in state.relations:
                 rel = state.relations.pop(table)
-                old_visible[table] = rel.rows
+                old_visible[table] = rel.to_dict()
                 rel.name = facts_table(table)
                 state.relations[rel.name] = rel
         became_base = {t for t in old_derived - derived if not _internal(t)}
         for table in became_base:
             rel = state.relations.pop(table, None)
-            old_visible[table] = rel.rows if rel is not None else {}
+            old_visible[table] = rel.to_dict() if rel is not None else {}
             facts = state.relations.pop(facts_table(table), None) or Relation(table)
             facts.name = table
             state.relations[table] = facts
@@ -359,7 +362,7 @@ class Engine:
             self.program = self._build(rules_now, self.program)
         self._apply_rows(row_changes, derived)
         for table in became_base:
-            rows = state.relations[table].rows
+            rows = state.relations[table].to_dict()
             state.batch[table] = BatchDelta(
                 {r for r in rows if r not in old_visible[table]},
                 {r for r in old_visible[table] if r not in rows},
@@ -433,8 +436,8 @@ class Engine:
             for t, c in tables.items()
         }
         for table, relation in self.state.relations.items():
-            if relation.rows and (not _internal(table) or table.endswith(FACTS_SUFFIX)):
-                arities.setdefault(table.removesuffix(FACTS_SUFFIX), len(next(iter(relation.rows))))
+            if len(relation) and (not _internal(table) or table.endswith(FACTS_SUFFIX)):
+                arities.setdefault(table.removesuffix(FACTS_SUFFIX), len(next(iter(relation))))
         for policy, policy_rules in rules.items():
             for rule in policy_rules.values():
                 head = rule.head
@@ -478,17 +481,17 @@ class Engine:
             relation = self.state.relation(storage)
             relation.arity = self._arity.get(table)
             delta = self.state.batch.setdefault(storage, BatchDelta())
-            present = relation.rows
-            inserts = [r for r, s in rows.items() if s > 0 and r not in present]
-            if inserts and not present and not delta:
+            inserts = [r for r, s in rows.items() if s > 0 and r not in relation]
+            if inserts and not len(relation) and not delta:
                 relation.load(inserts)
+                relation = self.state.freeze(relation)
                 delta.plus.update(inserts)
                 inserts = []
             for row in inserts:
                 relation.add(row)
                 delta.plus.add(row)
             for row, sign in rows.items():
-                if sign < 0 and row in relation.rows:
+                if sign < 0 and row in relation:
                     relation.discard(row)
                     delta.minus.add(row)
 
@@ -576,10 +579,10 @@ class Engine:
                 before[table] = old_visible[table]
             else:
                 rel = state.relations.get(table)
-                before[table] = rel.rows if rel is not None else {}
+                before[table] = rel.to_dict() if rel is not None else {}
         evaluate_stratum(stratum, state)
         for table in stratum.tables:
-            after = state.relations[table].rows
+            after = state.relations[table].to_dict()
             old = before[table]
             state.batch[table] = BatchDelta(
                 {r for r in after if r not in old}, {r for r in old if r not in after}

@@ -39,9 +39,7 @@ def evaluate_stratum(stratum: Stratum, state: State) -> None:
                 plan = compiled.plan(None, size)
                 for row in run(plan, [()], state, stats=compiled.stats):
                     counts[row] = get(row, 0) + 1
-            relation = Relation(table)
-            relation.rows = counts
-            state.relations[table] = relation
+            state.freeze(Relation.from_counts(table, counts))
         return
     for table in stratum.tables:
         state.relations[table] = Relation(table)
@@ -49,10 +47,12 @@ def evaluate_stratum(stratum: Stratum, state: State) -> None:
     for compiled in stratum.rules:
         relation = state.relations[compiled.head]
         for row in run(compiled.plan(None, size), [()], state, stats=compiled.stats):
-            if row not in relation.rows:
+            if row not in relation:
                 relation.add(row)
                 frontier[compiled.head].append(row)
     insert_to_fixpoint(stratum, state, frontier)
+    for table in stratum.tables:
+        state.freeze(state.relations[table])
 
 
 def insert_to_fixpoint(
@@ -83,7 +83,7 @@ def insert_to_fixpoint(
             relation = state.relations[compiled.head]
             new = next_frontier[compiled.head]
             for row in run(plan, seeds, state, stats=compiled.stats):
-                if row not in relation.rows:
+                if row not in relation:
                     relation.add(row)
                     new.append(row)
         for table, rows in next_frontier.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from charter.engine.columnar import ColumnStore
 from charter.engine.plan import (
     Absent,
     AggregateLookup,
@@ -51,6 +52,16 @@ class State:
     relations: dict[str, Relation] = field(default_factory=dict)
     batch: dict[str, BatchDelta] = field(default_factory=dict)
     aggregates: dict = field(default_factory=dict)  # table -> AggregateState
+    columnar_threshold: int = 50_000  # relations this large from bulk work become columnar
+
+    def freeze(self, relation: Relation) -> Relation:
+        """Install a freshly built relation, as columns when it is large and typed."""
+        if relation.base is None and not relation.dead and len(relation.rows) >= self.columnar_threshold:
+            store = ColumnStore.from_rows(list(relation.rows), list(relation.rows.values()))
+            if store is not None:
+                relation = Relation.from_store(relation.name, store)
+        self.relations[relation.name] = relation
+        return relation
 
     def relation(self, table: str) -> Relation:
         rel = self.relations.get(table)
@@ -72,7 +83,7 @@ def _scan(step: Scan, bindings: list[tuple], state: State, old: bool) -> list[tu
     append = out.append
     extend, same = step.out, step.same
     if not step.columns:
-        rows = list(delta.old_rows(rel)) if delta else rel.rows
+        rows = list(delta.old_rows(rel)) if delta else list(rel)
         if same:
             rows = [r for r in rows if all(r[a] == r[b] for a, b in same)]
         values = [extend(r) for r in rows]
@@ -87,8 +98,11 @@ def _scan(step: Scan, bindings: list[tuple], state: State, old: bool) -> list[tu
                 if not same or all(r[x] == r[y] for x, y in same):
                     append(b + extend(r))
         return out
-    index = rel.index(step.columns)
-    get = index.get
+    if rel.base is None:
+        get = rel.index(step.columns).get
+    else:
+        columns, lookup = step.columns, rel.lookup
+        get = lambda k: lookup(columns, k)  # noqa: E731
     for b in bindings:
         bucket = get(key(b))
         if bucket:
@@ -110,11 +124,16 @@ def _absent(step: Absent, bindings: list[tuple], state: State, old: bool) -> lis
         if step.full:
             return [b for b in bindings if not delta.old_contains(rel, key(b))]
         return [b for b in bindings if not delta.old_bucket(rel, step.columns, key(b))]
+    if rel.base is None:
+        if step.full:
+            rows = rel.rows
+            return [b for b in bindings if key(b) not in rows]
+        index = rel.index(step.columns)
+        return [b for b in bindings if key(b) not in index]
     if step.full:
-        rows = rel.rows
-        return [b for b in bindings if key(b) not in rows]
-    index = rel.index(step.columns)
-    return [b for b in bindings if key(b) not in index]
+        return [b for b in bindings if key(b) not in rel]
+    columns, has = step.columns, rel.has
+    return [b for b in bindings if not has(columns, key(b))]
 
 
 def _call(step: Call, bindings: list[tuple], stats: RuleStats) -> list[tuple]:
@@ -250,10 +269,9 @@ def negation_seeds(seed: NegationSeed, state: State) -> tuple[list[tuple], list[
     for row in (*delta.plus, *delta.minus):
         if _matches(row, seed.consts, seed.same):
             touched.setdefault(seed.row_key(row), row)
-    index = rel.index(seed.columns)
     plus, minus = [], []
     for key, row in touched.items():
-        now = key in index
+        now = rel.has(seed.columns, key)
         before = bool(delta.old_bucket(rel, seed.columns, key))
         if before and not now:
             plus.append(seed.out(row))

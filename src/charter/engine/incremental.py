@@ -68,11 +68,10 @@ def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchD
                 counts[row] -= 1
     relation = state.relation(table)
     delta = BatchDelta()
-    rows = relation.rows
     for row, change in counts.items():
         if not change:
             continue
-        before = rows.get(row, 0)
+        before = relation.count(row)
         after = before + change
         if after < 0:
             raise EngineError(f"internal error: {table}{row} would have {after} derivations")
@@ -83,7 +82,7 @@ def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchD
             relation.discard(row)
             delta.minus.add(row)
         else:
-            rows[row] = after
+            relation.set_count(row, after)
     return delta
 
 
@@ -114,7 +113,7 @@ def update_recursive(stratum: Stratum, state: State, changed: set[str]) -> dict[
         relation = relations[compiled.head]
         gone = deleted[compiled.head]
         for row in run(plan, minus, state, everything_old[compiled], compiled.stats):
-            if row in relation.rows and row not in gone:
+            if row not in gone and row in relation:
                 gone.add(row)
                 frontier[compiled.head].append(row)
     recursive_inputs = [
@@ -134,7 +133,7 @@ def update_recursive(stratum: Stratum, state: State, changed: set[str]) -> dict[
             relation = relations[compiled.head]
             gone = deleted[compiled.head]
             for row in run(plan, seeds, state, everything_old[compiled], compiled.stats):
-                if row in relation.rows and row not in gone:
+                if row not in gone and row in relation:
                     gone.add(row)
                     next_frontier[compiled.head].append(row)
         frontier = next_frontier
@@ -155,7 +154,7 @@ def update_recursive(stratum: Stratum, state: State, changed: set[str]) -> dict[
         seeds = head_seeds(plan.seed, gone)  # type: ignore[arg-type]
         relation = relations[compiled.head]
         for row in run(plan, seeds, state, frozenset(), compiled.stats):
-            if row not in relation.rows:
+            if row not in relation:
                 relation.add(row)
                 restart[compiled.head].append(row)
 
@@ -163,7 +162,7 @@ def update_recursive(stratum: Stratum, state: State, changed: set[str]) -> dict[
     for compiled, plan, plus in gains:
         relation = relations[compiled.head]
         for row in run(plan, plus, state, frozenset(), compiled.stats):
-            if row not in relation.rows:
+            if row not in relation:
                 relation.add(row)
                 restart[compiled.head].append(row)
     added = insert_to_fixpoint(stratum, state, restart)

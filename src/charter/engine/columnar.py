@@ -1,0 +1,153 @@
+"""An immutable block of rows stored as NumPy columns, with sorted indexes.
+
+Bulk work (a first load, a whole evaluation) produces rows by the million; as Python tuples
+in dicts they would cost a microsecond and ~100 bytes each. A ``ColumnStore`` keeps them as
+typed arrays and answers the look-ups incremental maintenance needs from sorted indexes
+(``argsort`` once, ``searchsorted`` per look-up, about a microsecond). Only homogeneous
+int, float and str columns are stored this way; anything else stays in Python.
+
+>>> import numpy as np
+>>> block = ColumnStore([np.array([3, 1, 2, 1]), np.array(["c", "a", "b", "z"])])
+>>> block.lookup((0,), 1)
+[(1, 'a'), (1, 'z')]
+>>> block.find((2, "b")) >= 0, block.find((2, "x"))
+(True, -1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+Row = tuple
+
+_NUMERIC = (int, float)
+
+
+def column_array(values: Sequence[Any]) -> np.ndarray | None:
+    """``values`` as a typed array, or None when they are not all ints, all floats or all str."""
+    if not len(values):
+        return np.array([], dtype=np.int64)
+    first = type(values[0])
+    if first is bool or first not in (int, float, str):
+        return None
+    try:
+        array = np.array(values)
+    except (OverflowError, ValueError):
+        return None
+    kind = array.dtype.kind
+    if kind == "i" and array.dtype != np.int64:
+        array = array.astype(np.int64)
+    if kind in "iu" and first is int or kind == "f" and first is float:
+        return array if kind != "u" else None
+    if kind == "U" and first is str:
+        return array.astype(object)
+    return None
+
+
+def _compatible(array: np.ndarray, value: Any) -> bool:
+    """Whether ``value`` can equal an element of ``array`` (Python's == across kinds)."""
+    if array.dtype == object:
+        return isinstance(value, str)
+    return isinstance(value, _NUMERIC) and not isinstance(value, bool)
+
+
+class _SortedIndex:
+    """Row positions sorted by some columns; the first column's sorted values for search."""
+
+    __slots__ = ("columns", "perm", "first")
+
+    def __init__(self, columns: tuple[int, ...], data: list[np.ndarray]):
+        self.columns = columns
+        keys = [data[c] for c in reversed(columns)]
+        self.perm = np.lexsort(keys) if len(keys) > 1 else np.argsort(keys[0], kind="stable")
+        self.first = data[columns[0]][self.perm]
+
+
+class ColumnStore:
+    """Rows as NumPy columns, with per-row derivation counts (None: every row counts 1)."""
+
+    def __init__(self, columns: Sequence[np.ndarray], counts: np.ndarray | None = None):
+        self.columns = [np.asarray(c) for c in columns]
+        self.n = len(self.columns[0])
+        self.counts = counts
+        self._indexes: dict[tuple[int, ...], _SortedIndex] = {}
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Row], counts: Sequence[int] | None = None) -> ColumnStore | None:
+        """Columns from Python rows, or None when a column is not homogeneous."""
+        if not rows or not rows[0]:
+            return None
+        arrays = []
+        for values in zip(*rows, strict=True):
+            array = column_array(values)
+            if array is None:
+                return None
+            arrays.append(array)
+        count_array = None
+        if counts is not None and any(c != 1 for c in counts):
+            count_array = np.asarray(counts, dtype=np.int64)
+        return cls(arrays, count_array)
+
+    def __len__(self) -> int:
+        return self.n
+
+    @property
+    def arity(self) -> int:
+        return len(self.columns)
+
+    def index(self, columns: tuple[int, ...]) -> _SortedIndex:
+        index = self._indexes.get(columns)
+        if index is None:
+            index = self._indexes[columns] = _SortedIndex(columns, self.columns)
+        return index
+
+    def positions(self, columns: tuple[int, ...], key: Any) -> np.ndarray:
+        """Positions of rows whose ``columns`` equal ``key`` (index-key convention)."""
+        values = (key,) if len(columns) == 1 else key
+        data = self.columns
+        for c, v in zip(columns, values, strict=True):
+            if not _compatible(data[c], v):
+                return np.empty(0, dtype=np.int64)
+        index = self.index(columns)
+        first = values[0]
+        lo = int(np.searchsorted(index.first, first, "left"))
+        hi = int(np.searchsorted(index.first, first, "right"))
+        found = index.perm[lo:hi]
+        for c, v in zip(columns[1:], values[1:], strict=True):
+            if not len(found):
+                break
+            found = found[data[c][found] == v]
+        return found
+
+    def row(self, i: int) -> Row:
+        return tuple(c[i].item() if c.dtype != object else c[i] for c in self.columns)
+
+    def rows_at(self, positions: np.ndarray) -> list[Row]:
+        if not len(positions):
+            return []
+        if len(positions) == 1:
+            return [self.row(int(positions[0]))]
+        return list(zip(*(c[positions].tolist() for c in self.columns), strict=True))
+
+    def lookup(self, columns: tuple[int, ...], key: Any) -> list[Row]:
+        return self.rows_at(self.positions(columns, key))
+
+    def find(self, row: Row) -> int:
+        """The position of ``row``, or -1."""
+        key = row[0]
+        for i in self.positions((0,), key).tolist():
+            if self.row(i) == row:
+                return i
+        return -1
+
+    def count_at(self, i: int) -> int:
+        return 1 if self.counts is None else int(self.counts[i])
+
+    def __iter__(self) -> Iterator[Row]:
+        return zip(*(c.tolist() for c in self.columns), strict=True)
+
+    def counts_list(self) -> list[int]:
+        return [1] * self.n if self.counts is None else self.counts.tolist()
