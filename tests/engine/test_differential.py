@@ -23,7 +23,7 @@ def snapshot(engine: Engine, tables: list[str]) -> dict[str, set[tuple]]:
 
 
 def from_scratch(rules: list, base: dict[str, set[tuple]], tables: list[str]) -> dict:
-    fresh = Engine(recompute_fraction=0.0)
+    fresh = Engine(recompute_fraction=0.0, vectorize_threshold=None)
     fresh.create_policy("p")
     fresh.insert_rules("p", rules)
     for table, rows in base.items():
@@ -31,8 +31,14 @@ def from_scratch(rules: list, base: dict[str, set[tuple]], tables: list[str]) ->
     return snapshot(fresh, tables)
 
 
-def check_program(program, batch_list, removals, recompute_fraction, columnar_threshold=50_000):
-    engine = Engine(recompute_fraction=recompute_fraction, columnar_threshold=columnar_threshold)
+def check_program(
+    program, batch_list, removals, recompute_fraction, columnar_threshold=50_000, vectorize=None
+):
+    engine = Engine(
+        recompute_fraction=recompute_fraction,
+        columnar_threshold=columnar_threshold,
+        vectorize_threshold=vectorize,
+    )
     engine.create_policy("p")
     rules = parse(program.text)
     engine.insert_rules("p", rules)
@@ -83,3 +89,12 @@ def test_mixed_paths_equal_scratch(program, batch_list):
 def test_columnar_relations_equal_scratch(program, batch_list, removals):
     """Every table built by bulk work is columnar (base + overlay); results must not change."""
     check_program(program, batch_list, removals, recompute_fraction=0.3, columnar_threshold=1)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs(), batches, st.lists(st.none() | st.integers(0, 20), max_size=4))
+def test_vectorized_path_equals_python(program, batch_list, removals):
+    """Whole evaluations in DuckDB (then incremental updates in Python) equal Python's."""
+    check_program(
+        program, batch_list, removals, recompute_fraction=0.3, columnar_threshold=1, vectorize=0
+    )

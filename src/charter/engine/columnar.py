@@ -76,7 +76,9 @@ class ColumnStore:
         self._indexes: dict[tuple[int, ...], _SortedIndex] = {}
 
     @classmethod
-    def from_rows(cls, rows: Sequence[Row], counts: Sequence[int] | None = None) -> ColumnStore | None:
+    def from_rows(
+        cls, rows: Sequence[Row], counts: Sequence[int] | None = None
+    ) -> ColumnStore | None:
         """Columns from Python rows, or None when a column is not homogeneous."""
         if not rows or not rows[0]:
             return None

@@ -66,17 +66,25 @@ class Engine:
     Args:
         columnar_threshold: tables of at least this many rows made by bulk work (a load,
             a whole evaluation) are kept as NumPy columns with sorted indexes.
+        vectorize_threshold: a stratum evaluated whole whose inputs hold at least this many
+            rows is evaluated in DuckDB when its rules allow (None: never).
         recompute_fraction: when a batch changes more than this fraction of a stratum's
             input rows, the stratum is re-evaluated whole instead of incrementally (both
             give the same tables; the whole path is faster for bulk loads).
     """
 
-    def __init__(self, recompute_fraction: float = 0.3, columnar_threshold: int = 50_000):
+    def __init__(
+        self,
+        recompute_fraction: float = 0.3,
+        columnar_threshold: int = 50_000,
+        vectorize_threshold: int | None = 20_000,
+    ):
         self.schemas = Schemas()
         self.policies: dict[str, PolicyState] = {}
         self.state = State()
         self.recompute_fraction = recompute_fraction
         self.state.columnar_threshold = columnar_threshold
+        self.state.vectorize_threshold = vectorize_threshold
         self._names = AuxiliaryNames()
         self._arity: dict[str, int] = {}
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
@@ -100,9 +108,7 @@ class Engine:
         changes: list[Delta | RuleChange] = [RuleChange(name, r, -1) for r in policy.rules]
         for table, relation in list(self.state.relations.items()):
             if table.startswith(name + ":") and table not in self.program.derived:
-                changes += [
-                    Delta(table.removesuffix(FACTS_SUFFIX), row, -1) for row in relation
-                ]
+                changes += [Delta(table.removesuffix(FACTS_SUFFIX), row, -1) for row in relation]
         result = self.apply(changes)
         del self.policies[name]
         for table in [t for t in self.state.relations if t.startswith(name + ":")]:

@@ -29,6 +29,14 @@ def sizer(state: State):
 def evaluate_stratum(stratum: Stratum, state: State) -> None:
     """Recompute the stratum's tables into fresh relations installed in ``state``."""
     size = sizer(state)
+    threshold = state.vectorize_threshold
+    if threshold is not None:
+        inputs = {t for c in stratum.rules for _, t in c.inputs()} - stratum.tables
+        if sum(size(t) for t in inputs) >= threshold:
+            from charter.engine.vectorized import evaluate_sql
+
+            if evaluate_sql(stratum, state, state.duckdb()):
+                return
     if not stratum.recursive:
         for table in stratum.tables:
             counts: dict[tuple, int] = {}

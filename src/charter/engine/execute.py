@@ -53,10 +53,24 @@ class State:
     batch: dict[str, BatchDelta] = field(default_factory=dict)
     aggregates: dict = field(default_factory=dict)  # table -> AggregateState
     columnar_threshold: int = 50_000  # relations this large from bulk work become columnar
+    vectorize_threshold: int | None = 20_000  # strata reading this many rows go to DuckDB
+    _duckdb: object = None
+
+    def duckdb(self):
+        """The DuckDB connection of the bulk path, opened on first use."""
+        if self._duckdb is None:
+            import duckdb
+
+            self._duckdb = duckdb.connect(":memory:")
+        return self._duckdb
 
     def freeze(self, relation: Relation) -> Relation:
         """Install a freshly built relation, as columns when it is large and typed."""
-        if relation.base is None and not relation.dead and len(relation.rows) >= self.columnar_threshold:
+        if (
+            relation.base is None
+            and not relation.dead
+            and len(relation.rows) >= self.columnar_threshold
+        ):
             store = ColumnStore.from_rows(list(relation.rows), list(relation.rows.values()))
             if store is not None:
                 relation = Relation.from_store(relation.name, store)
