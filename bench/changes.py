@@ -101,6 +101,8 @@ class ChangeScript:
 
     singles: tuple[Change, ...]
     batch: tuple[Change, ...]
+    #: Rows per base table once U1, U2, the single changes and the batch are applied.
+    final_sizes: dict[str, int]
 
 
 class _Script:
@@ -191,13 +193,24 @@ class _Script:
         """About ``fraction`` of the generated rows of ``table`` still present, sorted."""
         model = self.models[table]
         k = max(1, round(fraction * model.live))
-        slots = self.rng.choice(model.base, size=min(model.base, k + len(model.dead)), replace=False)
+        slots = self.rng.choice(
+            model.base, size=min(model.base, k + len(model.dead)), replace=False
+        )
         keep = np.array([s not in model.dead for s in slots.tolist()], dtype=bool)
         return np.sort(slots[keep][:k])
+
+    def _replace(self, table: str, slots: np.ndarray, rows: list[Row]) -> None:
+        model = self.models[table]
+        for slot in slots.tolist():
+            model.delete(slot)
+        for row in rows:
+            model.insert(row)
 
     def batch(self, fraction: float) -> list[Change]:
         rng = self.rng
         out: list[Change] = []
+        if fraction <= 0:
+            return out
         servers = self.w.tables["servers"]
         slots = self._sample("servers", fraction)
         cols = {c: servers[c][slots].copy() for c in servers}
@@ -208,6 +221,7 @@ class _Script:
         cols["image"] = np.where(image, (cols["image"] + shift_img) % self.n_images, cols["image"])
         cols["status"] = np.where(image, cols["status"], (cols["status"] + shift_st) % 3)
         new = list(zip(*(c.tolist() for c in cols.values()), strict=True))
+        self._replace("servers", slots, new)
         out += [("servers", r, -1) for r in old] + [("servers", r, +1) for r in new]
 
         ports = self.w.tables["ports"]
@@ -220,9 +234,8 @@ class _Script:
         new_net[same] = (nid[same] + shift) % self.n_nets  # always a different network
         old_p = list(zip(pid.tolist(), sid.tolist(), nid.tolist(), strict=True))
         new_p = list(zip(pid.tolist(), sid.tolist(), new_net.tolist(), strict=True))
+        self._replace("ports", slots, new_p)
         out += [("ports", r, -1) for r in old_p] + [("ports", r, +1) for r in new_p]
-        for change in out:
-            self.apply(change)
         return out
 
 
@@ -243,7 +256,10 @@ def change_script(
     for update in workload.updates():
         for change in update.changes:
             script.apply(change)
-    return ChangeScript(tuple(script.singles(singles)), tuple(script.batch(fraction)))
+    ones = tuple(script.singles(singles))
+    batch = tuple(script.batch(fraction))
+    final = {t: script.models[t].live for t in TABLES}
+    return ChangeScript(ones, batch, final)
 
 
 def net_changes(changes: tuple[Change, ...] | list[Change]) -> dict[str, dict[Row, int]]:

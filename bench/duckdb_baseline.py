@@ -9,11 +9,14 @@ no incremental views, so after each update the three queries run again from scra
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping, Sequence
 
 import duckdb
+import numpy as np
 
-from bench.result import Counts, RunResult
-from bench.workload import RESULTS, TABLES, Update, Workload
+from bench.changes import ChangeScript, net_changes
+from bench.result import Counts, RunResult, current_rss_mb, peak_rss_mb
+from bench.workload import COLUMNS, RESULTS, TABLES, Change, Update, Workload
 
 #: One query per derived table; each returns the distinct ids of that table's rows.
 QUERIES: dict[str, str] = {
@@ -82,19 +85,85 @@ def apply(con: duckdb.DuckDBPyConnection, update: Update) -> None:
     con.execute("COMMIT")
 
 
-def run_once(workload: Workload) -> RunResult:
-    """Load + full evaluation, then U1 and U2, each followed by a recompute of p1..p3."""
+def apply_bulk(con: duckdb.DuckDBPyConnection, changes: Sequence[Change]) -> None:
+    """Apply many row changes as one transaction, set-wise: per table one DELETE, one INSERT.
+
+    The changes net out first (a row's last sign wins, as in Charter's ``Engine.apply``);
+    the rows to delete and to insert are handed over as NumPy columns and joined in SQL.
+    Inserted rows must not already be present (the change script only inserts new rows).
+    """
+    net = net_changes(changes)
+    con.execute("BEGIN")
+    for table, rows in net.items():
+        for sign in (-1, +1):
+            chosen = [r for r, s in rows.items() if s == sign]
+            if not chosen:
+                continue
+            names = COLUMNS[table]
+            arrays = np.array(chosen, dtype=np.int64).T
+            con.register("np_changes", {c: arrays[i] for i, c in enumerate(names)})
+            if sign < 0:
+                match = " AND ".join(f"{table}.{c} = d.{c}" for c in names)
+                con.execute(f"DELETE FROM {table} USING np_changes d WHERE {match}")
+            else:
+                con.execute(f"INSERT INTO {table} SELECT {', '.join(names)} FROM np_changes")
+            con.unregister("np_changes")
+    con.execute("COMMIT")
+
+
+def run_once(workload: Workload, script: ChangeScript | None = None) -> RunResult:
+    """Load + full evaluation, then U1 and U2, each followed by a recompute of p1..p3.
+
+    With a change ``script``, the single changes are then applied in one bulk transaction
+    and p1..p3 recomputed (untimed: the state Charter reaches change by change, for the
+    agreement check), and the poll batch is applied and recomputed, timed.
+    """
     start = time.perf_counter()
     con = connect(workload)
     full = evaluate(con)
     load_eval = time.perf_counter() - start
 
     result = RunResult(load_eval_s=load_eval, counts={"full": full})
+    result.rss_load_mb, result.rss_load_peak_mb = current_rss_mb(), peak_rss_mb()
     for update in workload.updates():
         start = time.perf_counter()
         apply(con, update)
         counts = evaluate(con)
         result.update_s[update.name] = time.perf_counter() - start
         result.counts[update.name] = counts
+    if script is not None:
+        start = time.perf_counter()
+        apply_bulk(con, script.singles)
+        result.counts["singles"] = evaluate(con)
+        result.singles_bulk_s = time.perf_counter() - start
+    if script is not None and script.batch:
+        start = time.perf_counter()
+        apply_bulk(con, script.batch)
+        counts = evaluate(con)
+        result.batch_s = time.perf_counter() - start
+        result.batch_rows = len(script.batch)
+        result.counts["batch"] = counts
     con.close()
     return result
+
+
+def evaluate_rows(
+    tables: Mapping[str, Iterable[tuple[int, ...]]],
+) -> dict[str, set[tuple[int, ...]]]:
+    """p1..p3 computed from scratch by DuckDB on the given base rows (an oracle for Charter)."""
+    con = duckdb.connect()
+    try:
+        for table in TABLES:
+            rows = list(tables[table])
+            names = COLUMNS[table]
+            if rows:
+                arrays = np.array(rows, dtype=np.int64).T
+                cols = {c: arrays[i] for i, c in enumerate(names)}
+            else:
+                cols = {c: np.zeros(0, dtype=np.int64) for c in names}
+            con.register(f"np_{table}", cols)
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM np_{table}")
+            con.unregister(f"np_{table}")
+        return result_rows(con)
+    finally:
+        con.close()

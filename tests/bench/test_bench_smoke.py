@@ -156,3 +156,204 @@ def test_charter_agrees_with_duckdb(which: str, request: pytest.FixtureRequest) 
     ours = charter_run.run_once(workload)
     theirs = duckdb_baseline.run_once(workload)
     assert ours.counts == theirs.counts
+
+
+# ---------------------------------------------------------------- change script (singles, batch)
+
+
+def charter_available() -> bool:
+    try:
+        from charter.engine import Engine  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_charter = pytest.mark.skipif(not charter_available(), reason="no charter.engine.Engine")
+
+
+def replay(workload: Workload, changes) -> dict[str, set[Row]]:
+    """The base rows after U1, U2 and ``changes``, checking each change is a real change."""
+    rows = {t: set(workload.rows(t)) for t in TABLES}
+    for update in workload.updates():
+        rows = applied(rows, update)
+    for table, row, sign in changes:
+        if sign > 0:
+            assert row not in rows[table], ("insert of a present row", table, row)
+            rows[table].add(row)
+        else:
+            assert row in rows[table], ("delete of a missing row", table, row)
+            rows[table].remove(row)
+    return rows
+
+
+@pytest.mark.parametrize("which", ["workload", "cyclic"])
+def test_change_script_is_valid_and_deterministic(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    from bench.changes import change_script
+
+    workload = request.getfixturevalue(which)
+    script = change_script(workload, singles=300)
+    assert script == change_script(workload, singles=300)
+    assert len(script.singles) == 300
+    assert {t for t, _, _ in script.singles} == set(TABLES)
+    assert {s for _, _, s in script.singles} == {-1, +1}
+    # the batch: 1% of servers and of ports, each a delete plus an insert of the same id
+    servers = [c for c in script.batch if c[0] == "servers"]
+    ports = [c for c in script.batch if c[0] == "ports"]
+    assert len(servers) == 2 * round(0.01 * N) and len(ports) == 2 * round(0.01 * 2 * N)
+    for part in (servers, ports):
+        gone = {r[0]: r for _, r, s in part if s < 0}
+        new = {r[0]: r for _, r, s in part if s > 0}
+        assert gone.keys() == new.keys()
+        assert all(gone[i] != new[i] for i in gone)
+    final = replay(workload, script.singles + script.batch)  # asserts every change is real
+    assert {t: len(r) for t, r in final.items()} == script.final_sizes
+
+
+@pytest.mark.parametrize("which", ["workload", "cyclic"])
+def test_duckdb_bulk_changes_match_reference(which: str, request: pytest.FixtureRequest) -> None:
+    from bench.changes import change_script
+
+    workload = request.getfixturevalue(which)
+    script = change_script(workload, singles=300)
+    con = duckdb_baseline.connect(workload)
+    for update in workload.updates():
+        duckdb_baseline.apply(con, update)
+    duckdb_baseline.apply_bulk(con, script.singles)
+    assert duckdb_baseline.result_rows(con) == reference(replay(workload, script.singles))
+    duckdb_baseline.apply_bulk(con, script.batch)
+    final = replay(workload, script.singles + script.batch)
+    assert duckdb_baseline.result_rows(con) == reference(final)
+    assert duckdb_baseline.evaluate_rows(final) == reference(final)
+
+
+@needs_charter
+@pytest.mark.parametrize("which", ["workload", "cyclic"])
+def test_charter_changes_agree_with_duckdb(which: str, request: pytest.FixtureRequest) -> None:
+    from bench import charter_run
+    from bench.changes import change_script
+
+    workload = request.getfixturevalue(which)
+    script = change_script(workload, singles=400)
+    ours = charter_run.run_once(workload, script=script)
+    theirs = duckdb_baseline.run_once(workload, script)
+    assert set(ours.counts) == {"full", "U1", "U2", "singles", "batch"}
+    assert ours.counts == theirs.counts
+    assert ours.verify is not None and ours.verify["agree"], ours.verify
+    assert "fresh_charter" in ours.verify
+    assert ours.latency is not None and ours.latency["count"] == 400 + 2
+    assert ours.batch_rows == len(script.batch) == theirs.batch_rows
+
+
+@pytest.fixture
+def with_load_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Engine.load_columns`` as the engine has it, or a stand-in going through load_rows."""
+    from charter.engine import Engine
+
+    if not hasattr(Engine, "load_columns"):
+
+        def load_columns(self, tables):  # type: ignore[no-untyped-def]
+            rows = {
+                t: list(zip(*(c.tolist() for c in cols), strict=True)) for t, cols in tables.items()
+            }
+            return self.load_rows(rows)
+
+        monkeypatch.setattr(Engine, "load_columns", load_columns, raising=False)
+
+
+@needs_charter
+@pytest.mark.usefixtures("with_load_columns")
+def test_charter_row_and_column_inputs_agree(workload: Workload) -> None:
+    from bench import charter_run, reach
+
+    assert charter_run.has_load_columns()
+    assert charter_run.prepare(workload).kind == "columns"
+    graph = reach.generate(2000)
+    changes = reach.edge_changes(graph)
+    by_rows = reach.charter_run_once(graph, changes, reach.charter_input(graph, False))
+    by_cols = reach.charter_run_once(graph, changes, reach.charter_input(graph, True))
+    assert by_rows.counts == by_cols.counts
+    by_rows = charter_run.run_once(workload, charter_run.prepare(workload, columns=False))
+    by_cols = charter_run.run_once(workload, charter_run.prepare(workload, columns=True))
+    assert by_rows.counts == by_cols.counts
+
+
+# ---------------------------------------------------------------- the reach workload
+
+
+@pytest.mark.parametrize("edges", [1000, 5000])
+def test_reach_oracle_and_engines_agree(edges: int) -> None:
+    from bench import reach
+
+    graph = reach.generate(edges)
+    assert len(set(graph.edge_rows())) == edges
+    changes = reach.edge_changes(graph)
+    assert changes == reach.edge_changes(reach.generate(edges))
+    oracle = changes.oracle
+    assert oracle["delete"][0] < oracle["full"][0]  # the deleted edge cut a node off
+    assert oracle["insert"][0] > oracle["delete"][0]  # the inserted edge reached new nodes
+    # a plain-Python fixpoint as an independent check of the oracle
+    succ: dict[int, set[int]] = {}
+    for x, y in graph.edge_rows():
+        succ.setdefault(x, set()).add(y)
+    seen = set(graph.sources.tolist())
+    todo = list(seen)
+    while todo:
+        for y in succ.get(todo.pop(), ()):
+            if y not in seen:
+                seen.add(y)
+                todo.append(y)
+    assert oracle["full"] == (len(seen), sum(seen))
+
+    theirs = reach.duckdb_run_once(graph, changes)
+    assert theirs.counts == {p: {"reach": c} for p, c in oracle.items()}
+    if charter_available():
+        from bench.charter_run import has_load_columns
+
+        for columns in {False, has_load_columns()}:
+            ours = reach.charter_run_once(graph, changes, reach.charter_input(graph, columns))
+            assert ours.counts == theirs.counts
+
+
+# ---------------------------------------------------------------- the runner, end to end
+
+
+def test_runner_cloud_and_reach(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.__main__ import main
+
+    engines = "duckdb,charter" if charter_available() else "duckdb"
+    code = main(["--n", "1000", "--repeat", "1", "--singles", "100", "--engines", engines])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "chg p50" in out and "0.01 batch" in out
+    code = main(["--workload", "reach", "--n", "2000", "--repeat", "1", "--engines", engines])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "-edge" in out
+
+
+def test_runner_reports_disagreement() -> None:
+    from bench.__main__ import compare
+
+    good = {"full": {"p1": [1, 1]}}
+    bad = {"full": {"p1": [1, 2]}}
+    assert compare({"duckdb": {"counts": good}, "charter": {"counts": good}}) == (True, [])
+    agree, lines = compare({"duckdb": {"counts": good}, "charter": {"counts": bad}})
+    assert agree is False and lines
+    check = {"counts": good, "verify": {"agree": False}}
+    assert compare({"duckdb": {"counts": good}, "charter": check})[0] is False
+    assert compare({"charter": check})[0] is False
+    oracle = {"counts": {"full": {"reach": [3, 6]}}, "oracle": {"full": {"reach": [3, 7]}}}
+    assert compare({"duckdb": oracle}, "reach")[0] is False
+
+
+def test_bench_doctests() -> None:
+    import doctest
+
+    from bench import changes, reach, workload
+
+    for module in (workload, changes, reach):
+        failed, _ = doctest.testmod(module)
+        assert failed == 0, module.__name__

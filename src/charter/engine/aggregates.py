@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from charter.engine.relation import Relation, key_getter
 
 _ABSENT = object()
@@ -86,9 +88,26 @@ class AggregateState:
         return {key_of(r) for r in rows}
 
     def rebuild(self, relation: Relation) -> None:
-        """Recompute every group (after a full evaluation of the auxiliary table)."""
-        keys = set(self.groups) | relation.keys(self.columns)
-        self.refresh(relation, keys)
+        """Recompute every group (after a whole evaluation of the auxiliary table)."""
+        counted = self._count_columnar(relation) if self.func == "count" else None
+        if counted is None:
+            self.refresh(relation, set(self.groups) | relation.keys(self.columns))
+            return
+        empty = self._empty()
+        for key in set(self.groups) | set(counted):
+            if key not in self._before:
+                self._before[key] = self.groups.get(key, empty)
+        self.groups = counted
+
+    def _count_columnar(self, relation: Relation) -> dict | None:
+        """Group sizes counted with NumPy, when the table is all columns and one key."""
+        base = relation.base
+        if base is None or relation.rows or relation.dead or self.width > 1:
+            return None
+        if self.width == 0:
+            return {(): len(base)} if len(base) else {}
+        keys, counts = np.unique(base.columns[0], return_counts=True)
+        return dict(zip(keys.tolist(), counts.tolist(), strict=True))
 
     def changes(self) -> dict[Any, tuple[Any, Any]]:
         """Groups whose value differs from before the batch: key -> (before, after)."""

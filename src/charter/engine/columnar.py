@@ -108,6 +108,8 @@ class ColumnStore:
 
     def positions(self, columns: tuple[int, ...], key: Any) -> np.ndarray:
         """Positions of rows whose ``columns`` equal ``key`` (index-key convention)."""
+        if not columns:
+            return np.arange(self.n)
         values = (key,) if len(columns) == 1 else key
         data = self.columns
         for c, v in zip(columns, values, strict=True):

@@ -6,7 +6,7 @@ Delta(table='nova:servers', row=('vm1', 'ACTIVE'), sign=1)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from charter.lang.ast import Rule
 
@@ -29,15 +29,49 @@ class RuleChange:
     sign: int = 1
 
 
-@dataclass(slots=True)
 class TableDelta:
-    """What became true and what stopped being true in one table during one batch."""
+    """What became true and what stopped being true in one table during one batch.
 
-    inserted: set[tuple] = field(default_factory=set)
-    deleted: set[tuple] = field(default_factory=set)
+    Built from the engine's batch delta; after a bulk load ``inserted`` is only made into a
+    set of rows when it is read.
+    """
+
+    __slots__ = ("_inserted", "deleted", "_source")
+
+    def __init__(self, inserted: set[tuple] | None = None, deleted: set[tuple] | None = None):
+        self._inserted = inserted if inserted is not None else set()
+        self.deleted = deleted if deleted is not None else set()
+        self._source = None
+
+    @classmethod
+    def of(cls, batch_delta) -> TableDelta:
+        delta = cls(None, batch_delta.minus)
+        delta._inserted = None
+        delta._source = batch_delta
+        return delta
+
+    @property
+    def inserted(self) -> set[tuple]:
+        if self._inserted is None:
+            self._inserted = self._source.plus
+            self._source = None
+        return self._inserted
+
+    def __len__(self) -> int:
+        if self._inserted is None:
+            return self._source.size()
+        return len(self._inserted) + len(self.deleted)
 
     def __bool__(self) -> bool:
-        return bool(self.inserted or self.deleted)
+        return len(self) > 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TableDelta):
+            return NotImplemented
+        return self.inserted == other.inserted and self.deleted == other.deleted
+
+    def __repr__(self) -> str:
+        return f"TableDelta(inserted={self.inserted!r}, deleted={self.deleted!r})"
 
     def to_json(self) -> dict:
         return {

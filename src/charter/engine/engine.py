@@ -377,7 +377,7 @@ class Engine:
         try:
             self._propagate(dirty, old_visible)
             result = {
-                table: TableDelta(delta.plus, delta.minus)
+                table: TableDelta.of(delta)
                 for table, delta in state.batch.items()
                 if delta and not _internal(table)
             }
@@ -487,12 +487,12 @@ class Engine:
             relation = self.state.relation(storage)
             relation.arity = self._arity.get(table)
             delta = self.state.batch.setdefault(storage, BatchDelta())
-            inserts = [r for r, s in rows.items() if s > 0 and r not in relation]
-            if inserts and not len(relation) and not delta:
-                relation.load(inserts)
+            if not len(relation) and not delta:  # a bulk load into an empty table
+                relation.load(r for r, s in rows.items() if s > 0)
                 relation = self.state.freeze(relation)
-                delta.plus.update(inserts)
-                inserts = []
+                self.state.batch[storage] = BatchDelta.everything(relation)
+                continue
+            inserts = [r for r, s in rows.items() if s > 0 and r not in relation]
             for row in inserts:
                 relation.add(row)
                 delta.plus.add(row)
@@ -562,37 +562,47 @@ class Engine:
                 aggregate = state.aggregates.get(table)
                 if aggregate is not None:
                     rel = state.relations[table]
-                    aggregate.refresh(rel, aggregate.touched([*delta.plus, *delta.minus]))
+                    if delta.all_new:
+                        aggregate.rebuild(rel)
+                    else:
+                        aggregate.refresh(rel, aggregate.touched([*delta.plus, *delta.minus]))
 
     def _inputs(self, stratum: Stratum) -> set[str]:
         return {table for compiled in stratum.rules for _, table in compiled.inputs()}
 
     def _large(self, stratum: Stratum, changed: set[str]) -> bool:
         inputs = self._inputs(stratum) & changed
-        moved = sum(
-            len(self.state.batch[t].plus) + len(self.state.batch[t].minus)
-            for t in inputs
-            if t in self.state.batch
-        )
+        moved = sum(self.state.batch[t].size() for t in inputs if t in self.state.batch)
         total = sum(len(self.state.relation(t)) for t in inputs)
         return moved > self.recompute_fraction * max(total, 1)
 
     def _recompute(self, stratum: Stratum, old_visible: dict[str, dict[tuple, int]]) -> None:
         state = self.state
-        before = {}
+        before: dict[str, Relation | dict | None] = {
+            t: old_visible[t] if t in old_visible else state.relations.get(t)
+            for t in stratum.tables
+        }
+        evaluate_stratum(stratum, state)  # installs new relations; the old ones stay intact
         for table in stratum.tables:
-            if table in old_visible:
-                before[table] = old_visible[table]
-            else:
-                rel = state.relations.get(table)
-                before[table] = rel.to_dict() if rel is not None else {}
-        evaluate_stratum(stratum, state)
-        for table in stratum.tables:
-            after = state.relations[table].to_dict()
-            old = before[table]
-            state.batch[table] = BatchDelta(
-                {r for r in after if r not in old}, {r for r in old if r not in after}
-            )
+            state.batch[table] = self._difference(before[table], state.relations[table])
+
+    def _difference(self, old: Relation | dict | None, new: Relation) -> BatchDelta:
+        """The batch delta from ``old`` to ``new`` contents of one table."""
+        if old is None or not len(old):
+            return BatchDelta.everything(new)
+        if not len(new):
+            return BatchDelta(set(), set(old))
+        if isinstance(old, Relation) and _columnar_only(old) and _columnar_only(new):
+            from charter.engine.vectorized import difference
+
+            found = difference(self.state.duckdb(), old.base, new.base)  # type: ignore[arg-type]
+            if found is not None:
+                return BatchDelta(*found)
+        return BatchDelta({r for r in new if r not in old}, {r for r in old if r not in new})
+
+
+def _columnar_only(relation: Relation) -> bool:
+    return relation.base is not None and not relation.rows and not relation.dead
 
 
 def _sort_key(row: tuple) -> tuple:

@@ -206,17 +206,47 @@ class Relation:
 
 
 class BatchDelta:
-    """What one table gained and lost in the current batch, for reading its old version."""
+    """What one table gained and lost in the current batch, for reading its old version.
 
-    __slots__ = ("plus", "minus", "_minus_indexes")
+    After a bulk load into an empty table every row is new; ``BatchDelta.everything`` says
+    so without building a set of a million rows unless someone reads ``plus``.
+    """
+
+    __slots__ = ("_plus", "minus", "_minus_indexes", "_all")
 
     def __init__(self, plus: set[Row] | None = None, minus: set[Row] | None = None):
-        self.plus: set[Row] = plus if plus is not None else set()
+        self._plus: set[Row] | None = plus if plus is not None else set()
         self.minus: set[Row] = minus if minus is not None else set()
         self._minus_indexes: dict[tuple[int, ...], dict[Key, list[Row]]] = {}
+        self._all: Relation | None = None
+
+    @classmethod
+    def everything(cls, relation: Relation) -> BatchDelta:
+        """Every row of ``relation`` is new in this batch (it was empty before)."""
+        delta = cls()
+        delta._plus = None
+        delta._all = relation
+        return delta
+
+    @property
+    def plus(self) -> set[Row]:
+        if self._plus is None:
+            self._plus = set(self._all) if self._all is not None else set()
+        return self._plus
+
+    @property
+    def all_new(self) -> bool:
+        """Whether the table was empty before the batch (so its old version is empty)."""
+        return self._all is not None
+
+    def size(self) -> int:
+        """Rows changed, without materializing a lazy ``plus``."""
+        if self._plus is None and self._all is not None:
+            return len(self._all) + len(self.minus)
+        return len(self.plus) + len(self.minus)
 
     def __bool__(self) -> bool:
-        return bool(self.plus or self.minus)
+        return self.size() > 0
 
     def minus_index(self, columns: tuple[int, ...]) -> dict[Key, list[Row]]:
         """Removed rows by key, so the old version of a table can be looked up."""
@@ -231,12 +261,17 @@ class BatchDelta:
 
     def old_bucket(self, relation: Relation, columns: tuple[int, ...], key: Key) -> list[Row]:
         """Rows of ``relation`` with ``key`` on ``columns``, as they were before the batch."""
+        if self.all_new:
+            return list(self.minus_index(columns).get(key, ()))
         rows = [r for r in relation.lookup(columns, key) if r not in self.plus]
         rows += self.minus_index(columns).get(key, ())
         return rows
 
     def old_rows(self, relation: Relation) -> Iterable[Row]:
         """All rows of ``relation`` before the batch."""
+        if self.all_new:
+            yield from self.minus
+            return
         plus = self.plus
         for row in relation:
             if row not in plus:
@@ -244,4 +279,6 @@ class BatchDelta:
         yield from self.minus
 
     def old_contains(self, relation: Relation, row: Row) -> bool:
+        if self.all_new:
+            return row in self.minus
         return row in self.minus or (row in relation and row not in self.plus)

@@ -466,3 +466,25 @@ def _recursive(stratum: Stratum, session: _Session):
         else:
             results[table] = _empty_result()
     return results
+
+
+def difference(con, old: ColumnStore, new: ColumnStore) -> tuple[set, set] | None:
+    """Rows only in ``new`` and rows only in ``old``, computed in DuckDB (None: kinds differ)."""
+    if old.arity != new.arity or any(
+        a.dtype.kind != b.dtype.kind for a, b in zip(old.columns, new.columns, strict=True)
+    ):
+        return None
+    con.register("diff_old", {f"c{i}": c for i, c in enumerate(old.columns)})
+    con.register("diff_new", {f"c{i}": c for i, c in enumerate(new.columns)})
+    try:
+        plus = con.execute("SELECT * FROM diff_new EXCEPT SELECT * FROM diff_old").fetchnumpy()
+        minus = con.execute("SELECT * FROM diff_old EXCEPT SELECT * FROM diff_new").fetchnumpy()
+    finally:
+        con.unregister("diff_old")
+        con.unregister("diff_new")
+
+    def rows(data) -> set:
+        columns = [data[f"c{i}"].tolist() for i in range(old.arity)]
+        return set(zip(*columns, strict=True))
+
+    return rows(plus), rows(minus)
