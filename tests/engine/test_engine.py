@@ -129,3 +129,29 @@ def test_deep_recursion_does_not_hit_the_recursion_limit():
     deltas = eng.apply([Delta("p:edge", (n // 2, n // 2 + 1), -1)])
     assert len(deltas["p:reach"].deleted) == n // 2
     assert len(eng.rows("p:reach")) == n // 2 + 1
+
+
+def test_load_columns_equals_load_rows():
+    import numpy as np
+
+    policy = "bad(s) :- servers(s, i), not approved(i)\napproved(i) :- images(i, 1)"
+    by_rows, by_columns = Engine(), Engine(columnar_threshold=1)
+    for eng in (by_rows, by_columns):
+        eng.load_policy("p", policy)
+    servers = [(1, "a"), (2, "b"), (3, "a"), (3, "a")]
+    images = [("a", 1), ("b", 0)]
+    by_rows.load_rows({"p:servers": servers, "p:images": images})
+    deltas = by_columns.load_columns(
+        {
+            "p:servers": [np.array([1, 2, 3, 3]), np.array(["a", "b", "a", "a"])],
+            "p:images": [np.array(["a", "b"]), np.array([1, 0])],
+        }
+    )
+    assert deltas["p:bad"].inserted == {(2,)}
+    assert by_columns.rows("p:servers") == {(1, "a"), (2, "b"), (3, "a")}
+    for table in ("p:bad", "p:approved", "p:servers"):
+        assert by_rows.rows(table) == by_columns.rows(table)
+    by_columns.apply([Delta("p:images", ("b", 0), -1), Delta("p:images", ("b", 1), +1)])
+    assert by_columns.rows("p:bad") == set()
+    with pytest.raises(DataError, match="has 2 columns"):
+        by_columns.load_columns({"p:images": [np.array(["c"])]})

@@ -93,6 +93,45 @@ class ColumnStore:
             count_array = np.asarray(counts, dtype=np.int64)
         return cls(arrays, count_array)
 
+    @classmethod
+    def from_arrays(cls, arrays: Sequence[Any]) -> ColumnStore | None:
+        """A store of distinct rows from equal-length 1-D arrays (None: not typed columns)."""
+        columns = []
+        for array in arrays:
+            array = np.asarray(array)
+            if array.ndim != 1 or (columns and len(array) != len(columns[0])):
+                raise ValueError("columns must be 1-D arrays of one length")
+            kind = array.dtype.kind
+            if kind in "iu":
+                if kind == "u" and len(array) and array.max() >= 2**63:
+                    return None
+                array = array.astype(np.int64, copy=False)
+            elif kind == "f":
+                array = array.astype(np.float64, copy=False)
+            elif kind in "UO":
+                array = array.astype(object)
+                if not all(type(v) is str for v in array.tolist()):
+                    return None
+            else:
+                return None
+            columns.append(array)
+        if not columns or not len(columns[0]):
+            return None
+        return cls(columns).unique()
+
+    def unique(self) -> ColumnStore:
+        """The same rows without repeats (set semantics), in sorted order if any repeated."""
+        order = np.lexsort(list(reversed(self.columns)))
+        sorted_columns = [c[order] for c in self.columns]
+        repeat = np.ones(self.n, dtype=bool)
+        repeat[0] = False
+        for c in sorted_columns:
+            repeat[1:] &= c[1:] == c[:-1]
+        if not repeat.any():
+            return self
+        keep = ~repeat
+        return ColumnStore([c[keep] for c in sorted_columns])
+
     def __len__(self) -> int:
         return self.n
 

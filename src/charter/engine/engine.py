@@ -21,8 +21,12 @@ import difflib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
 
 from charter.engine.aggregates import AggregateState
+from charter.engine.columnar import ColumnStore
 from charter.engine.delta import Delta, RuleChange, TableDelta
 from charter.engine.evaluate import evaluate_stratum
 from charter.engine.execute import State
@@ -323,6 +327,36 @@ class Engine:
             {t: dict.fromkeys(map(tuple, rows), 1) for t, rows in tables.items()}, []
         )
 
+    def load_columns(self, tables: Mapping[str, Sequence[Any]]) -> dict[str, TableDelta]:
+        """Load tables from NumPy columns (one array per column) in one batch.
+
+        An empty table takes the columns as they are, with no Python row built; a table
+        that already has rows, or columns that are not all ints, floats or strings, goes
+        through ``load_rows``.
+        """
+        stores: dict[str, ColumnStore] = {}
+        rows: dict[str, dict[tuple, int]] = {}
+        derived = self.program.derived
+        for table, columns in tables.items():
+            storage = self._storage(table, derived)
+            current = self.state.relations.get(storage)
+            store = ColumnStore.from_arrays(columns) if not current or not len(current) else None
+            if store is None:
+                values = [np.asarray(c).tolist() for c in columns]
+                rows[table] = dict.fromkeys(zip(*values, strict=True), 1)
+            else:
+                stores[table] = store
+        if not stores:
+            return self._apply(rows, [])
+        probe = {t: {s.row(0): 1} for t, s in stores.items()}  # checks table and arity
+        self._check_rows({**rows, **probe}, self._arities(self._normalized()))
+        for table, store in stores.items():
+            storage = self._storage(table, derived)
+            relation = Relation.from_store(storage, store)
+            self.state.relations[storage] = relation
+            self.state.batch[storage] = BatchDelta.everything(relation)
+        return self._apply(rows, [])
+
     def _apply(
         self, row_changes: dict[str, dict[tuple, int]], rule_changes: list[RuleChange]
     ) -> dict[str, TableDelta]:
@@ -443,7 +477,7 @@ class Engine:
         }
         for table, relation in self.state.relations.items():
             if len(relation) and (not _internal(table) or table.endswith(FACTS_SUFFIX)):
-                arities.setdefault(table.removesuffix(FACTS_SUFFIX), len(next(iter(relation))))
+                arities.setdefault(table.removesuffix(FACTS_SUFFIX), relation.width())
         for policy, policy_rules in rules.items():
             for rule in policy_rules.values():
                 head = rule.head
@@ -547,8 +581,13 @@ class Engine:
                 if self._large(stratum, changed):
                     self._recompute(stratum, old_visible)
                 elif stratum.recursive:
-                    for table, delta in update_recursive(stratum, state, changed).items():
-                        state.batch[table] = delta
+                    size = sum(len(state.relation(t)) for t in stratum.tables)
+                    limit = max(1000, self.recompute_fraction * size)
+                    deltas = update_recursive(stratum, state, changed, limit)
+                    if deltas is None:  # over-deletion ran too far: re-evaluate whole
+                        self._recompute(stratum, old_visible)
+                    else:
+                        state.batch.update(deltas)
                 else:
                     (table,) = stratum.tables
                     state.batch[table] = update_counting(stratum, state, changed)

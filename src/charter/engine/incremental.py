@@ -86,8 +86,14 @@ def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchD
     return delta
 
 
-def update_recursive(stratum: Stratum, state: State, changed: set[str]) -> dict[str, BatchDelta]:
-    """Apply the inputs' deltas to a recursive stratum by delete and re-derive."""
+def update_recursive(
+    stratum: Stratum, state: State, changed: set[str], limit: float = float("inf")
+) -> dict[str, BatchDelta] | None:
+    """Apply the inputs' deltas to a recursive stratum by delete and re-derive.
+
+    Over-deletion can reach far (one edge cut near the sources of a reachability); once it
+    passes ``limit`` rows, nothing has been changed yet and None says: re-evaluate whole.
+    """
     size = sizer(state)
     tables = stratum.tables
     relations = {t: state.relation(t) for t in tables}
@@ -123,6 +129,8 @@ def update_recursive(stratum: Stratum, state: State, changed: set[str]) -> dict[
         if table in tables
     ]
     while any(frontier.values()):
+        if sum(len(rows) for rows in deleted.values()) > limit:
+            return None
         next_frontier: dict[str, list[tuple]] = defaultdict(list)
         for compiled, i, table in recursive_inputs:
             rows = frontier.get(table)

@@ -311,8 +311,12 @@ def _choose(
             continue
         if not isinstance(literal, Atom):
             return i  # filters and single-valued bindings first, in written order
-        n_bound = sum(1 for t in literal.args if isinstance(t, Constant) or t.name in bound)
-        score = (0 if n_bound else 1, -n_bound, size(literal.qualified), i)
+        # A bound variable (a join key) is far more selective than a constant (often a
+        # flag such as shared=0): join on variables first, then on constants, then scan.
+        n_vars = sum(1 for t in literal.args if isinstance(t, Variable) and t.name in bound)
+        n_consts = sum(1 for t in literal.args if isinstance(t, Constant))
+        rank = 0 if n_vars else 1 if n_consts else 2
+        score = (rank, -n_vars, -n_consts, size(literal.qualified), i)
         if best is None or score < best:
             best, chosen = score, i
     if chosen < 0:

@@ -68,6 +68,14 @@ class Relation:
         base = len(self.base) - len(self.dead) if self.base is not None else 0
         return len(self.rows) + base
 
+    def width(self) -> int:
+        """The number of columns of a non-empty relation, read without iterating it."""
+        if self.rows:
+            return len(next(iter(self.rows)))
+        if self.base is not None:
+            return self.base.arity
+        return self.arity or 0
+
     def _in_base(self, row: Row) -> bool:
         return self.base is not None and row not in self.dead and self.base.find(row) >= 0
 

@@ -38,6 +38,7 @@ from charter.lang.ast import (
 from charter.lang.safety import safe_order
 
 NUMBER, STRING = "n", "s"
+MAX_SQL_ROUNDS = 40  # then a recursive stratum's fixpoint is finished in Python
 _SQL_OPS = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "=": "=", "!=": "<>"}
 
 
@@ -95,6 +96,7 @@ class _Session:
         self.inputs: dict[str, _Input] = {}
         self.names: list[str] = []
         self.temp: list[str] = []
+        self.frontier: dict[str, list[tuple]] = {}  # set when SQL recursion stops early
 
     def relation(self, table: str) -> _Input:
         found = self.inputs.get(table)
@@ -365,6 +367,14 @@ def evaluate_sql(stratum: Stratum, state: State, con) -> bool:
         session.close()
     for table, (data, counts) in results.items():
         _install(state, table, data, counts)
+    if any(session.frontier.values()):  # SQL stopped early: Python goes on to the fixpoint
+        from charter.engine.evaluate import insert_to_fixpoint
+
+        for table in stratum.tables:  # the rest is added row by row: a Python relation
+            relation = state.relations[table]
+            if relation.base is not None:
+                state.relations[table] = Relation.from_counts(table, dict(relation.items()))
+        insert_to_fixpoint(stratum, state, session.frontier)
     return True
 
 
@@ -421,7 +431,11 @@ def _recursive(stratum: Stratum, session: _Session):
             kinds[table] = union[1]
             create(total[table], f"SELECT DISTINCT * FROM ({union[0]})")
             create(delta[table], f"SELECT * FROM {total[table]}")
+    rounds = 0
     while kinds:
+        rounds += 1
+        if rounds > MAX_SQL_ROUNDS:  # a long chain: each SQL round costs milliseconds
+            break
         reads = {t: (total[t], kinds[t]) for t in kinds}
         news = {}
         for table in tables:
@@ -460,11 +474,17 @@ def _recursive(stratum: Stratum, session: _Session):
             else:
                 create(delta[table], f"SELECT * FROM {total[table]} LIMIT 0")
     results = {}
+    frontier: dict[str, list[tuple]] = {}
     for table in tables:
         if table in kinds:
             results[table] = (con.execute(f"SELECT * FROM {total[table]}").fetchnumpy(), None)
+            if rounds > MAX_SQL_ROUNDS:
+                data = con.execute(f"SELECT * FROM {delta[table]}").fetchnumpy()
+                columns = [data[f"c{j}"].tolist() for j in range(len(data))]
+                frontier[table] = list(zip(*columns, strict=True))
         else:
             results[table] = _empty_result()
+    session.frontier = frontier
     return results
 
 
