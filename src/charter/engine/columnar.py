@@ -23,8 +23,6 @@ import numpy as np
 
 Row = tuple
 
-_NUMERIC = (int, float)
-
 
 def column_array(values: Sequence[Any]) -> np.ndarray | None:
     """``values`` as a typed array, or None when they are not all ints, all floats or all str."""
@@ -47,17 +45,16 @@ def column_array(values: Sequence[Any]) -> np.ndarray | None:
     return None
 
 
-def _compatible(array: np.ndarray, value: Any) -> bool:
-    """Whether ``value`` can equal an element of ``array`` (Python's == across kinds)."""
-    if array.dtype == object:
-        return isinstance(value, str)
-    return isinstance(value, _NUMERIC) and not isinstance(value, bool)
-
-
 class _SortedIndex:
     """Row positions sorted by some columns; the first column's sorted values for search."""
 
     __slots__ = ("columns", "perm", "first")
+
+    @classmethod
+    def from_sorted(cls, columns: tuple[int, ...], perm: np.ndarray, first: np.ndarray):
+        index = cls.__new__(cls)
+        index.columns, index.perm, index.first = columns, perm, first
+        return index
 
     def __init__(self, columns: tuple[int, ...], data: list[np.ndarray]):
         self.columns = columns
@@ -74,6 +71,9 @@ class ColumnStore:
         self.n = len(self.columns[0])
         self.counts = counts
         self._indexes: dict[tuple[int, ...], _SortedIndex] = {}
+        self._is_str = [c.dtype == object for c in self.columns]
+        # element -> Python value: ``item`` for numbers, plain indexing for str objects
+        self._getters = [c.__getitem__ if c.dtype == object else c.item for c in self.columns]
 
     @classmethod
     def from_rows(
@@ -120,7 +120,17 @@ class ColumnStore:
         return cls(columns).unique()
 
     def unique(self) -> ColumnStore:
-        """The same rows without repeats (set semantics), in sorted order if any repeated."""
+        """The same rows without repeats (set semantics), in sorted order if any repeated.
+
+        Inputs usually have a key column first: when column 0 has no repeats the rows are
+        distinct, and the sort that showed it becomes the index on column 0.
+        """
+        first = self.columns[0]
+        perm = np.argsort(first, kind="stable")
+        ordered = first[perm]
+        if not (ordered[1:] == ordered[:-1]).any():
+            self._indexes[(0,)] = _SortedIndex.from_sorted((0,), perm, ordered)
+            return self
         order = np.lexsort(list(reversed(self.columns)))
         sorted_columns = [c[order] for c in self.columns]
         repeat = np.ones(self.n, dtype=bool)
@@ -145,34 +155,44 @@ class ColumnStore:
             index = self._indexes[columns] = _SortedIndex(columns, self.columns)
         return index
 
-    def positions(self, columns: tuple[int, ...], key: Any) -> np.ndarray:
-        """Positions of rows whose ``columns`` equal ``key`` (index-key convention)."""
+    def positions(self, columns: tuple[int, ...], key: Any) -> Sequence[int]:
+        """Positions of rows whose ``columns`` equal ``key`` (index-key convention).
+
+        The hot path of incremental maintenance: one ``searchsorted`` (a miss ends there),
+        a second for the end of the run, NumPy only for multi-column filters.
+        """
         if not columns:
-            return np.arange(self.n)
+            return range(self.n)
         values = (key,) if len(columns) == 1 else key
-        data = self.columns
+        is_str = self._is_str
         for c, v in zip(columns, values, strict=True):
-            if not _compatible(data[c], v):
-                return np.empty(0, dtype=np.int64)
-        index = self.index(columns)
-        first = values[0]
-        lo = int(np.searchsorted(index.first, first, "left"))
-        hi = int(np.searchsorted(index.first, first, "right"))
+            kind = type(v)
+            if is_str[c]:
+                if kind is not str:
+                    return ()
+            elif kind is not int and kind is not float:
+                return ()
+        index = self._indexes.get(columns) or self.index(columns)
+        first, v0 = index.first, values[0]
+        lo = int(first.searchsorted(v0))
+        if lo == self.n or first[lo] != v0:
+            return ()
+        hi = int(first.searchsorted(v0, "right"))
         found = index.perm[lo:hi]
         for c, v in zip(columns[1:], values[1:], strict=True):
+            found = found[self.columns[c][found] == v]
             if not len(found):
-                break
-            found = found[data[c][found] == v]
-        return found
+                return ()
+        return found.tolist()
 
     def row(self, i: int) -> Row:
-        return tuple(c[i].item() if c.dtype != object else c[i] for c in self.columns)
+        return tuple(get(i) for get in self._getters)
 
-    def rows_at(self, positions: np.ndarray) -> list[Row]:
+    def rows_at(self, positions: Sequence[int]) -> list[Row]:
         if not len(positions):
             return []
         if len(positions) == 1:
-            return [self.row(int(positions[0]))]
+            return [self.row(positions[0])]
         return list(zip(*(c[positions].tolist() for c in self.columns), strict=True))
 
     def lookup(self, columns: tuple[int, ...], key: Any) -> list[Row]:
@@ -181,7 +201,7 @@ class ColumnStore:
     def find(self, row: Row) -> int:
         """The position of ``row``, or -1."""
         key = row[0]
-        for i in self.positions((0,), key).tolist():
+        for i in self.positions((0,), key):
             if self.row(i) == row:
                 return i
         return -1

@@ -81,7 +81,7 @@ class Engine:
         self,
         recompute_fraction: float = 0.3,
         columnar_threshold: int = 50_000,
-        vectorize_threshold: int | None = 20_000,
+        vectorize_threshold: int | None = 5_000,
     ):
         self.schemas = Schemas()
         self.policies: dict[str, PolicyState] = {}

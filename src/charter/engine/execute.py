@@ -53,7 +53,7 @@ class State:
     batch: dict[str, BatchDelta] = field(default_factory=dict)
     aggregates: dict = field(default_factory=dict)  # table -> AggregateState
     columnar_threshold: int = 50_000  # relations this large from bulk work become columnar
-    vectorize_threshold: int | None = 20_000  # strata reading this many rows go to DuckDB
+    vectorize_threshold: int | None = 5_000  # strata reading this many rows go to DuckDB
     _duckdb: object = None
 
     def duckdb(self):
@@ -62,6 +62,7 @@ class State:
             import duckdb
 
             self._duckdb = duckdb.connect(":memory:")
+            self._duckdb.execute("SET enable_progress_bar = false")
         return self._duckdb
 
     def freeze(self, relation: Relation) -> Relation:

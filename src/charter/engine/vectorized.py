@@ -181,6 +181,7 @@ class _RuleSql:
         self.kinds: dict[str, str] = {}
         self.froms: list[str] = []
         self.wheres: list[str] = []
+        self.extra_selects: list[str] = []  # e.g. a recursion depth column
 
     def _source(self, table: str, position: int = -1) -> tuple[str, tuple]:
         if position in self.positions:
@@ -309,6 +310,7 @@ class _RuleSql:
             sql, kind = self.expr(term)
             selects.append(f"{sql} AS c{j}")
             kinds.append(kind)
+        selects += self.extra_selects
         text = f"SELECT {', '.join(selects)}"
         if self.froms:
             text += f" FROM {', '.join(self.froms)}"
@@ -370,10 +372,6 @@ def evaluate_sql(stratum: Stratum, state: State, con) -> bool:
     if any(session.frontier.values()):  # SQL stopped early: Python goes on to the fixpoint
         from charter.engine.evaluate import insert_to_fixpoint
 
-        for table in stratum.tables:  # the rest is added row by row: a Python relation
-            relation = state.relations[table]
-            if relation.base is not None:
-                state.relations[table] = Relation.from_counts(table, dict(relation.items()))
         insert_to_fixpoint(stratum, state, session.frontier)
     return True
 
@@ -406,8 +404,61 @@ def _recursive_literals(compiled: CompiledRule, tables: frozenset[str]) -> list[
     ]
 
 
+def _linear(stratum: Stratum, session: _Session):
+    """One table, one recursive rule reading itself once: a recursive CTE, depth-capped.
+
+    DuckDB's ``WITH RECURSIVE ... UNION`` is fast for shallow recursion but re-joins every
+    round, so a chain of 100,000 edges would take minutes: rows carry their depth, the CTE
+    stops at ``MAX_SQL_ROUNDS``, and rows at that depth are left to Python as a frontier.
+    Returns None when the stratum does not have this shape.
+    """
+    if len(stratum.tables) != 1:
+        return None
+    (table,) = stratum.tables
+    recursive = [c for c in stratum.rules if _recursive_literals(c, stratum.tables)]
+    if len(recursive) != 1 or len(_recursive_literals(recursive[0], stratum.tables)) != 1:
+        return None
+    base = _union([_rule_sql(c, session) for c in stratum.rules if c not in recursive])
+    if base is None:
+        return {table: _empty_result()}
+    query, kinds = base
+    (position,) = _recursive_literals(recursive[0], stratum.tables)
+    builder = _RuleSql(recursive[0], session, None, {position: ("rec", kinds)})
+    builder.extra_selects.append(f"t{position}.d + 1 AS d")
+    builder.wheres.append(f"t{position}.d < {MAX_SQL_ROUNDS}")
+    try:
+        step, step_kinds = builder.sql()
+    except _Empty:
+        step, step_kinds = None, kinds
+    columns = ", ".join(f"c{j}" for j in range(len(kinds)))
+    if step is None:
+        data = session.con.execute(f"SELECT DISTINCT * FROM ({query})").fetchnumpy()
+        return {table: (data, None)}
+    if step_kinds != kinds:
+        raise NotVectorizable("recursive rule gives columns of another kind")
+    name = "linear_rec"
+    session.con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS WITH RECURSIVE rec({columns}, d) AS "
+        f"(SELECT *, 0 FROM ({query}) UNION {step}) SELECT * FROM rec"
+    )
+    session.temp.append(name)
+    data = session.con.execute(f"SELECT DISTINCT {columns} FROM {name}").fetchnumpy()
+    # Rows first reached at the cap were not joined further (a row also reached earlier was).
+    edge = session.con.execute(
+        f"SELECT {columns} FROM {name} WHERE d = {MAX_SQL_ROUNDS} "
+        f"EXCEPT SELECT {columns} FROM {name} WHERE d < {MAX_SQL_ROUNDS}"
+    ).fetchnumpy()
+    frontier = list(zip(*(edge[f"c{j}"].tolist() for j in range(len(kinds))), strict=True))
+    if frontier:
+        session.frontier = {table: frontier}
+    return {table: (data, None)}
+
+
 def _recursive(stratum: Stratum, session: _Session):
     """Semi-naive to a fixpoint over temporary tables: ``total`` and last round's ``delta``."""
+    linear = _linear(stratum, session)
+    if linear is not None:
+        return linear
     con = session.con
     tables = sorted(stratum.tables)
     total = {t: f"total{i}" for i, t in enumerate(tables)}
