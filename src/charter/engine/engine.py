@@ -349,7 +349,7 @@ class Engine:
         if not stores:
             return self._apply(rows, [])
         probe = {t: {s.row(0): 1} for t, s in stores.items()}  # checks table and arity
-        self._check_rows({**rows, **probe}, self._arities(self._normalized()))
+        self._arity.update(self._check_rows({**rows, **probe}, self._arity))
         for table, store in stores.items():
             storage = self._storage(table, derived)
             relation = Relation.from_store(storage, store)
@@ -363,7 +363,7 @@ class Engine:
         """Apply net row changes (table -> row -> sign) and rule changes as one batch."""
         row_changes = defaultdict(dict, row_changes)
         new_rules = self._new_rules(rule_changes) if rule_changes else None
-        rules_now = new_rules if new_rules is not None else self._normalized()
+        rules_now = new_rules if new_rules is not None else {}
         for rc in rule_changes:  # facts are rows of their table
             normalized = (
                 new_rules[rc.policy].get(rc.rule)
@@ -373,9 +373,12 @@ class Engine:
             if normalized is not None and not normalized.body and isinstance(normalized.head, Atom):
                 row = tuple(t.value for t in normalized.head.args)  # type: ignore[union-attr]
                 row_changes[head_table(rc.policy, normalized.head)][row] = rc.sign
-        derived = self._derived(rules_now)
-        arities = self._arities(rules_now)
-        self._check_rows(row_changes, arities)
+        if new_rules is not None:
+            derived = self._derived(rules_now)
+            arities = self._arities(rules_now)
+        else:  # rows only: nothing about tables changes but the arities rows teach
+            derived, arities = self.program.derived, self._arity
+        learned = self._check_rows(row_changes, arities)
 
         # Nothing has changed so far; from here on the batch is applied.
         state = self.state
@@ -394,7 +397,9 @@ class Engine:
             facts = state.relations.pop(facts_table(table), None) or Relation(table)
             facts.name = table
             state.relations[table] = facts
-        self._arity = arities
+        if new_rules is not None:
+            self._arity = arities
+        self._arity.update(learned)
         previous = self.program
         if new_rules is not None:
             for policy, rules in new_rules.items():
@@ -490,8 +495,10 @@ class Engine:
         return arities
 
     def _check_rows(
-        self, row_changes: dict[str, dict[tuple, int]], arities: dict[str, int]
-    ) -> None:
+        self, row_changes: Mapping[str, dict[tuple, int]], arities: Mapping[str, int]
+    ) -> dict[str, int]:
+        """Raise DataError for rows that do not fit; return arities learned from new tables."""
+        learned: dict[str, int] = {}
         for table, rows in row_changes.items():
             if not rows:
                 continue
@@ -502,12 +509,23 @@ class Engine:
                 hint = difflib.get_close_matches(name, self.schemas.tables(module), n=1)
                 more = f"; did you mean {module}:{hint[0]}?" if hint else ""
                 raise DataError(f"datasource {module} has no table {name}{more}")
-            expected = arities.setdefault(table, len(next(iter(rows))))
-            if set(map(len, rows)) != {expected}:
-                bad = next(r for r in rows if len(r) != expected)
-                raise DataError(
-                    f"row {bad!r} of {table} has {len(bad)} values; {table} has {expected} columns"
+            expected = arities.get(table)
+            if expected is None:
+                expected = learned[table] = len(next(iter(rows)))
+            if len(rows) == 1:
+                bad = [r for r in rows if len(r) != expected]
+            else:
+                bad = (
+                    []
+                    if set(map(len, rows)) == {expected}
+                    else [r for r in rows if len(r) != expected]
                 )
+            if bad:
+                raise DataError(
+                    f"row {bad[0]!r} of {table} has {len(bad[0])} values; "
+                    f"{table} has {expected} columns"
+                )
+        return learned
 
     def _storage(self, table: str, derived: set[str]) -> str:
         return facts_table(table) if table in derived else table
@@ -606,8 +624,8 @@ class Engine:
                     else:
                         aggregate.refresh(rel, aggregate.touched([*delta.plus, *delta.minus]))
 
-    def _inputs(self, stratum: Stratum) -> set[str]:
-        return {table for compiled in stratum.rules for _, table in compiled.inputs()}
+    def _inputs(self, stratum: Stratum) -> frozenset[str]:
+        return stratum.inputs
 
     def _large(self, stratum: Stratum, changed: set[str]) -> bool:
         inputs = self._inputs(stratum) & changed

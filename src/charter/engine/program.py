@@ -45,6 +45,9 @@ class CompiledRule:
 
     def inputs(self) -> list[tuple[int, str]]:
         """``(literal index, table)`` for each body literal whose table can change."""
+        cached = self._plans.get("inputs")
+        if cached is not None:
+            return cached
         out = []
         for i, literal in enumerate(self.rule.body):
             if isinstance(literal, Atom):
@@ -53,6 +56,7 @@ class CompiledRule:
                 out.append((i, literal.atom.qualified))
             elif isinstance(literal, Aggregate):
                 out.append((i, self.aggregates[i].table))
+        self._plans["inputs"] = out
         return out
 
     def plan(self, start: int | str | None, size: Callable[[str], int]) -> Plan:
@@ -72,6 +76,16 @@ class Stratum:
     tables: frozenset[str]
     recursive: bool
     rules: list[CompiledRule]
+
+    @property
+    def inputs(self) -> frozenset[str]:
+        """Every table the stratum's rules read (its own included)."""
+        found = self.__dict__.get("_inputs")
+        if found is None:
+            found = self.__dict__["_inputs"] = frozenset(
+                t for compiled in self.rules for _, t in compiled.inputs()
+            )
+        return found
 
 
 @dataclass
