@@ -580,6 +580,8 @@ class Engine:
 
     def _dirty_tables(self, previous: Program) -> set[str]:
         """Derived tables whose set of rules changed: they are re-evaluated whole."""
+        if previous is self.program:
+            return set()
         before, now = previous.rules_by_head, self.program.rules_by_head
         dirty = set()
         for table in set(before) | set(now):
