@@ -404,6 +404,31 @@ def _recursive_literals(compiled: CompiledRule, tables: frozenset[str]) -> list[
     ]
 
 
+def _fan_out(compiled: CompiledRule, stratum: Stratum, state: State) -> float:
+    """Rows per join key of the tables the recursive literal joins with (paths per step)."""
+    (position,) = _recursive_literals(compiled, stratum.tables)
+    recursive_vars = {t.name for t in compiled.rule.body[position].args if isinstance(t, Variable)}
+    worst = 1.0
+    for i, literal in enumerate(compiled.rule.body):
+        if i == position or not isinstance(literal, Atom):
+            continue
+        columns = [
+            j
+            for j, t in enumerate(literal.args)
+            if isinstance(t, Variable) and t.name in recursive_vars
+        ]
+        relation = state.relations.get(literal.qualified)
+        if not columns or relation is None or not len(relation):
+            continue
+        if relation.base is not None:
+            ordered = relation.base.index((columns[0],)).first
+            distinct = int((ordered[1:] != ordered[:-1]).sum()) + 1
+        else:
+            distinct = len(relation.keys((columns[0],)))
+        worst = max(worst, len(relation) / max(distinct, 1))
+    return worst
+
+
 def _linear(stratum: Stratum, session: _Session):
     """One table, one recursive rule reading itself once: a recursive CTE, depth-capped.
 
@@ -418,6 +443,8 @@ def _linear(stratum: Stratum, session: _Session):
     recursive = [c for c in stratum.rules if _recursive_literals(c, stratum.tables)]
     if len(recursive) != 1 or len(_recursive_literals(recursive[0], stratum.tables)) != 1:
         return None
+    if _fan_out(recursive[0], stratum, session.state) > 1.5:
+        return None  # depth-tagged rows would multiply with the number of paths
     base = _union([_rule_sql(c, session) for c in stratum.rules if c not in recursive])
     if base is None:
         return {table: _empty_result()}
