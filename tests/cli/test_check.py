@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from charter.cli.main import app
@@ -14,11 +13,6 @@ from charter.cli.main import app
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parents[2]
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def in_fixtures(monkeypatch):
-    monkeypatch.chdir(FIXTURES)
 
 
 def check(*files: str):

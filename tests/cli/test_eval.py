@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from charter import __version__
@@ -17,12 +16,6 @@ from charter.cli.main import app
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parents[2]
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def in_fixtures(monkeypatch):
-    """Run from the fixtures folder, so messages name files as a user would type them."""
-    monkeypatch.chdir(FIXTURES)
 
 
 def charter(*args: str):
