@@ -32,6 +32,11 @@ Row = tuple
 Key = Any
 
 
+# A columnar base this small moves to Python dicts at its first look-up: hash look-ups cost
+# well under a microsecond against 5-10 for a sorted search, and the dicts stay small.
+THAW_LIMIT = 200_000
+
+
 def key_getter(positions: tuple[int, ...]) -> Callable[[tuple], Key]:
     """A function taking a tuple to its key on ``positions`` (see the module's convention)."""
     if not positions:
@@ -76,14 +81,27 @@ class Relation:
             return self.base.arity
         return self.arity or 0
 
+    def _thaw(self) -> None:
+        """Move a small columnar base into the Python dict (and its hash indexes)."""
+        base, dead = self.base, self.dead
+        self.base, self.dead = None, set()
+        for row, n in zip(base, base.counts_list(), strict=True):  # type: ignore[arg-type]
+            if row not in dead:
+                self.rows[row] = n
+        self._indexes.clear()
+
     def _in_base(self, row: Row) -> bool:
         return self.base is not None and row not in self.dead and self.base.find(row) >= 0
 
     def __contains__(self, row: Row) -> bool:
+        if self.base is not None and len(self.base) <= THAW_LIMIT:
+            self._thaw()
         return row in self.rows or self._in_base(row)
 
     def count(self, row: Row) -> int:
         """The row's derivation count (0 when absent)."""
+        if self.base is not None and len(self.base) <= THAW_LIMIT:
+            self._thaw()
         n = self.rows.get(row)
         if n is not None:
             return n
@@ -136,6 +154,8 @@ class Relation:
 
     def lookup(self, columns: tuple[int, ...], key: Key) -> list[Row] | set[Row]:
         """Rows whose ``columns`` equal ``key``."""
+        if self.base is not None and len(self.base) <= THAW_LIMIT:
+            self._thaw()
         found = self.index(columns).get(key, ())
         if self.base is None:
             return found
@@ -149,6 +169,8 @@ class Relation:
 
     def has(self, columns: tuple[int, ...], key: Key) -> bool:
         """Whether some row's ``columns`` equal ``key``."""
+        if self.base is not None and len(self.base) <= THAW_LIMIT:
+            self._thaw()
         if key in self.index(columns):
             return True
         if self.base is None:
