@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from charter.engine.execute import RuleStats
 from charter.engine.plan import Plan
@@ -42,12 +43,12 @@ class CompiledRule:
     stats: RuleStats = field(default_factory=RuleStats)
     source: Rule | None = None  # the user's rule this one serves (for auxiliary rules)
     _plans: dict = field(default_factory=dict)
+    _inputs: list[tuple[int, str]] | None = None
 
     def inputs(self) -> list[tuple[int, str]]:
         """``(literal index, table)`` for each body literal whose table can change."""
-        cached = self._plans.get("inputs")
-        if cached is not None:
-            return cached
+        if self._inputs is not None:
+            return self._inputs
         out = []
         for i, literal in enumerate(self.rule.body):
             if isinstance(literal, Atom):
@@ -56,7 +57,7 @@ class CompiledRule:
                 out.append((i, literal.atom.qualified))
             elif isinstance(literal, Aggregate):
                 out.append((i, self.aggregates[i].table))
-        self._plans["inputs"] = out
+        self._inputs = out
         return out
 
     def plan(self, start: int | str | None, size: Callable[[str], int]) -> Plan:
@@ -77,15 +78,10 @@ class Stratum:
     recursive: bool
     rules: list[CompiledRule]
 
-    @property
+    @cached_property
     def inputs(self) -> frozenset[str]:
         """Every table the stratum's rules read (its own included)."""
-        found = self.__dict__.get("_inputs")
-        if found is None:
-            found = self.__dict__["_inputs"] = frozenset(
-                t for compiled in self.rules for _, t in compiled.inputs()
-            )
-        return found
+        return frozenset(t for compiled in self.rules for _, t in compiled.inputs())
 
 
 @dataclass
