@@ -102,7 +102,7 @@ class AggregateState:
     def _count_columnar(self, relation: Relation) -> dict | None:
         """Group sizes counted with NumPy, when the table is all columns and one key."""
         base = relation.base
-        if base is None or relation.rows or relation.dead or self.width > 1:
+        if not relation.columnar_only or self.width > 1:
             return None
         if self.width == 0:
             return {(): len(base)} if len(base) else {}

@@ -512,14 +512,9 @@ class Engine:
             expected = arities.get(table)
             if expected is None:
                 expected = learned[table] = len(next(iter(rows)))
-            if len(rows) == 1:
-                bad = [r for r in rows if len(r) != expected]
-            else:
-                bad = (
-                    []
-                    if set(map(len, rows)) == {expected}
-                    else [r for r in rows if len(r) != expected]
-                )
+            bad = (
+                [] if set(map(len, rows)) == {expected} else [r for r in rows if len(r) != expected]
+            )
             if bad:
                 raise DataError(
                     f"row {bad[0]!r} of {table} has {len(bad[0])} values; "
@@ -597,7 +592,7 @@ class Engine:
         for stratum in self.program.strata:
             if stratum.tables & dirty:
                 self._recompute(stratum, old_visible)
-            elif self._inputs(stratum) & changed:
+            elif stratum.inputs & changed:
                 if self._large(stratum, changed):
                     self._recompute(stratum, old_visible)
                 elif stratum.recursive:
@@ -628,11 +623,8 @@ class Engine:
                     else:
                         aggregate.refresh(rel, aggregate.touched([*delta.plus, *delta.minus]))
 
-    def _inputs(self, stratum: Stratum) -> frozenset[str]:
-        return stratum.inputs
-
     def _large(self, stratum: Stratum, changed: set[str]) -> bool:
-        inputs = self._inputs(stratum) & changed
+        inputs = stratum.inputs & changed
         moved = sum(self.state.batch[t].size() for t in inputs if t in self.state.batch)
         total = sum(len(self.state.relation(t)) for t in inputs)
         return moved > self.recompute_fraction * max(total, 1)
@@ -653,17 +645,13 @@ class Engine:
             return BatchDelta.everything(new)
         if not len(new):
             return BatchDelta(set(), set(old))
-        if isinstance(old, Relation) and _columnar_only(old) and _columnar_only(new):
+        if isinstance(old, Relation) and old.columnar_only and new.columnar_only:
             from charter.engine.vectorized import difference
 
             found = difference(self.state.duckdb(), old.base, new.base)  # type: ignore[arg-type]
             if found is not None:
                 return BatchDelta(*found)
         return BatchDelta({r for r in new if r not in old}, {r for r in old if r not in new})
-
-
-def _columnar_only(relation: Relation) -> bool:
-    return relation.base is not None and not relation.rows and not relation.dead
 
 
 def _sort_key(row: tuple) -> tuple:

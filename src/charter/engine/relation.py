@@ -73,6 +73,11 @@ class Relation:
         base = len(self.base) - len(self.dead) if self.base is not None else 0
         return len(self.rows) + base
 
+    @property
+    def columnar_only(self) -> bool:
+        """All rows are in the columnar base (nothing changed since bulk work)."""
+        return self.base is not None and not self.rows and not self.dead
+
     def width(self) -> int:
         """The number of columns of a non-empty relation, read without iterating it."""
         if self.rows:

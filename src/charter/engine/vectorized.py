@@ -153,7 +153,7 @@ def _columns_of(relation: Relation) -> tuple[list[np.ndarray], int] | None:
         return None
     if relation.arity == 0 or (relation.base is None and not next(iter(relation))):
         raise NotVectorizable("zero-arity table")
-    if relation.base is not None and not relation.rows and not relation.dead:
+    if relation.columnar_only:
         return relation.base.columns, len(relation)
     store = ColumnStore.from_rows(list(relation))
     if store is None:
