@@ -245,6 +245,18 @@ class Engine:
         rel = self.state.relations.get(table)
         return set(rel) if rel is not None else set()
 
+    def count(self, table: str) -> int:
+        """How many rows a table holds (0 for a known table without rows)."""
+        self._known(table)
+        rel = self.state.relations.get(table)
+        return len(rel) if rel is not None else 0
+
+    def has_stored(self, table: str, row: tuple) -> bool:
+        """Whether ``row`` was inserted into ``table`` as a row (for a derived table: as a
+        fact), which is what deleting it would undo."""
+        rel = self.state.relations.get(self._storage(table, self.program.derived))
+        return rel is not None and tuple(row) in rel
+
     def query(self, pattern: str | Atom, policy: str | None = None) -> list[tuple]:
         """Rows matching a pattern such as ``error(x, "ACTIVE")``, sorted.
 

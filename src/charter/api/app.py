@@ -1,0 +1,49 @@
+"""The FastAPI application: Congress's v1 API plus Charter's extensions, over a Service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+import charter
+from charter.api import datasources, errors, extensions, policies
+from charter.api.auth import Authenticator
+from charter.api.metrics import Metrics, MetricsMiddleware
+from charter.service.config import Settings
+from charter.service.service import Service
+
+
+class TrailingSlash:
+    """``/v1/policies/`` and ``/v1/policies`` are the same resource (Congress's clients use
+    both), without a redirect that a client would have to follow for a POST."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            if len(path) > 1 and path.endswith("/"):
+                scope = dict(scope, path=path.rstrip("/") or "/")
+        await self.app(scope, receive, send)
+
+
+def create_app(service: Service, settings: Settings,
+               authenticator: Authenticator | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Charter",
+        version=getattr(charter, "__version__", "0.1.0"),
+        description="Policy as a service: Congress's REST API v1 and Charter's extensions.",
+        redirect_slashes=False,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.state.authenticator = authenticator or Authenticator.from_settings(settings)
+    app.state.metrics = Metrics(service)
+    errors.install(app)
+    app.include_router(extensions.router)
+    app.include_router(policies.router)
+    app.include_router(datasources.router)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(TrailingSlash)
+    return app

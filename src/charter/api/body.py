@@ -1,0 +1,53 @@
+"""Reading request bodies: JSON only, bounded in size, with errors that say what to fix."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from charter.service.errors import ServiceError
+
+
+class TooLarge(ServiceError):
+    status = 413
+
+
+async def read_json(request: Request, *, required: bool = True) -> Any:
+    """The request's JSON body (None for an empty body when not ``required``)."""
+    limit: int = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body of {declared} bytes is over the limit of {limit} "
+                       "bytes (max_body_bytes in the config)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request body is over the limit of {limit} bytes "
+                           "(max_body_bytes in the config)")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        if required:
+            raise ServiceError("the request needs a JSON body")
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ServiceError("the request body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ServiceError(f"malformed JSON in the request body at line {exc.lineno} column "
+                           f"{exc.colno}: {exc.msg}") from None
+
+
+def as_object(body: Any, what: str) -> dict:
+    if not isinstance(body, dict):
+        raise ServiceError(f"{what} must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def flag(value: str | None) -> bool:
+    """Congress's boolean query parameters: ``true``/``True``/``1``/``yes``."""
+    return value is not None and value.strip().lower() in {"true", "1", "yes", "on"}

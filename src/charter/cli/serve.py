@@ -1,0 +1,82 @@
+"""``charter serve``: the policy service with Congress's REST API v1.
+
+With no config it listens on 127.0.0.1:1789 (Congress's port) without authentication and
+keeps its state in SQLite under ``~/.local/share/charter``; see docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from charter.service.config import ConfigError, load_settings
+
+
+def serve_command(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="TOML config file (else $CHARTER_CONFIG).",
+                     dir_okay=False),
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (config: host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (config: port).")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="SQLAlchemy URL of the store (config: "
+                     "database_url); default SQLite in the data directory."),
+    ] = None,
+) -> None:
+    """Run the policy service (Congress's REST API v1, OpenAPI at /docs)."""
+    import uvicorn
+
+    from charter.api.app import create_app
+    from charter.service.errors import ServiceError
+    from charter.service.service import Service
+    from charter.store import Store
+    from charter.store.errors import StoreError
+
+    try:
+        overrides = {k: v for k, v in (("host", host), ("port", port),
+                                        ("database_url", database_url)) if v is not None}
+        settings = load_settings(config)
+        if overrides:
+            settings = type(settings).model_validate(settings.model_dump() | overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        typer.echo(f"charter serve: {problems}", err=True)
+        raise typer.Exit(2) from None
+    except ConfigError as exc:
+        typer.echo(f"charter serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        store = Store(settings.database_url_resolved, secret_key=settings.secret_key())
+    except (StoreError, ConfigError) as exc:
+        typer.echo(f"charter serve: {exc}", err=True)
+        raise typer.Exit(1) from None
+    service = Service(store, library_dir=settings.library_dir)
+    app = None
+    try:
+        try:
+            service.start()
+        except ServiceError as exc:
+            typer.echo(f"charter serve: could not restore the saved state: {exc.message}",
+                       err=True)
+            raise typer.Exit(1) from None
+        app = create_app(service, settings)
+        typer.echo(f"charter: serving on http://{settings.host}:{settings.port}", err=True)
+        uvicorn.run(app, host=settings.host, port=settings.port,
+                    log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
+    finally:
+        if app is not None:
+            app.state.authenticator.close()
+        service.close()

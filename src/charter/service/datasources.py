@@ -1,0 +1,354 @@
+"""Datasources: a configured driver, its tables in the engine, its status.
+
+Rows reach the engine only as the difference between what a datasource holds and what it
+now reports, so a push of a whole table, a webhook or a poll costs what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from charter.datasources.driver import Driver, DriverError, TableSpec
+from charter.datasources.registry import driver_class, drivers
+from charter.engine import Delta
+from charter.lang.errors import CharterError
+from charter.service import errors as E
+from charter.service.errors import Conflict, NotFound, ServiceError
+from charter.store.records import DatasourceRecord
+
+log = logging.getLogger(__name__)
+
+NAME = re.compile(r"^[A-Za-z_][\w\-]*$")
+HIDDEN = "<hidden>"
+
+
+@dataclass
+class Status:
+    initialized: bool = False
+    last_updated: datetime | None = None
+    last_error: str | None = None
+    number_of_updates: int = 0
+    last_duration_s: float | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "initialized": self.initialized,
+            "last_updated": self.last_updated.isoformat() if self.last_updated else None,
+            "last_error": self.last_error,
+            "number_of_updates": self.number_of_updates,
+            "last_duration_s": self.last_duration_s,
+            "subscriptions": [],
+            "subscribers": [],
+        }
+
+
+@dataclass
+class LiveDatasource:
+    record: DatasourceRecord
+    driver: Driver
+    status: Status = field(default_factory=Status)
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+
+def public_config(driver: type[Driver], config: dict) -> dict:
+    """A config as the API shows it: secret values replaced by ``<hidden>``."""
+    secret = {o.name for o in driver.config_options if o.secret}
+    return {k: (HIDDEN if k in secret or _secret_name(k) else v) for k, v in config.items()}
+
+
+def _secret_name(key: str) -> bool:
+    k = key.lower()
+    return k in {"password", "secret", "token", "api_key", "apikey", "private_key",
+                 "client_secret"} or k.endswith(("_password", "_secret", "_token", "_key"))
+
+
+class Datasources:
+    def __init__(self, service) -> None:
+        self.service = service
+        self.live: dict[str, LiveDatasource] = {}  # by id
+
+    def restore(self) -> None:
+        svc = self.service
+        for rec in svc.stored(svc.store.list_datasources):
+            try:
+                driver = driver_class(rec.driver)(rec.name, rec.config)
+            except DriverError as exc:
+                log.error("datasource %s not started: %s", rec.name, exc)
+                live = LiveDatasource(rec, _Broken(rec.name, {}))
+                live.status.last_error = str(exc)
+                self.live[rec.id] = live
+                continue
+            live = LiveDatasource(rec, driver)
+            self.live[rec.id] = live
+            self._declare(live)
+            if driver.pushed:
+                tables = svc.stored(svc.store.load_tables, rec.id)
+                changes = [Delta(f"{rec.name}:{t}", tuple(r), +1)
+                           for t, rows in tables.items() for r in rows]
+                svc.apply(changes)
+                live.status.initialized = True
+                live.status.last_updated = svc.started_at
+
+    def close(self) -> None:
+        for live in self.live.values():
+            try:
+                live.driver.close()
+            except Exception:
+                log.exception("datasource %s did not close cleanly", live.name)
+
+    def _declare(self, live: LiveDatasource) -> None:
+        specs = live.driver.tables()
+        if specs:
+            self.service.engine.declare_datasource(
+                live.name, {t: s.column_names for t, s in specs.items()})
+
+    # ------------------------------------------------------------ CRUD
+
+    def list(self) -> list[LiveDatasource]:
+        with self.service.lock:
+            return sorted(self.live.values(), key=lambda d: d.record.created_at)
+
+    def find(self, ref: str) -> LiveDatasource | None:
+        live = self.live.get(ref)
+        if live is not None:
+            return live
+        return next((d for d in self.live.values() if d.name == ref), None)
+
+    def get(self, ref: str) -> LiveDatasource:
+        live = self.find(ref)
+        if live is None:
+            raise NotFound(f"No such datasource: {ref}")
+        return live
+
+    def create(self, body: object) -> LiveDatasource:
+        svc = self.service
+        if not isinstance(body, dict):
+            raise ServiceError('a datasource is a JSON object {"name", "driver", "config"}')
+        if "id" in body:
+            raise ServiceError("a datasource's id is chosen by the server",
+                               code=E.POLICY_ID_MUST_NOT_BE_PROVIDED)
+        name, driver_name = body.get("name"), body.get("driver")
+        if not isinstance(name, str) or not NAME.match(name):
+            raise ServiceError("datasource 'name' is required: letters, digits, '_' and '-', "
+                               "starting with a letter or '_'")
+        if not isinstance(driver_name, str):
+            raise ServiceError(f"datasource 'driver' is required; installed drivers: "
+                               f"{', '.join(sorted(drivers()))}")
+        config = body.get("config") or {}
+        if not isinstance(config, dict):
+            raise ServiceError("datasource 'config' must be a JSON object")
+        unknown = set(body) - {"name", "driver", "config", "description", "enabled"}
+        if unknown:
+            raise ServiceError(f"unknown datasource fields {sorted(unknown)}; use name, "
+                               "driver, config, description, enabled")
+        try:
+            cls = driver_class(driver_name)
+            driver = cls(name, config)
+        except DriverError as exc:
+            raise ServiceError(str(exc), status=400) from exc
+        with svc.lock:
+            if self.find(name) is not None:
+                driver.close()
+                raise Conflict(f"Datasource with name {name} already exists")
+            if svc.policies.find(name) is not None:
+                driver.close()
+                raise Conflict(f"{name} is a policy; a datasource needs another name")
+            rec = DatasourceRecord(id=str(uuid.uuid4()), name=name, driver=driver_name,
+                                   description=str(body.get("description") or ""),
+                                   enabled=bool(body.get("enabled", True)), config=config,
+                                   created_at=svc_now())
+            live = LiveDatasource(rec, driver)
+            try:
+                self._declare(live)
+            except CharterError as exc:
+                driver.close()
+                raise ServiceError(f"datasource {name}: {exc}") from exc
+            svc.durable(lambda: svc.store.create_datasource(rec), driver.close)
+            if driver.pushed:
+                live.status.initialized = True
+            self.live[rec.id] = live
+            return live
+
+    def delete(self, ref: str) -> DatasourceRecord:
+        svc = self.service
+        with svc.lock:
+            live = self.get(ref)
+            svc.stored(svc.store.delete_datasource, live.record.id)
+            prefix = live.name + ":"
+            changes = [Delta(t, r, -1) for t in svc.engine.tables() if t.startswith(prefix)
+                       for r in svc.engine.rows(t)]
+            svc.apply(changes)
+            live.driver.close()
+            del self.live[live.record.id]
+            return live.record
+
+    # ------------------------------------------------------------ tables
+
+    def schema(self, ref: str) -> list[TableSpec]:
+        live = self.get(ref)
+        specs = dict(live.driver.tables())
+        for t in self.tables(ref):
+            if t not in specs:  # a schemaless pushed table: columns by position
+                arity = self.service.engine.arity(f"{live.name}:{t}") or 0
+                specs[t] = _positional(t, arity, self.service.engine.rows(f"{live.name}:{t}"))
+        return [specs[t] for t in sorted(specs)]
+
+    def table_spec(self, ref: str, table: str) -> TableSpec:
+        for spec in self.schema(ref):
+            if spec.name == table:
+                return spec
+        raise NotFound(f"No such table {table} in datasource {self.get(ref).name}")
+
+    def tables(self, ref: str) -> list[str]:
+        with self.service.lock:
+            live = self.get(ref)
+            prefix = live.name + ":"
+            names = {t.removeprefix(prefix) for t in self.service.engine.tables()
+                     if t.startswith(prefix)}
+            return sorted(names | set(live.driver.tables()))
+
+    def rows(self, ref: str, table: str) -> list[tuple]:
+        with self.service.lock:
+            live = self.get(ref)
+            if table not in self.tables(ref):
+                raise NotFound(f"No such table {table} in datasource {live.name}")
+            qualified = f"{live.name}:{table}"
+            if qualified not in self.service.engine.tables():
+                return []
+            return sorted(self.service.engine.rows(qualified), key=repr)
+
+    def replace_rows(self, ref: str, table: str, data: Any) -> int:
+        """Replace a push datasource's table (``PUT .../rows``); durable before the answer."""
+        svc = self.service
+        with svc.lock:
+            live = self.get(ref)
+            driver = live.driver
+            if not driver.pushed:
+                raise ServiceError(
+                    f"datasource {live.name} (driver {live.record.driver}) is polled; only "
+                    "push datasources take rows through the API")
+            qualified = f"{live.name}:{table}"
+            known = qualified in svc.engine.tables()
+            width = svc.engine.arity(qualified) if known and svc.engine.count(qualified) else None
+            try:
+                rows = driver.rows_for(table, data, width)  # type: ignore[attr-defined]
+            except DriverError as exc:
+                raise ServiceError(str(exc), status=exc.status) from exc
+            self._replace(live, {table: rows})
+            return len(rows)
+
+    def _replace(self, live: LiveDatasource, tables: dict[str, list[tuple]]) -> None:
+        svc = self.service
+        start = time.perf_counter()
+        changes: list[Delta] = []
+        for table, rows in tables.items():
+            qualified = f"{live.name}:{table}"
+            new = dict.fromkeys(rows)
+            old = svc.engine.rows(qualified) if qualified in svc.engine.tables() else set()
+            changes += [Delta(qualified, r, -1) for r in old if r not in new]
+            changes += [Delta(qualified, r, +1) for r in new if r not in old]
+        try:
+            svc.apply(changes)
+        except CharterError as exc:
+            raise ServiceError(f"datasource {live.name}: {exc}") from exc
+        if live.driver.pushed:
+            undo = [Delta(d.table, d.row, -d.sign) for d in changes]
+            for table, rows in tables.items():
+                svc.durable(lambda t=table, r=rows: svc.store.replace_table(
+                    live.record.id, t, list(r)), lambda: svc.apply(undo))
+        status = live.status
+        status.initialized = True
+        status.last_updated = svc_now()
+        status.number_of_updates += 1
+        status.last_error = None
+        status.last_duration_s = time.perf_counter() - start
+
+    # ------------------------------------------------------------ actions
+
+    def status(self, ref: str) -> dict:
+        with self.service.lock:
+            live = self.get(ref)
+            out = live.status.to_json()
+            engine = self.service.engine
+            known = set(engine.tables())
+            out["rows"] = {t: engine.count(f"{live.name}:{t}") if f"{live.name}:{t}" in known
+                           else 0 for t in self.tables(ref)}
+            return out
+
+    def refresh(self, ref: str) -> None:
+        """Poll now (``?action=request-refresh``); a push datasource has nothing to fetch."""
+        live = self.get(ref)
+        if live.driver.pushed:
+            return
+        try:
+            tables = live.driver.poll()
+        except DriverError as exc:
+            live.status.last_error = str(exc)
+            raise ServiceError(f"datasource {live.name}: {exc}", status=exc.status) from exc
+        with self.service.lock:
+            self._replace(live, tables)
+
+    def execute(self, ref: str, action: object, args: object) -> Any:
+        live = self.get(ref)
+        if not isinstance(action, str) or not action:
+            raise ServiceError("execute needs 'name': the action to run, e.g. servers.pause",
+                               code=E.SERVICE_ACTION_SYNTAX)
+        positional, named = parse_args(args)
+        try:
+            return live.driver.execute(action, positional, named)
+        except DriverError as exc:
+            raise ServiceError(str(exc), status=exc.status, code=E.EXECUTE_ERROR) from exc
+
+    def webhook(self, ref: str, payload: Any) -> None:
+        live = self.get(ref)
+        try:
+            tables = live.driver.webhook(payload)
+        except DriverError as exc:
+            raise ServiceError(str(exc), status=exc.status) from exc
+        with self.service.lock:
+            self._replace(live, tables)
+
+
+def parse_args(args: object) -> tuple[list, dict]:
+    """Congress's ``{"positional": [...], "named": {...}}`` action arguments."""
+    if args is None:
+        return [], {}
+    if not isinstance(args, dict) or not set(args) <= {"positional", "named"}:
+        raise ServiceError('action args must be {"positional": [...], "named": {...}}',
+                           code=E.EXECUTE_ACTION_ARGS_SYNTAX)
+    positional, named = args.get("positional", []), args.get("named", {})
+    if not isinstance(positional, list) or not isinstance(named, dict):
+        raise ServiceError('action args must be {"positional": [...], "named": {...}}',
+                           code=E.EXECUTE_ACTION_ARGS_SYNTAX)
+    return positional, named
+
+
+def _positional(table: str, arity: int, rows: set[tuple]) -> TableSpec:
+    from charter.datasources.driver import Column
+
+    return TableSpec(table, tuple(Column(f"col{i}") for i in range(arity)))
+
+
+class _Broken(Driver):
+    """Stands in for a datasource whose driver cannot start; its status says why."""
+
+    driver = "unavailable"
+    description = "a datasource whose driver could not start"
+
+    def check_config(self) -> None:
+        pass
+
+
+def svc_now() -> datetime:
+    from charter.service.service import utcnow
+
+    return utcnow()

@@ -1,0 +1,334 @@
+"""Policies and their rules, as Congress's API names them (by id or by name).
+
+Each rule keeps the text the user wrote (shown back unchanged) beside its parsed form (what
+the engine holds). ``classification`` and ``action`` exist from the first start, as in
+Congress.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from charter.engine import RuleChange
+from charter.lang.ast import Aggregate, Atom, Modal, Rule, literal_atom
+from charter.lang.errors import CharterError, PolicyError
+from charter.lang.parser import parse_rule
+from charter.service import errors as E
+from charter.service.errors import Conflict, NotFound, ServiceError
+from charter.store.records import PolicyRecord, RuleRecord
+
+log = logging.getLogger(__name__)
+
+BUILTIN_POLICIES = (
+    ("classification", "nonrecursive", "default policy"),
+    ("action", "action", "default action policy"),
+)
+KINDS = ("nonrecursive", "action", "database", "materialized")
+NAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
+
+
+@dataclass
+class LivePolicy:
+    record: PolicyRecord
+    rules: dict[str, tuple[RuleRecord, Rule]] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)  # rule id -> why it did not load
+
+
+class Policies:
+    def __init__(self, service) -> None:
+        self.service = service
+        self.live: dict[str, LivePolicy] = {}  # by id
+
+    # ------------------------------------------------------------ restart
+
+    def restore(self) -> None:
+        svc = self.service
+        records = svc.stored(svc.store.list_policies)
+        rules = svc.stored(svc.store.list_rules)
+        for rec in records:
+            svc.engine.create_policy(rec.name, rec.kind)
+            self.live[rec.id] = LivePolicy(rec)
+        by_id = {p.record.id: p for p in self.live.values()}
+        parsed: list[tuple[LivePolicy, RuleRecord, Rule]] = []
+        for r in rules:
+            live = by_id.get(r.policy_id)
+            if live is None:
+                continue
+            try:
+                parsed.append((live, r, parse_rule(r.rule)))
+            except PolicyError as exc:
+                live.broken[r.id] = exc.summary()
+        try:
+            svc.apply(RuleChange(live.record.name, rule, +1) for live, _, rule in parsed)
+            loaded = parsed
+        except CharterError:
+            loaded = []  # one rule no longer loads: add them one by one, keep the rest
+            for live, rec, rule in parsed:
+                try:
+                    svc.apply([RuleChange(live.record.name, rule, +1)])
+                    loaded.append((live, rec, rule))
+                except CharterError as exc:
+                    live.broken[rec.id] = str(exc)
+                    log.error("rule %s of policy %s did not load: %s", rec.id,
+                              live.record.name, exc)
+        for live, rec, rule in loaded:
+            live.rules[rec.id] = (rec, rule)
+        now = svc.violations
+        for live in self.live.values():
+            now.restore(live.record.name, self._violation_rows(live.record.name), _now())
+        for name, kind, description in BUILTIN_POLICIES:
+            if self.find(name) is None:
+                self.create(name, kind=kind, description=description)
+
+    def _violation_rows(self, policy: str) -> dict[str, set[tuple]]:
+        out = {}
+        for table in ("error", "warning"):
+            name = f"{policy}:{table}"
+            if name in self.service.engine.tables():
+                out[table] = self.service.engine.rows(name)
+        return out
+
+    # ------------------------------------------------------------ policies
+
+    def list(self) -> list[PolicyRecord]:
+        with self.service.lock:
+            return sorted((p.record for p in self.live.values()), key=lambda r: r.created_at)
+
+    def find(self, ref: str) -> LivePolicy | None:
+        live = self.live.get(ref)
+        if live is not None:
+            return live
+        for p in self.live.values():
+            if p.record.name == ref:
+                return p
+        return None
+
+    def get(self, ref: str) -> LivePolicy:
+        live = self.find(ref)
+        if live is None:
+            if self.service.datasources.find(ref) is not None:
+                raise ServiceError(
+                    f"{ref} is a datasource, not a policy: its tables are read-only to rules "
+                    f"(write {ref}:<table> in a policy's rules)", code=E.RULE_NOT_PERMITTED)
+            raise NotFound(f"No such policy: {ref}", code=E.POLICY_NOT_EXIST)
+        return live
+
+    def create(self, name: str | None, *, abbreviation: str | None = None,
+               kind: str | None = None, description: str = "", owner: str = "user",
+               rules: list[dict] | None = None) -> tuple[PolicyRecord, list[RuleRecord]]:
+        svc = self.service
+        if not name:
+            raise ServiceError("Policy name is required", code=E.POLICY_NAME_MUST_BE_PROVIDED)
+        if not isinstance(name, str) or not NAME.match(name):
+            raise ServiceError(
+                f"invalid policy name {name!r}: use letters, digits, '_', '-' and '.', "
+                "starting with a letter or '_'")
+        kind = kind or "nonrecursive"
+        if kind not in KINDS:
+            raise ServiceError(
+                f"unknown policy kind {kind!r}; use one of {', '.join(KINDS)} (Charter's "
+                "engine evaluates recursion in every kind, so z3 is not needed)")
+        abbreviation = abbreviation if abbreviation is not None else name[:5]
+        if len(abbreviation) > 5:
+            raise ServiceError(f"abbreviation {abbreviation!r} is longer than 5 characters",
+                               code=E.ABBREVIATION_TOO_LONG)
+        texts = [_rule_body(i, r) for i, r in enumerate(rules or [])]
+        with svc.lock:
+            if self.find(name) is not None:
+                raise Conflict(f"Policy with name {name} already exists")
+            if svc.datasources.find(name) is not None:
+                raise Conflict(f"{name} is a datasource; a policy needs another name")
+            rec = PolicyRecord(id=str(uuid.uuid4()), name=name, abbreviation=abbreviation,
+                               description=description or "", owner_id=owner, kind=kind,
+                               created_at=_now())
+            parsed = [self._parse(text, f"rule {i}") for i, (text, _, _) in enumerate(texts)]
+            rule_recs = [RuleRecord(id=str(uuid.uuid4()), policy_id=rec.id, name=rname,
+                                    rule=text, comment=comment or "", created_at=_now())
+                         for text, rname, comment in texts]
+            _unique_names(rule_recs)
+            svc.engine.create_policy(name, kind)
+            try:
+                svc.apply(RuleChange(name, r, +1) for r in parsed)
+            except PolicyError as exc:
+                svc.engine.delete_policy(name)
+                raise E.rule_error(exc) from exc
+            except CharterError as exc:
+                svc.engine.delete_policy(name)
+                raise ServiceError(str(exc)) from exc
+
+            def undo() -> None:
+                svc.publish(svc.engine.delete_policy(name))
+
+            svc.durable(lambda: svc.store.create_policy(rec, rule_recs), undo)
+            live = LivePolicy(rec)
+            for rr, rule in zip(rule_recs, parsed, strict=True):
+                live.rules[rr.id] = (rr, rule)
+            self.live[rec.id] = live
+            return rec, rule_recs
+
+    def delete(self, ref: str) -> PolicyRecord:
+        svc = self.service
+        with svc.lock:
+            live = self.get(ref)
+            if any(live.record.name == name for name, _, _ in BUILTIN_POLICIES):
+                # Congress refused too, and answered 404 (its KeyError) with this message
+                raise NotFound(f"Cannot delete system-maintained policy {live.record.name}")
+            svc.stored(svc.store.delete_policy, live.record.id)
+            deltas = svc.engine.delete_policy(live.record.name)
+            svc.publish(deltas)
+            svc.violations.forget(live.record.name)
+            del self.live[live.record.id]
+            return live.record
+
+    # ------------------------------------------------------------ rules
+
+    def rules(self, ref: str) -> list[RuleRecord]:
+        with self.service.lock:
+            live = self.get(ref)
+            stored = [rec for rec, _ in live.rules.values()]
+            return sorted(stored, key=lambda r: r.created_at)
+
+    def rule(self, ref: str, rule_ref: str) -> RuleRecord:
+        with self.service.lock:
+            live = self.get(ref)
+            return self._rule(live, rule_ref)[0]
+
+    def rule_status(self, ref: str, rule_ref: str) -> dict:
+        with self.service.lock:
+            live = self.get(ref)
+            rec, rule = self._rule(live, rule_ref)
+            errors, last = 0, None
+            for policy, r, count, message in self.service.engine.rule_stats():
+                if policy == live.record.name and r == rule:
+                    errors, last = count, message
+            return {"id": rec.id, "loaded": rec.id not in live.broken,
+                    "load_error": live.broken.get(rec.id), "builtin_errors": errors,
+                    "last_builtin_error": last}
+
+    def _rule(self, live: LivePolicy, rule_ref: str) -> tuple[RuleRecord, Rule]:
+        found = live.rules.get(rule_ref)
+        if found is not None:
+            return found
+        for rec, rule in live.rules.values():
+            if rec.name == rule_ref:
+                return rec, rule
+        raise NotFound(f"No such rule {rule_ref} in policy {live.record.name}")
+
+    def add_rule(self, ref: str, text: object, name: str | None = None,
+                 comment: str | None = None) -> RuleRecord:
+        svc = self.service
+        text, name, comment = _rule_body(0, {"rule": text, "name": name, "comment": comment})
+        rule = self._parse(text, "rule")
+        with svc.lock:
+            live = self.get(ref)
+            if name is not None and any(r.name == name for r, _ in live.rules.values()):
+                raise Conflict(f"a rule named {name!r} already exists in policy "
+                               f"{live.record.name}", code=E.RULE_ALREADY_EXISTS)
+            policy = live.record.name
+            try:
+                svc.apply([RuleChange(policy, rule, +1)])
+            except PolicyError as exc:
+                raise E.rule_error(exc) from exc
+            except CharterError as exc:
+                raise ServiceError(str(exc)) from exc
+            rec = RuleRecord(id=str(uuid.uuid4()), policy_id=live.record.id, name=name,
+                             rule=text, comment=comment or "", created_at=_now())
+            svc.durable(lambda: svc.store.add_rule(rec),
+                        lambda: svc.apply([RuleChange(policy, rule, -1)]))
+            live.rules[rec.id] = (rec, rule)
+            return rec
+
+    def delete_rule(self, ref: str, rule_ref: str) -> RuleRecord:
+        svc = self.service
+        with svc.lock:
+            live = self.get(ref)
+            rec, rule = self._rule(live, rule_ref)
+            svc.stored(svc.store.delete_rule, rec.id)
+            svc.apply([RuleChange(live.record.name, rule, -1)])
+            del live.rules[rec.id]
+            return rec
+
+    @staticmethod
+    def _parse(text: str, what: str) -> Rule:
+        try:
+            return parse_rule(text)
+        except PolicyError as exc:
+            raise E.rule_error(exc, what) from exc
+
+    # ------------------------------------------------------------ tables
+
+    def tables(self, ref: str) -> list[str]:
+        """Tables the policy's rules define or read within the policy (Congress's list)."""
+        with self.service.lock:
+            live = self.get(ref)
+            name = live.record.name
+            out: set[str] = set()
+            for _, rule in live.rules.values():
+                for atom in _atoms(rule):
+                    if (atom.theory or name) == name:
+                        out.add(atom.table)
+            return sorted(out)
+
+    def rows(self, ref: str, table: str) -> list[tuple]:
+        svc = self.service
+        with svc.lock:
+            live = self.get(ref)
+            qualified = f"{live.record.name}:{table}"
+            if qualified not in svc.engine.tables():
+                if table in self.tables(ref):
+                    return []
+                raise NotFound(f"No such table {table} in policy {live.record.name}")
+            return sorted(svc.engine.rows(qualified), key=repr)
+
+    def defining_rules(self, ref: str, table: str) -> list[RuleRecord]:
+        live = self.get(ref)
+        return [rec for rec, rule in live.rules.values()
+                if isinstance(rule.head, Atom) and rule.head.theory in (None, live.record.name)
+                and rule.head.table == table]
+
+
+def _atoms(rule: Rule) -> list[Atom]:
+    """Every table atom of a rule: heads (inside ``execute[...]`` too) and body."""
+    atoms = [h.atom if isinstance(h, Modal) else h for h in rule.heads]
+    for literal in rule.body:
+        inner = literal.body if isinstance(literal, Aggregate) else (literal,)
+        atoms += [a for a in map(literal_atom, inner) if a is not None]
+    return [a for a in atoms if isinstance(a, Atom)]
+
+
+def _now():
+    from charter.service.service import utcnow
+
+    return utcnow()
+
+
+def _rule_body(index: int, item: object) -> tuple[str, str | None, str | None]:
+    """``(text, name, comment)`` of a rule given in JSON, or a 400 naming the field."""
+    where = f"rules[{index}]"
+    if not isinstance(item, dict):
+        raise ServiceError(f'{where} must be an object {{"rule": "...", "name"?, "comment"?}}')
+    text, name, comment = item.get("rule"), item.get("name"), item.get("comment")
+    if not isinstance(text, str) or not text.strip():
+        raise ServiceError(f"{where}: 'rule' must be a non-empty string of policy text",
+                           code=E.RULE_SYNTAX)
+    if "\x00" in text:
+        raise ServiceError(f"{where}: the rule text holds a NUL character", code=E.RULE_SYNTAX)
+    for field_name, value in (("name", name), ("comment", comment)):
+        if value is not None and not isinstance(value, str):
+            raise ServiceError(f"{where}: '{field_name}' must be a string")
+    unknown = set(item) - {"rule", "name", "comment", "id"}
+    if unknown:
+        raise ServiceError(f"{where} has unknown keys {sorted(unknown)}; use rule, name, comment")
+    return text, name or None, comment
+
+
+def _unique_names(rules: list[RuleRecord]) -> None:
+    seen: set[str] = set()
+    for r in rules:
+        if r.name is not None:
+            if r.name in seen:
+                raise Conflict(f"two rules are named {r.name!r}", code=E.RULE_ALREADY_EXISTS)
+            seen.add(r.name)

@@ -1,0 +1,198 @@
+"""The database schema, as SQLAlchemy Core tables.
+
+This is the schema the code reads and writes; the Alembic revisions in ``migrations/versions``
+build it, and a test checks that the two agree. Change both together: edit a table here, then
+add a revision (see docs/store.md).
+
+Every table but ``store_meta`` has an integer ``seq`` (or ``id``) key that grows with each
+insert: it gives "creation order" without trusting clocks, and keeps the caller's string ids
+as a plain unique column. Strings are unbounded (VARCHAR without a length on PostgreSQL,
+TEXT on SQLite) so both backends accept exactly the same values; the API bounds lengths.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Names for every constraint, so later migrations can alter them by name (SQLite needs it)."""
+
+# A key that never runs out: SQLite's INTEGER PRIMARY KEY is already 64-bit (and only that
+# exact type autoincrements there); PostgreSQL gets BIGSERIAL.
+BigKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime, stored as UTC, read back as UTC on both backends.
+
+    SQLite has no timezone type, so the value goes in as naive UTC there; PostgreSQL gets a
+    TIMESTAMPTZ. Naive datetimes are refused: the store cannot know their zone.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: pass a timezone-aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("name", String(), primary_key=True),
+    Column("value", Text(), nullable=False),
+)
+"""Facts about the store itself, e.g. a token that tells whether the secret key is right."""
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("seq", Integer(), primary_key=True),
+    Column("id", String(), nullable=False, unique=True),
+    Column("name", String(), nullable=False, unique=True),
+    Column("abbreviation", String(), nullable=False),
+    Column("description", Text(), nullable=False),
+    Column("owner_id", String(), nullable=False),
+    Column("kind", String(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+rules = Table(
+    "rules",
+    metadata,
+    Column("seq", BigKey, primary_key=True),
+    Column("id", String(), nullable=False, unique=True),
+    Column(
+        "policy_id",
+        String(),
+        ForeignKey("policies.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(), nullable=True),
+    Column("rule", Text(), nullable=False),
+    Column("comment", Text(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # NULL names are distinct on both backends: unnamed rules never clash.
+    UniqueConstraint("policy_id", "name"),
+)
+
+library_policies = Table(
+    "library_policies",
+    metadata,
+    Column("seq", Integer(), primary_key=True),
+    Column("id", String(), nullable=False, unique=True),
+    Column("name", String(), nullable=False, unique=True),
+    Column("description", Text(), nullable=False),
+    Column("abbreviation", String(), nullable=False),
+    Column("kind", String(), nullable=False),
+    Column("rules", Text(), nullable=False),  # JSON list of {"rule", "name"?, "comment"?}
+)
+
+datasources = Table(
+    "datasources",
+    metadata,
+    Column("seq", Integer(), primary_key=True),
+    Column("id", String(), nullable=False, unique=True),
+    Column("name", String(), nullable=False, unique=True),
+    Column("driver", String(), nullable=False),
+    Column("description", Text(), nullable=False),
+    Column("enabled", Boolean(), nullable=False),
+    Column("config", Text(), nullable=False),  # JSON, secret fields sealed (secrets.py)
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+push_tables = Table(
+    "push_tables",
+    metadata,
+    Column("seq", BigKey, primary_key=True),
+    Column(
+        "datasource_id",
+        String(),
+        ForeignKey("datasources.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(), nullable=False),
+    # The whole table as one JSON array of rows: a push replaces it whole, and a start-up
+    # reads it whole, so one value per table is one write per push however many rows.
+    Column("rows", Text(), nullable=False),
+    UniqueConstraint("datasource_id", "name"),
+)
+
+violations = Table(
+    "violations",
+    metadata,
+    Column("seq", BigKey, primary_key=True),
+    Column("policy", String(), nullable=False),  # the policy's name, as the engine knows it
+    Column("table_name", String(), nullable=False),
+    Column("row", Text(), nullable=False),  # JSON (rows.py)
+    Column("row_key", String(), nullable=False),  # SHA-256 of ``row``: indexable at any size
+    Column("first_seen", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    Index("ix_violations_policy_table_name", "policy", "table_name"),
+    # At most one open interval per row: a second "appeared" cannot open another.
+    Index(
+        "uq_violations_open",
+        "policy",
+        "table_name",
+        "row_key",
+        unique=True,
+        sqlite_where=text("resolved_at IS NULL"),
+        postgresql_where=text("resolved_at IS NULL"),
+    ),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", BigKey, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(), nullable=False),
+    Column("policy", String(), nullable=False),
+    Column("rule", Text(), nullable=False),
+    Column("row", Text(), nullable=False),  # JSON (rows.py)
+    Column("action", String(), nullable=False),
+    Column("arguments", Text(), nullable=False),  # JSON object
+    Column("mode", String(), nullable=False),
+    Column("result", String(), nullable=False),
+    Column("detail", Text(), nullable=False),
+    Index("ix_audit_policy_id", "policy", "id"),
+)
+
+TABLE_NAMES = tuple(metadata.tables)
+"""Every table the initial migration creates (besides Alembic's own ``alembic_version``)."""

@@ -1,0 +1,1 @@
+"""Tests of charter.store, each run against SQLite and a real PostgreSQL."""

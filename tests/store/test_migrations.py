@@ -1,0 +1,138 @@
+"""The shipped Alembic migrations: they build the schema the code uses, run once, and undo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, event, inspect, text
+
+from charter.store import Store, StoreError, connect, migrate
+from charter.store.tables import TABLE_NAMES, metadata
+from tests.store.factories import policy
+
+WRITES = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine configured as the store's, on the empty database."""
+    eng = connect.create(connect.parse_url(db_url))
+    yield eng
+    eng.dispose()
+
+
+def statements_of(engine: Engine) -> list[str]:
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, sql, *_: seen.append(sql))
+    return seen
+
+
+def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine):
+    assert inspect(engine).get_table_names() == []
+    migrate.upgrade(engine)
+    insp = inspect(engine)
+    assert set(insp.get_table_names()) == {*TABLE_NAMES, "alembic_version"}
+    assert set(TABLE_NAMES) == {
+        "store_meta",
+        "policies",
+        "rules",
+        "library_policies",
+        "datasources",
+        "push_tables",
+        "violations",
+        "audit",
+    }
+    open_index = {i["name"]: i for i in insp.get_indexes("violations")}["uq_violations_open"]
+    assert open_index["unique"]
+    assert [fk["referred_table"] for fk in insp.get_foreign_keys("rules")] == ["policies"]
+    with engine.connect() as conn:
+        assert migrate.current(conn) == migrate.head() == "0001"
+
+
+def test_the_migrated_schema_is_the_tables_module(engine: Engine):
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, metadata) == []
+
+
+def test_opening_a_migrated_database_changes_nothing(db_url: str, secret_key: bytes, engine):
+    with Store(db_url, secret_key=secret_key) as s:
+        p = policy()
+        s.create_policy(p)
+    seen = statements_of(engine)
+    migrate.upgrade(engine)  # the store's fast path: the revision is already head
+    with engine.connect() as conn, conn.begin():
+        command.upgrade(migrate.alembic_config(conn), "head")  # and Alembic's own
+    assert seen and not [s for s in seen if s.lstrip().upper().startswith(WRITES)]
+    with Store(db_url, secret_key=secret_key) as s:
+        assert s.list_policies() == [p]
+
+
+def test_downgrade_to_base_and_back(db_url: str, secret_key: bytes, engine: Engine):
+    with Store(db_url, secret_key=secret_key) as s:
+        s.create_policy(policy())
+    migrate.downgrade(engine, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    with engine.connect() as conn:
+        assert migrate.current(conn) is None
+    with Store(db_url, secret_key=secret_key) as s:  # migrates up again, empty
+        assert s.list_policies() == []
+        s.create_policy(policy())
+
+
+def test_a_schema_newer_than_the_code_is_refused(db_url: str, secret_key: bytes, engine):
+    Store(db_url, secret_key=secret_key).close()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreError, match="revision '9999'.*newer Charter"):
+        Store(db_url, secret_key=secret_key)
+
+
+def test_stores_opening_an_empty_database_at_once_migrate_it_once(db_url: str, secret_key):
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_store() -> None:
+        try:
+            barrier.wait()
+            Store(db_url, secret_key=secret_key).close()
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    with Store(db_url, secret_key=secret_key) as s:
+        assert s.list_policies() == []
+
+
+def test_the_shipped_alembic_ini_drives_the_alembic_command(tmp_path):
+    """The developers' path in docs/store.md: upgrade, check models against revisions, downgrade."""
+    url = f"sqlite:///{tmp_path / 'dev.db'}"
+    ini = str(migrate.MIGRATIONS / "alembic.ini")
+
+    def alembic(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "alembic", "-c", ini, "-x", f"url={url}", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    alembic("upgrade", "head")
+    assert "No new upgrade operations detected" in alembic("check")
+    assert "0001 (head)" in alembic("current")
+    alembic("downgrade", "base")
