@@ -20,6 +20,7 @@ from charter.engine import Delta
 from charter.lang.errors import CharterError
 from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
+from charter.service.poller import Poller
 from charter.store.records import DatasourceRecord
 
 log = logging.getLogger(__name__)
@@ -35,14 +36,35 @@ class Status:
     last_error: str | None = None
     number_of_updates: int = 0
     last_duration_s: float | None = None
+    consecutive_failures: int = 0
+    last_error_at: datetime | None = None
+    next_poll_in_s: float | None = None
+
+    def succeeded(self, duration: float) -> None:
+        self.initialized = True
+        self.last_updated = svc_now()
+        self.number_of_updates += 1
+        self.last_error = None
+        self.consecutive_failures = 0
+        self.last_duration_s = duration
+
+    def failed(self, message: str, duration: float) -> None:
+        """A failed poll: the tables keep their last good rows; the status says why."""
+        self.last_error = message
+        self.last_error_at = svc_now()
+        self.consecutive_failures += 1
+        self.last_duration_s = duration
 
     def to_json(self) -> dict:
         return {
             "initialized": self.initialized,
             "last_updated": self.last_updated.isoformat() if self.last_updated else None,
             "last_error": self.last_error,
+            "last_error_at": self.last_error_at.isoformat() if self.last_error_at else None,
+            "consecutive_failures": self.consecutive_failures,
             "number_of_updates": self.number_of_updates,
             "last_duration_s": self.last_duration_s,
+            "next_poll_in_s": self.next_poll_in_s,
             "subscriptions": [],
             "subscribers": [],
         }
@@ -75,6 +97,7 @@ class Datasources:
     def __init__(self, service) -> None:
         self.service = service
         self.live: dict[str, LiveDatasource] = {}  # by id
+        self.poller = Poller(service)
 
     def restore(self) -> None:
         svc = self.service
@@ -98,7 +121,13 @@ class Datasources:
                 live.status.initialized = True
                 live.status.last_updated = svc.started_at
 
+    def start_polling(self) -> None:
+        """Start the poll threads (after the whole state is restored)."""
+        for live in self.live.values():
+            self.poller.start(live)
+
     def close(self) -> None:
+        self.poller.stop_all()
         for live in self.live.values():
             try:
                 live.driver.close()
@@ -176,10 +205,12 @@ class Datasources:
             if driver.pushed:
                 live.status.initialized = True
             self.live[rec.id] = live
-            return live
+        self.poller.start(live)
+        return live
 
     def delete(self, ref: str) -> DatasourceRecord:
         svc = self.service
+        self.poller.stop(self.get(ref))
         with svc.lock:
             live = self.get(ref)
             svc.stored(svc.store.delete_datasource, live.record.id)
@@ -265,12 +296,20 @@ class Datasources:
             for table, rows in tables.items():
                 svc.durable(lambda t=table, r=rows: svc.store.replace_table(
                     live.record.id, t, list(r)), lambda: svc.apply(undo))
-        status = live.status
-        status.initialized = True
-        status.last_updated = svc_now()
-        status.number_of_updates += 1
-        status.last_error = None
-        status.last_duration_s = time.perf_counter() - start
+        live.status.succeeded(time.perf_counter() - start)
+
+    def apply_poll(self, live: LiveDatasource, tables: dict[str, list[tuple]],
+                   duration: float) -> None:
+        """A successful poll's tables: the difference enters the engine."""
+        with self.service.lock:
+            if self.live.get(live.record.id) is not live:
+                return  # deleted while it was being polled
+            try:
+                self._replace(live, tables)
+            except ServiceError as exc:
+                live.status.failed(exc.message, duration)
+                raise DriverError(exc.message, status=502) from exc
+            live.status.last_duration_s = duration
 
     # ------------------------------------------------------------ actions
 
@@ -290,12 +329,9 @@ class Datasources:
         if live.driver.pushed:
             return
         try:
-            tables = live.driver.poll()
+            self.poller.poll(live)
         except DriverError as exc:
-            live.status.last_error = str(exc)
             raise ServiceError(f"datasource {live.name}: {exc}", status=exc.status) from exc
-        with self.service.lock:
-            self._replace(live, tables)
 
     def execute(self, ref: str, action: object, args: object) -> Any:
         live = self.get(ref)

@@ -65,6 +65,7 @@ class Service:
             self.library.restore(seed=fresh)
             self.datasources.restore()
             self.policies.restore()
+        self.datasources.start_polling()
 
     def close(self) -> None:
         with self.lock:
