@@ -19,18 +19,16 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from tests.realservices.charter_server import CharterServer
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = ROOT / ".ci" / "congressclient.sh"
@@ -65,83 +63,9 @@ def congressclient_venv() -> Path:
 # ---------------------------------------------------------------- charter serve
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class CharterServer:
-    port: int
-    directory: Path
-    process: subprocess.Popen[bytes]
-    health: dict = field(default_factory=dict)
-    started_in: float = 0.0
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def log(self) -> str:
-        path = self.directory / "serve.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        """SIGTERM to the PID we started (graceful shutdown), SIGKILL if it lingers."""
-        if self.process.poll() is not None:
-            return
-        try:
-            os.kill(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=15)
-
-
-def start_charter(directory: Path) -> CharterServer:
-    """``charter serve`` on 127.0.0.1:<free port> with its state in ``directory``."""
-    began = time.monotonic()
-    directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHARTER_")}
-    env.update(CHARTER_DATA_DIR=str(directory / "data"), CHARTER_LOG_LEVEL="warning")
-    cmd = [sys.executable, "-m", "charter.cli.main", "serve", "--host", HOST,
-           "--port", str(port)]
-    with open(directory / "serve.log", "wb") as out:
-        process = subprocess.Popen(cmd, env=env, cwd=directory, stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    server = CharterServer(port=port, directory=directory, process=process)
-    deadline = time.monotonic() + START_TIMEOUT
-    try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"charter serve exited with {process.returncode} before it "
-                            f"answered /healthz:\n{server.log()}", pytrace=False)
-            try:
-                r = httpx.get(f"{server.url}/healthz", timeout=2)
-                # 503 is a degraded but running server: the healthz test says why
-                if r.status_code in (200, 503) and "status" in r.json():
-                    server.health = r.json()
-                    break
-            except (httpx.TransportError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"charter serve did not answer /healthz on {server.url} within "
-                            f"{START_TIMEOUT:.0f} s:\n{server.log()}", pytrace=False)
-            time.sleep(0.1)
-    except BaseException:
-        server.stop()
-        raise
-    server.started_in = time.monotonic() - began
-    return server
-
-
 @pytest.fixture(scope="module")
 def charter_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CharterServer]:
-    server = start_charter(tmp_path_factory.mktemp("charter-serve"))
+    server = CharterServer(tmp_path_factory.mktemp("charter-serve")).start()
     try:
         yield server
     finally:

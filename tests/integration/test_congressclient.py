@@ -39,7 +39,6 @@ def test_server_is_healthy(charter_server: CharterServer):
     r = httpx.get(f"{charter_server.url}/healthz", timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "ok"
-    assert charter_server.started_in < 30
 
 
 def test_version_list(congress: Congress):
