@@ -33,7 +33,7 @@ def serve_command(
     """Run the policy service (Congress's REST API v1, OpenAPI at /docs).
 
     Every setting also comes from the config file (etc/charter.toml is a commented sample)
-    or from CHARTER_<KEY> environment variables (CHARTER_AUTH__STRATEGY=token, ...); the
+    or from CHARTER_\<KEY> environment variables (CHARTER_AUTH__STRATEGY=token, ...); the
     options here win over both. Settings: docs/configuration.md.
     """
     import uvicorn
