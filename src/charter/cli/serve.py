@@ -30,7 +30,7 @@ def serve_command(
                      "database_url); default SQLite in the data directory."),
     ] = None,
 ) -> None:
-    """Run the policy service (Congress's REST API v1, OpenAPI at /docs).
+    r"""Run the policy service (Congress's REST API v1, OpenAPI at /docs).
 
     Every setting also comes from the config file (etc/charter.toml is a commented sample)
     or from CHARTER_\<KEY> environment variables (CHARTER_AUTH__STRATEGY=token, ...); the
