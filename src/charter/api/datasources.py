@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from charter.api.auth import Principal, require
-from charter.api.body import as_object, read_json
-from charter.api.policies import at_least, created, svc
+from charter.api.body import as_object
+from charter.api.deps import (
+    Admin,
+    Editor,
+    JsonBody,
+    OptionalBody,
+    Viewer,
+    at_least,
+    created,
+    svc,
+)
 from charter.datasources.registry import driver_class, drivers
 from charter.service.datasources import LiveDatasource, public_config
 from charter.service.errors import NotFound, ServiceError
 
-Viewer = Annotated[Principal, Depends(require("viewer"))]
-Editor = Annotated[Principal, Depends(require("editor"))]
-Admin = Annotated[Principal, Depends(require("admin"))]
-
 router = APIRouter(prefix="/v1")
-
-
-async def body(request: Request) -> Any:
-    return await read_json(request)
-
-
-async def optional_body(request: Request) -> Any:
-    return await read_json(request, required=False)
-
-
-JsonBody = Annotated[Any, Depends(body)]
-OptionalBody = Annotated[Any, Depends(optional_body)]
 
 
 def datasource_json(d: LiveDatasource) -> dict:
@@ -48,7 +38,7 @@ def list_datasources(*, request: Request, _: Viewer) -> dict:
 def create_datasource(*, request: Request, data: JsonBody,
                       _: Admin) -> JSONResponse:
     live = svc(request).datasources.create(data)
-    return created(request, f"/v1/data-sources/{live.record.id}", datasource_json(live))
+    return created(f"/v1/data-sources/{live.record.id}", datasource_json(live))
 
 
 @router.get("/data-sources/{ds}")

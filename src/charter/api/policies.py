@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from charter.api.auth import AuthError, Principal, require
-from charter.api.body import as_object, flag, read_json
+from charter.api.body import as_object, flag
+from charter.api.deps import (
+    Editor,
+    JsonBody,
+    OptionalBody,
+    Viewer,
+    at_least,
+    created,
+    svc,
+)
 from charter.service import errors as E
 from charter.service.errors import ServiceError
 from charter.service.simulate import simulate
 from charter.store.records import LibraryPolicyRecord, PolicyRecord, RuleRecord
 
-Viewer = Annotated[Principal, Depends(require("viewer"))]
-Editor = Annotated[Principal, Depends(require("editor"))]
-Admin = Annotated[Principal, Depends(require("admin"))]
-
 router = APIRouter(prefix="/v1")
-
-
-async def body(request: Request) -> Any:
-    return await read_json(request)
-
-
-async def optional_body(request: Request) -> Any:
-    return await read_json(request, required=False)
-
-
-JsonBody = Annotated[Any, Depends(body)]
-OptionalBody = Annotated[Any, Depends(optional_body)]
 
 
 def policy_json(p: PolicyRecord) -> dict:
@@ -48,20 +38,6 @@ def library_json(lib: LibraryPolicyRecord, include_rules: bool = True) -> dict:
     if include_rules:
         out["rules"] = [{k: v for k, v in r.items() if v is not None} for r in lib.rules]
     return out
-
-
-def created(request: Request, path: str, content: dict) -> JSONResponse:
-    return JSONResponse(content, status_code=201, headers={"Location": path})
-
-
-def at_least(who: Principal, role: str) -> None:
-    """For checks that depend on the request's content (execute is admin's, simulate not)."""
-    if not who.allows(role):
-        raise AuthError(403, f"{who.name} has role {who.role}; this request needs {role}")
-
-
-def svc(request: Request):
-    return request.app.state.service
 
 
 # ---------------------------------------------------------------- policies
@@ -100,7 +76,7 @@ def create_policy(*, request: Request, library_policy: str | None = None,
     out = policy_json(rec)
     if rules:
         out["rules"] = [rule_json(r) for r in rules]
-    return created(request, f"/v1/policies/{rec.id}", out)
+    return created(f"/v1/policies/{rec.id}", out)
 
 
 @router.get("/policies/{policy}")
@@ -168,7 +144,7 @@ def create_rule(*, policy: str, request: Request, data: JsonBody,
         raise ServiceError(f"unknown rule fields {sorted(unknown)}; use rule, name, comment")
     rec = svc(request).policies.add_rule(policy, data.get("rule"), data.get("name"),
                                          data.get("comment"))
-    return created(request, f"/v1/policies/{policy}/rules/{rec.id}", rule_json(rec))
+    return created(f"/v1/policies/{policy}/rules/{rec.id}", rule_json(rec))
 
 
 @router.get("/policies/{policy}/rules/{rule}")
@@ -255,7 +231,7 @@ def list_library(*, request: Request, name: str | None = None,
 def create_library(*, request: Request, data: JsonBody,
                    _: Editor) -> JSONResponse:
     rec = svc(request).library.create(data)
-    return created(request, f"/v1/librarypolicies/{rec.id}", library_json(rec))
+    return created(f"/v1/librarypolicies/{rec.id}", library_json(rec))
 
 
 @router.get("/librarypolicies/{lib}")
