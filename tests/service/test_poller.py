@@ -105,3 +105,40 @@ def test_deleting_a_datasource_stops_its_poller(svc, tmp_path):
     before = FileDriver.polls
     time.sleep(0.3)
     assert FileDriver.polls == before
+
+
+class StrictFileDriver(FileDriver):
+    """Refuses to start while its file is missing (like a driver that connects at start)."""
+
+    driver = "strictfile"
+
+    def check_config(self) -> None:
+        super().check_config()
+        if not Path(self.config["path"]).exists():
+            raise DriverError(f"{self.config['path']} is missing", status=503)
+
+
+def test_a_driver_that_cannot_start_after_a_restart_recovers(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "drivers", lambda: {"strictfile": StrictFileDriver})
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    key = Store.generate_key()
+    source = tmp_path / "items.json"
+    source.write_text(json.dumps([["a", "bad"]]))
+    first = Service(Store(url, secret_key=key))
+    first.start()
+    first.datasources.create({"name": "src", "driver": "strictfile",
+                              "config": {"path": str(source), "poll_time": 0.1}})
+    first.close()
+
+    source.unlink()  # the service is down when Charter restarts
+    again = Service(Store(url, secret_key=key))
+    again.start()
+    try:
+        status = again.datasources.status("src")
+        assert "is missing" in status["last_error"]
+        source.write_text(json.dumps([["b", "ok"]]))
+        wait_for(lambda: "items" in again.datasources.tables("src")
+                 and again.datasources.rows("src", "items") == [("b", "ok")], timeout=20)
+        assert again.datasources.status("src")["last_error"] is None
+    finally:
+        again.close()

@@ -22,6 +22,7 @@ from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
 from charter.service.poller import Poller
 from charter.store.records import DatasourceRecord
+from charter.store.secrets import is_secret
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,7 @@ def public_config(driver: type[Driver], config: dict) -> dict:
 
 def _secret_name(key: str) -> bool:
     k = key.lower()
-    return k in {"password", "secret", "token", "api_key", "apikey", "private_key",
-                 "client_secret"} or k.endswith(("_password", "_secret", "_token", "_key"))
+    return is_secret(k)
 
 
 class Datasources:
@@ -107,7 +107,7 @@ class Datasources:
             except DriverError as exc:
                 log.error("datasource %s not started: %s", rec.name, exc)
                 live = LiveDatasource(rec, _Broken(rec.name, {}))
-                live.status.last_error = str(exc)
+                live.status.failed(str(exc), 0.0)
                 self.live[rec.id] = live
                 continue
             live = LiveDatasource(rec, driver)
@@ -298,6 +298,14 @@ class Datasources:
                     live.record.id, t, list(r)), lambda: svc.apply(undo))
         live.status.succeeded(time.perf_counter() - start)
 
+    def revive(self, live: LiveDatasource) -> None:
+        """Start the real driver of a datasource restored as broken; DriverError if it still
+        cannot start."""
+        driver = driver_class(live.record.driver)(live.record.name, live.record.config)
+        with self.service.lock:
+            live.driver = driver
+            self._declare(live)
+
     def apply_poll(self, live: LiveDatasource, tables: dict[str, list[tuple]],
                    duration: float) -> None:
         """A successful poll's tables: the difference enters the engine."""
@@ -331,7 +339,10 @@ class Datasources:
         try:
             self.poller.poll(live)
         except DriverError as exc:
-            raise ServiceError(f"datasource {live.name}: {exc}", status=exc.status) from exc
+            message = str(exc)
+            if not message.startswith(f"datasource {live.name}"):
+                message = f"datasource {live.name}: {message}"
+            raise ServiceError(message, status=exc.status) from exc
 
     def execute(self, ref: str, action: object, args: object) -> Any:
         live = self.get(ref)
@@ -375,10 +386,13 @@ def _positional(table: str, arity: int, rows: set[tuple]) -> TableSpec:
 
 
 class _Broken(Driver):
-    """Stands in for a datasource whose driver cannot start; its status says why."""
+    """Stands in for a datasource whose driver could not start (its service was down at
+    restart, say); the poller keeps trying to start the real driver, and the status says
+    why it has not yet."""
 
     driver = "unavailable"
     description = "a datasource whose driver could not start"
+    broken = True
 
     def check_config(self) -> None:
         pass

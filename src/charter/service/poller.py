@@ -35,7 +35,9 @@ class Poller:
         self._polling: dict[str, threading.Lock] = {}
 
     def start(self, live) -> None:
-        if live.driver.pushed or not live.record.enabled or live.record.id in self._threads:
+        if live.record.id in self._threads or not live.record.enabled:
+            return
+        if live.driver.pushed and not getattr(live.driver, "broken", False):
             return
         stop = threading.Event()
         thread = threading.Thread(target=self._run, args=(live, stop), daemon=True,
@@ -63,6 +65,8 @@ class Poller:
             every = interval(live)
             try:
                 self.poll(live)
+                if live.driver.pushed:
+                    return  # a revived push datasource: nothing to poll from now on
                 delay = every
             except DriverError:
                 failures = live.status.consecutive_failures
@@ -79,7 +83,13 @@ class Poller:
             start = time.perf_counter()
             status = live.status
             try:
-                tables = live.driver.poll()
+                if getattr(live.driver, "broken", False):
+                    self.service.datasources.revive(live)
+                if live.driver.pushed:  # revived: its stored tables come back
+                    tables = self.service.stored(self.service.store.load_tables, live.record.id)
+                    tables = {t: [tuple(r) for r in rows] for t, rows in tables.items()}
+                else:
+                    tables = live.driver.poll()
                 _check(live, tables)
             except DriverError as exc:
                 status.failed(str(exc), time.perf_counter() - start)

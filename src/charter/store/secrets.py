@@ -24,8 +24,10 @@ from cryptography.fernet import Fernet, InvalidToken
 from charter.store.errors import SecretKeyError
 
 SECRET_NAMES = frozenset(
-    {"password", "secret", "token", "api_key", "apikey", "private_key", "client_secret"}
+    {"password", "secret", "token", "api_key", "apikey", "private_key", "client_secret",
+     "headers", "auth", "credentials"}
 )
+"""``headers`` and ``auth`` hold credentials in the http and prometheus drivers' configs."""
 SECRET_SUFFIXES = ("_password", "_secret", "_token", "_key")
 MARKER = "$fernet"
 
