@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-DOCS = [ROOT / "README.md", ROOT / "docs" / "engine.md"]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "engine.md", ROOT / "docs" / "explain.md"]
 
 
 def _blocks():

@@ -12,6 +12,7 @@ import typer
 from charter import __version__
 from charter.cli.check import check_command
 from charter.cli.evaluate import eval_command
+from charter.cli.explain import explain_command
 from charter.cli.serve import serve_command
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.command("eval")(eval_command)
 app.command("check")(check_command)
 app.command("serve")(serve_command)
+app.command("explain")(explain_command)
 
 
 def _show_version(value: bool) -> None:

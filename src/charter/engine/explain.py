@@ -1,0 +1,1423 @@
+"""Explain a row: a proof tree of why it is in its table, or why it is not.
+
+Everything is read from the engine's current (materialized) tables: a proof never re-runs
+the program, it finds, for each row, one rule and one binding of its variables whose body
+holds over the tables as they are, and recurses into the rows the body matched.
+
+Recursion needs care: ``reach(a, a)`` on a cycle is derivable from ``reach(a, b)``, which
+is derivable from ``reach(a, a)``. A proof must be well-founded, so for a recursive
+stratum each row gets a *rank*, the least depth of a derivation of it (its semi-naive
+round): all derivations of the rows a row may need are enumerated (its backward closure,
+not the whole stratum), then ranks are computed over that AND-OR graph in rank order
+(Knuth's generalization of Dijkstra's algorithm: a derivation's rank is known once its
+last support is ranked). A row's proof uses a derivation of its own rank, whose supports
+all have smaller ranks, so every proof is finite, cycles in the data included.
+
+"Why not" tries each rule whose head unifies with the row, literal by literal in the
+rule's own order (after the head's variables are bound), and reports the literal at which
+the search got furthest, with the partial binding: a pattern no row matches (with, for a
+derived table, why no row matches it), a negated literal that is false (with the proof of
+the row that makes it false), a builtin or comparison that is false, an aggregate whose
+value does not fit.
+
+>>> from charter.engine import Engine
+>>> eng = Engine()
+>>> _ = eng.load_policy("p", "reach(x, y) :- edge(x, y)  reach(x, z) :- reach(x, y), edge(y, z)")
+>>> _ = eng.insert_rows("p:edge", [(1, 2), (2, 1)])
+>>> print(explain(eng, "p:reach", (1, 1)).to_text())
+p:reach(1, 1)  <= p: reach(x, z) :- reach(x, y), edge(y, z)  with x=1, z=1, y=2
+  p:reach(1, 2)  <= p: reach(x, y) :- edge(x, y)  with x=1, y=2
+    p:edge(1, 2)  fact of policy p
+  p:edge(2, 1)  fact of policy p
+>>> print(explain(eng, "p:reach", (1, 3)).to_text())
+p:reach(1, 3) is not derived: no rule of p:reach derives it
+  rule of p: reach(x, y) :- edge(x, y)  with x=1, y=3
+    fails at edge(x, y): no row of p:edge matches p:edge(1, 3)
+      near: (1, 2) (differs in column 1)
+  rule of p: reach(x, z) :- reach(x, y), edge(y, z)  with x=1, z=3, y=1
+    reach(x, y): matched p:reach(1, 1)
+    fails at edge(y, z): no row of p:edge matches p:edge(1, 3)
+      near: (1, 2) (differs in column 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from charter.engine.program import FACTS_SUFFIX, CompiledRule, Stratum
+from charter.lang.ast import (
+    Aggregate,
+    Atom,
+    BinOp,
+    BuiltinCall,
+    Comparison,
+    Constant,
+    Expr,
+    Literal,
+    Modal,
+    Negation,
+    Rule,
+    Term,
+    Variable,
+    format_value,
+    literal_variables,
+)
+from charter.lang.builtins import ARITHMETIC, BUILTINS, COMPARISONS, call_builtin
+from charter.lang.checks import head_table
+from charter.lang.columns import FreshVariables, resolve_columns
+from charter.lang.errors import DataError, Diagnostic, EngineError, raise_if_errors
+from charter.lang.parser import parse_literal
+from charter.lang.safety import needs, safe_order
+
+__all__ = [
+    "ANY",
+    "AggregateProof",
+    "Absence",
+    "Attempt",
+    "Evaluation",
+    "Failure",
+    "Match",
+    "NotDerived",
+    "Proof",
+    "explain",
+    "explain_pattern",
+]
+
+
+class _Wildcard:
+    """The value of a column a why-not pattern leaves open (``_``; ``null`` in JSON)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Any = _Wildcard()
+
+Key = tuple[str, tuple]
+
+
+# ---------------------------------------------------------------- rendering helpers
+
+
+def _value_text(value: Any) -> str:
+    return "_" if value is ANY else format_value(value)
+
+
+def _row_text(table: str, row: Sequence[Any]) -> str:
+    return f"{table}({', '.join(_value_text(v) for v in row)})"
+
+
+def _json_value(value: Any) -> Any:
+    return None if value is ANY else value
+
+
+def _bindings_text(bindings: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_value_text(v)}" for k, v in bindings.items())
+
+
+def _sort_key(row: tuple) -> tuple:
+    return tuple((0, v, "") if isinstance(v, int | float) else (1, 0, str(v)) for v in row)
+
+
+class _Node(Protocol):
+    def label(self) -> str: ...
+
+    def nodes(self) -> list[_Node]: ...
+
+
+def _render(node: _Node, depth: int, lines: list[str]) -> None:
+    lines.append("  " * depth + node.label())
+    for child in node.nodes():
+        _render(child, depth + 1, lines)
+
+
+@dataclass
+class _Note:
+    """A line of text in a tree (``... and 3 more rows``)."""
+
+    text: str
+
+    def label(self) -> str:
+        return self.text
+
+    def nodes(self) -> list[_Node]:
+        return []
+
+
+# ---------------------------------------------------------------- proof nodes
+
+
+@dataclass
+class Proof:
+    """Why a row is in its table.
+
+    ``kind`` is ``rule`` (derived by ``rule`` of ``policy`` with ``bindings``; one child
+    per body literal, in the rule's order), ``fact`` (a row given to the engine: ``origin``
+    is ``datasource`` or ``policy``, ``source`` names it), ``counted`` (one binding an
+    aggregate counted: ``rule`` is the aggregate, children are its body's literals) or
+    ``stale`` (in the table, but no rule derives it from the current tables: a builtin
+    such as ``now()`` answered otherwise when it was derived).
+    ``literal`` is the body literal (as written) the row matched, for a child.
+    """
+
+    table: str
+    row: tuple
+    kind: str
+    rule: str | None = None
+    policy: str | None = None
+    bindings: dict[str, Any] = field(default_factory=dict)
+    children: list[ProofChild] = field(default_factory=list)
+    literal: str | None = None
+    origin: str | None = None
+    source: str | None = None
+    truncated: bool = False
+    alternatives: list[Proof] = field(default_factory=list)
+
+    present = True
+
+    def to_json(self) -> dict:
+        """The proof as JSON (see docs/explain.md); ``present`` is true at the top."""
+        return {"present": True, **self._json()}
+
+    def _json(self) -> dict:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "table": self.table,
+            "row": [_json_value(v) for v in self.row],
+            "rule": self.rule,
+            "policy": self.policy,
+            "bindings": {k: _json_value(v) for k, v in self.bindings.items()},
+            "children": [c._json() for c in self.children],
+        }
+        if self.literal is not None:
+            out["literal"] = self.literal
+        if self.kind == "fact":
+            out["origin"], out["source"] = self.origin, self.source
+        if self.truncated:
+            out["truncated"] = True
+        if self.alternatives:
+            out["alternatives"] = [a._json() for a in self.alternatives]
+        return out
+
+    def label(self) -> str:
+        row = _row_text(self.table, self.row)
+        if self.truncated:
+            return f"{row}  (proof cut here: too deep or too large)"
+        if self.kind == "fact":
+            return f"{row}  fact of {self.origin} {self.source}"
+        if self.kind == "stale":
+            return f"{row}  not derivable from the current tables (derived with now()?)"
+        with_ = f"  with {_bindings_text(self.bindings)}" if self.bindings else ""
+        if self.kind == "counted":
+            return f"counted with {_bindings_text(self.bindings)}" if with_ else "counted"
+        return f"{row}  <= {self.policy}: {self.rule}{with_}"
+
+    def nodes(self) -> list[_Node]:
+        return list(self.children)
+
+    def to_text(self) -> str:
+        """An indented tree, one node a line; alternative derivations follow the first."""
+        lines: list[str] = []
+        _render(self, 0, lines)
+        for n, alternative in enumerate(self.alternatives, 2):
+            lines.append(f"alternative derivation {n}:")
+            _render(alternative, 1, lines)
+        return "\n".join(lines)
+
+
+@dataclass
+class Absence:
+    """A negated literal that holds: no row matches ``pattern``."""
+
+    literal: str
+    table: str
+    pattern: str
+
+    kind = "negation"
+
+    def _json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "literal": self.literal,
+            "table": self.table,
+            "pattern": self.pattern,
+            "holds": True,
+        }
+
+    def label(self) -> str:
+        return f"{self.literal}: no row matches {self.pattern}"
+
+    def nodes(self) -> list[_Node]:
+        return []
+
+
+@dataclass
+class Evaluation:
+    """A builtin call (``kind`` ``builtin``), an infix comparison (``comparison``) or an
+    assignment ``v = expr`` (``assignment``), with its values and result: ``true`` for a
+    test, the value(s) computed otherwise."""
+
+    kind: str
+    literal: str
+    call: str
+    result: Any
+
+    def _json(self) -> dict:
+        result = list(self.result) if isinstance(self.result, tuple) else self.result
+        return {"kind": self.kind, "literal": self.literal, "call": self.call, "result": result}
+
+    def label(self) -> str:
+        if self.result is True:
+            return f"{self.literal}: {self.call} is true"
+        return f"{self.literal}: {self.call}"
+
+    def nodes(self) -> list[_Node]:
+        return []
+
+
+@dataclass
+class AggregateProof:
+    """An aggregate literal: its group (the variables bound outside the braces), its value,
+    how many distinct bindings of its body it counted, and up to N of them explained."""
+
+    literal: str
+    table: str
+    function: str
+    group: dict[str, Any]
+    value: Any
+    count: int
+    examples: list[Proof] = field(default_factory=list)
+
+    kind = "aggregate"
+
+    def _json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "literal": self.literal,
+            "table": self.table,
+            "function": self.function,
+            "group": {k: _json_value(v) for k, v in self.group.items()},
+            "value": self.value,
+            "count": self.count,
+            "examples": [e._json() for e in self.examples],
+        }
+
+    def label(self) -> str:
+        group = f" for {_bindings_text(self.group)}" if self.group else ""
+        value = "no value" if self.value is None else _value_text(self.value)
+        rows = f"{self.count} row" + ("" if self.count == 1 else "s")
+        return f"{self.literal}: {self.function} is {value}{group} ({rows})"
+
+    def nodes(self) -> list[_Node]:
+        out: list[_Node] = list(self.examples)
+        if self.examples and self.count > len(self.examples):
+            out.append(_Note(f"... and {self.count - len(self.examples)} more"))
+        return out
+
+
+ProofChild = Proof | Absence | Evaluation | AggregateProof
+
+
+# ---------------------------------------------------------------- why-not nodes
+
+
+@dataclass
+class Match:
+    """In a why-not attempt, a positive literal that matched ``row`` before the failure."""
+
+    literal: str
+    table: str
+    row: tuple
+
+    kind = "match"
+
+    def _json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "literal": self.literal,
+            "table": self.table,
+            "row": list(self.row),
+        }
+
+    def label(self) -> str:
+        return f"{self.literal}: matched {_row_text(self.table, self.row)}"
+
+    def nodes(self) -> list[_Node]:
+        return []
+
+
+@dataclass
+class Failure:
+    """Where an attempt failed. ``kind``: ``head`` (the rule's head cannot produce the row),
+    ``fact`` (not among a policy's facts), ``no_match`` (no row matches ``pattern``; ``near``
+    lists rows that differ in one column, ``why_not`` explains a derived table),
+    ``negation`` (``proof`` is the row that exists), ``builtin``, ``comparison``,
+    ``assignment``, ``aggregate``, or ``limit`` (the search gave up)."""
+
+    kind: str
+    literal: str | None
+    message: str
+    pattern: str | None = None
+    proof: Proof | None = None
+    why_not: NotDerived | None = None
+    near: list[tuple[tuple, list[str]]] = field(default_factory=list)
+
+    def _json(self) -> dict:
+        out: dict[str, Any] = {"kind": self.kind, "literal": self.literal, "message": self.message}
+        if self.pattern is not None:
+            out["pattern"] = self.pattern
+        if self.proof is not None:
+            out["proof"] = self.proof._json()
+        if self.why_not is not None:
+            out["why_not"] = self.why_not._json()
+        if self.near:
+            out["near"] = [{"row": list(r), "differs": d} for r, d in self.near]
+        return out
+
+    def label(self) -> str:
+        if self.literal is None:
+            return self.message
+        return f"fails at {self.literal}: {self.message}"
+
+    def nodes(self) -> list[_Node]:
+        out: list[_Node] = []
+        for row, differs in self.near:
+            out.append(_Note(f"near: {_values(row)} (differs in {', '.join(differs)})"))
+        if self.proof is not None:
+            out.append(self.proof)
+        if self.why_not is not None:
+            out.append(self.why_not)
+        return out
+
+
+def _values(row: tuple) -> str:
+    return f"({', '.join(_value_text(v) for v in row)})"
+
+
+WhyChild = Match | Absence | Evaluation | AggregateProof
+
+
+@dataclass
+class Attempt:
+    """One candidate rule of a why-not: the literals it matched, with the binding they
+    made, up to the literal that failed (``failed`` is None if it derives the row)."""
+
+    rule: str | None
+    policy: str
+    bindings: dict[str, Any]
+    matched: list[WhyChild]
+    failed: Failure | None
+    unifies: bool = True
+
+    def _json(self) -> dict:
+        return {
+            "rule": self.rule,
+            "policy": self.policy,
+            "unifies": self.unifies,
+            "bindings": {k: _json_value(v) for k, v in self.bindings.items()},
+            "matched": [m._json() for m in self.matched],
+            "failed": self.failed._json() if self.failed is not None else None,
+        }
+
+    def label(self) -> str:
+        if self.rule is None:
+            return f"facts of policy {self.policy}"
+        with_ = f"  with {_bindings_text(self.bindings)}" if self.bindings else ""
+        return f"rule of {self.policy}: {self.rule}{with_}"
+
+    def nodes(self) -> list[_Node]:
+        out: list[_Node] = list(self.matched)
+        if self.failed is not None:
+            out.append(self.failed)
+        else:
+            out.append(_Note("derives it from the current tables (the table is out of date)"))
+        return out
+
+
+@dataclass
+class NotDerived:
+    """Why a row (or a pattern: ``ANY`` columns) is not in its table: the message, and for
+    a derived table each rule that could produce it with where it fails."""
+
+    table: str
+    row: tuple
+    message: str
+    candidates: list[Attempt] = field(default_factory=list)
+    near: list[tuple[tuple, list[str]]] = field(default_factory=list)
+
+    present = False
+
+    def to_json(self) -> dict:
+        """The why-not as JSON (see docs/explain.md); ``present`` is false."""
+        return {"present": False, **self._json()}
+
+    def _json(self) -> dict:
+        out: dict[str, Any] = {
+            "table": self.table,
+            "row": [_json_value(v) for v in self.row],
+            "message": self.message,
+            "candidates": [c._json() for c in self.candidates],
+        }
+        if self.near:
+            out["near"] = [{"row": list(r), "differs": d} for r, d in self.near]
+        return out
+
+    def label(self) -> str:
+        return self.message
+
+    def nodes(self) -> list[_Node]:
+        out: list[_Node] = [
+            _Note(f"near: {_values(r)} (differs in {', '.join(d)})") for r, d in self.near
+        ]
+        return out + list(self.candidates)
+
+    def to_text(self) -> str:
+        lines: list[str] = []
+        _render(self, 0, lines)
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- evidence (internal)
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    table: str
+    row: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class _Absent:
+    table: str
+    pattern: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class _Called:
+    kind: str
+    call: str
+    result: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    table: str
+    func: str
+    group: tuple[tuple[str, Any], ...]
+    value: Any
+    rows: tuple[tuple, ...]
+
+
+_Evidence = _Row | _Absent | _Called | _Group
+
+
+@dataclass(eq=False)
+class _Derivation:
+    """One way a row is derived: a rule, a binding, and what each body literal matched."""
+
+    compiled: CompiledRule
+    row: tuple
+    binding: dict[str, Any]
+    evidence: list[_Evidence]
+
+    def supports(self, tables: frozenset[str]) -> set[Key]:
+        """The rows of ``tables`` (a recursive stratum) the derivation uses."""
+        return {
+            (e.table, e.row) for e in self.evidence if isinstance(e, _Row) and e.table in tables
+        }
+
+
+# ---------------------------------------------------------------- substitution
+
+
+def _subst_term(term: Term, b: dict[str, Any]) -> Term:
+    if isinstance(term, Variable) and term.name in b and b[term.name] is not ANY:
+        return Constant(b[term.name])
+    return term
+
+
+def _subst_expr(expr: Expr, b: dict[str, Any]) -> Expr:
+    if isinstance(expr, BinOp):
+        return replace(expr, left=_subst_expr(expr.left, b), right=_subst_expr(expr.right, b))
+    return _subst_term(expr, b)
+
+
+def _subst(literal: Literal, b: dict[str, Any]) -> Literal:
+    """``literal`` with its bound variables replaced by their values, for messages."""
+    if isinstance(literal, Atom):
+        return replace(
+            literal,
+            args=tuple(_subst_term(t, b) for t in literal.args),
+            named=tuple((k, _subst_term(t, b)) for k, t in literal.named),
+        )
+    if isinstance(literal, BuiltinCall):
+        return replace(literal, args=tuple(_subst_term(t, b) for t in literal.args))
+    if isinstance(literal, Negation):
+        return replace(literal, atom=_subst(literal.atom, b))  # type: ignore[arg-type]
+    if isinstance(literal, Comparison):
+        return replace(
+            literal, left=_subst_expr(literal.left, b), right=_subst_expr(literal.right, b)
+        )
+    if isinstance(literal, Aggregate):
+        return replace(literal, body=tuple(_subst(x, b) for x in literal.body))
+    return literal
+
+
+def _bare(expr: Expr) -> str:
+    text = str(expr)
+    return text[1:-1] if isinstance(expr, BinOp) else text
+
+
+def _eval(expr: Expr, b: dict[str, Any]) -> Any:
+    if isinstance(expr, Constant):
+        return expr.value
+    if isinstance(expr, Variable):
+        return b[expr.name]
+    return ARITHMETIC[expr.op](_eval(expr.left, b), _eval(expr.right, b))
+
+
+def _head_atom(rule: Rule) -> Atom:
+    head = rule.head
+    return head.atom if isinstance(head, Modal) else head
+
+
+def _unify(args: Sequence[Term], row: Sequence[Any]) -> dict[str, Any] | None:
+    """The binding of head variables that makes ``args`` produce ``row`` (ANY: left open)."""
+    if len(args) != len(row):
+        return None
+    b: dict[str, Any] = {}
+    for term, value in zip(args, row, strict=True):
+        if value is ANY:
+            continue
+        if isinstance(term, Constant):
+            if term.value != value:
+                return None
+        elif term.name in b:
+            if b[term.name] != value:
+                return None
+        else:
+            b[term.name] = value
+    return b
+
+
+def _error(exc: Exception) -> str:
+    return f"raised {type(exc).__name__}: {exc}"
+
+
+# ---------------------------------------------------------------- the explainer
+
+
+class _Explainer:
+    """One explanation's state: chosen derivations, rank graphs, and the budgets."""
+
+    def __init__(
+        self,
+        engine: Any,
+        examples: int,
+        max_depth: int,
+        max_nodes: int,
+        max_steps: int,
+        why_not_depth: int,
+        exclude: Key | None = None,
+    ):
+        self.engine = engine
+        self.program = engine.program
+        self.stratum_of = self.program.stratum_of()
+        self.examples = examples
+        self.max_depth = max_depth
+        self.max_nodes = max_nodes
+        self.max_steps = max_steps
+        self.why_not_depth = why_not_depth
+        self.exclude = exclude  # a row proofs may not use (for alternatives)
+        self._nodes = 0
+        self._chosen: dict[Key, _Derivation | None] = {}
+        self._graphs: dict[int, _RankGraph] = {}
+        self._orders: dict[tuple[int, frozenset[str], bool], list[int]] = {}
+        self._written_rules: dict[str, dict[Rule, Rule]] = {}
+        self._written_cache: dict[int, tuple[str, tuple[Literal, ...], Literal | Rule]] = {}
+
+    # -- reading tables
+
+    def _relation(self, table: str):
+        return self.engine.state.relations.get(table)
+
+    def _size(self, table: str) -> int:
+        rel = self._relation(table)
+        return len(rel) if rel is not None else 0
+
+    def lookup(self, table: str, pattern: Sequence[Any]) -> list[tuple]:
+        """Rows of ``table`` equal to ``pattern`` where it is not ANY."""
+        rel = self._relation(table)
+        if rel is None:
+            return []
+        columns = tuple(i for i, v in enumerate(pattern) if v is not ANY)
+        values = [pattern[i] for i in columns]
+        key = () if not columns else values[0] if len(columns) == 1 else tuple(values)
+        return list(rel.lookup(columns, key))
+
+    def contains(self, table: str, row: tuple) -> bool:
+        return bool(self.lookup(table, row))
+
+    def near(self, table: str, pattern: tuple, limit: int = 3) -> list[tuple[tuple, list[str]]]:
+        """Rows that match ``pattern`` in all its given columns but one, for why-not."""
+        given = [i for i, v in enumerate(pattern) if v is not ANY]
+        if len(given) < 2:
+            return []
+        module, _, name = table.partition(":")
+        columns = self.engine.schemas.columns(module, name)
+        out: list[tuple[tuple, list[str]]] = []
+        for i in given:
+            relaxed = tuple(ANY if j == i else v for j, v in enumerate(pattern))
+            for row in sorted(self.lookup(table, relaxed), key=_sort_key):
+                if len(out) >= limit:
+                    return out
+                label = columns[i] if columns is not None and i < len(columns) else f"column {i}"
+                out.append((row, [label]))
+        return out
+
+    # -- the rules as the user wrote them
+
+    def _written_rule(self, policy: str, normalized: Rule) -> Rule:
+        inverse = self._written_rules.get(policy)
+        if inverse is None:
+            state = self.engine.policies.get(policy)
+            pairs = state.rules.items() if state is not None else ()
+            inverse = self._written_rules[policy] = {}
+            for user, norm in pairs:
+                inverse.setdefault(norm, user)
+        return inverse.get(normalized, normalized)
+
+    def written(self, compiled: CompiledRule) -> tuple[str, tuple[Literal, ...], Literal | Rule]:
+        """The rule's text as written, its body as written (aligned with the compiled rule's
+        body; for an aggregate's auxiliary rule, the aggregate's body), and the source node."""
+        cached = self._written_cache.get(id(compiled))
+        if cached is not None:
+            return cached
+        if compiled.source is not None:
+            user = self._written_rule(compiled.policy, compiled.source)
+            position = self._aggregate_position(compiled)
+            literal = user.body[position] if position is not None else None
+            if isinstance(literal, Aggregate):
+                out: tuple[str, tuple[Literal, ...], Literal | Rule] = (
+                    str(literal),
+                    literal.body,
+                    literal,
+                )
+            else:
+                out = (str(compiled.rule), compiled.rule.body, compiled.rule)
+        else:
+            user = self._written_rule(compiled.policy, compiled.rule)
+            if len(user.body) != len(compiled.rule.body):
+                user = compiled.rule
+            out = (str(user), user.body, user)
+        self._written_cache[id(compiled)] = out
+        return out
+
+    def _aggregate_position(self, aux: CompiledRule) -> int | None:
+        for compiled in self.program.rules_by_head.get(head_table(aux.policy, aux.source.head), ()):
+            if compiled.rule == aux.source:
+                for i, spec in compiled.aggregates.items():
+                    if spec.table == aux.head:
+                        return i
+        return None
+
+    def shown_bindings(self, node: Literal | Rule, b: dict[str, Any]) -> dict[str, Any]:
+        """The binding of the named variables of ``node`` (a rule or an aggregate), in order."""
+        if isinstance(node, Rule):
+            literals: list[Literal] = [_head_atom(node), *node.body]
+        elif isinstance(node, Aggregate):
+            literals = list(node.body)
+        else:
+            literals = [node]
+        out: dict[str, Any] = {}
+        for literal in literals:
+            for var in literal_variables(literal):
+                if not var.anonymous and var.name in b and var.name not in out:
+                    out[var.name] = b[var.name]
+        return out
+
+    # -- literals
+
+    def order(self, compiled: CompiledRule, bound: set[str], written: bool) -> list[int]:
+        """Body literal indexes in evaluation order: the rule's own (safe) order for why-not,
+        else filters first and the most selective table next."""
+        cache_key = (id(compiled), frozenset(bound), written)
+        cached = self._orders.get(cache_key)
+        if cached is None:
+            cached = self._orders[cache_key] = self._order(compiled, bound, written)
+        return cached
+
+    def _order(self, compiled: CompiledRule, bound: set[str], written: bool) -> list[int]:
+        body = compiled.rule.body
+        keys = {i: frozenset(s.keys) for i, s in compiled.aggregates.items()}
+        if written:
+            order, missing = safe_order(body, bound, keys)
+            return order + list(missing)
+        bound = set(bound)
+        remaining = list(range(len(body)))
+        out: list[int] = []
+        while remaining:
+            ready = [i for i in remaining if not needs(body[i], bound, keys.get(i, frozenset()))]
+            if not ready:
+                out += remaining
+                break
+            filters = [i for i in ready if not isinstance(body[i], Atom)]
+            if filters:
+                chosen = filters[0]
+            else:
+
+                def score(i: int, bound: set[str] = bound) -> tuple:
+                    atom = body[i]
+                    assert isinstance(atom, Atom)
+                    given = sum(1 for t in atom.args if isinstance(t, Constant) or t.name in bound)
+                    return (-given, self._size(atom.qualified), i)
+
+                chosen = min(ready, key=score)
+            remaining.remove(chosen)
+            out.append(chosen)
+            bound |= {v.name for v in _binds(body[chosen])}
+        return out
+
+    def extend(
+        self, compiled: CompiledRule, i: int, b: dict[str, Any]
+    ) -> Iterator[tuple[dict[str, Any], _Evidence]]:
+        """Each extension of binding ``b`` by body literal ``i``, with what it matched."""
+        literal = compiled.rule.body[i]
+        if isinstance(literal, Atom):
+            yield from self._match(literal, b)
+        elif isinstance(literal, Negation):
+            if isinstance(literal.atom, Atom):
+                pattern = _pattern(literal.atom.args, b)
+                if not self.lookup(literal.atom.qualified, pattern):
+                    yield b, _Absent(literal.atom.qualified, pattern)
+            else:
+                text, extended, _reason = _run_builtin(literal.atom, b)
+                if extended is None and not _reason.startswith("raised"):
+                    yield b, _Called("builtin", f"not {text}", True)
+        elif isinstance(literal, BuiltinCall):
+            text, extended, _reason = _run_builtin(literal, b)
+            if extended is not None:
+                outputs = tuple(
+                    t.value if isinstance(t, Constant) else extended[t.name]
+                    for t in literal.args[BUILTINS[literal.name].inputs :]
+                )
+                result = outputs if outputs else True
+                yield extended, _Called("builtin", text, result)
+        elif isinstance(literal, Comparison):
+            kind, text, extended, result, _reason = _run_comparison(literal, b)
+            if extended is not None:
+                yield extended, _Called(kind, text, result)
+        elif isinstance(literal, Aggregate):
+            group, extended, _reason = self._aggregate(compiled, i, b)
+            if extended is not None and group is not None:
+                yield extended, group
+
+    def _match(self, atom: Atom, b: dict[str, Any]) -> Iterator[tuple[dict[str, Any], _Row]]:
+        pattern: list[Any] = []
+        free: dict[str, int] = {}
+        same: list[tuple[int, int]] = []
+        for col, term in enumerate(atom.args):
+            if isinstance(term, Constant):
+                pattern.append(term.value)
+            elif term.name in b:
+                pattern.append(b[term.name])
+            else:
+                pattern.append(ANY)
+                if term.name in free:
+                    same.append((free[term.name], col))
+                else:
+                    free[term.name] = col
+        table = atom.qualified
+        for row in self.lookup(table, pattern):
+            if any(row[x] != row[y] for x, y in same):
+                continue
+            extended = dict(b)
+            for name, col in free.items():
+                extended[name] = row[col]
+            yield extended, _Row(table, row)
+
+    def aggregate_value(self, table: str, func: str, rows: Sequence[tuple]) -> Any:
+        """The aggregate's value over its group's rows, as ``aggregates.py`` computes it."""
+        if func == "count":
+            return len(rows)
+        info = self.program.auxiliary.get(table)
+        values = []
+        for row in rows:
+            try:
+                values.append(info.target(row))
+            except Exception:  # a failing target skips the row, as in the engine
+                continue
+        empty = 0 if func == "sum" else None
+        if not values:
+            return empty
+        try:
+            if func == "sum":
+                return sum(values)
+            return min(values) if func == "min" else max(values)
+        except TypeError:
+            return empty
+
+    def _aggregate(
+        self, compiled: CompiledRule, i: int, b: dict[str, Any]
+    ) -> tuple[_Group | None, dict[str, Any] | None, str]:
+        literal = compiled.rule.body[i]
+        assert isinstance(literal, Aggregate)
+        spec = compiled.aggregates[i]
+        values = [b[k] for k in spec.keys]
+        key = () if not values else values[0] if len(values) == 1 else tuple(values)
+        rel = self._relation(spec.table)
+        rows = tuple(rel.lookup(tuple(range(len(values))), key)) if rel is not None else ()
+        value = self.aggregate_value(spec.table, literal.func, rows)
+        group = _Group(
+            spec.table, literal.func, tuple(zip(spec.keys, values, strict=True)), value, rows
+        )
+        if value is None:
+            return group, None, f"{literal.func} of {len(rows)} rows has no value"
+        name = literal.result.name
+        if name in b:
+            if b[name] != value:
+                return (
+                    group,
+                    None,
+                    (f"{literal.func} is {format_value(value)}, not {format_value(b[name])}"),
+                )
+            return group, b, ""
+        return group, {**b, name: value}, ""
+
+    # -- proofs
+
+    def derivations(self, compiled: CompiledRule, row: tuple) -> Iterator[_Derivation]:
+        """Every derivation of ``row`` by ``compiled`` over the current tables."""
+        b = _unify(_head_atom(compiled.rule).args, row)
+        if b is None:
+            return
+        order = self.order(compiled, set(b), written=False)
+        evidence: list[Any] = [None] * len(compiled.rule.body)
+
+        def search(k: int, b: dict[str, Any]) -> Iterator[_Derivation]:
+            if k == len(order):
+                yield _Derivation(compiled, row, b, list(evidence))
+                return
+            i = order[k]
+            for extended, found in self.extend(compiled, i, b):
+                evidence[i] = found
+                yield from search(k + 1, extended)
+
+        yield from search(0, b)
+
+    def rules(self, table: str) -> list[CompiledRule]:
+        """The rules of ``table``, its facts first (the simplest proof)."""
+        rules = list(self.program.rules_by_head.get(table, ()))
+        return sorted(rules, key=lambda c: not _is_facts_rule(c))
+
+    def all_derivations(self, table: str, row: tuple) -> list[_Derivation]:
+        return [d for c in self.rules(table) for d in self.derivations(c, row)]
+
+    def chosen(self, table: str, row: tuple) -> _Derivation | None:
+        """The derivation a proof of the row uses: for a recursive table one of least rank."""
+        key = (table, row)
+        if key in self._chosen:
+            return self._chosen[key]
+        index = self.stratum_of.get(table)
+        found: _Derivation | None
+        if index is not None and self.program.strata[index].recursive:
+            graph = self._graphs.get(index)
+            if graph is None:
+                graph = self._graphs[index] = _RankGraph(self, self.program.strata[index])
+            found = graph.best_for(key)
+        else:
+            found = next((d for c in self.rules(table) for d in self.derivations(c, row)), None)
+        self._chosen[key] = found
+        return found
+
+    def proof(self, table: str, row: tuple, depth: int) -> Proof:
+        if table not in self.program.derived:
+            return self._fact(table, row)
+        if depth > self.max_depth or self._nodes >= self.max_nodes:
+            return Proof(table, row, "rule", truncated=True)
+        derivation = self.chosen(table, row)
+        if derivation is None:
+            # Kept by the engine but not derivable now: a builtin such as now() answered
+            # otherwise when the row was derived.
+            return Proof(table, row, "stale")
+        return self.from_derivation(derivation, depth)
+
+    def _fact(self, table: str, row: tuple) -> Proof:
+        self._nodes += 1
+        module = table.partition(":")[0]
+        origin = "policy" if module in self.engine.policies else "datasource"
+        return Proof(
+            table.removesuffix(FACTS_SUFFIX),
+            row,
+            "fact",
+            origin=origin,
+            source=module,
+            policy=module if origin == "policy" else None,
+        )
+
+    def from_derivation(self, d: _Derivation, depth: int) -> Proof:
+        compiled = d.compiled
+        if _is_facts_rule(compiled):
+            return self._fact(compiled.head, d.row)
+        self._nodes += 1
+        text, body, node = self.written(compiled)
+        children: list[ProofChild] = []
+        for i, evidence in enumerate(d.evidence):
+            children.append(self._child(body[i], evidence, d.binding, depth))
+        kind = "counted" if compiled.source is not None else "rule"
+        return Proof(
+            compiled.head,
+            d.row,
+            kind,
+            rule=text,
+            policy=compiled.policy,
+            bindings=self.shown_bindings(node, d.binding),
+            children=children,
+        )
+
+    def _child(
+        self, literal: Literal, evidence: _Evidence, b: dict[str, Any], depth: int
+    ) -> ProofChild:
+        if isinstance(evidence, _Row):
+            proof = self.proof(evidence.table, evidence.row, depth + 1)
+            proof.literal = str(literal)
+            return proof
+        if isinstance(evidence, _Absent):
+            atom = literal.atom if isinstance(literal, Negation) else literal
+            return Absence(
+                str(literal), evidence.table, _qualified_text(_subst(atom, b), evidence.table)
+            )
+        if isinstance(evidence, _Called):
+            return Evaluation(evidence.kind, str(literal), evidence.call, evidence.result)
+        return self._aggregate_node(literal, evidence, depth, self.examples)
+
+    def _aggregate_node(
+        self, literal: Literal, group: _Group, depth: int, examples: int
+    ) -> AggregateProof:
+        rows = sorted(group.rows, key=_sort_key)[:examples]
+        shown = [self.proof(group.table, r, depth + 1) for r in rows]
+        return AggregateProof(
+            str(literal),
+            group.table,
+            group.func,
+            {k: v for k, v in group.group if not k.startswith("_#")},
+            group.value,
+            len(group.rows),
+            shown,
+        )
+
+    # -- why not
+
+    def why_not(
+        self, table: str, pattern: tuple, depth: int, visiting: frozenset[Key]
+    ) -> NotDerived:
+        shown = _row_text(table, pattern)
+        module = table.partition(":")[0]
+        open_ = any(v is ANY for v in pattern)
+        if table not in self.program.derived:
+            what = (
+                f"the facts of policy {module}"
+                if module in self.engine.policies
+                else f"the rows of datasource {module}"
+            )
+            message = (
+                f"no row of {table} matches {shown}" if open_ else f"{shown} is not among {what}"
+            )
+            return NotDerived(table, pattern, message, [], self.near(table, pattern))
+        visiting = visiting | {(table, pattern)}
+        attempts = [
+            self._attempt(c, pattern, depth, visiting)
+            for c in self.rules(table)
+            if not _is_facts_rule(c) or self._size(table + FACTS_SUFFIX)
+        ]
+        if not any(a.unifies for a in attempts):
+            message = f"{shown} is not derived: no rule of {table} has a head that produces it"
+        else:
+            message = f"{shown} is not derived: no rule of {table} derives it"
+        return NotDerived(table, pattern, message, attempts)
+
+    def _attempt(
+        self, compiled: CompiledRule, pattern: tuple, depth: int, visiting: frozenset[Key]
+    ) -> Attempt:
+        shown = _row_text(compiled.head, pattern)
+        if _is_facts_rule(compiled):
+            failure = Failure("fact", None, f"{shown} is not a fact of policy {compiled.policy}")
+            return Attempt(None, compiled.policy, {}, [], failure)
+        text, body, node = self.written(compiled)
+        head = _head_atom(compiled.rule)
+        b = _unify(head.args, pattern)
+        if b is None:
+            written_head = _head_atom(node) if isinstance(node, Rule) else head
+            failure = Failure("head", None, f"its head {written_head} cannot produce {shown}")
+            return Attempt(text, compiled.policy, {}, [], failure, unifies=False)
+        order = self.order(compiled, set(b), written=True)
+        best: list[Any] = [-1, b, [], order[0] if order else None]
+        steps = 0
+        found: list[Any] = []
+        trail: list[tuple[int, _Evidence]] = []
+
+        def search(k: int, b: dict[str, Any]) -> bool:
+            nonlocal steps
+            if k == len(order):
+                found.append((b, list(trail)))
+                return True
+            i = order[k]
+            matched = False
+            for extended, evidence in self.extend(compiled, i, b):
+                matched = True
+                steps += 1
+                trail.append((i, evidence))
+                if search(k + 1, extended) or steps > self.max_steps:
+                    return True
+                trail.pop()
+            if not matched and k > best[0]:
+                best[:] = [k, b, list(trail), i]
+            return False
+
+        search(0, b)
+        if found:
+            b, trail_found = found[0]
+            matched = [self._matched(body[i], e, b) for i, e in trail_found]
+            return Attempt(text, compiled.policy, self.shown_bindings(node, b), matched, None)
+        _, b, trail_best, i = best
+        matched = [self._matched(body[j], e, b) for j, e in trail_best]
+        if i is None or steps > self.max_steps:
+            failure = Failure("limit", None, f"gave up after {self.max_steps} steps of search")
+        else:
+            failure = self._failure(compiled, i, body[i], b, depth, visiting)
+        return Attempt(text, compiled.policy, self.shown_bindings(node, b), matched, failure)
+
+    def _matched(self, literal: Literal, evidence: _Evidence, b: dict[str, Any]) -> WhyChild:
+        if isinstance(evidence, _Row):
+            return Match(str(literal), evidence.table, evidence.row)
+        if isinstance(evidence, _Group):
+            return self._aggregate_node(literal, evidence, 0, 0)
+        child = self._child(literal, evidence, b, 0)
+        assert not isinstance(child, Proof)
+        return child
+
+    def _failure(
+        self,
+        compiled: CompiledRule,
+        i: int,
+        written: Literal,
+        b: dict[str, Any],
+        depth: int,
+        visiting: frozenset[Key],
+    ) -> Failure:
+        literal = compiled.rule.body[i]
+        label = str(written)
+        if isinstance(literal, Atom):
+            table = literal.qualified
+            pattern = _pattern(literal.args, b)
+            text = _qualified_text(_subst(written, b), table)
+            nested = None
+            if (
+                table in self.program.derived
+                and depth < self.why_not_depth
+                and (table, pattern) not in visiting
+            ):
+                nested = self.why_not(table, pattern, depth + 1, visiting)
+            return Failure(
+                "no_match",
+                label,
+                f"no row of {table} matches {text}",
+                text,
+                why_not=nested,
+                near=[] if nested else self.near(table, pattern),
+            )
+        if isinstance(literal, Negation) and isinstance(literal.atom, Atom):
+            table = literal.atom.qualified
+            pattern = _pattern(literal.atom.args, b)
+            rows = sorted(self.lookup(table, pattern), key=_sort_key)
+            atom = written.atom if isinstance(written, Negation) else written
+            text = _qualified_text(_subst(atom, b), table)
+            proof = self.proof(table, rows[0], depth + 1) if rows else None
+            row = _row_text(table, rows[0]) if rows else text
+            return Failure("negation", label, f"{row} exists", text, proof=proof)
+        if isinstance(literal, Negation):
+            text, extended, reason = _run_builtin(literal.atom, b)  # type: ignore[arg-type]
+            message = reason if reason.startswith("raised") else f"{text} holds"
+            return Failure("builtin", label, message)
+        if isinstance(literal, BuiltinCall):
+            text, _, reason = _run_builtin(literal, b)
+            return Failure("builtin", label, f"{text} {reason}")
+        if isinstance(literal, Comparison):
+            kind, text, _, _, reason = _run_comparison(literal, b)
+            return Failure(kind, label, f"{text} {reason}")
+        group, _, reason = self._aggregate(compiled, i, b)
+        return Failure("aggregate", label, reason)
+
+
+class _RankGraph:
+    """The derivations of a recursive stratum's rows that a proof may need, and their ranks.
+
+    ``expand`` enumerates every derivation of a row and, transitively, of the stratum's
+    rows those use (the backward closure); ``rank`` assigns each row the least height of
+    a derivation tree, processing rows in rank order (a derivation is ready when its last
+    support is ranked), and keeps for each row a derivation of that rank.
+    """
+
+    def __init__(self, explainer: _Explainer, stratum: Stratum):
+        self.explainer = explainer
+        self.tables = stratum.tables
+        self.derivations: dict[Key, list[_Derivation]] = {}
+        self.ranks: dict[Key, int] = {}
+        self.best: dict[Key, _Derivation] = {}
+
+    def best_for(self, key: Key) -> _Derivation | None:
+        if key not in self.ranks and self.expand(key):
+            self.rank()
+        return self.best.get(key)
+
+    def expand(self, key: Key) -> bool:
+        """Add the backward closure of ``key``; whether anything was new."""
+        stack = [key]
+        added = False
+        while stack:
+            current = stack.pop()
+            if current in self.derivations:
+                continue
+            found = self.explainer.all_derivations(*current)
+            self.derivations[current] = found
+            added = True
+            for d in found:
+                stack.extend(s for s in d.supports(self.tables) if s not in self.derivations)
+        return added
+
+    def rank(self) -> None:
+        users: dict[Key, list[tuple[Key, int]]] = {}
+        waiting: dict[tuple[Key, int], int] = {}
+        level: list[tuple[Key, _Derivation]] = []
+        for key, found in self.derivations.items():
+            for n, d in enumerate(found):
+                supports = d.supports(self.tables)
+                if not supports:
+                    level.append((key, d))
+                    continue
+                waiting[(key, n)] = len(supports)
+                for s in supports:
+                    users.setdefault(s, []).append((key, n))
+        ranks: dict[Key, int] = {}
+        best: dict[Key, _Derivation] = {}
+        rank = 0
+        while level:
+            following: list[tuple[Key, _Derivation]] = []
+            for key, d in level:
+                if key in ranks or key == self.explainer.exclude:
+                    continue
+                ranks[key], best[key] = rank, d
+                for user in users.get(key, ()):
+                    waiting[user] -= 1
+                    if not waiting[user]:
+                        following.append((user[0], self.derivations[user[0]][user[1]]))
+            level, rank = following, rank + 1
+        self.ranks, self.best = ranks, best
+
+
+# ---------------------------------------------------------------- literal evaluation
+
+
+def _binds(literal: Literal) -> list[Variable]:
+    if isinstance(literal, Negation):
+        return []
+    if isinstance(literal, Aggregate):
+        return [literal.result]
+    return literal_variables(literal)
+
+
+def _pattern(args: Sequence[Term], b: dict[str, Any]) -> tuple:
+    out = []
+    for term in args:
+        if isinstance(term, Constant):
+            out.append(term.value)
+        elif term.name in b:
+            out.append(b[term.name])
+        else:
+            out.append(ANY)
+    return tuple(out)
+
+
+def _qualified_text(atom: Literal, table: str) -> str:
+    """An atom's text with its table qualified (``approved("x")`` -> ``p:approved("x")``)."""
+    if isinstance(atom, Atom) and atom.theory is None:
+        module = table.partition(":")[0]
+        return str(replace(atom, theory=module))
+    return str(atom)
+
+
+def _run_builtin(call: BuiltinCall, b: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str]:
+    """(the call with its input values, the extended binding or None, why it failed)."""
+    builtin = BUILTINS[call.name]
+    inputs = [
+        t.value if isinstance(t, Constant) else b[t.name] for t in call.args[: builtin.inputs]
+    ]
+    text = f"{call.name}({', '.join(format_value(v) for v in inputs)})"
+    try:
+        result = call_builtin(builtin, inputs)
+    except Exception as exc:  # the engine makes the literal false for this row
+        return text, None, _error(exc)
+    if result is None:
+        return text, None, "is false"
+    if result:
+        text += " = " + ", ".join(format_value(v) for v in result)
+    extended = dict(b)
+    for term, value in zip(call.args[builtin.inputs :], result, strict=True):
+        if isinstance(term, Variable) and term.name not in extended:
+            extended[term.name] = value
+            continue
+        expected = term.value if isinstance(term, Constant) else extended[term.name]
+        if expected != value:
+            return text, None, f"is not {format_value(expected)}"
+    return text, extended, ""
+
+
+def _run_comparison(
+    cmp: Comparison, b: dict[str, Any]
+) -> tuple[str, str, dict[str, Any] | None, Any, str]:
+    """(kind, the comparison with its values, the binding or None, result, why it failed)."""
+    if cmp.op == "=":
+        for side, other in ((cmp.left, cmp.right), (cmp.right, cmp.left)):
+            if isinstance(side, Variable) and side.name not in b:
+                text = f"{side.name} = {_bare(_subst_expr(other, b))}"
+                try:
+                    value = _eval(other, b)
+                except Exception as exc:
+                    return "assignment", text, None, None, _error(exc)
+                if isinstance(other, BinOp):
+                    text += f" = {format_value(value)}"
+                return "assignment", text, {**b, side.name: value}, value, ""
+    try:
+        left, right = _eval(cmp.left, b), _eval(cmp.right, b)
+    except Exception as exc:
+        return "comparison", str(_subst(cmp, b)), None, None, _error(exc)
+    text = f"{format_value(left)} {cmp.op} {format_value(right)}"
+    try:
+        holds = COMPARISONS[cmp.op](left, right)
+    except Exception as exc:
+        return "comparison", text, None, None, _error(exc)
+    if not holds:
+        return "comparison", text, None, None, "is false"
+    return "comparison", text, b, True, ""
+
+
+def _is_facts_rule(compiled: CompiledRule) -> bool:
+    body = compiled.rule.body
+    return (
+        len(body) == 1
+        and isinstance(body[0], Atom)
+        and body[0].qualified == compiled.head + FACTS_SUFFIX
+    )
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def explain(
+    engine: Any,
+    table: str,
+    row: Sequence[Any],
+    *,
+    alternatives: bool = False,
+    examples: int = 3,
+    max_depth: int = 100,
+    max_nodes: int = 5000,
+    max_steps: int = 100_000,
+    why_not_depth: int = 2,
+) -> Proof | NotDerived:
+    """Why ``row`` is in ``table`` (a :class:`Proof`) or why not (:class:`NotDerived`).
+
+    Args:
+        engine: the engine, read as it is (hold the service's lock around the call).
+        table: a qualified table, ``policy:table`` or ``datasource:table``.
+        row: its values; ``ANY`` leaves a column open (the first matching row is
+            explained, or why none matches).
+        alternatives: also every other derivation of the row by a rule whose supports
+            have proofs without the row itself (``Proof.alternatives``).
+        examples: how many of an aggregate's counted rows are explained.
+        max_depth, max_nodes: bounds of the tree; a node past them is ``truncated``.
+        max_steps: bound of a why-not's search per rule.
+        why_not_depth: how deep a why-not explains a derived table no row of which matches.
+
+    Raises:
+        EngineError: unknown table. DataError: a row of the wrong width.
+    """
+    engine.count(table)  # raises EngineError (with a suggestion) for an unknown table
+    row = tuple(row)
+    arity = engine.arity(table)
+    if arity is not None and len(row) != arity:
+        raise DataError(
+            f"{_row_text(table, row)} has {len(row)} values; {table} has {arity} columns"
+        )
+    limits = (examples, max_depth, max_nodes, max_steps, why_not_depth)
+    explainer = _Explainer(engine, *limits)
+    if any(v is ANY for v in row):
+        matching = sorted(explainer.lookup(table, row), key=_sort_key)
+        if not matching:
+            return explainer.why_not(table, row, 0, frozenset())
+        row = matching[0]
+    elif not explainer.contains(table, row):
+        return explainer.why_not(table, row, 0, frozenset())
+    proof = explainer.proof(table, row, 0)
+    if alternatives and table in engine.program.derived:
+        # Other derivations whose supports have proofs that do not use the row itself (on
+        # a cycle, reach(a, c) from reach(a, a), itself from reach(a, c), is no news).
+        chosen = explainer.chosen(table, row)
+        without = _Explainer(engine, *limits, exclude=(table, row))
+        index = explainer.stratum_of.get(table)
+        stratum = engine.program.strata[index] if index is not None else None
+        tables = stratum.tables if stratum is not None and stratum.recursive else frozenset()
+        for d in explainer.all_derivations(table, row):
+            supports = d.supports(tables)
+            if _same(d, chosen) or (table, row) in supports:
+                continue
+            if all(without.chosen(*s) is not None for s in supports):
+                proof.alternatives.append(without.from_derivation(d, 0))
+    return proof
+
+
+def _same(a: _Derivation, b: _Derivation | None) -> bool:
+    return b is not None and a.compiled is b.compiled and a.binding == b.binding
+
+
+def explain_pattern(
+    engine: Any,
+    pattern: str | Atom,
+    policy: str | None = None,
+    *,
+    limit: int = 10,
+    **options: Any,
+) -> list[Proof | NotDerived]:
+    """Explain the rows matching a pattern such as ``error("vm1")`` or
+    ``nova:servers(id="vm1", status=s)``: each matching row's proof (up to ``limit``), or
+    why no row matches. An unqualified table belongs to ``policy``; named columns use the
+    table's schema. ``options`` are :func:`explain`'s."""
+    atom = parse_literal(pattern) if isinstance(pattern, str) else pattern
+    theory = atom.theory or policy
+    if theory is None:
+        raise EngineError(f"{atom} names no policy: write policy:table")
+    atom = replace(atom, theory=theory)
+    diagnostics: list[Diagnostic] = []
+    atom = resolve_columns(
+        atom, engine.schemas.columns(theory, atom.table), FreshVariables(), diagnostics
+    )
+    raise_if_errors(diagnostics)
+    table = atom.qualified
+    if all(isinstance(t, Constant) for t in atom.args):
+        return [
+            explain(
+                engine,
+                table,
+                tuple(t.value for t in atom.args),  # type: ignore[union-attr]
+                **options,
+            )
+        ]
+    rows = engine.query(atom)
+    if not rows:
+        values = tuple(t.value if isinstance(t, Constant) else ANY for t in atom.args)
+        return [explain(engine, table, values, **options)]
+    return [explain(engine, table, r, **options) for r in rows[:limit]]
