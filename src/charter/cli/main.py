@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from charter import __version__
+from charter.cli.admit import admit_command
 from charter.cli.check import check_command
 from charter.cli.evaluate import eval_command
 from charter.cli.explain import explain_command
@@ -27,6 +28,7 @@ app.command("eval")(eval_command)
 app.command("check")(check_command)
 app.command("serve")(serve_command)
 app.command("explain")(explain_command)
+app.command("admit")(admit_command)
 
 
 def _show_version(value: bool) -> None:

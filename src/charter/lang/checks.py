@@ -96,7 +96,7 @@ def check_heads(rule: Rule, ctx: _RuleContext) -> Rule:
                 head,
             )
         return rule
-    if head.theory and head.theory != ctx.policy:
+    if head.theory and head.theory != ctx.policy and not (head.update and ctx.kind == "action"):
         ctx.error(
             "head_references_policy",
             f"head {head} should not reference policy {head.theory}: a rule defines tables of "
@@ -284,7 +284,8 @@ def check_safety(rule: Rule, ctx: _RuleContext) -> Rule:
     for i, key in keys.items():
         _check_aggregate_body(rule.body[i], key, ctx)
     head_atom = rule.head.atom if isinstance(rule.head, Modal) else rule.head
-    if rule.body:
+    skolemized = ctx.kind == "action" and isinstance(rule.head, Atom) and rule.head.update
+    if rule.body and not skolemized:
         for term in head_atom.args:
             if isinstance(term, Variable) and term.name not in bound and not missing:
                 shown = "_" if term.anonymous else term.name
