@@ -48,12 +48,15 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine):
         "push_tables",
         "violations",
         "audit",
+        "actions",
+        "notifications",
     }
     open_index = {i["name"]: i for i in insp.get_indexes("violations")}["uq_violations_open"]
     assert open_index["unique"]
+    assert {i["name"]: i for i in insp.get_indexes("actions")}["uq_actions_open"]["unique"]
     assert [fk["referred_table"] for fk in insp.get_foreign_keys("rules")] == ["policies"]
     with engine.connect() as conn:
-        assert migrate.current(conn) == migrate.head() == "0001"
+        assert migrate.current(conn) == migrate.head() == "0002"
 
 
 def test_the_migrated_schema_is_the_tables_module(engine: Engine):
@@ -134,5 +137,29 @@ def test_the_shipped_alembic_ini_drives_the_alembic_command(tmp_path):
 
     alembic("upgrade", "head")
     assert "No new upgrade operations detected" in alembic("check")
-    assert "0001 (head)" in alembic("current")
+    assert "0002 (head)" in alembic("current")
     alembic("downgrade", "base")
+
+
+def test_0002_keeps_the_data_of_0001_and_gives_every_policy_dry_run(
+    db_url: str, secret_key: bytes, engine: Engine
+):
+    """0002 alters ``policies``, which ``rules`` references with ON DELETE CASCADE: neither
+    way may the rules be lost (a SQLite table copy would cascade)."""
+    Store(db_url, secret_key=secret_key).close()
+    migrate.downgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO policies (id, name, abbreviation, description, owner_id, kind, "
+            "created_at) VALUES ('p-1', 'old', 'old', '', 'admin', 'nonrecursive', "
+            "'2025-01-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO rules (id, policy_id, name, rule, comment, created_at) VALUES "
+            "('r-1', 'p-1', NULL, 'p(1)', '', '2025-01-01 00:00:00')"))
+    with Store(db_url, secret_key=secret_key) as s:  # upgrades to 0002
+        assert [(p.name, p.enforcement) for p in s.list_policies()] == [("old", "dry-run")]
+        assert [r.id for r in s.list_rules()] == ["r-1"]
+    migrate.downgrade(engine, "0001")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM rules")).scalars().all() == ["r-1"]
+        assert "enforcement" not in {c["name"] for c in inspect(conn).get_columns("policies")}

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import charter
-from charter.api import admission, datasources, errors, extensions, policies
+from charter.api import admission, datasources, enforcement, errors, extensions, policies
 from charter.api import explain as explain_api
 from charter.api.auth import Authenticator
 from charter.api.metrics import Metrics, MetricsMiddleware
@@ -47,6 +47,7 @@ def create_app(service: Service, settings: Settings,
     app.include_router(datasources.router)
     app.include_router(explain_api.router)
     app.include_router(admission.router)
+    app.include_router(enforcement.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(TrailingSlash)
     return app

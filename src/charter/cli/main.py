@@ -11,6 +11,7 @@ import typer
 
 from charter import __version__
 from charter.cli.admit import admit_command
+from charter.cli.audit import audit_command
 from charter.cli.check import check_command
 from charter.cli.evaluate import eval_command
 from charter.cli.explain import explain_command
@@ -28,6 +29,7 @@ app.command("eval")(eval_command)
 app.command("check")(check_command)
 app.command("serve")(serve_command)
 app.command("explain")(explain_command)
+app.command("audit")(audit_command)
 app.command("admit")(admit_command)
 
 

@@ -68,7 +68,8 @@ def serve_command(
     except (StoreError, ConfigError) as exc:
         typer.echo(f"charter serve: {exc}", err=True)
         raise typer.Exit(1) from None
-    service = Service(store, library_dir=settings.library_dir)
+    service = Service(store, library_dir=settings.library_dir,
+                      enforcement=settings.enforcement, notifications=settings.notifications)
     app = None
     try:
         try:

@@ -223,6 +223,91 @@ class AuthSettings(BaseModel):
         return load_tokens(self.tokens_file)
 
 
+class EnforcementSettings(BaseModel):
+    """Safety limits on the actions ``execute[...]`` rules take (policies in ``enforce`` mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_actions_per_batch: int = Field(
+        default=10, ge=0, description="actions one evaluation may start; the rest are capped"
+    )
+    max_actions_per_minute: int = Field(
+        default=60, ge=0, description="actions per policy per minute; the rest are rate-limited"
+    )
+    retries: int = Field(
+        default=3, ge=0, description="retries of an action whose service answered 502/503"
+    )
+    backoff_seconds: float = Field(
+        default=1.0, gt=0, description="wait before the first retry; doubles for each next"
+    )
+
+
+class WebhookSettings(BaseModel):
+    """One receiver of violation notifications."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: SecretStr = Field(description="http(s) URL the events are POSTed to")
+    format: Literal["json", "slack"] = Field(
+        default="json", description="json (Charter's event) or slack (incoming webhook)"
+    )
+    policies: list[str] = Field(
+        default_factory=list, description="only these policies' violations; empty: all"
+    )
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="extra HTTP headers, e.g. Authorization (secret)"
+    )
+    name: str | None = Field(
+        default=None, description="name in the outbox and logs; default host + hash of the url"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @property
+    def key(self) -> str:
+        """The webhook's stable name: the outbox keeps it, never the URL (it may hold a token)."""
+        if self.name:
+            return self.name
+        url = self.url.get_secret_value()
+        host = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+        return f"{host}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
+
+    def wants(self, policy: str) -> bool:
+        return not self.policies or policy in self.policies
+
+
+class NotificationSettings(BaseModel):
+    """Webhooks told when a violation appears or clears, and how their delivery is retried."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhooks: list[WebhookSettings] = Field(
+        default_factory=list, description="receivers: {url, format?, policies?, headers?, name?}"
+    )
+    max_attempts: int = Field(default=10, ge=1, description="delivery attempts before giving up")
+    backoff_seconds: float = Field(
+        default=1.0, gt=0, description="wait before the first retry; doubles for each next"
+    )
+    max_backoff_seconds: float = Field(default=300.0, gt=0, description="longest wait between tries")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="timeout of each delivery")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> NotificationSettings:
+        keys = [w.key for w in self.webhooks]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise _rule(
+                f"notifications.webhooks: two webhooks are named {repeated[0]!r}; give each "
+                "its own url or name"
+            )
+        return self
+
+
 _FILE_DATA: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "charter_config_file_data", default=None
 )
@@ -262,6 +347,8 @@ class Settings(BaseSettings):
         default=None, description="directory of extra library policy YAML files"
     )
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    enforcement: EnforcementSettings = Field(default_factory=EnforcementSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from charter.enforce.actions import MODES
 from charter.engine import RuleChange
 from charter.lang.ast import Aggregate, Atom, Modal, Rule, literal_atom
 from charter.lang.errors import CharterError, PolicyError
 from charter.lang.parser import parse_rule
 from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
-from charter.store.records import PolicyRecord, RuleRecord
+from charter.service.violations import VIOLATION_TABLES
+from charter.store.records import AuditRecord, PolicyRecord, RuleRecord
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +78,18 @@ class Policies:
                               live.record.name, exc)
         for live, rec, rule in loaded:
             live.rules[rec.id] = (rec, rule)
-        now = svc.violations
-        for live in self.live.values():
-            now.restore(live.record.name, self._violation_rows(live.record.name), _now())
         for name, kind, description in BUILTIN_POLICIES:
             if self.find(name) is None:
                 self.create(name, kind=kind, description=description)
 
-    def _violation_rows(self, policy: str) -> dict[str, set[tuple]]:
-        out = {}
-        for table in ("error", "warning"):
-            name = f"{policy}:{table}"
-            if name in self.service.engine.tables():
-                out[table] = self.service.engine.rows(name)
+    def violation_rows(self) -> dict[str, dict[str, set[tuple]]]:
+        """Each policy's ``error`` and ``warning`` rows in the engine now."""
+        tables = set(self.service.engine.tables())
+        out: dict[str, dict[str, set[tuple]]] = {}
+        for live in self.live.values():
+            policy = live.record.name
+            out[policy] = {t: self.service.engine.rows(f"{policy}:{t}")
+                           for t in VIOLATION_TABLES if f"{policy}:{t}" in tables}
         return out
 
     # ------------------------------------------------------------ policies
@@ -149,24 +150,30 @@ class Policies:
                                     rule=text, comment=comment or "", created_at=_now())
                          for text, rname, comment in texts]
             _unique_names(rule_recs)
+            # Known before its rules apply, so the batch's decisions and audit entries can
+            # name the policy's mode and rules; forgotten again if anything fails.
+            live = LivePolicy(rec)
+            for rr, rule in zip(rule_recs, parsed, strict=True):
+                live.rules[rr.id] = (rr, rule)
+            self.live[rec.id] = live
             svc.engine.create_policy(name, kind)
             try:
                 svc.apply(RuleChange(name, r, +1) for r in parsed)
             except PolicyError as exc:
+                del self.live[rec.id]
                 svc.engine.delete_policy(name)
                 raise E.rule_error(exc) from exc
             except CharterError as exc:
+                del self.live[rec.id]
                 svc.engine.delete_policy(name)
                 raise ServiceError(str(exc)) from exc
 
             def undo() -> None:
                 svc.publish(svc.engine.delete_policy(name))
+                svc.violations.forget(name)
+                del self.live[rec.id]
 
             svc.durable(lambda: svc.store.create_policy(rec, rule_recs), undo)
-            live = LivePolicy(rec)
-            for rr, rule in zip(rule_recs, parsed, strict=True):
-                live.rules[rr.id] = (rr, rule)
-            self.live[rec.id] = live
             return rec, rule_recs
 
     def delete(self, ref: str) -> PolicyRecord:
@@ -176,11 +183,37 @@ class Policies:
             if any(live.record.name == name for name, _, _ in BUILTIN_POLICIES):
                 # Congress refused too, and answered 404 (its KeyError) with this message
                 raise NotFound(f"Cannot delete system-maintained policy {live.record.name}")
-            svc.stored(svc.store.delete_policy, live.record.id)
-            deltas = svc.engine.delete_policy(live.record.name)
+            name = live.record.name
+            svc.stored(svc.store.delete_policy, live.record.id, at=_now(),
+                       outbox=svc.notifier.outbox(name))
+            svc.notifier.wake()
+            deltas = svc.engine.delete_policy(name)
             svc.publish(deltas)
             svc.violations.forget(live.record.name)
             del self.live[live.record.id]
+            return live.record
+
+    # ------------------------------------------------------------ enforcement
+
+    def set_enforcement(self, ref: str, mode: object, who: str) -> PolicyRecord:
+        """Switch a policy between ``dry-run`` and ``enforce``: stored, audited, and in force
+        for the next row that appears (rows already derived do not act on the switch)."""
+        if mode not in MODES:
+            raise ServiceError(f"enforcement mode must be one of {', '.join(MODES)}; got "
+                               f"{mode!r}")
+        svc = self.service
+        with svc.lock:
+            live = self.get(ref)
+            previous = live.record.enforcement
+            if previous != mode:
+                entry = AuditRecord(
+                    id=0, at=_now(), actor=who, policy=live.record.name, rule="", row=(),
+                    action="enforcement.mode", arguments={"mode": mode, "previous": previous},
+                    mode=str(mode), result="mode-changed", detail=f"{previous} -> {mode}")
+                svc.stored(svc.store.set_enforcement, live.record.id, mode, entry)
+                live.record = replace(live.record, enforcement=str(mode))
+                log.warning("policy %s: enforcement %s -> %s (by %s)", live.record.name,
+                            previous, mode, who)
             return live.record
 
     # ------------------------------------------------------------ rules
@@ -228,17 +261,23 @@ class Policies:
                 raise Conflict(f"a rule named {name!r} already exists in policy "
                                f"{live.record.name}", code=E.RULE_ALREADY_EXISTS)
             policy = live.record.name
+            rec = RuleRecord(id=str(uuid.uuid4()), policy_id=live.record.id, name=name,
+                             rule=text, comment=comment or "", created_at=_now())
+            live.rules[rec.id] = (rec, rule)  # for the batch's audit entries; undone below
             try:
                 svc.apply([RuleChange(policy, rule, +1)])
             except PolicyError as exc:
+                del live.rules[rec.id]
                 raise E.rule_error(exc) from exc
             except CharterError as exc:
+                del live.rules[rec.id]
                 raise ServiceError(str(exc)) from exc
-            rec = RuleRecord(id=str(uuid.uuid4()), policy_id=live.record.id, name=name,
-                             rule=text, comment=comment or "", created_at=_now())
-            svc.durable(lambda: svc.store.add_rule(rec),
-                        lambda: svc.apply([RuleChange(policy, rule, -1)]))
-            live.rules[rec.id] = (rec, rule)
+
+            def undo() -> None:
+                svc.apply([RuleChange(policy, rule, -1)])
+                del live.rules[rec.id]
+
+            svc.durable(lambda: svc.store.add_rule(rec), undo)
             return rec
 
     def delete_rule(self, ref: str, rule_ref: str) -> RuleRecord:

@@ -1,10 +1,16 @@
 """The running system: one engine, one store, the datasources, kept consistent.
 
 Every change goes through :meth:`Service.apply` while holding the service's lock: the
-engine applies the batch, then violation history and live listeners get the deltas. Readers
-take the same lock, so they always see the state between two batches, never half of one.
-A write is checked by the engine first, then made durable in the store, and only then
-acknowledged; if the store fails, the engine change is undone.
+engine applies the batch, then violation history (with its webhook outbox), enforcement
+(with its action outbox) and live listeners get the deltas. Readers take the same lock, so
+they always see the state between two batches, never half of one. A write is checked by
+the engine first, then made durable in the store, and only then acknowledged; if the store
+fails, the engine change is undone.
+
+The rebuild at start publishes nothing to history or enforcement: its deltas re-derive what
+was already there. Instead the stored open violations and action rows are matched with the
+rebuilt engine, and those not derived again are *settled* (closed) only once every
+datasource has reported, since a polled datasource starts empty.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from charter.engine import Delta, Engine, RuleChange, TableDelta
+from charter.service.config import EnforcementSettings, NotificationSettings
 from charter.service.errors import Conflict, NotFound, ServiceError, Unavailable
 from charter.service.events import Event, EventBus
 from charter.service.violations import ViolationTracker
@@ -32,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+SETTLE_CHECK_S = 0.2
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -41,33 +50,87 @@ class Service:
     """Policies, library, datasources and their tables, over one engine and one store."""
 
     def __init__(self, store: Store, *, engine: Engine | None = None,
-                 library_dir: Path | None = None):
+                 library_dir: Path | None = None,
+                 enforcement: EnforcementSettings | None = None,
+                 notifications: NotificationSettings | None = None):
         from charter.service.datasources import Datasources
+        from charter.service.enforcement import Enforcement
         from charter.service.library import Library
+        from charter.service.notifications import Notifier
         from charter.service.policies import Policies
 
         self.store = store
         self.engine = engine or Engine()
         self.lock = threading.RLock()
         self.events = EventBus()
-        self.violations = ViolationTracker(store)
+        self.notifier = Notifier(store, notifications or NotificationSettings())
+        self.violations = ViolationTracker(store, self.notifier.outbox, self.notifier.wake)
+        self.enforcement = Enforcement(self, enforcement or EnforcementSettings())
         self.policies = Policies(self)
         self.library = Library(self, library_dir)
         self.datasources = Datasources(self)
         self.started_at = utcnow()
         self.batches = 0
         self.batch_seconds = 0.0
+        self.restoring = False
+        self.settled = False
+        self._closing = threading.Event()
+        self._settler: threading.Thread | None = None
 
     def start(self) -> None:
-        """Rebuild the engine from the store: datasources, then policies and their rules."""
+        """Rebuild the engine from the store (datasources, then policies and their rules),
+        match the stored violations and action rows with it, then start the background work:
+        polls, the action worker, the webhook sender."""
         with self.lock:
-            fresh = not self.stored(self.store.list_policies)
-            self.library.restore(seed=fresh)
-            self.datasources.restore()
-            self.policies.restore()
+            self.restoring = True
+            try:
+                fresh = not self.stored(self.store.list_policies)
+                self.library.restore(seed=fresh)
+                self.datasources.restore()
+                self.policies.restore()
+            finally:
+                self.restoring = False
+            now = utcnow()
+            self.stored(self.violations.restore, self.policies.violation_rows(), now)
+            self.enforcement.restore(now)
         self.datasources.start_polling()
+        self.enforcement.start()
+        self.notifier.start()
+        if not self.settle_if_ready():
+            self._settler = threading.Thread(target=self._settle_when_ready, daemon=True,
+                                             name="charter-settle")
+            self._settler.start()
+
+    def settle_if_ready(self) -> bool:
+        """Once every datasource has reported since the start, close the violations and
+        action rows recorded before it that were not derived again. True once done."""
+        with self.lock:
+            if self.settled:
+                return True
+            if any(d.record.enabled and not d.driver.pushed and not d.status.initialized
+                   for d in self.datasources.live.values()):
+                return False  # a polled datasource has not reported yet: absence means nothing
+            now = utcnow()
+            try:
+                self.violations.settle(now)
+                self.enforcement.settle(now)
+            except Exception as exc:  # the store is down: try again at the next check
+                log.error("could not settle the state recorded before the restart: %s", exc)
+                return False
+            self.settled = True
+            return True
+
+    def _settle_when_ready(self) -> None:
+        while not self._closing.wait(SETTLE_CHECK_S):
+            if self.settle_if_ready():
+                return
 
     def close(self) -> None:
+        self._closing.set()
+        self.enforcement.close()  # outside the lock: the worker takes it before each action
+        self.notifier.close()
+        if self._settler is not None:
+            self._settler.join(5.0)
         with self.lock:
             self.datasources.close()
             self.store.close()
@@ -87,7 +150,9 @@ class Service:
         if not deltas:
             return
         now = utcnow()
-        self.violations.update(deltas, now)
+        if not self.restoring:
+            self.violations.update(deltas, now)
+            self.enforcement.update(deltas, now)
         if len(self.events):
             events = [
                 Event("delta", table, list(d.inserted), list(d.deleted), now)

@@ -1,5 +1,6 @@
 """Charter's persistence: policies, rules, library policies, datasources, pushed tables,
-violation history and the audit log, in SQLite (WAL) or PostgreSQL. See docs/store.md."""
+violation history, the audit log, enforcement actions and the webhook outbox, in SQLite
+(WAL) or PostgreSQL. See docs/store.md."""
 
 from charter.store.errors import (
     Conflict,
@@ -9,9 +10,11 @@ from charter.store.errors import (
     StoreUnavailable,
 )
 from charter.store.records import (
+    ActionRecord,
     AuditRecord,
     DatasourceRecord,
     LibraryPolicyRecord,
+    NotificationRecord,
     PolicyRecord,
     RuleRecord,
     ViolationRecord,
@@ -19,11 +22,13 @@ from charter.store.records import (
 from charter.store.store import Store
 
 __all__ = [
+    "ActionRecord",
     "AuditRecord",
     "Conflict",
     "DatasourceRecord",
     "LibraryPolicyRecord",
     "NotFound",
+    "NotificationRecord",
     "PolicyRecord",
     "RuleRecord",
     "SecretKeyError",

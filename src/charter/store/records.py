@@ -21,6 +21,7 @@ class PolicyRecord:
     owner_id: str
     kind: str
     created_at: datetime
+    enforcement: str = "dry-run"  # or "enforce": whether execute[...] rows call their actions
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,51 @@ class AuditRecord:
     mode: str
     result: str
     detail: str
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """An ``execute[...]`` row of a policy that appeared, and what became of its action.
+
+    While ``cleared_at`` is None the row is still derived and does not act again. ``status``
+    is ``pending`` while the action waits in the outbox (``next_attempt_at``), then ``done``,
+    ``failed`` or ``cancelled``; a row that was not to run is ``dry-run``, ``capped``,
+    ``rate-limited``, or ``baseline`` (already derived when enforcement first saw it).
+    """
+
+    id: int
+    policy: str
+    table_name: str  # execute[<datasource>:<action>]
+    datasource: str
+    action: str
+    row: tuple
+    rule: str
+    mode: str
+    status: str
+    attempts: int
+    derived_at: datetime
+    next_attempt_at: datetime | None = None
+    finished_at: datetime | None = None
+    cleared_at: datetime | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    """One webhook delivery in the outbox: ``pending`` until ``delivered`` (or ``failed``).
+
+    ``errors`` keeps each failed attempt's ``{"at", "error"}``.
+    """
+
+    id: int
+    event_id: str
+    webhook: str
+    event: str
+    policy: str
+    payload: dict
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None = None
+    errors: tuple[dict, ...] = ()

@@ -1,16 +1,16 @@
 """Encryption at rest of the secret fields of a datasource's config.
 
 A field is secret by its name, at any depth of the config: ``password``, ``secret``, ``token``,
-``api_key``, ``apikey``, ``private_key``, ``client_secret``, or a name ending in ``_password``,
+``api_key``, ``apikey``, ``private_key``, ``client_secret``, ``headers``, ``auth``, ``credentials``, or a name ending in ``_password``,
 ``_secret``, ``_token`` or ``_key`` (case-insensitive). Its value, whatever its JSON type, is
 replaced in the stored config by ``{"$fernet": TOKEN}``, a Fernet token (AES-128-CBC with an
 HMAC-SHA256) of the value's JSON; the rest of the config stays readable in the database.
 
 >>> box = SecretBox(SecretBox.generate_key())
->>> sealed = box.seal({"auth_url": "http://ks", "auth": {"user": "u", "password": "pw"}})
->>> sealed["auth_url"], sorted(sealed["auth"]["password"])
+>>> sealed = box.seal({"auth_url": "http://ks", "login": {"user": "u", "password": "pw"}})
+>>> sealed["auth_url"], sorted(sealed["login"]["password"])
 ('http://ks', ['$fernet'])
->>> box.open(sealed)["auth"]["password"]
+>>> box.open(sealed)["login"]["password"]
 'pw'
 """
 

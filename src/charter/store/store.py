@@ -12,9 +12,10 @@ whose values keep their Python types.
 ...                     [RuleRecord("r-1", "p-1", "err", 'error(x) :- nova:servers(id=x, status="ERROR")', "", now)])
 >>> [r.rule for r in store.list_rules("p-1")]
 ['error(x) :- nova:servers(id=x, status="ERROR")']
->>> store.record_violations("classification", "error", [("vm-1",)], [], now)
->>> store.violations("classification")[0].row
-('vm-1',)
+>>> [v.row for v in store.record_violations("classification", "error", [("vm-1",)], [], now)]
+[('vm-1',)]
+>>> store.violations("classification")[0].first_seen == now
+True
 >>> store.close()
 """
 
@@ -23,13 +24,14 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, fields
+from dataclasses import replace as _replace
 from datetime import datetime
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Row, Table, delete, exc, insert, or_, select, update
+from sqlalchemy import Connection, Row, Table, delete, exc, func, insert, or_, select, update
 
 from charter.store import connect, migrate
 from charter.store import tables as t
@@ -41,9 +43,11 @@ from charter.store.errors import (
     StoreUnavailable,
 )
 from charter.store.records import (
+    ActionRecord,
     AuditRecord,
     DatasourceRecord,
     LibraryPolicyRecord,
+    NotificationRecord,
     PolicyRecord,
     RuleRecord,
     ViolationRecord,
@@ -61,6 +65,9 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+
+Outbox = Callable[[list[ViolationRecord]], Iterable[NotificationRecord]]
+"""Given the violation intervals a write opened or closed, the notifications announcing them."""
 
 _KEY_CHECK = "secret_key_check"
 _CHUNK = 500  # values per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
@@ -216,15 +223,42 @@ class Store:
             conn.execute(insert(t.policies), [asdict(policy)])
             self._insert_rules(conn, rules)
 
-    def delete_policy(self, policy_id: str) -> None:
-        """Delete a policy with its rules and its violation history. NotFound if absent."""
+    def delete_policy(
+        self, policy_id: str, *, at: datetime | None = None, outbox: Outbox | None = None
+    ) -> None:
+        """Delete a policy with its rules and its violation history. NotFound if absent.
+
+        With ``outbox`` (and ``at``), the policy's open violations are announced as cleared at
+        ``at``, in the same transaction.
+        """
         with self._tx(write=True) as conn:
             name = conn.scalar(select(t.policies.c.name).where(t.policies.c.id == policy_id))
             if name is None:
                 raise NotFound(f"policy {policy_id!r} not found")
+            if outbox is not None and at is not None:
+                v = t.violations
+                query = select(v.c.table_name, v.c.row, v.c.first_seen).where(
+                    v.c.policy == name, v.c.resolved_at.is_(None)
+                )
+                closed = [
+                    ViolationRecord(name, table, decode_row(row), first_seen, at)
+                    for table, row, first_seen in conn.execute(query.order_by(v.c.seq))
+                ]
+                if closed:
+                    self._insert_notifications(conn, outbox(closed))
             conn.execute(delete(t.violations).where(t.violations.c.policy == name))
             conn.execute(delete(t.rules).where(t.rules.c.policy_id == policy_id))
             conn.execute(delete(t.policies).where(t.policies.c.id == policy_id))
+
+    def set_enforcement(self, policy_id: str, mode: str, audit: AuditRecord | None = None) -> None:
+        """Set a policy's enforcement mode, with its audit entry if given. NotFound if absent."""
+        p = t.policies
+        with self._tx(write=True) as conn:
+            changed = conn.execute(update(p).where(p.c.id == policy_id).values(enforcement=mode))
+            if changed.rowcount == 0:
+                raise NotFound(f"policy {policy_id!r} not found")
+            if audit is not None:
+                conn.execute(insert(t.audit).values(self._audit_values(audit)))
 
     def list_policies(self) -> list[PolicyRecord]:
         """Every policy, in creation order."""
@@ -387,17 +421,21 @@ class Store:
         appeared: Iterable[tuple],
         cleared: Iterable[tuple],
         at: datetime,
-    ) -> None:
+        *,
+        outbox: Outbox | None = None,
+    ) -> list[ViolationRecord]:
         """Note rows of ``policy:table`` that appeared or cleared at ``at``.
 
         An appeared row opens an interval (``first_seen=at``) unless one is already open; a
         cleared row closes its open interval (``resolved_at=at``), if any. Appeared rows are
-        applied first, so a row in both lists ends up closed.
+        applied first, so a row in both lists ends up closed. Returns the intervals actually
+        opened and closed; ``outbox`` is given them and the notifications it returns are
+        written in the same transaction, so a change and its announcement are stored together.
         """
         new = {encoded_key(text): text for text in map(encode_row, appeared)}
         gone = {encoded_key(encode_row(row)) for row in cleared}
         if not new and not gone:
-            return
+            return []
         v = t.violations
         is_open = (v.c.policy == policy, v.c.table_name == table, v.c.resolved_at.is_(None))
         with self._tx(write=True) as conn:
@@ -419,10 +457,18 @@ class Store:
             ]
             if opened:
                 conn.execute(insert(v), opened)
+            changes = [ViolationRecord(policy, table, decode_row(o["row"]), at, None)
+                       for o in opened]
             for chunk in _chunks(gone):
+                closing = select(v.c.row, v.c.first_seen).where(*is_open, v.c.row_key.in_(chunk))
+                changes += [ViolationRecord(policy, table, decode_row(row), first_seen, at)
+                            for row, first_seen in conn.execute(closing.order_by(v.c.seq))]
                 conn.execute(
                     update(v).where(*is_open, v.c.row_key.in_(chunk)).values(resolved_at=at)
                 )
+            if outbox is not None and changes:
+                self._insert_notifications(conn, outbox(changes))
+        return changes
 
     def violations(
         self, policy: str, table: str | None = None, *, include_resolved: bool = False
@@ -446,10 +492,15 @@ class Store:
 
     # -- audit log ----------------------------------------------------------------------
 
-    def append_audit(self, rec: AuditRecord) -> int:
-        """Append an entry to the audit log; ``rec.id`` is ignored. Returns the entry's id."""
+    @staticmethod
+    def _audit_values(rec: AuditRecord) -> dict[str, Any]:
         values = asdict(rec) | {"row": encode_row(rec.row), "arguments": json.dumps(rec.arguments)}
         del values["id"]
+        return values
+
+    def append_audit(self, rec: AuditRecord) -> int:
+        """Append an entry to the audit log; ``rec.id`` is ignored. Returns the entry's id."""
+        values = self._audit_values(rec)
         with self._tx(write=True) as conn:
             key = conn.execute(insert(t.audit).values(values)).inserted_primary_key
         assert key is not None
@@ -470,6 +521,225 @@ class Store:
                     "row": decode_row(row.row),
                     "arguments": json.loads(row.arguments),
                 }
+            )
+            for row in stored
+        ]
+
+    # -- enforcement actions ------------------------------------------------------------
+
+    def record_actions(
+        self,
+        opened: Sequence[tuple[ActionRecord, AuditRecord | None]],
+        cleared: Iterable[tuple[str, str, tuple]],
+        at: datetime,
+    ) -> list[ActionRecord]:
+        """Note ``execute[...]`` rows that appeared (with their audit entries) and cleared.
+
+        One transaction: a due action (``status="pending"``) is in the outbox exactly when its
+        row is recorded. A cleared ``(policy, table_name, row)`` gets ``cleared_at=at`` on its
+        open record, first; an opened row that already has an open record is skipped, with
+        its audit entry. Returns the records written, with their ids.
+        """
+        a = t.actions
+        gone: dict[tuple[str, str], set[str]] = {}
+        for policy, table, row in cleared:
+            gone.setdefault((policy, table), set()).add(encoded_key(encode_row(row)))
+        wanted = [(rec, encode_row(rec.row), entry) for rec, entry in opened]
+        if not gone and not wanted:
+            return []
+        with self._tx(write=True) as conn:
+            for (policy, table), keys in gone.items():
+                for chunk in _chunks(keys):
+                    conn.execute(
+                        update(a)
+                        .where(a.c.policy == policy, a.c.table_name == table,
+                               a.c.cleared_at.is_(None), a.c.row_key.in_(chunk))
+                        .values(cleared_at=at)
+                    )
+            taken: set[tuple[str, str, str]] = set()
+            by_table: dict[tuple[str, str], list[str]] = {}
+            for rec, text, _ in wanted:
+                by_table.setdefault((rec.policy, rec.table_name), []).append(encoded_key(text))
+            for (policy, table), keys in by_table.items():
+                for chunk in _chunks(keys):
+                    query = select(a.c.row_key).where(
+                        a.c.policy == policy, a.c.table_name == table,
+                        a.c.cleared_at.is_(None), a.c.row_key.in_(chunk))
+                    taken.update((policy, table, k) for k in conn.scalars(query))
+            written: list[ActionRecord] = []
+            for rec, text, entry in wanted:
+                key = encoded_key(text)
+                if (rec.policy, rec.table_name, key) in taken:
+                    continue
+                taken.add((rec.policy, rec.table_name, key))
+                values = asdict(rec) | {"row": text, "row_key": key}
+                del values["id"]
+                new_id = conn.execute(insert(a).values(values)).inserted_primary_key
+                assert new_id is not None
+                written.append(_replace(rec, id=int(new_id[0])))
+                if entry is not None:
+                    conn.execute(insert(t.audit).values(self._audit_values(entry)))
+        return written
+
+    def open_actions(self) -> list[ActionRecord]:
+        """The records of rows still derived (not cleared), oldest first."""
+        a = t.actions
+        return self._actions(select(a).where(a.c.cleared_at.is_(None)).order_by(a.c.id))
+
+    def due_actions(self, now: datetime, limit: int = 50) -> list[ActionRecord]:
+        """Pending actions whose next attempt is due at ``now``, oldest first."""
+        a = t.actions
+        query = (
+            select(a)
+            .where(a.c.status == "pending", a.c.next_attempt_at <= now)
+            .order_by(a.c.id)
+            .limit(limit)
+        )
+        return self._actions(query)
+
+    def next_action_at(self) -> datetime | None:
+        """When the earliest pending action is due; None when none is pending."""
+        a = t.actions
+        query = select(func.min(a.c.next_attempt_at)).where(a.c.status == "pending")
+        with self._tx(write=False) as conn:
+            return conn.scalar(query)
+
+    def finish_action(
+        self,
+        action_id: int,
+        *,
+        status: str,
+        attempts: int,
+        at: datetime,
+        next_attempt_at: datetime | None = None,
+        detail: str = "",
+        audit: AuditRecord | None = None,
+    ) -> None:
+        """Record an attempt's outcome (and its audit entry) in one transaction.
+
+        ``status="pending"`` with ``next_attempt_at`` schedules a retry; any other status is
+        final (``finished_at=at``). NotFound for an unknown id.
+        """
+        a = t.actions
+        values: dict[str, Any] = {"status": status, "attempts": attempts, "detail": detail,
+                                  "next_attempt_at": next_attempt_at,
+                                  "finished_at": None if status == "pending" else at}
+        with self._tx(write=True) as conn:
+            if conn.execute(update(a).where(a.c.id == action_id).values(values)).rowcount == 0:
+                raise NotFound(f"action {action_id} not found")
+            if audit is not None:
+                conn.execute(insert(t.audit).values(self._audit_values(audit)))
+
+    def actions(
+        self,
+        *,
+        policy: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[ActionRecord]:
+        """The newest ``limit`` action records (of a policy, in a status, derived since), newest
+        first."""
+        a = t.actions
+        query = select(a).order_by(a.c.id.desc()).limit(max(limit, 0))
+        if policy is not None:
+            query = query.where(a.c.policy == policy)
+        if status is not None:
+            query = query.where(a.c.status == status)
+        if since is not None:
+            query = query.where(a.c.derived_at >= since)
+        return self._actions(query)
+
+    def _actions(self, query: Any) -> list[ActionRecord]:
+        with self._tx(write=False) as conn:
+            stored = conn.execute(query).all()
+        names = [f.name for f in fields(ActionRecord)]
+        return [
+            ActionRecord(**{n: row._mapping[n] for n in names} | {"row": decode_row(row.row)})
+            for row in stored
+        ]
+
+    # -- webhook outbox -----------------------------------------------------------------
+
+    @staticmethod
+    def _insert_notifications(conn: Connection, records: Iterable[NotificationRecord]) -> None:
+        values = []
+        for rec in records:
+            v = asdict(rec) | {"payload": json.dumps(rec.payload),
+                               "errors": json.dumps(list(rec.errors))}
+            del v["id"]
+            values.append(v)
+        if values:
+            conn.execute(insert(t.notifications), values)
+
+    def due_notifications(
+        self, now: datetime
+    ) -> tuple[list[NotificationRecord], datetime | None]:
+        """The head of each webhook's queue that is due at ``now``, and when the next one
+        not yet due will be.
+
+        Only the oldest pending delivery of a webhook is ever due, so each webhook receives
+        its events in the order they happened, even while one of them is being retried.
+        """
+        n = t.notifications
+        heads = (
+            select(func.min(n.c.id))
+            .where(n.c.status == "pending")
+            .group_by(n.c.webhook)
+            .scalar_subquery()
+        )
+        found = self._notifications(select(n).where(n.c.id.in_(heads)).order_by(n.c.id))
+        due = [rec for rec in found if rec.next_attempt_at <= now]
+        later = [rec.next_attempt_at for rec in found if rec.next_attempt_at > now]
+        return due, min(later, default=None)
+
+    def finish_notification(
+        self,
+        notification_id: int,
+        *,
+        status: str,
+        attempts: int,
+        at: datetime,
+        next_attempt_at: datetime | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record a delivery attempt: ``delivered`` (at ``at``), ``pending`` again (retry at
+        ``next_attempt_at``) or ``failed``; ``error`` is appended to the entry's errors."""
+        n = t.notifications
+        with self._tx(write=True) as conn:
+            errors = conn.scalar(select(n.c.errors).where(n.c.id == notification_id))
+            if errors is None:
+                raise NotFound(f"notification {notification_id} not found")
+            kept = json.loads(errors)
+            if error is not None:
+                kept.append({"at": at.isoformat(), "error": error})
+            values: dict[str, Any] = {"status": status, "attempts": attempts,
+                                      "errors": json.dumps(kept)}
+            if next_attempt_at is not None:
+                values["next_attempt_at"] = next_attempt_at
+            if status == "delivered":
+                values["delivered_at"] = at
+            conn.execute(update(n).where(n.c.id == notification_id).values(values))
+
+    def notifications(
+        self, *, status: str | None = None, webhook: str | None = None, limit: int = 100
+    ) -> list[NotificationRecord]:
+        """The newest ``limit`` outbox entries (in a status, of a webhook), newest first."""
+        n = t.notifications
+        query = select(n).order_by(n.c.id.desc()).limit(max(limit, 0))
+        if status is not None:
+            query = query.where(n.c.status == status)
+        if webhook is not None:
+            query = query.where(n.c.webhook == webhook)
+        return self._notifications(query)
+
+    def _notifications(self, query: Any) -> list[NotificationRecord]:
+        with self._tx(write=False) as conn:
+            stored = conn.execute(query).all()
+        return [
+            NotificationRecord(
+                **{**row._mapping, "payload": json.loads(row.payload),
+                   "errors": tuple(json.loads(row.errors))}
             )
             for row in stored
         ]

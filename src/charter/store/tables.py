@@ -91,6 +91,8 @@ policies = Table(
     Column("owner_id", String(), nullable=False),
     Column("kind", String(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # ``dry-run`` or ``enforce``: whether the policy's execute[...] rows call their actions.
+    Column("enforcement", String(), nullable=False, server_default="dry-run"),
 )
 
 rules = Table(
@@ -194,5 +196,59 @@ audit = Table(
     Index("ix_audit_policy_id", "policy", "id"),
 )
 
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", BigKey, primary_key=True),
+    Column("policy", String(), nullable=False),
+    Column("table_name", String(), nullable=False),  # execute[<datasource>:<action>]
+    Column("datasource", String(), nullable=False),
+    Column("action", String(), nullable=False),
+    Column("row", Text(), nullable=False),  # JSON (rows.py): the action's positional arguments
+    Column("row_key", String(), nullable=False),  # SHA-256 of ``row``
+    Column("rule", Text(), nullable=False),
+    Column("mode", String(), nullable=False),  # the policy's mode when the row appeared
+    # pending (the outbox), done, failed, cancelled, dry-run, capped, rate-limited, baseline
+    Column("status", String(), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("derived_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("cleared_at", UTCDateTime(), nullable=True),  # when the row stopped being derived
+    Column("detail", Text(), nullable=False),
+    Index("ix_actions_status", "status"),
+    # One open record per derived row: the row acts once until it clears and reappears.
+    Index(
+        "uq_actions_open",
+        "policy",
+        "table_name",
+        "row_key",
+        unique=True,
+        sqlite_where=text("cleared_at IS NULL"),
+        postgresql_where=text("cleared_at IS NULL"),
+    ),
+)
+"""Every ``execute[...]`` row that appeared: the derived set, the outbox and its outcome."""
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigKey, primary_key=True),
+    Column("event_id", String(), nullable=False),  # sent as X-Charter-Event-Id
+    Column("webhook", String(), nullable=False),  # the configured webhook's name
+    Column("event", String(), nullable=False),  # violation.appeared / violation.cleared
+    Column("policy", String(), nullable=False),
+    Column("payload", Text(), nullable=False),  # JSON object
+    Column("status", String(), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Column("errors", Text(), nullable=False),  # JSON list: each failed attempt's error
+    UniqueConstraint("event_id", "webhook"),
+    Index("ix_notifications_status_webhook_id", "status", "webhook", "id"),
+)
+"""The webhook outbox: written with the violation change it announces, sent by the sender."""
+
 TABLE_NAMES = tuple(metadata.tables)
-"""Every table the initial migration creates (besides Alembic's own ``alembic_version``)."""
+"""Every table the migrations create (besides Alembic's own ``alembic_version``)."""
