@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# End-to-end check of Charter's nova, glancev2 and neutronv2 drivers against a real,
+# small OpenStack on this machine (everything on 127.0.0.1, free ports, one temp dir):
+#
+#   PostgreSQL 15 (nova_api, nova_cell0, nova, placement, glance), MariaDB (neutron),
+#   RabbitMQ, Keystone 30, Placement 16, Nova 34 (api, conductor, scheduler, compute with
+#   the fake virt driver), Glance 33 (file store), Neutron 29 (ML2, flat, no agents).
+#
+# It then creates flavors, an image, a network and an external network with a subnet
+# each, a router (gateway + interface), a port (DOWN: nothing binds ports without agents)
+# with a floating IP, a security group rule, a server that goes ACTIVE and one that goes
+# to ERROR (its port cannot be bound), starts `charter serve`, creates the
+# datasources through Charter's API, compares every table with the services' own REST
+# answers, checks a policy's violations, and runs actions through ?action=execute
+# (servers.pause -> Nova shows PAUSED, ports.update_admin_state, images.deactivate),
+# checking each in the service and in Charter's tables and violations.
+#
+# Usage: scripts/openstack-e2e.sh [--keep]      (--keep: leave the stack running)
+# Env:   CHARTER_OPENSTACK_VENV (default /tmp/svc-venvs/openstack),
+#        CHARTER_KEYSTONE_VENV (default /tmp/svc-venvs/keystone), E2E_DIR (temp dir).
+# Needs root (PostgreSQL/MariaDB/RabbitMQ run as their own users), ~3 GB of RAM, and
+# the installs of scripts/openstack/install.sh on a new machine (6 min measured here, apt
+# and pip together), then 6-8 min to run on a busy 2-core machine (376 s measured: most of
+# it Keystone's start and the database migrations). Every process it starts is stopped by
+# its PID at the end, also on failure; on failure its logs stay in the temp dir.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+KEEP=0; [ "${1:-}" = "--keep" ] && KEEP=1
+
+OSV="${CHARTER_OPENSTACK_VENV:-/tmp/svc-venvs/openstack}"
+KSV="${CHARTER_KEYSTONE_VENV:-/tmp/svc-venvs/keystone}"
+CHARTER_PY="$ROOT/.venv/bin/python"
+W="${E2E_DIR:-$(mktemp -d /tmp/charter-os-e2e.XXXXXX)}"
+mkdir -p "$W"
+chmod 755 "$W"
+T0=$(date +%s)
+log() { printf '[e2e %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
+
+export CHARTER_OPENSTACK_VENV="$OSV" CHARTER_KEYSTONE_VENV="$KSV"
+bash scripts/openstack/install.sh
+log "installs ready"
+
+free_port() { "$CHARTER_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PG_PORT=$(free_port); MY_PORT=$(free_port); RMQ_PORT=$(free_port); RMQ_DIST=$(free_port)
+KS_PORT=$(free_port); NOVA_PORT=$(free_port); PLACEMENT_PORT=$(free_port)
+GLANCE_PORT=$(free_port); NEUTRON_PORT=$(free_port); CHARTER_PORT=$(free_port)
+KS_URL="http://127.0.0.1:$KS_PORT/v3"
+
+PIDS=()            # processes started here, stopped by PID
+UWSGI_PIDFILES=()  # uwsgi masters (their pidfiles)
+EPMD_BEFORE=" $(pgrep -x epmd | tr '\n' ' ' || true) "
+cleanup() {
+    local code=$?
+    if [ "$KEEP" = 1 ] && [ "$code" = 0 ]; then
+        log "--keep: stack left running in $W (PIDs ${PIDS[*]})"; return
+    fi
+    log "stopping the stack"
+    for f in "${UWSGI_PIDFILES[@]}"; do
+        [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for _ in $(seq 40); do  # up to 20 s for them to exit, then SIGKILL what is left
+        alive=0; for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break; sleep 0.5
+    done
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ -n "${RMQ_NODE:-}" ]; then
+        rabbitmqctl -n "$RMQ_NODE" stop >/dev/null 2>&1 || true
+        for p in $(pgrep -x epmd || true); do
+            case "$EPMD_BEFORE" in *" $p "*) ;; *) kill "$p" 2>/dev/null || true ;; esac
+        done
+    fi
+    [ -f "$W/mysql/pid" ] && kill "$(cat "$W/mysql/pid")" 2>/dev/null || true
+    [ -d "$W/pg/data" ] && su postgres -c "/usr/lib/postgresql/15/bin/pg_ctl -D $W/pg/data -m fast stop" >/dev/null 2>&1 || true
+    if [ "$code" != 0 ]; then
+        log "FAILED (exit $code); logs are in $W (kept)"
+    elif [ -z "${E2E_DIR:-}" ]; then
+        rm -rf "$W"
+    fi
+}
+trap cleanup EXIT
+
+# ------------------------------------------------------------------ databases, bus
+mkdir -p "$W/pg" && chown postgres "$W/pg"
+su postgres -c "/usr/lib/postgresql/15/bin/initdb -D $W/pg/data -A trust -U postgres" >"$W/pg/initdb.log"
+su postgres -c "/usr/lib/postgresql/15/bin/pg_ctl -D $W/pg/data -l $W/pg/log -o '-p $PG_PORT -k $W/pg -c listen_addresses=127.0.0.1 -c max_connections=300' -w start" >/dev/null
+for db in nova_api nova_cell0 nova placement glance; do
+    psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "create database $db"
+done
+PG="postgresql+psycopg2://postgres@127.0.0.1:$PG_PORT"
+log "PostgreSQL on $PG_PORT"
+
+mkdir -p "$W/mysql" && chown mysql "$W/mysql"
+mariadb-install-db --user=mysql --datadir="$W/mysql/data" --auth-root-authentication-method=normal \
+    --skip-test-db >"$W/mysql/install.log" 2>&1
+mariadbd --user=mysql --datadir="$W/mysql/data" --socket="$W/mysql/sock" --pid-file="$W/mysql/pid" \
+    --bind-address=127.0.0.1 --port="$MY_PORT" --skip-name-resolve --innodb-buffer-pool-size=128M \
+    --log-error="$W/mysql/err.log" >/dev/null 2>&1 &
+PIDS+=($!)
+until mariadb -uroot -h127.0.0.1 -P"$MY_PORT" -e 'select 1' >/dev/null 2>&1; do sleep 0.3; done
+mariadb -uroot -h127.0.0.1 -P"$MY_PORT" -e "create database neutron; create user 'os'@'127.0.0.1' identified by 'ospw'; grant all on *.* to 'os'@'127.0.0.1';"
+log "MariaDB on $MY_PORT"
+
+R="$W/rmq"; mkdir -p "$R"; echo '[].' >"$R/enabled_plugins"; chown -R rabbitmq:rabbitmq "$R"
+RMQ_NODE="charter-e2e-$$@localhost"
+(
+    export RABBITMQ_MNESIA_BASE="$R/mnesia" RABBITMQ_LOG_BASE="$R/log" RABBITMQ_NODENAME="$RMQ_NODE" \
+        RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$RMQ_PORT" RABBITMQ_DIST_PORT="$RMQ_DIST" \
+        RABBITMQ_PID_FILE="$R/rabbit.pid" RABBITMQ_ENABLED_PLUGINS_FILE="$R/enabled_plugins" \
+        ERL_EPMD_ADDRESS=127.0.0.1 \
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    exec rabbitmq-server >"$R/out.log" 2>&1
+) &
+PIDS+=($!)
+# await_startup fails at once while the node is not yet registered with epmd: retry.
+deadline=$(( $(date +%s) + 180 ))
+until rabbitmqctl -n "$RMQ_NODE" -q await_startup --timeout 60 >"$R/await.log" 2>&1; do
+    if [ "$(date +%s)" -gt "$deadline" ]; then cat "$R/await.log"; log "RabbitMQ did not start"; exit 1; fi
+    sleep 1
+done
+TRANSPORT="rabbit://guest:guest@127.0.0.1:$RMQ_PORT/"
+log "RabbitMQ on $RMQ_PORT"
+
+# ------------------------------------------------------------------ keystone
+uwsgi_app() {  # name dir port module [extra uwsgi args...]; env vars are set by the caller
+    local name=$1 dir=$2 port=$3 module=$4; shift 4
+    "$OSV/bin/uwsgi" --http-socket "127.0.0.1:$port" --module "$module" --master --processes 1 \
+        --threads 4 --add-header 'Connection: close' --die-on-term --pidfile "$dir/$name.pid" \
+        "$@" >"$dir/$name.out" 2>&1 &
+    PIDS+=($!)
+    UWSGI_PIDFILES+=("$dir/$name.pid")
+}
+wait_http() {  # url seconds
+    local deadline=$(( $(date +%s) + $2 ))
+    until curl -s -o /dev/null "$1"; do
+        if [ "$(date +%s)" -gt "$deadline" ]; then log "no answer from $1"; exit 1; fi
+        sleep 0.5
+    done
+}
+
+K="$W/keystone"; mkdir -p "$K"
+cat >"$K/keystone.conf" <<EOF
+[DEFAULT]
+log_file = $K/keystone.log
+[database]
+connection = sqlite:///$K/keystone.db
+[token]
+provider = fernet
+[fernet_tokens]
+key_repository = $K/fernet-keys
+[fernet_receipts]
+key_repository = $K/fernet-keys
+[credential]
+key_repository = $K/credential-keys
+[identity]
+password_hash_rounds = 4
+EOF
+KM="$KSV/bin/keystone-manage --config-file $K/keystone.conf"
+$KM fernet_setup --keystone-user root --keystone-group root >"$K/manage.log" 2>&1
+$KM credential_setup --keystone-user root --keystone-group root >>"$K/manage.log" 2>&1
+$KM db_sync >>"$K/manage.log" 2>&1
+$KM bootstrap --bootstrap-password adminpw --bootstrap-region-id RegionOne \
+    --bootstrap-admin-url "$KS_URL/" --bootstrap-internal-url "$KS_URL/" \
+    --bootstrap-public-url "$KS_URL/" >>"$K/manage.log" 2>&1
+OS_KEYSTONE_CONFIG_DIR="$K" "$KSV/bin/uwsgi" --http-socket "127.0.0.1:$KS_PORT" \
+    --module keystone.wsgi.api:application --master --processes 1 --threads 4 \
+    --add-header 'Connection: close' --die-on-term --pidfile "$K/uwsgi.pid" >"$K/uwsgi.out" 2>&1 &
+PIDS+=($!); UWSGI_PIDFILES+=("$K/uwsgi.pid")
+wait_http "$KS_URL/" 180
+log "Keystone on $KS_PORT"
+
+export E2E_KEYSTONE_URL="$KS_URL" E2E_ADMIN_PASSWORD=adminpw E2E_NOVA_PORT="$NOVA_PORT" \
+    E2E_PLACEMENT_PORT="$PLACEMENT_PORT" E2E_GLANCE_PORT="$GLANCE_PORT" \
+    E2E_NEUTRON_PORT="$NEUTRON_PORT" E2E_CHARTER_URL="http://127.0.0.1:$CHARTER_PORT"
+"$CHARTER_PY" scripts/openstack/cloud.py register
+
+# ------------------------------------------------------------------ configs
+authtoken() {  # user
+    cat <<EOF
+[keystone_authtoken]
+www_authenticate_uri = $KS_URL
+auth_url = $KS_URL
+auth_type = password
+project_domain_name = Default
+user_domain_name = Default
+project_name = service
+username = $1
+password = ${1}pw
+EOF
+}
+service_auth() {  # section user
+    cat <<EOF
+[$1]
+auth_url = $KS_URL
+auth_type = password
+project_domain_name = Default
+user_domain_name = Default
+project_name = service
+username = $2
+password = ${2}pw
+region_name = RegionOne
+EOF
+}
+
+P="$W/placement"; mkdir -p "$P"
+{ cat <<EOF
+[DEFAULT]
+log_file = $P/placement.log
+[placement_database]
+connection = $PG/placement
+[api]
+auth_strategy = keystone
+EOF
+authtoken placement; } >"$P/placement.conf"
+
+N="$W/nova"; mkdir -p "$N/state" "$N/log" "$N/lock"
+cp "$OSV/etc/nova/api-paste.ini" "$N/"
+{ cat <<EOF
+[DEFAULT]
+transport_url = $TRANSPORT
+compute_driver = fake.FakeDriver
+host = fakehost1
+my_ip = 127.0.0.1
+state_path = $N/state
+log_dir = $N/log
+[api]
+auth_strategy = keystone
+[api_database]
+connection = $PG/nova_api
+[database]
+connection = $PG/nova
+[scheduler]
+discover_hosts_in_cells_interval = 5
+[oslo_concurrency]
+lock_path = $N/lock
+[vnc]
+enabled = false
+[oslo_messaging_notifications]
+driver = noop
+[wsgi]
+api_paste_config = $N/api-paste.ini
+EOF
+authtoken nova; service_auth placement placement; service_auth neutron neutron; } >"$N/nova.conf"
+
+G="$W/glance"; mkdir -p "$G/images" "$G/staging" "$G/tasks"
+cp "$OSV/etc/glance/glance-api-paste.ini" "$G/"
+{ cat <<EOF
+[DEFAULT]
+enabled_backends = fs:file
+log_file = $G/glance.log
+[glance_store]
+default_backend = fs
+[fs]
+filesystem_store_datadir = $G/images
+[os_glance_staging_store]
+filesystem_store_datadir = $G/staging
+[os_glance_tasks_store]
+filesystem_store_datadir = $G/tasks
+[database]
+connection = $PG/glance
+[paste_deploy]
+flavor = keystone
+config_file = $G/glance-api-paste.ini
+EOF
+authtoken glance; } >"$G/glance-api.conf"
+
+Q="$W/neutron"; mkdir -p "$Q/state" "$Q/lock"
+cp "$OSV/etc/neutron/api-paste.ini" "$Q/"
+{ cat <<EOF
+[DEFAULT]
+core_plugin = ml2
+service_plugins = router
+transport_url = $TRANSPORT
+auth_strategy = keystone
+notify_nova_on_port_status_changes = false
+notify_nova_on_port_data_changes = false
+api_paste_config = $Q/api-paste.ini
+state_path = $Q/state
+log_file = $Q/neutron.log
+[database]
+connection = mysql+pymysql://os:ospw@127.0.0.1:$MY_PORT/neutron
+[oslo_concurrency]
+lock_path = $Q/lock
+[ml2]
+type_drivers = flat
+tenant_network_types =
+mechanism_drivers =
+extension_drivers = port_security
+[ml2_type_flat]
+flat_networks = physnet1,physnet2
+EOF
+authtoken neutron; } >"$Q/neutron.conf"
+
+# ------------------------------------------------------------------ schemas (side by side)
+(   "$OSV/bin/placement-manage" --config-file "$P/placement.conf" db sync ) >"$P/dbsync.log" 2>&1 &
+DB1=$!
+(   NM="$OSV/bin/nova-manage --config-file $N/nova.conf"
+    $NM api_db sync
+    $NM cell_v2 map_cell0 --database_connection "$PG/nova_cell0"
+    $NM db sync
+    $NM cell_v2 create_cell --name cell1 ) >"$N/dbsync.log" 2>&1 &
+DB2=$!
+"$OSV/bin/glance-manage" --config-file "$G/glance-api.conf" db_sync >"$G/dbsync.log" 2>&1 &
+DB3=$!
+"$OSV/bin/neutron-db-manage" --config-file "$Q/neutron.conf" upgrade heads >"$Q/dbsync.log" 2>&1 &
+DB4=$!
+for job in $DB1:"$P/dbsync.log" $DB2:"$N/dbsync.log" $DB3:"$G/dbsync.log" $DB4:"$Q/dbsync.log"; do
+    if ! wait "${job%%:*}"; then log "schema setup failed, see ${job#*:}:"; tail -20 "${job#*:}"; exit 1; fi
+done
+log "schemas created"
+
+# ------------------------------------------------------------------ services
+OS_PLACEMENT_CONFIG_DIR="$P" uwsgi_app placement "$P" "$PLACEMENT_PORT" placement.wsgi.api:application
+OS_NOVA_CONFIG_DIR="$N" uwsgi_app nova-api "$N" "$NOVA_PORT" nova.wsgi.osapi_compute:application
+OS_GLANCE_CONFIG_DIR="$G" uwsgi_app glance "$G" "$GLANCE_PORT" glance.wsgi.api:application
+OS_NEUTRON_CONFIG_DIR="$Q" OS_NEUTRON_CONFIG_FILES=neutron.conf \
+    uwsgi_app neutron "$Q" "$NEUTRON_PORT" neutron.wsgi.api:application --lazy-apps
+for svc in conductor scheduler compute; do
+    "$OSV/bin/nova-$svc" --config-file "$N/nova.conf" >"$N/nova-$svc.out" 2>&1 &
+    PIDS+=($!)
+done
+for url in "http://127.0.0.1:$PLACEMENT_PORT/" "http://127.0.0.1:$NOVA_PORT/" \
+           "http://127.0.0.1:$GLANCE_PORT/" "http://127.0.0.1:$NEUTRON_PORT/"; do
+    wait_http "$url" 180
+done
+log "Placement, Nova API, Glance and Neutron answer"
+
+"$CHARTER_PY" scripts/openstack/cloud.py populate
+log "cloud populated"
+
+# ------------------------------------------------------------------ charter
+C="$W/charter"; mkdir -p "$C"
+env CHARTER_DATA_DIR="$C" CHARTER_HOST=127.0.0.1 CHARTER_PORT="$CHARTER_PORT" \
+    CHARTER_LOG_LEVEL=info "$ROOT/.venv/bin/charter" serve >"$C/serve.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$CHARTER_PORT/healthz" 60
+log "charter serve on $CHARTER_PORT"
+
+"$CHARTER_PY" scripts/openstack/cloud.py check
+log "PASSED: nova, glancev2 and neutronv2 tables equal the services' answers; policy and actions checked"
