@@ -155,3 +155,15 @@ def test_load_columns_equals_load_rows():
     assert by_columns.rows("p:bad") == set()
     with pytest.raises(DataError, match="has 2 columns"):
         by_columns.load_columns({"p:images": [np.array(["c"])]})
+
+
+def test_removing_the_only_execute_rule_deletes_its_rows():
+    """An execute[...] table cannot keep rows as facts: without its rule it is empty."""
+    eng = Engine()
+    eng.create_policy("p")
+    eng.insert_rows("p:q", [("s1",)])
+    rule = parse_rule("execute[nova:servers.pause(s)] :- q(s)")
+    added = eng.apply([RuleChange("p", rule, +1)])
+    assert added["p:execute[nova:servers.pause]"].inserted == {("s1",)}
+    removed = eng.apply([RuleChange("p", rule, -1)])
+    assert removed["p:execute[nova:servers.pause]"].deleted == {("s1",)}

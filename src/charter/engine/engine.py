@@ -419,7 +419,8 @@ class Engine:
             self.program = self._build(rules_now, self.program)
         self._apply_rows(row_changes, derived)
         for table in became_base:
-            rows = state.relations[table].to_dict()
+            rel = state.relations.get(table)  # an execute[...] table without rules is gone
+            rows = rel.to_dict() if rel is not None else {}
             state.batch[table] = BatchDelta(
                 {r for r in rows if r not in old_visible[table]},
                 {r for r in old_visible[table] if r not in rows},
