@@ -416,7 +416,47 @@ def check() -> None:
                              json={"name": "servers.pause", "args": {"positional": ["nope"]}})
     assert bad_call.status_code == 404, bad_call.text
     say("undo: unpause/reactivate/port up -> violations back to", sorted(want))
+    enforce(api, conn, ok.id)
     say("REPORT", json.dumps(REPORT, sort_keys=True))
+
+
+def enforce(api: Charter, conn, server_id: str) -> None:
+    """``execute[nova:servers.pause(s)]`` for the ACTIVE server e2e-ok: dry-run audits and
+    leaves Nova alone; enforce pauses it through Nova's API, the violation clears at the
+    next poll, and the audit log shows both."""
+    api.call("POST", "/v1/policies", 201, json={"name": "guard"})
+    api.call("POST", "/v1/policies/guard/rules", 201, json={
+        "rule": 'error(s) :- nova:servers(id=s, name="e2e-ok", status="ACTIVE")'})
+    act = 'execute[nova:servers.pause(s)] :- error(s)'
+    rule = api.call("POST", "/v1/policies/guard/rules", 201, json={"rule": act})
+
+    def audit() -> list[dict]:
+        return api.call("GET", "/v1/audit?policy=guard")["results"]
+
+    wait("a dry-run entry in the audit log",
+         lambda: any(e["mode"] == "dry-run" for e in audit()), 30, 0.5)
+    time.sleep(2)
+    if conn.compute.get_server(server_id).status != "ACTIVE":
+        raise SystemExit("[cloud] FAILED: dry-run changed the server")
+    say("enforcement dry-run: audited", [e["result"] for e in audit()], "; Nova untouched")
+
+    api.call("DELETE", f"/v1/policies/guard/rules/{rule['id']}")
+    api.call("PUT", "/v1/policies/guard/enforcement", json={"mode": "enforce"})
+    started = time.monotonic()
+    api.call("POST", "/v1/policies/guard/rules", 201, json={"rule": act})
+    wait("Nova shows e2e-ok PAUSED by enforcement",
+         lambda: conn.compute.get_server(server_id).status == "PAUSED", 60, 0.5)
+    REPORT["enforce_to_paused_s"] = round(time.monotonic() - started, 2)
+    api.refresh("nova")
+    left = api.call("GET", "/v1/policies/guard/violations")["results"]
+    if left:
+        raise SystemExit(f"[cloud] FAILED: the violation did not clear: {left}")
+    wait("the executed action in the audit log",
+         lambda: any(e["mode"] == "enforce" and e["result"] == "ok" for e in audit()), 30, 0.5)
+    entries = [(e["mode"], e["action"], e["row"], e["result"]) for e in audit()]
+    REPORT["guard_audit"] = entries
+    say("enforcement: Nova paused e2e-ok, violation cleared; audit", entries)
+    api.execute("nova", "servers.unpause", server_id)
 
 
 if __name__ == "__main__":
