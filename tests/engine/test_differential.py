@@ -32,12 +32,19 @@ def from_scratch(rules: list, base: dict[str, set[tuple]], tables: list[str]) ->
 
 
 def check_program(
-    program, batch_list, removals, recompute_fraction, columnar_threshold=50_000, vectorize=None
+    program,
+    batch_list,
+    removals,
+    recompute_fraction,
+    columnar_threshold=50_000,
+    vectorize=None,
+    batch=None,
 ):
     engine = Engine(
         recompute_fraction=recompute_fraction,
         columnar_threshold=columnar_threshold,
         vectorize_threshold=vectorize,
+        batch_threshold=batch,
     )
     engine.create_policy("p")
     rules = parse(program.text)
@@ -88,11 +95,11 @@ def test_mixed_paths_equal_scratch(program, batch_list):
 @given(programs(), batches, st.lists(st.none() | st.integers(0, 20), max_size=4))
 def test_columnar_relations_equal_scratch(program, batch_list, removals):
     """Every table built by bulk work is columnar (base + overlay); results must not change."""
-    saved, relation.THAW_LIMIT = relation.THAW_LIMIT, 0  # keep even tiny tables in columns
+    saved, relation.HASH_LIMIT = relation.HASH_LIMIT, 0  # no hash indexes: sorted searches
     try:
         check_program(program, batch_list, removals, recompute_fraction=0.3, columnar_threshold=1)
     finally:
-        relation.THAW_LIMIT = saved
+        relation.HASH_LIMIT = saved
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -109,3 +116,31 @@ def test_vectorized_path_equals_python(program, batch_list, removals):
         )
     finally:
         vectorized.MAX_SQL_ROUNDS = saved
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    programs(),
+    batches,
+    st.lists(st.none() | st.integers(0, 20), max_size=4),
+    st.booleans(),
+    st.booleans(),
+)
+def test_batch_path_equals_scratch(program, batch_list, removals, hashed, long_tail):
+    """Every batch set at a time (``batch.py``): row changes kept in columns (dead marks,
+    appended tails, merged or not), delta rules of non-recursive strata over columns;
+    with and without hash indexes."""
+    saved = relation.HASH_LIMIT, relation.TAIL_FRACTION
+    relation.HASH_LIMIT = saved[0] if hashed else 0
+    relation.TAIL_FRACTION = 1000.0 if long_tail else saved[1]
+    try:
+        check_program(
+            program,
+            batch_list,
+            removals,
+            recompute_fraction=float("inf"),
+            columnar_threshold=1,
+            batch=0,
+        )
+    finally:
+        relation.HASH_LIMIT, relation.TAIL_FRACTION = saved

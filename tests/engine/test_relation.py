@@ -14,9 +14,9 @@ def store() -> ColumnStore:
     return ColumnStore([np.array([1, 2, 2, 3]), np.array(["a", "b", "c", "a"], dtype=object)])
 
 
-@pytest.mark.parametrize("thaw_limit", [0, 1_000_000], ids=["columnar", "thawed"])
-def test_base_and_overlay_read_as_one(monkeypatch, thaw_limit):
-    monkeypatch.setattr(relation_module, "THAW_LIMIT", thaw_limit)
+@pytest.mark.parametrize("hash_limit", [0, 1_000_000], ids=["columnar", "hashed"])
+def test_base_and_overlay_read_as_one(monkeypatch, hash_limit):
+    monkeypatch.setattr(relation_module, "HASH_LIMIT", hash_limit)
     rel = Relation.from_store("p:t", store())
     assert (2, "b") in rel  # the very first access must see base rows
     assert rel.count((3, "a")) == 1 and rel.count((9, "z")) == 0
@@ -32,10 +32,10 @@ def test_base_and_overlay_read_as_one(monkeypatch, thaw_limit):
 
 def test_lookups_of_another_kind_match_nothing():
     rel = Relation.from_store("p:t", store())
-    monkey = relation_module.THAW_LIMIT
-    relation_module.THAW_LIMIT = 0
+    monkey = relation_module.HASH_LIMIT
+    relation_module.HASH_LIMIT = 0
     try:
         assert rel.lookup((0,), "1") == [] and rel.lookup((1,), 1) == []
         assert rel.lookup((0,), 1.0) == [(1, "a")]  # 1 == 1.0, as Python compares
     finally:
-        relation_module.THAW_LIMIT = monkey
+        relation_module.HASH_LIMIT = monkey

@@ -32,21 +32,21 @@ class RuleChange:
 class TableDelta:
     """What became true and what stopped being true in one table during one batch.
 
-    Built from the engine's batch delta; after a bulk load ``inserted`` is only made into a
-    set of rows when it is read.
+    Built from the engine's batch delta; ``inserted`` and ``deleted`` are made into sets
+    of rows when they are read (after a bulk load or a large batch, maybe never).
     """
 
-    __slots__ = ("_inserted", "deleted", "_source")
+    __slots__ = ("_inserted", "_deleted", "_source")
 
     def __init__(self, inserted: set[tuple] | None = None, deleted: set[tuple] | None = None):
         self._inserted = inserted if inserted is not None else set()
-        self.deleted = deleted if deleted is not None else set()
+        self._deleted = deleted if deleted is not None else set()
         self._source = None
 
     @classmethod
     def of(cls, batch_delta) -> TableDelta:
-        delta = cls(None, batch_delta.minus)
-        delta._inserted = None
+        delta = cls()
+        delta._inserted = delta._deleted = None
         delta._source = batch_delta
         return delta
 
@@ -54,13 +54,18 @@ class TableDelta:
     def inserted(self) -> set[tuple]:
         if self._inserted is None:
             self._inserted = self._source.plus
-            self._source = None
         return self._inserted
 
+    @property
+    def deleted(self) -> set[tuple]:
+        if self._deleted is None:
+            self._deleted = self._source.minus
+        return self._deleted
+
     def __len__(self) -> int:
-        if self._inserted is None:
+        if self._inserted is None or self._deleted is None:
             return self._source.size()
-        return len(self._inserted) + len(self.deleted)
+        return len(self._inserted) + len(self._deleted)
 
     def __bool__(self) -> bool:
         return len(self) > 0

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from charter.engine.aggregates import AggregateState
+from charter.engine.batch import apply_rows, collector_paused
 from charter.engine.columnar import ColumnStore
 from charter.engine.delta import Delta, RuleChange, TableDelta
 from charter.engine.evaluate import evaluate_stratum
@@ -75,6 +76,9 @@ class Engine:
         recompute_fraction: when a batch changes more than this fraction of a stratum's
             input rows, the stratum is re-evaluated whole instead of incrementally (both
             give the same tables; the whole path is faster for bulk loads).
+        batch_threshold: a batch changing at least this many rows of a columnar table
+            applies them set at a time, and a delta at least this large goes through the
+            delta rules of non-recursive strata set at a time (``batch.py``; None: never).
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class Engine:
         recompute_fraction: float = 0.3,
         columnar_threshold: int = 50_000,
         vectorize_threshold: int | None = 5_000,
+        batch_threshold: int | None = 1_000,
     ):
         self.schemas = Schemas()
         self.policies: dict[str, PolicyState] = {}
@@ -89,6 +94,7 @@ class Engine:
         self.recompute_fraction = recompute_fraction
         self.state.columnar_threshold = columnar_threshold
         self.state.vectorize_threshold = vectorize_threshold
+        self.state.batch_threshold = batch_threshold
         self._names = AuxiliaryNames()
         self._arity: dict[str, int] = {}
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
@@ -326,11 +332,16 @@ class Engine:
         """
         rows: dict[str, dict[tuple, int]] = defaultdict(dict)
         rule_changes: list[RuleChange] = []
-        for change in changes:
-            if isinstance(change, RuleChange):
+        table, current = None, None
+        for change in changes:  # the hot loop of a large batch: a class test, one dict
+            if change.__class__ is Delta:
+                if change.table != table:
+                    table, current = change.table, rows[change.table]
+                current[change.row] = change.sign  # type: ignore[index]  # the last one wins
+            elif isinstance(change, RuleChange):
                 rule_changes.append(change)
             else:
-                rows[change.table][change.row] = change.sign  # the last change of a row wins
+                rows[change.table][change.row] = change.sign
         return self._apply(rows, rule_changes)
 
     def load_rows(self, tables: Mapping[str, Iterable[tuple]]) -> dict[str, TableDelta]:
@@ -372,7 +383,22 @@ class Engine:
     def _apply(
         self, row_changes: dict[str, dict[tuple, int]], rule_changes: list[RuleChange]
     ) -> dict[str, TableDelta]:
-        """Apply net row changes (table -> row -> sign) and rule changes as one batch."""
+        """Apply net row changes (table -> row -> sign) and rule changes as one batch,
+        then tell the subscribers."""
+        threshold = self.state.batch_threshold
+        if threshold is not None and sum(map(len, row_changes.values())) >= threshold:
+            with collector_paused():
+                result = self._change(row_changes, rule_changes)
+        else:
+            result = self._change(row_changes, rule_changes)
+        for table, delta in result.items():
+            for callback in list(self._subscribers.get(table, ())):
+                callback(table, delta)
+        return result
+
+    def _change(
+        self, row_changes: dict[str, dict[tuple, int]], rule_changes: list[RuleChange]
+    ) -> dict[str, TableDelta]:
         row_changes = defaultdict(dict, row_changes)
         new_rules = self._new_rules(rule_changes) if rule_changes else None
         rules_now = new_rules if new_rules is not None else {}
@@ -437,9 +463,6 @@ class Engine:
             state.batch = {}
             for aggregate in state.aggregates.values():
                 aggregate.end_batch()
-        for table, delta in result.items():
-            for callback in list(self._subscribers.get(table, ())):
-                callback(table, delta)
         return result
 
     def _normalized(self) -> dict[str, dict[Rule, Rule]]:
@@ -552,6 +575,17 @@ class Engine:
                 relation = self.state.freeze(relation)
                 self.state.batch[storage] = BatchDelta.everything(relation)
                 continue
+            threshold = self.state.batch_threshold
+            if (
+                threshold is not None
+                and len(rows) >= threshold
+                and relation.base is not None
+                and not delta
+            ):
+                found = apply_rows(relation, rows)  # a large batch: set at a time
+                if found is not None:
+                    self.state.batch[storage] = found
+                    continue
             inserts = [r for r, s in rows.items() if s > 0 and r not in relation]
             for row in inserts:
                 relation.add(row)

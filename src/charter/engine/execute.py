@@ -54,6 +54,7 @@ class State:
     aggregates: dict = field(default_factory=dict)  # table -> AggregateState
     columnar_threshold: int = 50_000  # relations this large from bulk work become columnar
     vectorize_threshold: int | None = 5_000  # strata reading this many rows go to DuckDB
+    batch_threshold: int | None = 1_000  # deltas this large are applied set at a time
     _duckdb: object = None
 
     def duckdb(self):
@@ -113,11 +114,7 @@ def _scan(step: Scan, bindings: list[tuple], state: State, old: bool) -> list[tu
                 if not same or all(r[x] == r[y] for x, y in same):
                     append(b + extend(r))
         return out
-    if rel.base is None:
-        get = rel.index(step.columns).get
-    else:
-        columns, lookup = step.columns, rel.lookup
-        get = lambda k: lookup(columns, k)  # noqa: E731
+    get = rel.getter(step.columns)
     for b in bindings:
         bucket = get(key(b))
         if bucket:
@@ -139,14 +136,12 @@ def _absent(step: Absent, bindings: list[tuple], state: State, old: bool) -> lis
         if step.full:
             return [b for b in bindings if not delta.old_contains(rel, key(b))]
         return [b for b in bindings if not delta.old_bucket(rel, step.columns, key(b))]
-    if rel.base is None:
-        if step.full:
-            rows = rel.rows
-            return [b for b in bindings if key(b) not in rows]
-        index = rel.index(step.columns)
-        return [b for b in bindings if key(b) not in index]
     if step.full:
-        return [b for b in bindings if key(b) not in rel]
+        rows = rel.rows if rel.base is None else rel
+        return [b for b in bindings if key(b) not in rows]
+    if rel.base is None or (not rel.rows and not rel.dead):
+        get = rel.getter(step.columns)  # a plain hash look-up
+        return [b for b in bindings if not get(key(b))]
     columns, has = step.columns, rel.has
     return [b for b in bindings if not has(columns, key(b))]
 

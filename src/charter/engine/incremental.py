@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from charter.engine.batch import Fallback, apply_counts, delta_counts
 from charter.engine.evaluate import insert_to_fixpoint, sizer
 from charter.engine.execute import (
     State,
@@ -57,9 +58,20 @@ def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchD
     (table,) = stratum.tables
     size = sizer(state)
     counts: dict[tuple, int] = defaultdict(int)
+    found: list = []  # head changes found set at a time (batch.py)
+    threshold = state.batch_threshold
     for compiled in stratum.rules:
-        for i, _table in _changed_inputs(compiled, changed):
+        for i, input_table in _changed_inputs(compiled, changed):
             plan = compiled.plan(i, size)
+            delta = state.batch.get(input_table)
+            if threshold is not None and delta is not None and delta.size() >= threshold:
+                try:  # a large delta: set at a time
+                    changes = delta_counts(compiled, i, plan.order, state)
+                    if changes is not None:
+                        found.append(changes)
+                    continue
+                except Fallback:
+                    pass
             plus, minus = literal_seeds(plan, state)
             old = frozenset(range(i))
             for row in run(plan, plus, state, old, compiled.stats):
@@ -67,6 +79,14 @@ def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchD
             for row in run(plan, minus, state, old, compiled.stats):
                 counts[row] -= 1
     relation = state.relation(table)
+    if found:
+        applied = apply_counts(relation, found, counts)
+        if applied is not None:
+            return applied
+        for columns, changes in found:
+            rows = zip(*(c.tolist() for c in columns), strict=True)
+            for row, change in zip(rows, changes.tolist(), strict=True):
+                counts[row] += change
     delta = BatchDelta()
     for row, change in counts.items():
         if not change:

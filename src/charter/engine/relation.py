@@ -9,6 +9,18 @@ sorted indexes); changes after that go to a Python dict (``rows``) with hash ind
 on first use. A base row that is deleted or re-counted is marked ``dead`` and, if still
 present, moves to the dict. Readers never see the split: ``lookup``, ``count``, ``in``.
 
+A large batch of row changes (``apply_batch``) stays in columns: deleted base rows are
+marked dead, new rows go to a second, small store (``tail``) after the base, merged into
+the base once it holds an eighth as many rows. Copying the base per batch would cost time
+linear in the table (and, fresh memory being slow to map, a lot of it) for a 1% change.
+
+A small relation (base and tail up to ``HASH_LIMIT`` rows) is also hashed at its first
+look-up: its hash indexes then hold every live row, stored or in the overlay, and a dict
+maps stored rows to their positions. A hash look-up costs well under a microsecond
+against 5-10 for a sorted search. The columns stay for set-at-a-time work (``batch.py``),
+which reads a relation through ``dead_masks`` and ``overlay_store``; what a large batch
+changes in the columns reaches the hash indexes at their next use (``_hash_log``).
+
 Index keys follow one convention everywhere (``key_getter``): no columns give ``()``, one
 column gives the bare value, several give a tuple.
 
@@ -22,19 +34,24 @@ column gives the bare value, several give a tuple.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from charter.engine.columnar import ColumnStore
+import numpy as np
+
+from charter.engine.columnar import ColumnStore, NotColumnar, SearchKeys, kind_of
+from charter.lang.errors import EngineError
 
 Row = tuple
 Key = Any
 
 
-# A columnar base this small moves to Python dicts at its first look-up: hash look-ups cost
-# well under a microsecond against 5-10 for a sorted search, and the dicts stay small.
-THAW_LIMIT = 200_000
+# A relation with this few stored rows (base and tail) is hashed at its first look-up.
+HASH_LIMIT = 200_000
+# The tail is merged into the base when it holds this fraction of the base's rows.
+TAIL_FRACTION = 1 / 8
 
 
 def key_getter(positions: tuple[int, ...]) -> Callable[[tuple], Key]:
@@ -44,18 +61,63 @@ def key_getter(positions: tuple[int, ...]) -> Callable[[tuple], Key]:
     return itemgetter(*positions)
 
 
+def _no_dead(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=bool)
+
+
+def _keys(key_columns: tuple[int, ...], columns: list[np.ndarray]) -> Iterable[Key]:
+    """The index keys of rows given as columns (``tolist`` makes them in one call each)."""
+    if len(key_columns) == 1:
+        return columns[key_columns[0]].tolist()
+    if not key_columns:
+        return [()] * len(columns[0])
+    return zip(*(columns[j].tolist() for j in key_columns), strict=True)
+
+
 class Relation:
     """One table's rows with their derivation counts, and its indexes."""
 
-    __slots__ = ("name", "arity", "rows", "base", "dead", "_indexes")
+    __slots__ = (
+        "name",
+        "arity",
+        "rows",
+        "base",
+        "tail",
+        "dead",
+        "_indexes",
+        "_stored_at",
+        "_hashed_now",
+        "_hash_log",
+        "_hash_logged",
+        "_masks",
+        "_dead_log",
+        "_overlay_store",
+    )
 
     def __init__(self, name: str, arity: int | None = None):
         self.name = name
         self.arity = arity
-        self.rows: dict[Row, int] = {}  # the overlay: rows not (alive) in the base
+        self.rows: dict[Row, int] = {}  # the overlay: rows not (alive) in base or tail
         self.base: ColumnStore | None = None
-        self.dead: set[Row] = set()  # base rows that are gone or moved to the overlay
+        self.tail: ColumnStore | None = None  # rows of large batches since the base was made
+        self.dead: set[Row] = set()  # base/tail rows that are gone or moved to the overlay
+        # Hash indexes (columns -> (key getter, key -> rows)), built at their first use:
+        # of the overlay, or of every live row once the relation is hashed.
         self._indexes: dict[tuple[int, ...], tuple[Callable, dict[Key, set[Row]]]] = {}
+        # Hashed (a small relation): each live stored row's position (the tail's follow
+        # the base's). ``_hash_log`` holds what large batches did to base and tail since
+        # (rows added, rows that died): applied at the next look-up, so that a stream of
+        # polls read set at a time never pays for the hash indexes. ``_hashed_now``: hashed
+        # and up to date.
+        self._stored_at: dict[Row, int] | None = None
+        self._hashed_now = False
+        self._hash_log: list[tuple] = []
+        self._hash_logged = 0  # rows in the log: past the table's size, hash anew instead
+        # ``dead`` as masks over base and tail positions, for set-at-a-time work: built on
+        # demand, then kept current from ``_dead_log`` (rows marked dead since).
+        self._masks: tuple[np.ndarray, np.ndarray] | None = None
+        self._dead_log: list[Row] = []
+        self._overlay_store: ColumnStore | None = None  # the overlay as columns, cached
 
     @classmethod
     def from_counts(cls, name: str, counts: dict[Row, int]) -> Relation:
@@ -69,14 +131,25 @@ class Relation:
         relation.base = store
         return relation
 
+    def stores(self) -> list[ColumnStore]:
+        """Base and tail (when there is a base)."""
+        if self.base is None:
+            return []
+        return [self.base] if self.tail is None else [self.base, self.tail]
+
+    def _stored(self) -> int:
+        """Rows in base and tail, dead ones included."""
+        if self.base is None:
+            return 0
+        return self.base.n + (self.tail.n if self.tail is not None else 0)
+
     def __len__(self) -> int:
-        base = len(self.base) - len(self.dead) if self.base is not None else 0
-        return len(self.rows) + base
+        return len(self.rows) + self._stored() - len(self.dead)
 
     @property
     def columnar_only(self) -> bool:
         """All rows are in the columnar base (nothing changed since bulk work)."""
-        return self.base is not None and not self.rows and not self.dead
+        return self.base is not None and not self.rows and not self.dead and self.tail is None
 
     def width(self) -> int:
         """The number of columns of a non-empty relation, read without iterating it."""
@@ -86,50 +159,140 @@ class Relation:
             return self.base.arity
         return self.arity or 0
 
-    def _thaw(self) -> None:
-        """Move a small columnar base into the Python dict (and its hash indexes)."""
-        base, dead = self.base, self.dead
-        self.base, self.dead = None, set()
-        for row, n in zip(base, base.counts_list(), strict=True):  # type: ignore[arg-type]
-            if row not in dead:
-                self.rows[row] = n
-        self._indexes.clear()
+    # -- hashing a small relation
 
-    def _in_base(self, row: Row) -> bool:
-        return self.base is not None and row not in self.dead and self.base.find(row) >= 0
+    def _hashed(self) -> bool:
+        """Whether every live row is in the hash indexes (no columns, or a small relation
+        hashed at this first look-up), bringing them up to date."""
+        if self._hashed_now or self.base is None:
+            return True
+        if self._stored_at is None:
+            if self._stored() > HASH_LIMIT:
+                return False
+            dead, rows = self.dead, chain.from_iterable(self.stores())
+            self._stored_at = {r: i for i, r in enumerate(rows) if r not in dead}
+            self._indexes = {}  # overlay-only until now: rebuilt over every live row
+        else:
+            self._replay()
+        self._hashed_now = True
+        return True
+
+    def _replay(self) -> None:
+        """Apply the batches' changes of base and tail to the hash indexes."""
+        stored_at = self._stored_at
+        assert stored_at is not None
+        for entry in self._hash_log:
+            if entry[0] == "remove":  # rows that died, or left the overlay
+                for row in entry[1]:
+                    stored_at.pop(row, None)
+                    self._index_remove(row)
+            else:  # rows added to base or tail (positions), or to the overlay (None)
+                _, rows, positions, columns = entry
+                if positions is not None:
+                    stored_at.update(zip(rows, positions, strict=True))
+                for key_columns, (_, index) in self._indexes.items():
+                    get = index.get
+                    for key, row in zip(_keys(key_columns, columns), rows, strict=True):
+                        bucket = get(key)
+                        if bucket is None:
+                            index[key] = {row}
+                        else:
+                            bucket.add(row)
+        self._hash_log, self._hash_logged = [], 0
+
+    def _log_hash(self, entry: tuple) -> None:
+        """A change of base or tail, for the hash indexes at their next use (when the log
+        outgrows the table they are dropped instead, to be built anew then)."""
+        if self._stored_at is None:
+            return
+        self._hashed_now = False
+        self._hash_log.append(entry)
+        self._hash_logged += len(entry[1])
+        if self._hash_logged > self._stored():
+            self._unhash()
+
+    def _unhash(self) -> None:
+        self._stored_at, self._hashed_now = None, False
+        self._hash_log, self._hash_logged = [], 0
+        self._indexes = {}  # rebuilt over the overlay, or the live rows when hashed again
+
+    # -- reading
+
+    def _find(self, row: Row) -> int:
+        """The row's position in base or tail (the tail's follow the base's), or -1."""
+        base = self.base
+        i = base.find(row)  # type: ignore[union-attr]
+        if i < 0 and self.tail is not None:
+            i = self.tail.find(row)
+            if i >= 0:
+                i += base.n  # type: ignore[union-attr]
+        return i
+
+    def _count_at(self, i: int) -> int:
+        base = self.base
+        if i < base.n:  # type: ignore[union-attr]
+            return base.count_at(i)  # type: ignore[union-attr]
+        return self.tail.count_at(i - base.n)  # type: ignore[union-attr]
 
     def __contains__(self, row: Row) -> bool:
-        if self.base is not None and len(self.base) <= THAW_LIMIT:
-            self._thaw()
-        return row in self.rows or self._in_base(row)
+        if row in self.rows:
+            return True
+        if self.base is None:
+            return False
+        if self._hashed_now or self._hashed():
+            return row in self._stored_at  # type: ignore[operator]
+        return row not in self.dead and self._find(row) >= 0
 
     def count(self, row: Row) -> int:
         """The row's derivation count (0 when absent)."""
-        if self.base is not None and len(self.base) <= THAW_LIMIT:
-            self._thaw()
         n = self.rows.get(row)
         if n is not None:
             return n
-        if self.base is not None and row not in self.dead:
-            i = self.base.find(row)
-            if i >= 0:
-                return self.base.count_at(i)
-        return 0
+        base = self.base
+        if base is None:
+            return 0
+        if self._hashed_now or self._hashed():
+            i = self._stored_at.get(row)  # type: ignore[union-attr]
+            if i is None:
+                return 0
+            store = base if i < base.n else self.tail
+            counts = store.counts  # type: ignore[union-attr]
+            return 1 if counts is None else int(counts[i if store is base else i - base.n])
+        i = -1 if row in self.dead else self._find(row)
+        return self._count_at(i) if i >= 0 else 0
+
+    def _stored_rows(self) -> Iterator[Row]:
+        """Live rows of base and tail, in position order."""
+        if self._hashed_now:  # iterating a dict is faster than the columns
+            yield from self._stored_at  # type: ignore[misc]
+            return
+        dead = self.dead
+        for store in self.stores():
+            if dead:
+                for row in store:
+                    if row not in dead:
+                        yield row
+            else:
+                yield from store
 
     def __iter__(self) -> Iterator[Row]:
         yield from self.rows
         if self.base is not None:
-            dead = self.dead
-            for row in self.base:
-                if row not in dead:
-                    yield row
+            yield from self._stored_rows()
 
     def items(self) -> Iterator[tuple[Row, int]]:
         """``(row, count)`` pairs."""
         yield from self.rows.items()
-        if self.base is not None:
-            dead = self.dead
-            for row, n in zip(self.base, self.base.counts_list(), strict=True):
+        if self.base is None:
+            return
+        if self._hashed_now:
+            count_at = self._count_at
+            for row, i in self._stored_at.items():  # type: ignore[union-attr]
+                yield row, count_at(i)
+            return
+        dead = self.dead
+        for store in self.stores():
+            for row, n in zip(store, store.counts_list(), strict=True):
                 if row not in dead:
                     yield row, n
 
@@ -142,12 +305,19 @@ class Relation:
     # -- look-ups
 
     def index(self, columns: tuple[int, ...]) -> dict[Key, set[Row]]:
-        """The hash index of the overlay on ``columns`` (key -> rows), built on first use."""
+        """The hash index on ``columns`` (key -> rows), built on first use: of every live
+        row when hashed (see ``_hashed``), else of the overlay."""
         entry = self._indexes.get(columns)
         if entry is None:
             getter = key_getter(columns)
             buckets: dict[Key, set[Row]] = {}
-            for row in self.rows:
+            rows: Iterable[Row] = self.rows
+            if self._stored_at is not None:
+                rows = chain(self.rows, self._stored_at)
+                for store in self.stores():  # a large batch, read set at a time, uses them
+                    if columns:
+                        store.index(columns)
+            for row in rows:
                 key = getter(row)
                 bucket = buckets.get(key)
                 if bucket is None:
@@ -157,32 +327,38 @@ class Relation:
             entry = self._indexes[columns] = (getter, buckets)
         return entry[1]
 
-    def lookup(self, columns: tuple[int, ...], key: Key) -> list[Row] | set[Row]:
-        """Rows whose ``columns`` equal ``key``."""
-        if self.base is not None and len(self.base) <= THAW_LIMIT:
-            self._thaw()
-        found = self.index(columns).get(key, ())
-        if self.base is None:
-            return found
+    def lookup(self, columns: tuple[int, ...], key: Key) -> Collection[Row]:
+        """Rows whose ``columns`` equal ``key`` (the caller must not change the collection)."""
+        if self.base is None or self._hashed_now or self._hashed():
+            return self.index(columns).get(key, ())
         rows = self.base.lookup(columns, key)
+        if self.tail is not None:
+            rows += self.tail.lookup(columns, key)
         if self.dead:
             dead = self.dead
             rows = [r for r in rows if r not in dead]
-        if found:
-            rows.extend(found)
+        if self.rows:
+            rows.extend(self.index(columns).get(key, ()))
         return rows
+
+    def getter(self, columns: tuple[int, ...]) -> Callable[[Key], Collection[Row] | None]:
+        """``key -> rows`` on ``columns`` (None or empty when none): the fastest for the
+        current representation, valid until the relation changes."""
+        if self.base is None or self._hashed_now or self._hashed():
+            return self.index(columns).get
+        lookup = self.lookup
+        return lambda key: lookup(columns, key)
 
     def has(self, columns: tuple[int, ...], key: Key) -> bool:
         """Whether some row's ``columns`` equal ``key``."""
-        if self.base is not None and len(self.base) <= THAW_LIMIT:
-            self._thaw()
-        if key in self.index(columns):
+        if self.base is None or self._hashed_now or self._hashed():
+            return key in self.index(columns)
+        if self.rows and key in self.index(columns):
             return True
-        if self.base is None:
-            return False
-        if not self.dead:
-            return len(self.base.positions(columns, key)) > 0
-        return any(r not in self.dead for r in self.base.lookup(columns, key))
+        dead = self.dead
+        if not dead:
+            return any(len(s.positions(columns, key)) > 0 for s in self.stores())
+        return any(r not in dead for s in self.stores() for r in s.lookup(columns, key))
 
     def keys(self, columns: tuple[int, ...]) -> set[Key]:
         """Every distinct key on ``columns``."""
@@ -208,26 +384,44 @@ class Relation:
             if not bucket:
                 del buckets[key]
 
+    def _kill(self, row: Row) -> None:
+        """Mark a live row of base or tail dead."""
+        self.dead.add(row)
+        if self._masks is not None:
+            self._dead_log.append(row)
+        if self._stored_at is not None:
+            if not self._hashed_now:
+                self._hashed()
+            del self._stored_at[row]
+            self._index_remove(row)
+
     def add(self, row: Row, count: int = 1) -> None:
         """Insert a row that is not present."""
+        if self._stored_at is not None and not self._hashed_now:
+            self._hashed()  # the batches' changes go to the hash indexes first
         self.rows[row] = count
         self._index_add(row)
+        self._overlay_store = None
 
     def set_count(self, row: Row, count: int) -> None:
         """Change the count of a present row (to a positive number)."""
         if row in self.rows:
             self.rows[row] = count
+            self._overlay_store = None
             return
-        self.dead.add(row)  # a base row moves to the overlay with its new count
+        self._kill(row)  # a stored row moves to the overlay with its new count
         self.add(row, count)
 
     def discard(self, row: Row) -> None:
         """Remove a row that is present."""
         if row in self.rows:
+            if self._stored_at is not None and not self._hashed_now:
+                self._hashed()
             del self.rows[row]
             self._index_remove(row)
+            self._overlay_store = None
         else:
-            self.dead.add(row)
+            self._kill(row)
 
     def load(self, rows: Iterable[Row]) -> list[Row]:
         """Insert many base rows; returns those that were new."""
@@ -239,21 +433,283 @@ class Relation:
                 self.add(row)
         return new
 
+    # -- set at a time (batch.py)
+
+    def dead_masks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which positions of base and of tail hold dead rows (empty masks: no base)."""
+        if self.base is None:
+            return _no_dead(0), _no_dead(0)
+        if self._masks is None:
+            tail = self.tail.n if self.tail is not None else 0
+            self._masks = (_no_dead(self.base.n), _no_dead(tail))
+            pending: Sequence[Row] = list(self.dead)
+        else:
+            pending = self._dead_log
+        if pending:
+            where = self._positions(pending)
+            assert (where >= 0).all(), f"dead rows of {self.name} not stored"
+            self._mark(where, True)
+        self._dead_log = []
+        return self._masks
+
+    def _mark(self, positions: np.ndarray, dead: bool) -> None:
+        base_mask, tail_mask = self._masks  # type: ignore[misc]
+        n = len(base_mask)
+        in_base = positions < n
+        base_mask[positions[in_base]] = dead
+        tail_mask[positions[~in_base] - n] = dead
+
+    def _positions(
+        self,
+        rows: Sequence[Row],
+        columns: list[np.ndarray] | None = None,
+        search: SearchKeys | None = None,
+    ) -> np.ndarray:
+        """Positions in base and tail of rows (also given as ``columns``, the first one's
+        keys sorted in ``search``), -1 if not stored (dead or alive)."""
+        if columns is None:
+            store = ColumnStore.from_rows(rows)
+            if store is None:
+                raise NotColumnar(f"rows of {self.name} do not fit its columns")
+            columns = store.columns
+        base = self.base
+        where = base.find_rows(columns, search)  # type: ignore[union-attr]
+        if self.tail is not None:
+            missing = np.flatnonzero(where < 0)
+            found = self.tail.find_rows([c[missing] for c in columns])
+            hit = found >= 0
+            where[missing[hit]] = found[hit] + base.n  # type: ignore[union-attr]
+        return where
+
+    def overlay_store(self) -> ColumnStore | None:
+        """The overlay's rows (with counts) as columns, None when empty; cached until it
+        changes. Raises NotColumnar when they do not fit typed columns."""
+        if not self.rows:
+            return None
+        store = self._overlay_store
+        if store is None:
+            store = ColumnStore.from_rows(list(self.rows), list(self.rows.values()))
+            if store is None:
+                raise NotColumnar(f"rows of {self.name} have columns of mixed kinds")
+            self._overlay_store = store
+        return store
+
+    def live_columns(self) -> list[np.ndarray] | None:
+        """Every row as typed columns (None when empty); raises NotColumnar if mixed."""
+        if self.columnar_only:
+            return self.base.columns  # type: ignore[union-attr]
+        parts = []
+        if self.base is not None:
+            for store, mask in zip(self.stores(), self.dead_masks(), strict=False):
+                parts.append([c[~mask] for c in store.columns] if mask.any() else store.columns)
+        overlay = self.overlay_store()
+        if overlay is not None:
+            parts.append(overlay.columns)
+        if not parts or not sum(len(p[0]) for p in parts):
+            return None
+        kinds = {tuple(kind_of(c) for c in p) for p in parts}
+        if len(kinds) > 1:
+            raise NotColumnar(f"rows of {self.name} have columns of mixed kinds")
+        return [np.concatenate(cs) for cs in zip(*parts, strict=True)]
+
+    def _locate(self, rows: list[Row], columns: list[np.ndarray]):
+        """Where many rows (also given as columns) are: their positions in base and tail
+        (-1: not stored), whether stored there and alive, whether in the overlay."""
+        base = self.base
+        search = SearchKeys(columns[0])  # for base and overlay alike
+        where = self._positions(rows, columns, search)
+        base_mask, tail_mask = self.dead_masks()
+        in_base = (where >= 0) & (where < base.n)  # type: ignore[union-attr]
+        in_tail = where >= base.n  # type: ignore[union-attr]
+        alive = np.zeros(len(rows), dtype=bool)
+        alive[in_base] = ~base_mask[where[in_base]]
+        alive[in_tail] = ~tail_mask[where[in_tail] - base.n]  # type: ignore[union-attr]
+        return where, alive, self._in_overlay(rows, columns, search)
+
+    def _fits(self, columns: list[np.ndarray]) -> bool:
+        return self.base is not None and tuple(kind_of(c) for c in columns) == self.base.kinds()
+
+    def _pick(self, rows: list[Row], index: np.ndarray) -> list[Row]:
+        return list(map(rows.__getitem__, index.tolist()))
+
+    def _remove_many(self, rows: list[Row], where: np.ndarray, alive, in_overlay) -> None:
+        """Remove present rows: overlay rows from the overlay, stored ones marked dead."""
+        if in_overlay.any():
+            gone = self._pick(rows, np.flatnonzero(in_overlay))
+            overlay = self.rows
+            for row in gone:
+                del overlay[row]
+            self._overlay_store = None
+            if self._stored_at is None:
+                for row in gone:
+                    self._index_remove(row)
+            else:
+                self._log_hash(("remove", gone))
+        kill = np.flatnonzero(alive)
+        if len(kill):
+            killed = self._pick(rows, kill)
+            self.dead.update(killed)
+            self._mark(where[kill], True)
+            self._log_hash(("remove", killed))
+
+    def apply_batch(
+        self, rows: list[Row], columns: list[np.ndarray], signs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Insert (sign > 0) or delete (sign < 0) many distinct rows, also given as columns;
+        returns the indexes of the rows inserted and deleted (those that changed the
+        relation), or None (nothing done) when the columns do not fit the base's.
+
+        Deleted stored rows are marked dead, new rows go to the tail: the work and the
+        memory are those of the batch, not of the table.
+        """
+        if not self._fits(columns):
+            return None
+        where, alive, in_overlay = self._locate(rows, columns)
+        stored = where >= 0
+        insert = (signs > 0) & ~(alive | in_overlay)
+        delete = (signs < 0) & (alive | in_overlay)
+        self._remove_many(rows, where, delete & alive, delete & in_overlay)
+        revive = np.flatnonzero(insert & stored)  # dead stored rows (counting 1) come back
+        if len(revive):
+            revived = self._pick(rows, revive)
+            self.dead.difference_update(revived)
+            self._mark(where[revive], False)
+            self._log_hash(("add", revived, where[revive].tolist(), [c[revive] for c in columns]))
+        new = np.flatnonzero(insert & ~stored)
+        if len(new):
+            self._append([c[new] for c in columns], self._pick(rows, new))
+        self._compact_if_dead()
+        return np.flatnonzero(insert), np.flatnonzero(delete)
+
+    def change_counts(
+        self, rows: list[Row], columns: list[np.ndarray], changes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Add ``changes`` to the derivation counts of many distinct rows (also given as
+        columns); returns the indexes of the rows that appeared and disappeared, or None
+        (nothing done) when the columns do not fit the base's. Set at a time, as
+        ``apply_batch``; a row whose count changes and stays positive goes to the overlay
+        with its new count, as ``set_count`` does."""
+        if self.base is None and not self.rows:  # empty: the rows become its base
+            if (changes <= 0).any():
+                raise EngineError(f"internal error: {self.name} would lose rows it lacks")
+            self.base = ColumnStore(columns, None if (changes == 1).all() else changes)
+            return np.arange(len(rows)), np.zeros(0, dtype=np.int64)
+        if not self._fits(columns):
+            return None
+        where, alive, in_overlay = self._locate(rows, columns)
+        before = np.zeros(len(rows), dtype=np.int64)
+        base_n = self.base.n  # type: ignore[union-attr]
+        for store, mask, offset in (
+            (self.base, alive & (where < base_n), 0),
+            (self.tail, alive & (where >= base_n), base_n),
+        ):
+            if store is not None and mask.any():
+                before[mask] = 1 if store.counts is None else store.counts[where[mask] - offset]
+        overlay = self.rows
+        for i in np.flatnonzero(in_overlay).tolist():
+            before[i] = overlay[rows[i]]
+        after = before + changes
+        if (after < 0).any():
+            i = int(np.flatnonzero(after < 0)[0])
+            raise EngineError(
+                f"internal error: {self.name}{rows[i]} would have {after[i]} derivations"
+            )
+        present = before > 0
+        moved = present & (after > 0) & (changes != 0) & ~in_overlay  # stored: to the overlay
+        self._remove_many(rows, where, alive & ((after == 0) | moved), in_overlay & (after == 0))
+        counts = after.tolist()
+        for i in np.flatnonzero(in_overlay & (after > 0) & (changes != 0)).tolist():
+            overlay[rows[i]] = counts[i]
+        to_overlay = np.flatnonzero(moved | (~present & (after > 0) & (where >= 0)))
+        if len(to_overlay):  # (dead stored rows coming back, with their new count)
+            added = self._pick(rows, to_overlay)
+            overlay.update(zip(added, after[to_overlay].tolist(), strict=True))
+            if self._stored_at is None:
+                for row in added:
+                    self._index_add(row)
+            else:
+                self._log_hash(("add", added, None, [c[to_overlay] for c in columns]))
+        self._overlay_store = None
+        new = np.flatnonzero(~present & (after > 0) & (where < 0))
+        if len(new):
+            self._append([c[new] for c in columns], self._pick(rows, new), after[new])
+        self._compact_if_dead()
+        return np.flatnonzero(~present & (after > 0)), np.flatnonzero(present & (after == 0))
+
+    def _compact_if_dead(self) -> None:
+        if len(self.dead) * 2 > self._stored():  # mostly dead: keep the live rows only
+            self._compact()
+
+    def _in_overlay(
+        self, rows: list[Row], columns: list[np.ndarray], search: SearchKeys
+    ) -> np.ndarray:
+        """Which of the rows (also given as columns) are in the overlay."""
+        overlay, n = self.rows, len(rows)
+        if not overlay:
+            return np.zeros(n, dtype=bool)
+        if len(overlay) < n:  # a few rows: find them among the batch's, set at a time
+            try:
+                store = self.overlay_store()
+            except NotColumnar:
+                store = None
+            if store is not None and store.kinds() == tuple(kind_of(c) for c in columns):
+                return store.find_rows(columns, search) >= 0
+        return np.fromiter(map(overlay.__contains__, rows), dtype=bool, count=n)
+
+    def _append(
+        self, columns: list[np.ndarray], rows: list[Row], counts: np.ndarray | None = None
+    ) -> None:
+        """New rows after base and tail (rows: the same, as tuples; counts: 1 if None)."""
+        base_mask, tail_mask = self._masks  # type: ignore[misc]
+        if counts is not None and (counts == 1).all():
+            counts = None
+        start = self._stored()
+        if self.tail is not None:
+            self.tail = self.tail.append(columns, counts)
+        else:
+            self.tail = ColumnStore(columns, counts)
+        self._masks = (base_mask, np.concatenate([tail_mask, _no_dead(len(rows))]))
+        self._log_hash(("add", rows, range(start, start + len(rows)), columns))
+        if self.tail.n > TAIL_FRACTION * self.base.n:  # type: ignore[union-attr]
+            self._merge_tail()
+
+    def _merge_tail(self) -> None:
+        """Append the tail to the base (positions do not change)."""
+        tail = self.tail
+        if tail is None:
+            return
+        base_mask, tail_mask = self.dead_masks()
+        self.base = self.base.append(tail.columns, tail.counts)  # type: ignore[union-attr]
+        self.tail = None
+        self._masks = (np.concatenate([base_mask, tail_mask]), _no_dead(0))
+
+    def _compact(self) -> None:
+        """Drop the dead rows from the columns (their positions change)."""
+        self._merge_tail()
+        base_mask, _ = self.dead_masks()
+        keep = ~base_mask
+        self.base = self.base.select(keep) if keep.any() else None  # type: ignore[union-attr]
+        self.dead = set()
+        self._masks, self._dead_log = None, []
+        self._unhash()
+
 
 class BatchDelta:
     """What one table gained and lost in the current batch, for reading its old version.
 
     After a bulk load into an empty table every row is new; ``BatchDelta.everything`` says
-    so without building a set of a million rows unless someone reads ``plus``.
+    so without building a set of a million rows unless someone reads ``plus``. A large
+    batch gives its rows as lists and columns (``of_lists``): the sets are made when read.
     """
 
-    __slots__ = ("_plus", "minus", "_minus_indexes", "_all")
+    __slots__ = ("_plus", "_minus", "_minus_indexes", "_all", "_stores")
 
     def __init__(self, plus: set[Row] | None = None, minus: set[Row] | None = None):
-        self._plus: set[Row] | None = plus if plus is not None else set()
-        self.minus: set[Row] = minus if minus is not None else set()
+        self._plus: set[Row] | list[Row] | None = plus if plus is not None else set()
+        self._minus: set[Row] | list[Row] = minus if minus is not None else set()
         self._minus_indexes: dict[tuple[int, ...], dict[Key, list[Row]]] = {}
         self._all: Relation | None = None
+        self._stores: dict[bool, ColumnStore | None] = {}
 
     @classmethod
     def everything(cls, relation: Relation) -> BatchDelta:
@@ -263,11 +719,37 @@ class BatchDelta:
         delta._all = relation
         return delta
 
+    @classmethod
+    def of_lists(
+        cls,
+        plus: list[Row],
+        minus: list[Row],
+        plus_store: ColumnStore | None,
+        minus_store: ColumnStore | None,
+    ) -> BatchDelta:
+        """Distinct rows gained and lost, also as columns (None when there are none)."""
+        delta = cls()
+        delta._plus, delta._minus = plus, minus
+        delta._stores = {True: plus_store, False: minus_store}
+        return delta
+
     @property
     def plus(self) -> set[Row]:
-        if self._plus is None:
-            self._plus = set(self._all) if self._all is not None else set()
-        return self._plus
+        plus = self._plus
+        if type(plus) is not set:
+            if plus is None:
+                plus = set(self._all) if self._all is not None else set()
+            else:
+                plus = set(plus)
+            self._plus = plus
+        return plus  # type: ignore[return-value]
+
+    @property
+    def minus(self) -> set[Row]:
+        minus = self._minus
+        if type(minus) is not set:
+            minus = self._minus = set(minus)
+        return minus  # type: ignore[return-value]
 
     @property
     def all_new(self) -> bool:
@@ -275,13 +757,24 @@ class BatchDelta:
         return self._all is not None
 
     def size(self) -> int:
-        """Rows changed, without materializing a lazy ``plus``."""
-        if self._plus is None and self._all is not None:
-            return len(self._all) + len(self.minus)
-        return len(self.plus) + len(self.minus)
+        """Rows changed, without making sets."""
+        if self._plus is None:
+            return (len(self._all) if self._all is not None else 0) + len(self._minus)
+        return len(self._plus) + len(self._minus)
 
     def __bool__(self) -> bool:
         return self.size() > 0
+
+    def store(self, plus: bool) -> ColumnStore | None:
+        """``plus`` (or ``minus``) as columns, None when empty; cached (set-at-a-time reads).
+        Raises NotColumnar when the rows do not fit typed columns."""
+        if plus not in self._stores:
+            rows = list(self.plus if plus else self.minus)
+            store = ColumnStore.from_rows(rows) if rows else None
+            if rows and store is None:
+                raise NotColumnar("changed rows have columns of mixed kinds")
+            self._stores[plus] = store
+        return self._stores[plus]
 
     def minus_index(self, columns: tuple[int, ...]) -> dict[Key, list[Row]]:
         """Removed rows by key, so the old version of a table can be looked up."""

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from charter.engine.columnar import ColumnStore
+from charter.engine.columnar import ColumnStore, NotColumnar
 from charter.engine.execute import State
 from charter.engine.program import CompiledRule, Stratum
 from charter.engine.relation import Relation
@@ -153,12 +153,13 @@ def _columns_of(relation: Relation) -> tuple[list[np.ndarray], int] | None:
         return None
     if relation.arity == 0 or (relation.base is None and not next(iter(relation))):
         raise NotVectorizable("zero-arity table")
-    if relation.columnar_only:
-        return relation.base.columns, len(relation)
-    store = ColumnStore.from_rows(list(relation))
-    if store is None:
-        raise NotVectorizable(f"{relation.name} has columns of mixed kinds")
-    return store.columns, len(store)
+    try:
+        columns = relation.live_columns()
+    except NotColumnar as exc:
+        raise NotVectorizable(str(exc)) from exc
+    if columns is None:
+        return None
+    return columns, len(columns[0])
 
 
 class _RuleSql:
