@@ -277,7 +277,9 @@ headers = {{ Authorization = "Bearer hook-secret" }}
         assert receiver.accepted()[0].headers["Authorization"] == "Bearer hook-secret"
         outbox = api(server, "GET", "/v1/notifications")["results"]
         assert [(n["status"], n["webhook"]) for n in outbox] == [("delivered", "test-receiver")]
-        assert outbox[0]["attempts"] >= 3 and outbox[0]["errors"]
+        # at least one failed attempt was recorded before the kill (the one in flight at the
+        # kill may not be), then the delivery after the restart
+        assert outbox[0]["attempts"] >= 2 and outbox[0]["errors"]
 
         server.stop()  # the violation is still open: a restart does not announce it again
         server.start()
