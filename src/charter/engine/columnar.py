@@ -214,45 +214,32 @@ class ColumnStore:
         """Positions of rows whose ``columns`` equal ``key`` (index-key convention).
 
         The hot path of incremental maintenance: one ``searchsorted`` (a miss ends there),
-        a second for the end of the run if longer than one, NumPy only for filters.
+        a second for the end of the run, NumPy only for multi-column filters.
         """
         if not columns:
             return range(self.n)
         values = (key,) if len(columns) == 1 else key
-        if not self._fit(columns, values):
-            return ()
-        found = self._run(columns, values[0])
-        if found is not None and len(columns) > 1:
-            found = self._filter(found, columns[1:], values[1:])
+        found = self._search(columns, values)
         return found.tolist() if found is not None else ()
 
-    def _fit(self, columns: Sequence[int], values: Sequence[Any]) -> bool:
-        """Whether the values are of the columns' kinds (else they match nothing)."""
+    def _search(self, columns: tuple[int, ...], values: Sequence[Any]) -> np.ndarray | None:
+        """``positions`` as an array (None: none), searched on the index of ``columns``."""
         is_str = self._is_str
         for c, v in zip(columns, values, strict=True):
             kind = type(v)
             if is_str[c]:
                 if kind is not str:
-                    return False
+                    return None
             elif kind is not int and kind is not float:
-                return False
-        return True
-
-    def _run(self, index_columns: tuple[int, ...], value: Any) -> np.ndarray | None:
-        """Positions of rows whose first indexed column equals ``value`` (None: none)."""
-        index = self._indexes.get(index_columns) or self.index(index_columns)
-        first, n = index.first, self.n
-        lo = int(first.searchsorted(value))
-        if lo == n or first[lo] != value:
+                return None
+        index = self._indexes.get(columns) or self.index(columns)
+        first, v0 = index.first, values[0]
+        lo = int(first.searchsorted(v0))
+        if lo == self.n or first[lo] != v0:
             return None
-        if lo + 1 == n or first[lo + 1] != value:
-            return index.perm[lo : lo + 1]
-        return index.perm[lo : int(first.searchsorted(value, "right"))]
-
-    def _filter(
-        self, found: np.ndarray, columns: Sequence[int], values: Sequence[Any]
-    ) -> np.ndarray | None:
-        for c, v in zip(columns, values, strict=True):
+        hi = int(first.searchsorted(v0, "right"))
+        found = index.perm[lo:hi]
+        for c, v in zip(columns[1:], values[1:], strict=True):
             found = found[self.columns[c][found] == v]
             if not len(found):
                 return None
@@ -349,19 +336,28 @@ class ColumnStore:
 
     def find(self, row: Row) -> int:
         """The position of ``row``, or -1: searched on column 0, then compared as tuples
-        when a few rows share its first value, else filtered on the others with NumPy."""
-        if len(row) != len(self.columns) or not self._fit((0,), row[:1]):
+        (small NumPy operations cost microseconds each: fewer than a few dozen candidate
+        rows are compared faster in Python)."""
+        if len(row) != len(self.columns):
             return -1
-        found = self._run((0,), row[0])
-        if found is not None and len(found) > 4:
-            rest = range(1, len(row))
-            found = self._filter(found, rest, row[1:]) if self._fit(rest, row[1:]) else None
+        found = self._search((0,), row[:1])
         if found is None:
             return -1
+        if len(found) > 32:
+            found = self._search_in(found, row)
         for i in found.tolist():
             if self.row(i) == row:
                 return i
         return -1
+
+    def _search_in(self, found: np.ndarray, row: Row) -> np.ndarray:
+        """The positions among ``found`` whose other columns hold ``row``'s values."""
+        for c in range(1, len(row)):
+            value = row[c]
+            if self._is_str[c] != (type(value) is str):
+                return found[:0]
+            found = found[self.columns[c][found] == value]
+        return found
 
     def count_at(self, i: int) -> int:
         return 1 if self.counts is None else int(self.counts[i])

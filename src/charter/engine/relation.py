@@ -87,6 +87,7 @@ class Relation:
         "_indexes",
         "_stored_at",
         "_hashed_now",
+        "_big",
         "_hash_log",
         "_hash_logged",
         "_masks",
@@ -111,6 +112,7 @@ class Relation:
         # and up to date.
         self._stored_at: dict[Row, int] | None = None
         self._hashed_now = False
+        self._big = False  # too large to hash (until compacted)
         self._hash_log: list[tuple] = []
         self._hash_logged = 0  # rows in the log: past the table's size, hash anew instead
         # ``dead`` as masks over base and tail positions, for set-at-a-time work: built on
@@ -168,6 +170,7 @@ class Relation:
             return True
         if self._stored_at is None:
             if self._stored() > HASH_LIMIT:
+                self._big = True
                 return False
             dead, rows = self.dead, chain.from_iterable(self.stores())
             self._stored_at = {r: i for i, r in enumerate(rows) if r not in dead}
@@ -239,7 +242,7 @@ class Relation:
             return True
         if self.base is None:
             return False
-        if self._hashed_now or self._hashed():
+        if self._hashed_now or (not self._big and self._hashed()):
             return row in self._stored_at  # type: ignore[operator]
         return row not in self.dead and self._find(row) >= 0
 
@@ -251,7 +254,7 @@ class Relation:
         base = self.base
         if base is None:
             return 0
-        if self._hashed_now or self._hashed():
+        if self._hashed_now or (not self._big and self._hashed()):
             i = self._stored_at.get(row)  # type: ignore[union-attr]
             if i is None:
                 return 0
@@ -329,7 +332,7 @@ class Relation:
 
     def lookup(self, columns: tuple[int, ...], key: Key) -> Collection[Row]:
         """Rows whose ``columns`` equal ``key`` (the caller must not change the collection)."""
-        if self.base is None or self._hashed_now or self._hashed():
+        if self.base is None or self._hashed_now or (not self._big and self._hashed()):
             return self.index(columns).get(key, ())
         rows = self.base.lookup(columns, key)
         if self.tail is not None:
@@ -344,14 +347,14 @@ class Relation:
     def getter(self, columns: tuple[int, ...]) -> Callable[[Key], Collection[Row] | None]:
         """``key -> rows`` on ``columns`` (None or empty when none): the fastest for the
         current representation, valid until the relation changes."""
-        if self.base is None or self._hashed_now or self._hashed():
+        if self.base is None or self._hashed_now or (not self._big and self._hashed()):
             return self.index(columns).get
         lookup = self.lookup
         return lambda key: lookup(columns, key)
 
     def has(self, columns: tuple[int, ...], key: Key) -> bool:
         """Whether some row's ``columns`` equal ``key``."""
-        if self.base is None or self._hashed_now or self._hashed():
+        if self.base is None or self._hashed_now or (not self._big and self._hashed()):
             return key in self.index(columns)
         if self.rows and key in self.index(columns):
             return True
@@ -692,6 +695,7 @@ class Relation:
         self.dead = set()
         self._masks, self._dead_log = None, []
         self._unhash()
+        self._big = False
 
 
 class BatchDelta:
@@ -791,7 +795,8 @@ class BatchDelta:
         """Rows of ``relation`` with ``key`` on ``columns``, as they were before the batch."""
         if self.all_new:
             return list(self.minus_index(columns).get(key, ()))
-        rows = [r for r in relation.lookup(columns, key) if r not in self.plus]
+        plus = self.plus
+        rows = [r for r in relation.lookup(columns, key) if r not in plus]
         rows += self.minus_index(columns).get(key, ())
         return rows
 
