@@ -21,6 +21,7 @@ from charter.lang.errors import CharterError
 from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
 from charter.service.poller import Poller
+from charter.service.service import utcnow
 from charter.store.records import DatasourceRecord
 from charter.store.secrets import is_secret
 
@@ -43,7 +44,7 @@ class Status:
 
     def succeeded(self, duration: float) -> None:
         self.initialized = True
-        self.last_updated = svc_now()
+        self.last_updated = utcnow()
         self.number_of_updates += 1
         self.last_error = None
         self.consecutive_failures = 0
@@ -52,7 +53,7 @@ class Status:
     def failed(self, message: str, duration: float) -> None:
         """A failed poll: the tables keep their last good rows; the status says why."""
         self.last_error = message
-        self.last_error_at = svc_now()
+        self.last_error_at = utcnow()
         self.consecutive_failures += 1
         self.last_duration_s = duration
 
@@ -194,7 +195,7 @@ class Datasources:
             rec = DatasourceRecord(id=str(uuid.uuid4()), name=name, driver=driver_name,
                                    description=str(body.get("description") or ""),
                                    enabled=bool(body.get("enabled", True)), config=config,
-                                   created_at=svc_now())
+                                   created_at=utcnow())
             live = LiveDatasource(rec, driver)
             try:
                 self._declare(live)
@@ -281,10 +282,11 @@ class Datasources:
         svc = self.service
         start = time.perf_counter()
         changes: list[Delta] = []
+        known = set(svc.engine.tables())
         for table, rows in tables.items():
             qualified = f"{live.name}:{table}"
             new = dict.fromkeys(rows)
-            old = svc.engine.rows(qualified) if qualified in svc.engine.tables() else set()
+            old = svc.engine.rows(qualified) if qualified in known else set()
             changes += [Delta(qualified, r, -1) for r in old if r not in new]
             changes += [Delta(qualified, r, +1) for r in new if r not in old]
         try:
@@ -397,8 +399,3 @@ class _Broken(Driver):
     def check_config(self) -> None:
         pass
 
-
-def svc_now() -> datetime:
-    from charter.service.service import utcnow
-
-    return utcnow()

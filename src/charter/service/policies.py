@@ -19,6 +19,7 @@ from charter.lang.errors import CharterError, PolicyError
 from charter.lang.parser import parse_rule
 from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
+from charter.service.service import utcnow
 from charter.service.violations import VIOLATION_TABLES
 from charter.store.records import AuditRecord, PolicyRecord, RuleRecord
 
@@ -144,10 +145,10 @@ class Policies:
                 raise Conflict(f"{name} is a datasource; a policy needs another name")
             rec = PolicyRecord(id=str(uuid.uuid4()), name=name, abbreviation=abbreviation,
                                description=description or "", owner_id=owner, kind=kind,
-                               created_at=_now())
+                               created_at=utcnow())
             parsed = [self._parse(text, f"rule {i}") for i, (text, _, _) in enumerate(texts)]
             rule_recs = [RuleRecord(id=str(uuid.uuid4()), policy_id=rec.id, name=rname,
-                                    rule=text, comment=comment or "", created_at=_now())
+                                    rule=text, comment=comment or "", created_at=utcnow())
                          for text, rname, comment in texts]
             _unique_names(rule_recs)
             # Known before its rules apply, so the batch's decisions and audit entries can
@@ -184,7 +185,7 @@ class Policies:
                 # Congress refused too, and answered 404 (its KeyError) with this message
                 raise NotFound(f"Cannot delete system-maintained policy {live.record.name}")
             name = live.record.name
-            svc.stored(svc.store.delete_policy, live.record.id, at=_now(),
+            svc.stored(svc.store.delete_policy, live.record.id, at=utcnow(),
                        outbox=svc.notifier.outbox(name))
             svc.notifier.wake()
             deltas = svc.engine.delete_policy(name)
@@ -207,7 +208,7 @@ class Policies:
             previous = live.record.enforcement
             if previous != mode:
                 entry = AuditRecord(
-                    id=0, at=_now(), actor=who, policy=live.record.name, rule="", row=(),
+                    id=0, at=utcnow(), actor=who, policy=live.record.name, rule="", row=(),
                     action="enforcement.mode", arguments={"mode": mode, "previous": previous},
                     mode=str(mode), result="mode-changed", detail=f"{previous} -> {mode}")
                 svc.stored(svc.store.set_enforcement, live.record.id, mode, entry)
@@ -262,7 +263,7 @@ class Policies:
                                f"{live.record.name}", code=E.RULE_ALREADY_EXISTS)
             policy = live.record.name
             rec = RuleRecord(id=str(uuid.uuid4()), policy_id=live.record.id, name=name,
-                             rule=text, comment=comment or "", created_at=_now())
+                             rule=text, comment=comment or "", created_at=utcnow())
             live.rules[rec.id] = (rec, rule)  # for the batch's audit entries; undone below
             try:
                 svc.apply([RuleChange(policy, rule, +1)])
@@ -336,12 +337,6 @@ def _atoms(rule: Rule) -> list[Atom]:
         inner = literal.body if isinstance(literal, Aggregate) else (literal,)
         atoms += [a for a in map(literal_atom, inner) if a is not None]
     return [a for a in atoms if isinstance(a, Atom)]
-
-
-def _now():
-    from charter.service.service import utcnow
-
-    return utcnow()
 
 
 def _rule_body(index: int, item: object) -> tuple[str, str | None, str | None]:
