@@ -13,6 +13,8 @@ upgrade a read lock halfway through) delimits each transaction exactly.
 from __future__ import annotations
 
 import re
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, exc
@@ -90,6 +92,30 @@ def unavailable(url: URL, error: Exception) -> StoreUnavailable:
     )
 
 
+def _set_wal(cursor: Any) -> None:
+    """Switch the database to WAL mode, waiting out other connections doing the same.
+
+    The mode is kept in the file, so this is a read once any connection has set it. Setting it
+    needs an exclusive lock, and SQLite answers "database is locked" at once, without its busy
+    handler, while another connection is switching a new file over: so retry, for as long as a
+    writer would wait.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
 def _sqlite_events(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -98,7 +124,7 @@ def _sqlite_events(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _set_wal(cursor)
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:
