@@ -36,6 +36,9 @@ class AggregateState:
         self.key_of = key_getter(self.columns)
         self.target = target
         self.groups: dict[Any, Any] = {}
+        # The groups as NumPy (keys, values) when a columnar rebuild made them and nothing
+        # changed since: what a whole evaluation in SQL reads, without a Python loop.
+        self.arrays: tuple[np.ndarray, np.ndarray] | None = None
         self._before: dict[Any, Any] = {}
         self.errors = 0
 
@@ -72,6 +75,7 @@ class AggregateState:
 
     def refresh(self, relation: Relation, keys: Iterable[Any]) -> None:
         """Recompute the given groups from ``relation``, remembering their old values."""
+        self.arrays = None
         for key in keys:
             old = self.groups.get(key, _ABSENT)
             if key not in self._before:
@@ -93,10 +97,11 @@ class AggregateState:
         if counted is None:
             self.refresh(relation, set(self.groups) | relation.keys(self.columns))
             return
-        empty = self._empty()
-        for key in set(self.groups) | set(counted):
-            if key not in self._before:
-                self._before[key] = self.groups.get(key, empty)
+        empty, before, groups = self._empty(), self._before, self.groups
+        for key in counted.keys() - before.keys():
+            before[key] = groups.get(key, empty)
+        for key in groups.keys() - counted.keys() - before.keys():
+            before[key] = groups[key]
         self.groups = counted
 
     def _count_columnar(self, relation: Relation) -> dict | None:
@@ -107,7 +112,10 @@ class AggregateState:
         if self.width == 0:
             return {(): len(base)} if len(base) else {}
         keys, counts = np.unique(base.columns[0], return_counts=True)
-        return dict(zip(keys.tolist(), counts.tolist(), strict=True))
+        counts = counts.astype(np.int64, copy=False)
+        groups = dict(zip(keys.tolist(), counts.tolist(), strict=True))
+        self.arrays = (keys, counts)
+        return groups
 
     def changes(self) -> dict[Any, tuple[Any, Any]]:
         """Groups whose value differs from before the batch: key -> (before, after)."""

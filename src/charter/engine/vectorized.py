@@ -120,6 +120,13 @@ class _Session:
         aggregate = self.state.aggregates[table]
         if not aggregate.groups:
             return None
+        if aggregate.arrays is not None:  # as a columnar rebuild counted them
+            keys_array, values_array = aggregate.arrays
+            arrays = {"k0": keys_array, "v": values_array}
+            view = f"g{len(self.names)}"
+            self.con.register(view, arrays)
+            self.names.append(view)
+            return view, (_kind_of_array(keys_array),), _kind_of_array(values_array)
         keys = list(aggregate.groups)
         values = list(aggregate.groups.values())
         width = aggregate.width
@@ -341,8 +348,8 @@ def _union(parts: Sequence[tuple[str, tuple[str, ...]]]) -> tuple[str, tuple[str
 def _install(
     state: State, table: str, data: dict[str, np.ndarray], counts: np.ndarray | None
 ) -> None:
-    columns = [data[f"c{j}"] for j in range(len(data) - (1 if "n" in data else 0))]
-    columns = [c.astype(np.int64) if c.dtype.kind in "iu" else c for c in columns]
+    columns = [data[f"c{j}"] for j in range(sum(1 for k in data if k.startswith("c")))]
+    columns = [c.astype(np.int64, copy=False) if c.dtype.kind in "iu" else c for c in columns]
     if not len(columns[0]):
         state.relations[table] = Relation(table)
         return
@@ -381,9 +388,33 @@ def _empty_result():
     return {"c0": np.array([], dtype=np.int64)}, None
 
 
+def _copied(compiled: CompiledRule) -> str | None:
+    """The table a rule copies whole (``h(x, y) :- t(x, y)``, distinct variables), or None."""
+    rule = compiled.rule
+    if len(rule.body) != 1 or isinstance(rule.head, Modal):
+        return None
+    (literal,) = rule.body
+    if not isinstance(literal, Atom) or literal.args != rule.head.args:
+        return None
+    names = [a.name for a in literal.args if isinstance(a, Variable)]
+    if len(names) != len(literal.args) or len(set(names)) != len(names):
+        return None
+    return literal.qualified
+
+
 def _counting(stratum: Stratum, session: _Session):
     results = {}
     for table in stratum.tables:
+        rules = [c for c in stratum.rules if c.head == table]
+        source = _copied(rules[0]) if len(rules) == 1 else None
+        relation = session.state.relations.get(source) if source is not None else None
+        if relation is not None:  # a copy (a facts table, an aggregate's bindings): no SQL
+            found = _columns_of(relation)
+            if found is None:
+                results[table] = _empty_result()
+            else:  # each distinct input row derives its copy once
+                results[table] = ({f"c{j}": c for j, c in enumerate(found[0])}, None)
+            continue
         union = _union([_rule_sql(c, session) for c in stratum.rules if c.head == table])
         if union is None:
             results[table] = _empty_result()
@@ -464,21 +495,15 @@ def _linear(stratum: Stratum, session: _Session):
         return {table: (data, None)}
     if step_kinds != kinds:
         raise NotVectorizable("recursive rule gives columns of another kind")
-    name = "linear_rec"
-    session.con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name} AS WITH RECURSIVE rec({columns}, d) AS "
-        f"(SELECT *, 0 FROM ({query}) UNION {step}) SELECT * FROM rec"
-    )
-    session.temp.append(name)
-    data = session.con.execute(f"SELECT DISTINCT {columns} FROM {name}").fetchnumpy()
-    # Rows first reached at the cap were not joined further (a row also reached earlier was).
-    edge = session.con.execute(
-        f"SELECT {columns} FROM {name} WHERE d = {MAX_SQL_ROUNDS} "
-        f"EXCEPT SELECT {columns} FROM {name} WHERE d < {MAX_SQL_ROUNDS}"
+    data = session.con.execute(
+        f"WITH RECURSIVE rec({columns}, d) AS (SELECT *, 0 FROM ({query}) UNION {step}) "
+        f"SELECT {columns}, min(d) AS d FROM rec GROUP BY {columns}"
     ).fetchnumpy()
-    frontier = list(zip(*(edge[f"c{j}"].tolist() for j in range(len(kinds))), strict=True))
-    if frontier:
-        session.frontier = {table: frontier}
+    # Rows first reached at the cap were not joined further (a row also reached earlier was).
+    capped = np.asarray(data.pop("d")) == MAX_SQL_ROUNDS
+    if capped.any():
+        edge = [np.asarray(data[f"c{j}"])[capped].tolist() for j in range(len(kinds))]
+        session.frontier = {table: list(zip(*edge, strict=True))}
     return {table: (data, None)}
 
 
