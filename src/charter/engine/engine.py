@@ -399,6 +399,8 @@ class Engine:
     def _change(
         self, row_changes: dict[str, dict[tuple, int]], rule_changes: list[RuleChange]
     ) -> dict[str, TableDelta]:
+        if not rule_changes:
+            return self._change_rows(row_changes)
         row_changes = defaultdict(dict, row_changes)
         new_rules = self._new_rules(rule_changes) if rule_changes else None
         rules_now = new_rules if new_rules is not None else {}
@@ -454,6 +456,25 @@ class Engine:
         dirty = self._dirty_tables(previous)
         try:
             self._propagate(dirty, old_visible)
+            result = {
+                table: TableDelta.of(delta)
+                for table, delta in state.batch.items()
+                if delta and not _internal(table)
+            }
+        finally:
+            state.batch = {}
+            for aggregate in state.aggregates.values():
+                aggregate.end_batch()
+        return result
+
+    def _change_rows(self, row_changes: dict[str, dict[tuple, int]]) -> dict[str, TableDelta]:
+        """``_change`` for a batch of rows only, the common case: the program stays."""
+        self._arity.update(self._check_rows(row_changes, self._arity))
+        # Nothing has changed so far; from here on the batch is applied.
+        state = self.state
+        self._apply_rows(row_changes, self.program.derived)
+        try:
+            self._propagate(set(), {})
             result = {
                 table: TableDelta.of(delta)
                 for table, delta in state.batch.items()
@@ -634,9 +655,21 @@ class Engine:
         return dirty
 
     def _propagate(self, dirty: set[str], old_visible: dict[str, dict[tuple, int]]) -> None:
+        """Bring every stratum a changed table or a rule change reaches up to date, in order.
+
+        Only the strata reading a changed table (or with changed rules) are visited: a
+        one-row change into one table touches one or two of a large program's strata.
+        """
         state = self.state
+        strata, readers = self.program.strata, self.program.readers
         changed = {t for t, d in state.batch.items() if d}
-        for stratum in self.program.strata:
+        pending = {i for t in changed for i in readers.get(t, ())}
+        if dirty:
+            pending.update(i for i, s in enumerate(strata) if s.tables & dirty)
+        while pending:
+            position = min(pending)
+            pending.discard(position)
+            stratum = strata[position]
             if stratum.tables & dirty:
                 self._recompute(stratum, old_visible)
             elif stratum.inputs & changed:
@@ -662,6 +695,7 @@ class Engine:
                 if not delta:
                     continue
                 changed.add(table)
+                pending.update(i for i in readers.get(table, ()) if i > position)
                 aggregate = state.aggregates.get(table)
                 if aggregate is not None:
                     rel = state.relations[table]
@@ -671,9 +705,19 @@ class Engine:
                         aggregate.refresh(rel, aggregate.touched([*delta.plus, *delta.minus]))
 
     def _large(self, stratum: Stratum, changed: set[str]) -> bool:
-        inputs = stratum.inputs & changed
-        moved = sum(self.state.batch[t].size() for t in inputs if t in self.state.batch)
-        total = sum(len(self.state.relation(t)) for t in inputs)
+        """Whether the batch moved more than ``recompute_fraction`` of the changed inputs."""
+        batch, relations = self.state.batch, self.state.relations
+        inputs = [t for t in stratum.inputs if t in changed]
+        moved = sum(batch[t].size() for t in inputs if t in batch)
+        if self.recompute_fraction <= 0:
+            return moved > 0
+        enough = moved / self.recompute_fraction
+        total = 0
+        for table in inputs:  # a few rows against large tables: stop at the first
+            relation = relations.get(table)
+            total += len(relation) if relation is not None else 0
+            if total >= enough:
+                return False
         return moved > self.recompute_fraction * max(total, 1)
 
     def _recompute(self, stratum: Stratum, old_visible: dict[str, dict[tuple, int]]) -> None:

@@ -16,6 +16,7 @@ truth flipped, or an aggregate's groups whose value changed.
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cache
 
 from charter.engine.batch import Fallback, apply_counts, delta_counts
 from charter.engine.evaluate import insert_to_fixpoint, sizer
@@ -53,6 +54,12 @@ def _changed_inputs(compiled: CompiledRule, changed: set[str]) -> list[tuple[int
     return [(i, table) for i, table in compiled.inputs() if table in changed]
 
 
+@cache
+def _before(i: int) -> frozenset[int]:
+    """The literals a delta rule for literal ``i`` reads in their old version: those before it."""
+    return frozenset(range(i))
+
+
 def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchDelta:
     """Apply the inputs' deltas to a non-recursive stratum (one table); return its delta."""
     (table,) = stratum.tables
@@ -60,10 +67,13 @@ def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchD
     counts: dict[tuple, int] = defaultdict(int)
     found: list = []  # head changes found set at a time (batch.py)
     threshold = state.batch_threshold
+    batch = state.batch
     for compiled in stratum.rules:
-        for i, input_table in _changed_inputs(compiled, changed):
+        for i, input_table in compiled.inputs():
+            if input_table not in changed:
+                continue
             plan = compiled.plan(i, size)
-            delta = state.batch.get(input_table)
+            delta = batch.get(input_table)
             if threshold is not None and delta is not None and delta.size() >= threshold:
                 try:  # a large delta: set at a time
                     changes = delta_counts(compiled, i, plan.order, state)
@@ -73,11 +83,12 @@ def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchD
                 except Fallback:
                     pass
             plus, minus = literal_seeds(plan, state)
-            old = frozenset(range(i))
-            for row in run(plan, plus, state, old, compiled.stats):
-                counts[row] += 1
-            for row in run(plan, minus, state, old, compiled.stats):
-                counts[row] -= 1
+            if plus:
+                for row in run(plan, plus, state, _before(i), compiled.stats):
+                    counts[row] += 1
+            if minus:
+                for row in run(plan, minus, state, _before(i), compiled.stats):
+                    counts[row] -= 1
     relation = state.relation(table)
     if found:
         applied = apply_counts(relation, found, counts)

@@ -105,6 +105,15 @@ class Program:
     def stratum_of(self) -> dict[str, int]:
         return {t: i for i, s in enumerate(self.strata) for t in s.tables}
 
+    @cached_property
+    def readers(self) -> dict[str, tuple[int, ...]]:
+        """Table -> the strata reading it (by position), so a batch visits only those."""
+        found: dict[str, list[int]] = {}
+        for i, stratum in enumerate(self.strata):
+            for table in stratum.inputs:
+                found.setdefault(table, []).append(i)
+        return {t: tuple(strata) for t, strata in found.items()}
+
 
 class AuxiliaryNames:
     """Stable names for auxiliary tables, so unchanged rules keep their materialized data."""
