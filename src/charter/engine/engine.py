@@ -378,7 +378,8 @@ class Engine:
             relation = Relation.from_store(storage, store)
             self.state.relations[storage] = relation
             self.state.batch[storage] = BatchDelta.everything(relation)
-        return self._apply(rows, [])
+        with collector_paused():  # a bulk load, however few rows went through ``rows``
+            return self._apply(rows, [])
 
     def _apply(
         self, row_changes: dict[str, dict[tuple, int]], rule_changes: list[RuleChange]
