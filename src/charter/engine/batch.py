@@ -28,10 +28,8 @@ the error), columns of mixed kinds.
 
 from __future__ import annotations
 
-import gc
 import operator
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -66,33 +64,6 @@ class Fallback(Exception):
 
 
 # ---------------------------------------------------------------- row changes
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a large batch runs.
-
-    A batch allocates objects by the ten thousand, so the collector would run its young
-    passes hundreds of times and, every hundred of them, a full pass over every object
-    alive: with a million rows held in dicts, lists and sets, 50-100 ms each.
-
-    Afterwards the batch's own garbage is collected by young passes (they walk what the
-    batch made, not what was there before), and what survives, rows and indexes that live
-    as long as their tables, is moved out of the collector's sight (``gc.freeze``): full
-    passes later walk only what changed since, so a single change after a large load is
-    never held up by a pass over the million rows. (Frozen objects are still freed by
-    reference counting; tables hold no reference cycles.)
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.collect(1)
-        gc.freeze()
-        gc.enable()
 
 
 def row_columns(rows: Sequence[Row]) -> list[np.ndarray] | None:

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from charter.engine.aggregates import AggregateState
-from charter.engine.batch import apply_rows, collector_paused
+from charter.engine.batch import apply_rows
+from charter.engine.collector import collector_paused
 from charter.engine.columnar import ColumnStore
 from charter.engine.delta import Delta, RuleChange, TableDelta
 from charter.engine.evaluate import evaluate_stratum

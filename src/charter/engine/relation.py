@@ -35,12 +35,14 @@ column gives the bare value, several give a tuple.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from itertools import chain, filterfalse
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
+from charter.engine.collector import collector_paused
 from charter.engine.columnar import ColumnStore, NotColumnar, SearchKeys, kind_of
 from charter.lang.errors import EngineError
 
@@ -50,6 +52,8 @@ Key = Any
 
 # A relation with this few stored rows (base and tail) is hashed at its first look-up.
 HASH_LIMIT = 200_000
+# Building a hash index or position map of at least this many rows pauses the collector.
+COLLECTOR_PAUSE_ROWS = 20_000
 # The tail is merged into the base when it holds this fraction of the base's rows.
 TAIL_FRACTION = 1 / 8
 
@@ -173,7 +177,9 @@ class Relation:
                 self._big = True
                 return False
             dead, rows = self.dead, chain.from_iterable(self.stores())
-            self._stored_at = {r: i for i, r in enumerate(rows) if r not in dead}
+            paused = collector_paused() if self._stored() >= COLLECTOR_PAUSE_ROWS else nullcontext()
+            with paused:
+                self._stored_at = {r: i for i, r in enumerate(rows) if r not in dead}
             self._indexes = {}  # overlay-only until now: rebuilt over every live row
         else:
             self._replay()
@@ -305,23 +311,35 @@ class Relation:
         row when hashed (see ``_hashed``), else of the overlay."""
         entry = self._indexes.get(columns)
         if entry is None:
-            getter = key_getter(columns)
-            buckets: dict[Key, set[Row]] = {}
-            rows: Iterable[Row] = self.rows
-            if self._stored_at is not None:
-                rows = chain(self.rows, self._stored_at)
-                for store in self.stores():  # a large batch, read set at a time, uses them
-                    if columns:
-                        store.index(columns)
-            for row in rows:
-                key = getter(row)
-                bucket = buckets.get(key)
-                if bucket is None:
-                    buckets[key] = {row}
-                else:
-                    bucket.add(row)
-            entry = self._indexes[columns] = (getter, buckets)
+            entry = self._indexes[columns] = self._build_index(columns)
         return entry[1]
+
+    def _build_index(self, columns: tuple[int, ...]) -> tuple[Callable, dict[Key, set[Row]]]:
+        """The hash index on ``columns``, the collector paused while a large one is built."""
+        size = len(self.rows) if self._stored_at is None else len(self)
+        if size < COLLECTOR_PAUSE_ROWS:
+            return self._hash_rows(columns)
+        with collector_paused():  # a hundred thousand sets, then out of the collector's way
+            return self._hash_rows(columns)
+
+    def _hash_rows(self, columns: tuple[int, ...]) -> tuple[Callable, dict[Key, set[Row]]]:
+        """The hash index on ``columns`` of the overlay, or of every live row when hashed."""
+        getter = key_getter(columns)
+        buckets: dict[Key, set[Row]] = {}
+        rows: Iterable[Row] = self.rows
+        if self._stored_at is not None:
+            rows = chain(self.rows, self._stored_at)
+            for store in self.stores():  # a large batch, read set at a time, uses them
+                if columns:
+                    store.index(columns)
+        for row in rows:
+            key = getter(row)
+            bucket = buckets.get(key)
+            if bucket is None:
+                buckets[key] = {row}
+            else:
+                bucket.add(row)
+        return getter, buckets
 
     def lookup(self, columns: tuple[int, ...], key: Key) -> Collection[Row]:
         """Rows whose ``columns`` equal ``key`` (the caller must not change the collection)."""
