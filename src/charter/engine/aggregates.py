@@ -86,6 +86,28 @@ class AggregateState:
             else:
                 self.groups.pop(key, None)
 
+    def apply(self, relation: Relation, plus: Iterable[tuple], minus: Iterable[tuple]) -> None:
+        """Bring the groups up to date with a batch's rows gained and lost by ``relation``.
+
+        A count moves by the rows each group gained and lost (work as large as the
+        change, not as the group); other functions recompute the groups touched.
+        """
+        if self.func != "count":
+            self.refresh(relation, self.touched([*plus, *minus]))
+            return
+        self.arrays = None
+        groups, before, key_of = self.groups, self._before, self.key_of
+        for rows, step in ((plus, 1), (minus, -1)):
+            for row in rows:
+                key = key_of(row)
+                now = groups.get(key, 0)
+                if key not in before:
+                    before[key] = now
+                if now + step:
+                    groups[key] = now + step
+                else:
+                    del groups[key]
+
     def touched(self, rows: Iterable[tuple]) -> set[Any]:
         """The group keys of ``rows``."""
         key_of = self.key_of

@@ -349,7 +349,7 @@ class ColumnStore:
         return store
 
     def row(self, i: int) -> Row:
-        return tuple(get(i) for get in self._getters)
+        return tuple([get(i) for get in self._getters])
 
     def rows_at(self, positions: Sequence[int]) -> list[Row]:
         if not len(positions):
@@ -372,8 +372,12 @@ class ColumnStore:
             return -1
         if len(found) > 32:
             found = self._search_in(found, row)
-        for i in found.tolist():
-            if self.row(i) == row:
+        getters, rest = self._getters, range(1, len(row))
+        for i in found.tolist():  # column 0 matches: compare the others, value by value
+            for c in rest:
+                if getters[c](i) != row[c]:
+                    break
+            else:
                 return i
         return -1
 

@@ -704,7 +704,7 @@ class Engine:
                     if delta.all_new:
                         aggregate.rebuild(rel)
                     else:
-                        aggregate.refresh(rel, aggregate.touched([*delta.plus, *delta.minus]))
+                        aggregate.apply(rel, delta.plus, delta.minus)
 
     def _large(self, stratum: Stratum, changed: set[str]) -> bool:
         """Whether the batch moved more than ``recompute_fraction`` of the changed inputs."""

@@ -60,9 +60,32 @@ def _before(i: int) -> frozenset[int]:
     return frozenset(range(i))
 
 
+def _copy(stratum: Stratum, state: State) -> BatchDelta | None:
+    """A stratum copying one table (a facts table, an aggregate's bindings) takes that
+    table's delta as its own, without running the rule; None when it is not one, or the
+    delta is large (set at a time is faster then)."""
+    if len(stratum.rules) != 1:
+        return None
+    (table,) = stratum.tables
+    source = stratum.rules[0].copies
+    delta = state.batch.get(source) if source is not None else None
+    threshold = state.batch_threshold
+    if delta is None or (threshold is not None and delta.size() >= threshold):
+        return None
+    relation = state.relation(table)
+    for row in delta.minus:
+        relation.discard(row)
+    for row in delta.plus:
+        relation.add(row)
+    return BatchDelta(set(delta.plus), set(delta.minus))
+
+
 def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchDelta:
     """Apply the inputs' deltas to a non-recursive stratum (one table); return its delta."""
     (table,) = stratum.tables
+    copied = _copy(stratum, state)
+    if copied is not None:
+        return copied
     size = sizer(state)
     counts: dict[tuple, int] = defaultdict(int)
     found: list = []  # head changes found set at a time (batch.py)

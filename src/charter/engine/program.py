@@ -60,6 +60,19 @@ class CompiledRule:
         self._inputs = out
         return out
 
+    @cached_property
+    def copies(self) -> str | None:
+        """The table this rule copies whole (``h(x, y) :- t(x, y)``, distinct variables):
+        its head then holds exactly that table's rows, once each."""
+        rule = self.rule
+        if len(rule.body) != 1 or isinstance(rule.head, Modal):
+            return None
+        (literal,) = rule.body
+        if not isinstance(literal, Atom) or literal.args != rule.head.args:
+            return None
+        names = {a.name for a in literal.args if isinstance(a, Variable)}
+        return literal.qualified if len(names) == len(literal.args) else None
+
     def plan(self, start: int | str | None, size: Callable[[str], int]) -> Plan:
         """The plan from ``start`` (None: full, an index: that literal's delta, "head")."""
         if start is None:  # full plans follow the data's current sizes

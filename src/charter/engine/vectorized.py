@@ -388,25 +388,11 @@ def _empty_result():
     return {"c0": np.array([], dtype=np.int64)}, None
 
 
-def _copied(compiled: CompiledRule) -> str | None:
-    """The table a rule copies whole (``h(x, y) :- t(x, y)``, distinct variables), or None."""
-    rule = compiled.rule
-    if len(rule.body) != 1 or isinstance(rule.head, Modal):
-        return None
-    (literal,) = rule.body
-    if not isinstance(literal, Atom) or literal.args != rule.head.args:
-        return None
-    names = [a.name for a in literal.args if isinstance(a, Variable)]
-    if len(names) != len(literal.args) or len(set(names)) != len(names):
-        return None
-    return literal.qualified
-
-
 def _counting(stratum: Stratum, session: _Session):
     results = {}
     for table in stratum.tables:
         rules = [c for c in stratum.rules if c.head == table]
-        source = _copied(rules[0]) if len(rules) == 1 else None
+        source = rules[0].copies if len(rules) == 1 else None
         relation = session.state.relations.get(source) if source is not None else None
         if relation is not None:  # a copy (a facts table, an aggregate's bindings): no SQL
             found = _columns_of(relation)
