@@ -502,6 +502,7 @@ def _recursive(stratum: Stratum, session: _Session):
     tables = sorted(stratum.tables)
     total = {t: f"total{i}" for i, t in enumerate(tables)}
     delta = {t: f"delta{i}" for i, t in enumerate(tables)}
+    spare = {t: f"next{i}" for i, t in enumerate(tables)}  # where a round's new rows go
     kinds: dict[str, tuple[str, ...]] = {}
 
     def create(name: str, query: str) -> None:
@@ -550,19 +551,19 @@ def _recursive(stratum: Stratum, session: _Session):
             if table not in kinds:
                 kinds[table] = table_kinds
                 create(total[table], f"SELECT DISTINCT * FROM ({query}) LIMIT 0")
-            name = f"new{tables.index(table)}"
+            name = spare[table]
             create(name, f"SELECT DISTINCT * FROM ({query}) EXCEPT SELECT * FROM {total[table]}")
             if con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]:
                 fresh[table] = name
         if not fresh:
             break
-        for table in kinds:
+        for table in kinds:  # the new rows become the next round's delta: no copy
             source = fresh.get(table)
             if source:
                 con.execute(f"INSERT INTO {total[table]} SELECT * FROM {source}")
-                create(delta[table], f"SELECT * FROM {source}")
             else:
-                create(delta[table], f"SELECT * FROM {total[table]} LIMIT 0")
+                create(spare[table], f"SELECT * FROM {total[table]} LIMIT 0")
+            delta[table], spare[table] = spare[table], delta[table]
     results = {}
     frontier: dict[str, list[tuple]] = {}
     for table in tables:
