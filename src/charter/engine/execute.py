@@ -95,6 +95,11 @@ class State:
 def _scan(step: Scan, bindings: list[tuple], state: State, old: bool) -> list[tuple]:
     rel = state.relation(step.table)
     delta = state.delta(step.table, old)
+    if step.full:  # every column bound: keep the bindings whose row is there
+        row = step.key
+        if delta is not None:
+            return [b for b in bindings if delta.old_contains(rel, row(b))]
+        return [b for b in bindings if row(b) in rel]
     out: list[tuple] = []
     append = out.append
     extend, same = step.out, step.same

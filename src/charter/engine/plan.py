@@ -30,6 +30,7 @@ class Scan:
     key: Getter  # binding -> index key
     same: tuple[tuple[int, int], ...]  # column pairs that must hold equal values
     out: Getter  # row -> tuple of values appended to the binding
+    full: bool = False  # every column is bound: a membership test, ``key`` gives the row
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,18 @@ def _tuple_getter(positions: list[int]) -> Callable[[tuple], tuple]:
     return itemgetter(*positions)
 
 
+def _row_getter(sources: list[int | Constant]) -> Callable[[tuple], tuple]:
+    """Binding -> a whole row over positions and constants (always a tuple)."""
+    if all(isinstance(s, int) for s in sources):
+        return _tuple_getter(sources)  # type: ignore[arg-type]
+    parts = [(s.value, None) if isinstance(s, Constant) else (None, s) for s in sources]
+    return lambda b: tuple(v if p is None else b[p] for v, p in parts)
+
+
+def _no_values(_row: tuple) -> tuple:
+    return ()
+
+
 def expression(expr: Expr, layout: dict[str, int]) -> Callable[[tuple], object]:
     """Compile an expression over a binding layout to a function of the binding."""
     if isinstance(expr, Constant):
@@ -208,6 +220,10 @@ class _Builder:
         columns, sources, same, first = self._match(atom.args)
         kept = [n for n in first if self.uses[n] > 1]
         self._bind(kept)
+        if len(columns) == len(atom.args) and atom.args:  # all bound: is the row there?
+            return Scan(
+                i, atom.qualified, tuple(columns), _row_getter(sources), (), _no_values, True
+            )
         return Scan(
             i,
             atom.qualified,
