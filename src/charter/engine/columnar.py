@@ -192,27 +192,30 @@ class ColumnStore:
         return cls(columns).unique()
 
     def unique(self) -> ColumnStore:
-        """The same rows without repeats (set semantics), in sorted order if any repeated.
+        """The same rows without repeats (set semantics); the sort that finds repeats
+        becomes the index on column 0 (rows are sorted by it when some repeated).
 
-        Inputs usually have a key column first: when column 0 has no repeats the rows are
-        distinct, and the sort that showed it becomes the index on column 0.
+        Int columns whose ranges fit are packed into one int64 key: one sort finds the
+        repeats and orders the rows by column 0 at once. Otherwise column 0 is sorted
+        first (inputs usually have a key column: no repeats there means distinct rows),
+        then, if it repeats, every column.
         """
         first = self.columns[0]
-        perm = np.argsort(first, kind="stable")
-        ordered = first[perm]
-        if not (ordered[1:] == ordered[:-1]).any():
-            self._indexes[(0,)] = _SortedIndex.from_sorted((0,), perm, ordered)
-            return self
         key = _packed(self.columns)
-        if key is not None:  # one sort of one int64 key instead of a lexsort
+        if key is not None:
             order = np.argsort(key)
             ordered_key = key[order]
             repeat = np.zeros(self.n, dtype=bool)
             repeat[1:] = ordered_key[1:] == ordered_key[:-1]
             if not repeat.any():
+                self._indexes[(0,)] = _SortedIndex.from_sorted((0,), order, first[order])
                 return self
-            keep = order[~repeat]
-            return ColumnStore([c[keep] for c in self.columns])
+            return self._sorted_store([c[order[~repeat]] for c in self.columns])
+        perm = np.argsort(first, kind="stable")
+        ordered = first[perm]
+        if not (ordered[1:] == ordered[:-1]).any():
+            self._indexes[(0,)] = _SortedIndex.from_sorted((0,), perm, ordered)
+            return self
         order = np.lexsort(list(reversed(self.columns)))
         sorted_columns = [c[order] for c in self.columns]
         repeat = np.ones(self.n, dtype=bool)
@@ -220,9 +223,15 @@ class ColumnStore:
         for c in sorted_columns:
             repeat[1:] &= c[1:] == c[:-1]
         if not repeat.any():
-            return self
-        keep = ~repeat
-        return ColumnStore([c[keep] for c in sorted_columns])
+            return self._sorted_store(sorted_columns)
+        return self._sorted_store([c[~repeat] for c in sorted_columns])
+
+    @staticmethod
+    def _sorted_store(columns: list[np.ndarray]) -> ColumnStore:
+        """A store of rows already sorted by column 0, which is then its own index."""
+        store = ColumnStore(columns)
+        store._indexes[(0,)] = _SortedIndex.from_sorted((0,), np.arange(store.n), columns[0])
+        return store
 
     def __len__(self) -> int:
         return self.n

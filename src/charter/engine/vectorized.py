@@ -90,9 +90,12 @@ class _Input:
 class _Session:
     """Registered inputs of one stratum's evaluation, and cleanup."""
 
-    def __init__(self, con, state: State):
+    def __init__(self, con, state: State, copy_inputs: bool = False):
         self.con = con
         self.state = state
+        # Recursion scans its inputs once per round: DuckDB scans its own tables several
+        # times faster than NumPy arrays it must convert on every scan, so they are copied.
+        self.copy_inputs = copy_inputs
         self.inputs: dict[str, _Input] = {}
         self.names: list[str] = []
         self.temp: list[str] = []
@@ -109,8 +112,14 @@ class _Session:
             found = _Input(view, (), 0)
         else:
             arrays, size = columns
-            self.con.register(view, {f"c{i}": a for i, a in enumerate(arrays)})
-            self.names.append(view)
+            registered = f"{view}_arrays" if self.copy_inputs else view
+            self.con.register(registered, {f"c{i}": a for i, a in enumerate(arrays)})
+            self.names.append(registered)
+            if self.copy_inputs:
+                self.con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT * FROM {registered}"
+                )
+                self.temp.append(view)
             found = _Input(view, tuple(_kind_of_array(a) for a in arrays), size)
         self.inputs[table] = found
         return found
@@ -364,7 +373,7 @@ def _install(
 
 def evaluate_sql(stratum: Stratum, state: State, con) -> bool:
     """Evaluate the stratum whole in DuckDB; False (nothing changed) if it cannot be."""
-    session = _Session(con, state)
+    session = _Session(con, state, copy_inputs=stratum.recursive)
     try:
         results = _recursive(stratum, session) if stratum.recursive else _counting(stratum, session)
     except NotVectorizable:
