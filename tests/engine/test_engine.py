@@ -167,3 +167,18 @@ def test_removing_the_only_execute_rule_deletes_its_rows():
     assert added["p:execute[nova:servers.pause]"].inserted == {("s1",)}
     removed = eng.apply([RuleChange("p", rule, -1)])
     assert removed["p:execute[nova:servers.pause]"].deleted == {("s1",)}
+
+
+def test_has_table_agrees_with_tables():
+    eng = Engine()
+    eng.declare_datasource("nova", {"servers": ("id", "status")})
+    eng.load_policy("p", 'down(x) :- nova:servers(x, "DOWN")  n(c) :- c = count : { q(_) }  f(1)')
+    eng.insert_rows("p:q", [(1,), (2,)])
+    known = eng.tables()
+    assert {"nova:servers", "p:down", "p:n", "p:f", "p:q"} <= set(known)
+    for table in known:
+        assert eng.has_table(table)
+    for table in ("p:missing", "nova:flavors", "p", "p:#agg1", "p:f#facts"):
+        assert not eng.has_table(table), table
+    eng.delete_rows("p:q", [(1,), (2,)])
+    assert eng.has_table("p:q") == ("p:q" in eng.tables())

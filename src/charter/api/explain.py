@@ -59,7 +59,7 @@ def _explain(
         name = service.policies.get(policy).record.name
         qualified = f"{name}:{table}"
         engine = service.engine
-        if qualified not in engine.tables():
+        if not engine.has_table(qualified):
             raise NotFound(f"No such table {table} in policy {name}")
         arity = engine.arity(qualified)
         if arity is not None and len(row) != arity:

@@ -236,6 +236,18 @@ class Engine:
         known |= {f"{m}:{t}" for m in self.schemas.modules for t in self.schemas.modules[m]}
         return sorted(t for t in known if not _internal(t))
 
+    def has_table(self, table: str) -> bool:
+        """Whether ``tables()`` lists ``table``, without building that list."""
+        if _internal(table):
+            return False
+        if table in self._arity or table in self.program.derived:
+            return True
+        relation = self.state.relations.get(table)
+        if relation is not None and len(relation):
+            return True
+        module, sep, name = table.partition(":")
+        return bool(sep) and name in self.schemas.modules.get(module, {})
+
     def arity(self, table: str) -> int | None:
         return self._arity.get(table)
 

@@ -254,7 +254,7 @@ class Datasources:
             if table not in self.tables(ref):
                 raise NotFound(f"No such table {table} in datasource {live.name}")
             qualified = f"{live.name}:{table}"
-            if qualified not in self.service.engine.tables():
+            if not self.service.engine.has_table(qualified):
                 return []
             return sorted(self.service.engine.rows(qualified), key=repr)
 
@@ -269,7 +269,7 @@ class Datasources:
                     f"datasource {live.name} (driver {live.record.driver}) is polled; only "
                     "push datasources take rows through the API")
             qualified = f"{live.name}:{table}"
-            known = qualified in svc.engine.tables()
+            known = svc.engine.has_table(qualified)
             width = svc.engine.arity(qualified) if known and svc.engine.count(qualified) else None
             try:
                 rows = driver.rows_for(table, data, width)  # type: ignore[attr-defined]

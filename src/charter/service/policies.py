@@ -317,7 +317,7 @@ class Policies:
         with svc.lock:
             live = self.get(ref)
             qualified = f"{live.record.name}:{table}"
-            if qualified not in svc.engine.tables():
+            if not svc.engine.has_table(qualified):
                 if table in self.tables(ref):
                     return []
                 raise NotFound(f"No such table {table} in policy {live.record.name}")

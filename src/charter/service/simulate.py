@@ -117,7 +117,7 @@ def simulate(service, policy_ref: str, query: object, sequence: object,
 
         def read(before: bool = False) -> set[tuple]:
             table = f"{pattern.theory}:{pattern.table}"
-            if (before or table in writable) and table not in engine.tables():
+            if (before or table in writable) and not engine.has_table(table):
                 return set()  # a table the sequence could have written, but did not
             try:
                 return set(engine.query(pattern))
@@ -611,7 +611,7 @@ class _ActionTheory:
                 out.append(Rule((head,), (Atom(name, variables, theory=self.ap),)))
             if name in self.given and name not in self.actions:
                 real = name if ":" in name else f"{self.policy}:{name}"
-                if real in self.engine.tables():
+                if self.engine.has_table(real):
                     module, _, table = real.partition(":")
                     out.append(Rule((head,), (Atom(table, variables, theory=module),)))
         return out
