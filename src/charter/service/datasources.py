@@ -231,7 +231,7 @@ class Datasources:
         for t in self.tables(ref):
             if t not in specs:  # a schemaless pushed table: columns by position
                 arity = self.service.engine.arity(f"{live.name}:{t}") or 0
-                specs[t] = _positional(t, arity, self.service.engine.rows(f"{live.name}:{t}"))
+                specs[t] = _positional(t, arity)
         return [specs[t] for t in sorted(specs)]
 
     def table_spec(self, ref: str, table: str) -> TableSpec:
@@ -381,7 +381,8 @@ def parse_args(args: object) -> tuple[list, dict]:
     return positional, named
 
 
-def _positional(table: str, arity: int, rows: set[tuple]) -> TableSpec:
+def _positional(table: str, arity: int) -> TableSpec:
+    """A table with rows but no declared columns (pushed as rows): ``col0, col1, ...``."""
     from charter.datasources.driver import Column
 
     return TableSpec(table, tuple(Column(f"col{i}") for i in range(arity)))

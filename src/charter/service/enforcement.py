@@ -33,6 +33,7 @@ from charter.lang.ast import Modal
 from charter.lang.checks import head_table
 from charter.service.config import EnforcementSettings
 from charter.service.errors import ServiceError
+from charter.service.service import utcnow
 from charter.store.records import ActionRecord, AuditRecord
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,6 @@ ACTOR = "charter"
 # Decisions that count against the rate limit (they ran, or would have, or may yet).
 COUNTED = frozenset({PENDING, DRY_RUN, "done", "failed", "cancelled"})
 
-
-def _utcnow() -> datetime:
-    from charter.service.service import utcnow
-
-    return utcnow()
 
 
 class Enforcement:
@@ -56,7 +52,7 @@ class Enforcement:
         self.enforcer = Enforcer(self.limits, self.mode_of)
         self.worker = ActionWorker(self, self._run, self._may_run,
                                    retries=settings.retries, backoff=settings.backoff_seconds,
-                                   clock=_utcnow)
+                                   clock=utcnow)
         self.write_errors = 0
 
     def start(self) -> None:

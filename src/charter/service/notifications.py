@@ -22,13 +22,14 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
 
 import charter
 from charter.enforce.worker import Loop, backoff_delay
 from charter.service.config import NotificationSettings, WebhookSettings
+from charter.service.service import utcnow
 from charter.store.records import NotificationRecord, ViolationRecord
 from charter.store.store import Outbox
 
@@ -40,11 +41,6 @@ EVENT_ID_HEADER = "X-Charter-Event-Id"
 RETRY_STATUSES = frozenset({408, 425, 429})  # 4xx that mean "later", not "never"
 ERROR_CHARS = 500
 
-
-def _utcnow() -> datetime:
-    from charter.service.service import utcnow
-
-    return utcnow()
 
 
 def violation_event(v: ViolationRecord, event_id: str) -> dict:
@@ -126,7 +122,7 @@ class Notifier:
             return None
 
         def announce(changes: list[ViolationRecord]) -> Iterable[NotificationRecord]:
-            now = _utcnow()
+            now = utcnow()
             for change in changes:
                 event_id = str(uuid.uuid4())
                 event = violation_event(change, event_id)
@@ -141,7 +137,7 @@ class Notifier:
     # ------------------------------------------------------------ sending
 
     def work(self) -> float | None:
-        due, later = self.store.due_notifications(_utcnow())
+        due, later = self.store.due_notifications(utcnow())
         for rec in due:
             if self.loop.stopping:
                 return None
@@ -150,7 +146,7 @@ class Notifier:
             return 0.0  # each webhook's next entry may be due at once
         if later is None:
             return None
-        return max(0.0, (later - _utcnow()).total_seconds())
+        return max(0.0, (later - utcnow()).total_seconds())
 
     def deliver(self, rec: NotificationRecord) -> None:
         """One attempt at one delivery, its outcome recorded in the outbox."""
@@ -188,7 +184,7 @@ class Notifier:
             return
         delay = backoff_delay(attempt, self.settings.backoff_seconds,
                               self.settings.max_backoff_seconds)
-        now = _utcnow()
+        now = utcnow()
         self.store.finish_notification(rec.id, status="pending", attempts=attempt, at=now,
                                        next_attempt_at=now + timedelta(seconds=delay),
                                        error=error)
@@ -198,7 +194,7 @@ class Notifier:
 
     def _finish(self, rec: NotificationRecord, status: str, attempt: int,
                 error: str | None) -> None:
-        self.store.finish_notification(rec.id, status=status, attempts=attempt, at=_utcnow(),
+        self.store.finish_notification(rec.id, status=status, attempts=attempt, at=utcnow(),
                                        error=error)
         if status == "delivered":
             self.delivered += 1

@@ -22,17 +22,15 @@ from typing import Any
 import httpx
 
 from charter.datasources.driver import Column, ConfigOption, Driver, DriverError, Row, TableSpec
-from charter.datasources.drivers.http import (
-    bad_status,
+from charter.datasources.drivers.config import (
     flag,
     number,
-    read_json,
     scrub,
     service_url,
     string_map,
     table_map,
-    transport_error,
 )
+from charter.datasources.drivers.http import bad_status, read_json, transport_error
 
 EXAMPLE = '{"targets": {"query": "up", "labels": ["job", "instance"]}}'
 

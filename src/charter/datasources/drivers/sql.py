@@ -35,7 +35,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, Engine
 
 from charter.datasources.driver import Column, ConfigOption, Driver, DriverError, Row, TableSpec
-from charter.datasources.drivers.http import number, scrub, table_map
+from charter.datasources.drivers.config import number, scrub, table_map
 from charter.store.secrets import is_secret
 
 EXAMPLE = '{"hosts": {"query": "SELECT name, state FROM hosts", "columns": ["name", "state"]}}'
