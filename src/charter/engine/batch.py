@@ -82,15 +82,29 @@ def row_columns(rows: Sequence[Row]) -> list[np.ndarray] | None:
 def apply_rows(relation: Relation, changes: dict[Row, int]) -> BatchDelta | None:
     """Apply a base table's net row changes (row -> sign) set at a time; return its delta,
     or None (nothing done) when the rows do not fit the relation's columns."""
+    found = _as_columns(changes)
+    if found is None:
+        return None
+    rows, columns, signs = found
+    changed = relation.apply_batch(rows, columns, signs)
+    return None if changed is None else _delta_of(rows, columns, *changed)
+
+
+def _as_columns(
+    changes: dict[Row, int],
+) -> tuple[list[Row], list[np.ndarray], np.ndarray] | None:
+    """Rows -> numbers as the rows, their columns and the numbers (None: not columnar)."""
     rows = list(changes)
     columns = row_columns(rows)
     if columns is None:
         return None
-    signs = np.fromiter(changes.values(), dtype=np.int64, count=len(rows))
-    found = relation.apply_batch(rows, columns, signs)
-    if found is None:
-        return None
-    inserted, deleted = found
+    return rows, columns, np.fromiter(changes.values(), dtype=np.int64, count=len(rows))
+
+
+def _delta_of(
+    rows: list[Row], columns: list[np.ndarray], inserted: np.ndarray, deleted: np.ndarray
+) -> BatchDelta:
+    """The batch delta of the rows (also as columns) at the indexes that came and went."""
     row = rows.__getitem__
     return BatchDelta.of_lists(
         list(map(row, inserted.tolist())),
@@ -395,11 +409,10 @@ def apply_counts(
     if relation.base is None and len(relation):
         return None
     if counts:
-        rows = list(counts)
-        columns = row_columns(rows)
-        if columns is None:
+        extra = _as_columns(counts)
+        if extra is None:
             return None
-        found = [*found, (columns, np.fromiter(counts.values(), np.int64, len(rows)))]
+        found = [*found, extra[1:]]
     kinds = {tuple(kind_of(c) for c in columns) for columns, _ in found}
     if len(kinds) != 1:
         return None
@@ -409,16 +422,7 @@ def apply_counts(
         return BatchDelta()
     rows = list(zip(*(c.tolist() for c in columns), strict=True))
     applied = relation.change_counts(rows, columns, changes)
-    if applied is None:
-        return None
-    inserted, deleted = applied
-    row = rows.__getitem__
-    return BatchDelta.of_lists(
-        list(map(row, inserted.tolist())),
-        list(map(row, deleted.tolist())),
-        _subset(columns, inserted),
-        _subset(columns, deleted),
-    )
+    return None if applied is None else _delta_of(rows, columns, *applied)
 
 
 def delta_counts(

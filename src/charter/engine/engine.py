@@ -467,29 +467,23 @@ class Engine:
                 {r for r in rows if r not in old_visible[table]},
                 {r for r in old_visible[table] if r not in rows},
             )
-        dirty = self._dirty_tables(previous)
-        try:
-            self._propagate(dirty, old_visible)
-            result = {
-                table: TableDelta.of(delta)
-                for table, delta in state.batch.items()
-                if delta and not _internal(table)
-            }
-        finally:
-            state.batch = {}
-            for aggregate in state.aggregates.values():
-                aggregate.end_batch()
-        return result
+        return self._finish(self._dirty_tables(previous), old_visible)
 
     def _change_rows(self, row_changes: dict[str, dict[tuple, int]]) -> dict[str, TableDelta]:
         """``_change`` for a batch of rows only, the common case: the program stays."""
         self._arity.update(self._check_rows(row_changes, self._arity))
         # Nothing has changed so far; from here on the batch is applied.
-        state = self.state
         self._apply_rows(row_changes, self.program.derived)
+        return self._finish(set(), {})
+
+    def _finish(
+        self, dirty: set[str], old_visible: dict[str, dict[tuple, int]]
+    ) -> dict[str, TableDelta]:
+        """Propagate the batch applied to the base tables; return the visible deltas."""
+        state = self.state
         try:
-            self._propagate(set(), {})
-            result = {
+            self._propagate(dirty, old_visible)
+            return {
                 table: TableDelta.of(delta)
                 for table, delta in state.batch.items()
                 if delta and not _internal(table)
@@ -498,7 +492,6 @@ class Engine:
             state.batch = {}
             for aggregate in state.aggregates.values():
                 aggregate.end_batch()
-        return result
 
     def _normalized(self) -> dict[str, dict[Rule, Rule]]:
         return {name: dict(p.rules) for name, p in self.policies.items()}

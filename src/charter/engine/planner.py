@@ -244,10 +244,7 @@ class _Builder:
                 columns.append(col)
                 sources.append(self.layout[term.name])
         full = len(columns) == len(atom.args)
-        key = _getter(sources)
-        if full and len(columns) <= 1:
-            inner = key
-            key = (lambda b: ()) if not columns else (lambda b: (inner(b),))
+        key = _row_getter(sources) if full else _getter(sources)
         return Absent(i, atom.qualified, tuple(columns), key, full)
 
     def _source(self, term: Term) -> Callable[[tuple], object]:

@@ -35,7 +35,7 @@ column gives the bare value, several give a tuple.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from itertools import chain, filterfalse
 from operator import itemgetter
 from typing import Any
@@ -63,6 +63,11 @@ def key_getter(positions: tuple[int, ...]) -> Callable[[tuple], Key]:
     if not positions:
         return lambda _row: ()
     return itemgetter(*positions)
+
+
+def _paused_for(rows: int) -> AbstractContextManager[None]:
+    """The collector paused while hashing this many rows, if that is many (see collector.py)."""
+    return collector_paused() if rows >= COLLECTOR_PAUSE_ROWS else nullcontext()
 
 
 def _no_dead(n: int) -> np.ndarray:
@@ -177,8 +182,7 @@ class Relation:
                 self._big = True
                 return False
             dead, rows = self.dead, chain.from_iterable(self.stores())
-            paused = collector_paused() if self._stored() >= COLLECTOR_PAUSE_ROWS else nullcontext()
-            with paused:
+            with _paused_for(self._stored()):
                 self._stored_at = {r: i for i, r in enumerate(rows) if r not in dead}
             self._indexes = {}  # overlay-only until now: rebuilt over every live row
         else:
@@ -310,17 +314,10 @@ class Relation:
         """The hash index on ``columns`` (key -> rows), built on first use: of every live
         row when hashed (see ``_hashed``), else of the overlay."""
         entry = self._indexes.get(columns)
-        if entry is None:
-            entry = self._indexes[columns] = self._build_index(columns)
+        if entry is None:  # the collector is paused while a large one is built
+            with _paused_for(len(self.rows) if self._stored_at is None else len(self)):
+                entry = self._indexes[columns] = self._hash_rows(columns)
         return entry[1]
-
-    def _build_index(self, columns: tuple[int, ...]) -> tuple[Callable, dict[Key, set[Row]]]:
-        """The hash index on ``columns``, the collector paused while a large one is built."""
-        size = len(self.rows) if self._stored_at is None else len(self)
-        if size < COLLECTOR_PAUSE_ROWS:
-            return self._hash_rows(columns)
-        with collector_paused():  # a hundred thousand sets, then out of the collector's way
-            return self._hash_rows(columns)
 
     def _hash_rows(self, columns: tuple[int, ...]) -> tuple[Callable, dict[Key, set[Row]]]:
         """The hash index on ``columns`` of the overlay, or of every live row when hashed."""
