@@ -87,6 +87,25 @@ class ActionSpec:
             "args": [{"name": a.name, "description": a.description} for a in self.args],
         }
 
+    def bind(self, positional: Sequence[Any], named: Mapping[str, Any]) -> dict[str, Any]:
+        """The call's arguments by name, in the declared order; DriverError (400) when one
+        is unknown, given twice, missing, or there are too many."""
+        names = [a.name for a in self.args]
+        usage = f"{self.name}({', '.join(names)})"
+        if len(positional) > len(names):
+            raise DriverError(f"{usage} takes {len(names)} arguments, got {len(positional)}")
+        args = dict(zip(names, positional, strict=False))
+        for key, value in named.items():
+            if key not in names:
+                raise DriverError(f"{usage} has no argument {key!r}")
+            if key in args:
+                raise DriverError(f"{usage}: {key!r} given twice")
+            args[key] = value
+        missing = [n for n in names if n not in args]
+        if missing:
+            raise DriverError(f"{usage}: missing {', '.join(missing)}")
+        return {n: args[n] for n in names}
+
 
 class Driver:
     """Base class of every driver; subclasses set the class attributes and override methods.
@@ -132,6 +151,10 @@ class Driver:
     def poll(self) -> dict[str, list[Row]]:
         """Every table's whole current content, read from the service."""
         raise DriverError(f"datasource {self.name}: driver {self.driver} is not polled")
+
+    def action(self, name: str) -> ActionSpec | None:
+        """The declared action called ``name``, or None."""
+        return next((a for a in self.actions() if a.name == name), None)
 
     def execute(self, action: str, positional: Sequence[Any], named: Mapping[str, Any]) -> Any:
         names = ", ".join(a.name for a in self.actions()) or "none"

@@ -391,10 +391,10 @@ class CephDriver(Driver):
     # ------------------------------------------------------------ actions
 
     def execute(self, action: str, positional: Sequence[Any], named: Mapping[str, Any]) -> Any:
-        spec = next((a for a in ACTIONS if a.name == action), None)
+        spec = self.action(action)
         if spec is None:
             return super().execute(action, positional, named)
-        args = self._bind(spec, positional, named)
+        args = spec.bind(positional, named)
         if action in ("osd.out", "osd.in"):
             cmd = ["osd", action.split(".")[1], str(self._osd_id(args["id"]))]
         elif action == "osd.reweight":
@@ -425,24 +425,6 @@ class CephDriver(Driver):
         if "does not exist" in message:  # "osd out 99" says so but exits 0
             raise DriverError(f"datasource {self.name}: {what}: {message}", status=400)
         return {"command": what, "message": message}
-
-    def _bind(self, spec: ActionSpec, positional: Sequence[Any],
-              named: Mapping[str, Any]) -> dict[str, Any]:
-        names = [a.name for a in spec.args]
-        usage = f"{spec.name}({', '.join(names)})"
-        if len(positional) > len(names):
-            raise DriverError(f"{usage} takes {len(names)} arguments, got {len(positional)}")
-        args = dict(zip(names, positional, strict=False))
-        for key, value in named.items():
-            if key not in names:
-                raise DriverError(f"{usage} has no argument {key!r}")
-            if key in args:
-                raise DriverError(f"{usage}: {key!r} given twice")
-            args[key] = value
-        missing = [n for n in names if n not in args]
-        if missing:
-            raise DriverError(f"{usage}: missing {', '.join(missing)}")
-        return args
 
     @staticmethod
     def _osd_id(value: Any) -> int:

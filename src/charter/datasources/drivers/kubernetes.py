@@ -733,10 +733,13 @@ class KubernetesDriver(Driver):
         return ACTIONS
 
     def execute(self, action: str, positional: Sequence[Any], named: Mapping[str, Any]) -> Any:
-        spec = next((a for a in ACTIONS if a.name == action), None)
+        spec = self.action(action)
         if spec is None:
             return super().execute(action, positional, named)
-        args = self._args(spec, positional, named)
+        args = spec.bind(positional, named)
+        empty = [n for n, v in args.items() if v in (None, "")]
+        if empty:
+            raise DriverError(f"{spec.name} needs {', '.join(args)} (missing {', '.join(empty)})")
         if "namespace" in args and self.namespaces and args["namespace"] not in self.namespaces:
             raise DriverError(f"datasource {self.name} covers namespaces "
                               f"{', '.join(self.namespaces)}, not {args['namespace']!r}")
@@ -774,18 +777,6 @@ class KubernetesDriver(Driver):
             raise self._failure(exc, action) from None
         except Exception as exc:
             raise self._failure(exc, action) from None
-
-    def _args(self, spec: ActionSpec, positional: Sequence[Any],
-              named: Mapping[str, Any]) -> dict[str, Any]:
-        names = [a.name for a in spec.args]
-        if len(positional) > len(names) or set(named) - set(names):
-            raise DriverError(f"{spec.name} takes {', '.join(names)}")
-        args = dict(zip(names, positional, strict=False)) | dict(named)
-        missing = [n for n in names if args.get(n) in (None, "")]
-        if missing:
-            raise DriverError(f"{spec.name} needs {', '.join(names)} (missing "
-                              f"{', '.join(missing)})")
-        return {n: args[n] for n in names}
 
     # ------------------------------------------------------------ closing
 
