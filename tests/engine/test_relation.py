@@ -39,3 +39,36 @@ def test_lookups_of_another_kind_match_nothing():
         assert rel.lookup((0,), 1.0) == [(1, "a")]  # 1 == 1.0, as Python compares
     finally:
         relation_module.HASH_LIMIT = monkey
+
+
+def test_find_by_packed_row_keys_agrees_with_a_set():
+    """Int rows are found by one search of their packed keys; appended rows outside the
+    keys' ranges, selections and other kinds of values still give the set's answers."""
+    rng = np.random.default_rng(7)
+    columns = [
+        rng.integers(-50, 50, 400),
+        rng.integers(0, 5, 400),
+        rng.integers(10**6, 10**6 + 9, 400),
+    ]
+    base = ColumnStore.from_arrays(columns)
+    assert base is not None and base._row_keys
+    rows = list(base)
+    assert len(set(rows)) == len(rows) == base.n
+    near = ColumnStore([rng.integers(-60, 60, 50) for _ in range(3)])
+    far = ColumnStore([np.array([10**12]), np.array([0]), np.array([10**6])])
+    fits = base.append([np.array([120, -50]), np.array([7, 0]), np.array([10**6 + 12, 10**6])])
+    assert fits._row_keys  # merged into the keys, not rebuilt
+    grown = base.append(near.columns).append(far.columns)
+    keep = rng.random(grown.n) < 0.5
+    for store in (base, fits, grown, grown.select(keep)):
+        present = {row: i for i, row in enumerate(store)}
+        randoms = [tuple(int(v) for v in rng.integers(-70, 70, 3)) for _ in range(300)]
+        probes = list(present) + randoms
+        for row in probes:
+            i = store.find(row)
+            assert (i >= 0) == (row in present)
+            assert i < 0 or store.row(i) == row
+        if present:
+            row = next(iter(present))
+            assert store.find(tuple(float(v) for v in row)) >= 0  # 2.0 == 2
+            assert store.find(row[:2] + ("x",)) == -1 and store.find(row[:2]) == -1

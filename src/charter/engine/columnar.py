@@ -47,21 +47,100 @@ def column_array(values: Sequence[Any]) -> np.ndarray | None:
     return None
 
 
-def _packed(columns: Sequence[np.ndarray]) -> np.ndarray | None:
-    """One int64 per row, ordered as the rows are (mixed radix over the columns' ranges),
-    when every column holds ints and their ranges multiply to less than 2**62; else None."""
-    key, product = None, 1
+#: Packed keys stay below this, so that a key plus one never overflows int64.
+_KEY_LIMIT = 2**62
+
+
+def _packing(columns: Sequence[np.ndarray]) -> tuple[list[int], list[int]] | None:
+    """Each column's lowest value and span for packing rows into one int64 (mixed radix,
+    column 0 most significant, so keys sort as the rows do), or None when a column is not
+    ints or the spans multiply past ``_KEY_LIMIT``. Spans are doubled when that still fits,
+    so that rows appended later (ids past the current largest) usually fit the same keys."""
+    lows, spans, product = [], [], 1
     for column in columns:
         if column.dtype.kind != "i" or not len(column):
             return None
         low = int(column.min())
         span = int(column.max()) - low + 1
         product *= span
-        if product >= 2**62:
+        if product >= _KEY_LIMIT:
+            return None
+        lows.append(low)
+        spans.append(span)
+    if product << len(spans) < _KEY_LIMIT:
+        spans = [2 * span for span in spans]
+    return lows, spans
+
+
+def _pack(columns: Sequence[np.ndarray], lows: list[int], spans: list[int]) -> np.ndarray | None:
+    """The rows' packed keys, or None when some value falls outside the packing's ranges."""
+    key = None
+    for column, low, span in zip(columns, lows, spans, strict=True):
+        if column.dtype.kind != "i":
             return None
         shifted = column - low
+        if len(shifted) and (shifted.min() < 0 or shifted.max() >= span):
+            return None
         key = shifted if key is None else key * span + shifted
     return key
+
+
+class _RowKeys:
+    """Every row of a store packed into one int64, sorted, with the rows' positions: a row
+    is found by one ``searchsorted``, however many rows share its first column."""
+
+    __slots__ = ("lows", "spans", "keys", "perm")
+
+    def __init__(self, lows: list[int], spans: list[int], keys: np.ndarray, perm: np.ndarray):
+        self.lows, self.spans, self.keys, self.perm = lows, spans, keys, perm
+
+    @classmethod
+    def build(cls, columns: Sequence[np.ndarray], index: _SortedIndex | None) -> _RowKeys | None:
+        """The rows' keys, or None when they do not pack (a one-column store reuses its
+        column-0 ``index``: its order is the keys' order)."""
+        packing = _packing(columns)
+        if packing is None:
+            return None
+        key = _pack(columns, *packing)
+        assert key is not None
+        if index is not None and len(columns) == 1:
+            return cls(*packing, key[index.perm], index.perm)
+        perm = np.argsort(key)
+        return cls(*packing, key[perm], perm)
+
+    def find(self, row: Row) -> int:
+        key = 0
+        for value, low, span in zip(row, self.lows, self.spans, strict=True):
+            if type(value) is not int:  # 2.0 is found as 2 is, as Python compares
+                if type(value) is not float or not value.is_integer():
+                    return -1
+                value = int(value)
+            value -= low
+            if value < 0 or value >= span:
+                return -1
+            key = key * span + value
+        keys = self.keys
+        i = int(keys.searchsorted(key))
+        return self.perm.item(i) if i < len(keys) and keys.item(i) == key else -1
+
+    def merged(self, columns: Sequence[np.ndarray], start: int) -> _RowKeys | None:
+        """These keys with rows appended at positions ``start..`` (None: they do not fit)."""
+        key = _pack(columns, self.lows, self.spans)
+        if key is None:
+            return None
+        order = np.argsort(key)
+        ordered = key[order]
+        at = self.keys.searchsorted(ordered)
+        return _RowKeys(
+            self.lows,
+            self.spans,
+            np.insert(self.keys, at, ordered),
+            np.insert(self.perm, at, order + start),
+        )
+
+    def selected(self, keep: np.ndarray, renumber: np.ndarray) -> _RowKeys:
+        live = keep[self.perm]
+        return _RowKeys(self.lows, self.spans, self.keys[live], renumber[self.perm[live]])
 
 
 class NotColumnar(ValueError):
@@ -146,6 +225,8 @@ class ColumnStore:
         self._is_str = [c.dtype.kind in "OU" for c in self.columns]
         # element -> Python value: ``item`` for numbers, plain indexing for str objects
         self._getters = [c.__getitem__ if c.dtype == object else c.item for c in self.columns]
+        # every row packed, for ``find`` (None: not built yet; False: the rows do not pack)
+        self._row_keys: _RowKeys | None | bool = None
 
     @classmethod
     def from_rows(
@@ -201,16 +282,21 @@ class ColumnStore:
         then, if it repeats, every column.
         """
         first = self.columns[0]
-        key = _packed(self.columns)
-        if key is not None:
+        packing = _packing(self.columns)
+        if packing is not None:
+            key = _pack(self.columns, *packing)
+            assert key is not None
             order = np.argsort(key)
             ordered_key = key[order]
             repeat = np.zeros(self.n, dtype=bool)
             repeat[1:] = ordered_key[1:] == ordered_key[:-1]
-            if not repeat.any():
+            if not repeat.any():  # the sort is also the index on column 0 and ``find``'s
                 self._indexes[(0,)] = _SortedIndex.from_sorted((0,), order, first[order])
+                self._row_keys = _RowKeys(*packing, ordered_key, order)
                 return self
-            return self._sorted_store([c[order[~repeat]] for c in self.columns])
+            store = self._sorted_store([c[order[~repeat]] for c in self.columns])
+            store._row_keys = _RowKeys(*packing, ordered_key[~repeat], store.index((0,)).perm)
+            return store
         perm = np.argsort(first, kind="stable")
         ordered = first[perm]
         if not (ordered[1:] == ordered[:-1]).any():
@@ -243,8 +329,22 @@ class ColumnStore:
     def index(self, columns: tuple[int, ...]) -> _SortedIndex:
         index = self._indexes.get(columns)
         if index is None:
-            index = self._indexes[columns] = _SortedIndex(columns, self.columns)
+            row_keys = self._keys() if columns == (0,) else None
+            if row_keys:  # rows sorted by their packed keys are sorted by column 0
+                perm = row_keys.perm  # type: ignore[union-attr]
+                index = _SortedIndex.from_sorted(columns, perm, self.columns[0][perm])
+            else:
+                index = _SortedIndex(columns, self.columns)
+            self._indexes[columns] = index
         return index
+
+    def _keys(self) -> _RowKeys | bool:
+        """The packed row keys (built at the first call), or False: the rows do not pack."""
+        row_keys = self._row_keys
+        if row_keys is None:
+            index = self._indexes.get((0,))
+            row_keys = self._row_keys = _RowKeys.build(self.columns, index) or False
+        return row_keys
 
     def positions(self, columns: tuple[int, ...], key: Any) -> Sequence[int]:
         """Positions of rows whose ``columns`` equal ``key`` (index-key convention).
@@ -269,11 +369,15 @@ class ColumnStore:
             elif kind is not int and kind is not float:
                 return None
         index = self._indexes.get(columns) or self.index(columns)
-        first, v0 = index.first, values[0]
+        first, v0, n = index.first, values[0], self.n
         lo = int(first.searchsorted(v0))
-        if lo == self.n or first[lo] != v0:
+        if lo == n or first.item(lo) != v0:
             return None
-        hi = int(first.searchsorted(v0, "right"))
+        # a run of one (a key column) needs no second search
+        if lo + 1 == n or first.item(lo + 1) != v0:
+            hi = lo + 1
+        else:
+            hi = int(first.searchsorted(v0, "right"))
         found = index.perm[lo:hi]
         for c, v in zip(columns[1:], values[1:], strict=True):
             found = found[self.columns[c][found] == v]
@@ -335,6 +439,8 @@ class ColumnStore:
             theirs = counts if counts is not None else np.ones(k, dtype=np.int64)
             all_counts = np.concatenate([mine, theirs])
         store = ColumnStore(merged, all_counts)
+        if isinstance(self._row_keys, _RowKeys):
+            store._row_keys = self._row_keys.merged(columns, self.n)
         for key, index in self._indexes.items():
             values = columns[key[0]]
             order = np.argsort(values, kind="stable")
@@ -350,6 +456,8 @@ class ColumnStore:
         counts = None if self.counts is None else self.counts[keep]
         store = ColumnStore([c[keep] for c in self.columns], counts)
         renumber = np.cumsum(keep) - 1
+        if isinstance(self._row_keys, _RowKeys):
+            store._row_keys = self._row_keys.selected(keep, renumber)
         for key, index in self._indexes.items():
             live = keep[index.perm]
             store._indexes[key] = _SortedIndex.from_sorted(
@@ -371,11 +479,17 @@ class ColumnStore:
         return self.rows_at(self.positions(columns, key))
 
     def find(self, row: Row) -> int:
-        """The position of ``row``, or -1: searched on column 0, then compared as tuples
-        (small NumPy operations cost microseconds each: fewer than a few dozen candidate
-        rows are compared faster in Python)."""
+        """The position of ``row``, or -1.
+
+        Int rows that pack are found by one search of their packed keys (built at the
+        first ``find`` unless ``unique`` made them). Others are searched on column 0, then
+        compared as tuples (small NumPy operations cost microseconds each: fewer than a few
+        dozen candidate rows are compared faster in Python)."""
         if len(row) != len(self.columns):
             return -1
+        row_keys = self._row_keys if self._row_keys is not None else self._keys()
+        if row_keys:
+            return row_keys.find(row)  # type: ignore[union-attr]
         found = self._search((0,), row[:1])
         if found is None:
             return -1
