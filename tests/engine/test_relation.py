@@ -68,6 +68,8 @@ def test_find_by_packed_row_keys_agrees_with_a_set():
             i = store.find(row)
             assert (i >= 0) == (row in present)
             assert i < 0 or store.row(i) == row
+        many = store.find_rows([np.array(c, dtype=np.int64) for c in zip(*probes, strict=True)])
+        assert many.tolist() == [store.find(row) for row in probes]
         if present:
             row = next(iter(present))
             assert store.find(tuple(float(v) for v in row)) >= 0  # 2.0 == 2

@@ -123,6 +123,28 @@ class _RowKeys:
         i = int(keys.searchsorted(key))
         return self.perm.item(i) if i < len(keys) and keys.item(i) == key else -1
 
+    def find_many(self, columns: Sequence[np.ndarray]) -> np.ndarray | None:
+        """``find`` for many rows given as columns (None: not int columns). The keys are
+        searched in sorted order: nearby searches share cache lines."""
+        n = len(columns[0])
+        if not len(self.keys):
+            return np.full(n, -1, dtype=np.int64)
+        fits = np.ones(n, dtype=bool)
+        key = np.zeros(n, dtype=np.int64)
+        for column, low, span in zip(columns, self.lows, self.spans, strict=True):
+            if column.dtype.kind != "i":
+                return None
+            shifted = column - low
+            fits &= (shifted >= 0) & (shifted < span)
+            key = key * span + np.where(fits, shifted, 0)  # (no overflow past a misfit)
+        order = np.argsort(key)
+        at = self.keys.searchsorted(key[order])
+        np.minimum(at, len(self.keys) - 1, out=at)
+        hit = (self.keys[at] == key[order]) & fits[order]
+        positions = np.full(n, -1, dtype=np.int64)
+        positions[order[hit]] = self.perm[at[hit]]
+        return positions
+
     def merged(self, columns: Sequence[np.ndarray], start: int) -> _RowKeys | None:
         """These keys with rows appended at positions ``start..`` (None: they do not fit)."""
         key = _pack(columns, self.lows, self.spans)
@@ -169,11 +191,25 @@ class SearchKeys:
     lines, about twice as fast on a table larger than the cache.
     """
 
-    __slots__ = ("unique", "inverse")
+    __slots__ = ("keys", "_unique", "_inverse")
 
     def __init__(self, keys: np.ndarray):
-        unique, inverse = np.unique(keys, return_inverse=True)
-        self.unique, self.inverse = unique, inverse.reshape(-1)
+        self.keys = keys
+        self._unique: np.ndarray | None = None  # sorted at the first search
+        self._inverse: np.ndarray | None = None
+
+    @property
+    def unique(self) -> np.ndarray:
+        if self._unique is None:
+            unique, inverse = np.unique(self.keys, return_inverse=True)
+            self._unique, self._inverse = unique, inverse.reshape(-1)
+        return self._unique
+
+    @property
+    def inverse(self) -> np.ndarray:
+        if self._inverse is None:
+            self.unique  # noqa: B018  (sorts)
+        return self._inverse  # type: ignore[return-value]
 
     def runs(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each key, the run ``lo:hi`` of the sorted ``values`` equal to it (empty:
@@ -415,6 +451,11 @@ class ColumnStore:
     ) -> np.ndarray:
         """The position of each given row (one array per column; ``search``: the first
         one's keys, if already sorted), or -1 (rows are distinct)."""
+        row_keys = self._row_keys if self._row_keys is not None else self._keys()
+        if row_keys:
+            found = row_keys.find_many(columns)  # type: ignore[union-attr]
+            if found is not None:
+                return found
         owner, found = self.match((0,), columns[:1], search)
         for c in range(1, self.arity):
             keep = self.columns[c][found] == columns[c][owner]
