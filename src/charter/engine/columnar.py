@@ -386,34 +386,47 @@ class ColumnStore:
         """Positions of rows whose ``columns`` equal ``key`` (index-key convention).
 
         The hot path of incremental maintenance: one ``searchsorted`` (a miss ends there),
-        a second for the end of the run, NumPy only for multi-column filters.
+        a second for the end of a run longer than one, NumPy only for multi-column filters.
         """
         if not columns:
             return range(self.n)
-        values = (key,) if len(columns) == 1 else key
-        found = self._search(columns, values)
-        return found.tolist() if found is not None else ()
+        if len(columns) > 1:
+            found = self._search(columns, key)
+            return found.tolist() if found is not None else ()
+        if not self._fits(columns[0], key):
+            return ()
+        index = self._indexes.get(columns) or self.index(columns)
+        lo, hi = self._run(index.first, key)
+        if hi - lo == 1:
+            return (index.perm.item(lo),)
+        return index.perm[lo:hi].tolist()
+
+    def _fits(self, column: int, value: Any) -> bool:
+        """Whether ``value`` can equal a value of ``column`` (its kind matches)."""
+        kind = type(value)
+        if self._is_str[column]:
+            return kind is str
+        return kind is int or kind is float
+
+    def _run(self, first: np.ndarray, value: Any) -> tuple[int, int]:
+        """The run ``lo:hi`` of the sorted ``first`` equal to ``value`` (empty: none)."""
+        n = self.n
+        lo = int(first.searchsorted(value))
+        if lo == n or first.item(lo) != value:
+            return lo, lo
+        if lo + 1 == n or first.item(lo + 1) != value:  # a run of one (a key column)
+            return lo, lo + 1
+        return lo, int(first.searchsorted(value, "right"))
 
     def _search(self, columns: tuple[int, ...], values: Sequence[Any]) -> np.ndarray | None:
         """``positions`` as an array (None: none), searched on the index of ``columns``."""
-        is_str = self._is_str
         for c, v in zip(columns, values, strict=True):
-            kind = type(v)
-            if is_str[c]:
-                if kind is not str:
-                    return None
-            elif kind is not int and kind is not float:
+            if not self._fits(c, v):
                 return None
         index = self._indexes.get(columns) or self.index(columns)
-        first, v0, n = index.first, values[0], self.n
-        lo = int(first.searchsorted(v0))
-        if lo == n or first.item(lo) != v0:
+        lo, hi = self._run(index.first, values[0])
+        if lo == hi:
             return None
-        # a run of one (a key column) needs no second search
-        if lo + 1 == n or first.item(lo + 1) != v0:
-            hi = lo + 1
-        else:
-            hi = int(first.searchsorted(v0, "right"))
         found = index.perm[lo:hi]
         for c, v in zip(columns[1:], values[1:], strict=True):
             found = found[self.columns[c][found] == v]
@@ -510,10 +523,10 @@ class ColumnStore:
         return tuple([get(i) for get in self._getters])
 
     def rows_at(self, positions: Sequence[int]) -> list[Row]:
-        if not len(positions):
-            return []
         if len(positions) == 1:
             return [self.row(positions[0])]
+        if not positions:
+            return []
         return list(zip(*(c[positions].tolist() for c in self.columns), strict=True))
 
     def lookup(self, columns: tuple[int, ...], key: Any) -> list[Row]:
