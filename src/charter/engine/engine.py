@@ -98,6 +98,7 @@ class Engine:
         self.state.batch_threshold = batch_threshold
         self._names = AuxiliaryNames()
         self._arity: dict[str, int] = {}
+        self._named: set[str] = set()  # tables whose name passed _check_rows (schemas as now)
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
         self.program: Program = self._build({}, None)
 
@@ -133,6 +134,7 @@ class Engine:
         for table, columns in tables.items():
             self._check_arity_change(f"{name}:{table}", len(columns))
         self.schemas.set_module(name, {t: tuple(c) for t, c in tables.items()})
+        self._named.clear()
         for table, columns in tables.items():
             self._arity[f"{name}:{table}"] = len(columns)
 
@@ -140,6 +142,7 @@ class Engine:
         """Declare one table's columns (its module's schema becomes complete)."""
         self._check_arity_change(f"{module}:{table}", len(columns))
         self.schemas.set_table(module, table, tuple(columns))
+        self._named.clear()
         self._arity[f"{module}:{table}"] = len(columns)
 
     def _check_arity_change(self, table: str, arity: int) -> None:
@@ -483,11 +486,11 @@ class Engine:
         state = self.state
         try:
             self._propagate(dirty, old_visible)
-            return {
-                table: TableDelta.of(delta)
-                for table, delta in state.batch.items()
-                if delta and not _internal(table)
-            }
+            result = {}
+            for table, delta in state.batch.items():
+                if delta and not _internal(table):
+                    result[table] = TableDelta.of(delta)
+            return result
         finally:
             state.batch = {}
             for aggregate in state.aggregates.values():
@@ -566,25 +569,34 @@ class Engine:
         for table, rows in row_changes.items():
             if not rows:
                 continue
-            if ":" not in table:
-                raise DataError(f"table {table} must be qualified as module:table")
-            module, name = table.split(":", 1)
-            if self.schemas.is_complete(module) and self.schemas.columns(module, name) is None:
-                hint = difflib.get_close_matches(name, self.schemas.tables(module), n=1)
-                more = f"; did you mean {module}:{hint[0]}?" if hint else ""
-                raise DataError(f"datasource {module} has no table {name}{more}")
+            if table not in self._named:  # the name, once per table while schemas stay
+                self._check_name(table)
             expected = arities.get(table)
             if expected is None:
                 expected = learned[table] = len(next(iter(rows)))
-            bad = (
-                [] if set(map(len, rows)) == {expected} else [r for r in rows if len(r) != expected]
-            )
-            if bad:
+            if len(rows) == 1:
+                fits = len(next(iter(rows))) == expected
+            else:
+                fits = set(map(len, rows)) == {expected}
+            if not fits:
+                bad = [r for r in rows if len(r) != expected]
                 raise DataError(
                     f"row {bad[0]!r} of {table} has {len(bad[0])} values; "
                     f"{table} has {expected} columns"
                 )
         return learned
+
+    def _check_name(self, table: str) -> None:
+        """Raise DataError unless ``table`` is qualified and, if its module's schema is
+        complete, one of its tables."""
+        if ":" not in table:
+            raise DataError(f"table {table} must be qualified as module:table")
+        module, name = table.split(":", 1)
+        if self.schemas.is_complete(module) and self.schemas.columns(module, name) is None:
+            hint = difflib.get_close_matches(name, self.schemas.tables(module), n=1)
+            more = f"; did you mean {module}:{hint[0]}?" if hint else ""
+            raise DataError(f"datasource {module} has no table {name}{more}")
+        self._named.add(table)
 
     def _storage(self, table: str, derived: set[str]) -> str:
         return facts_table(table) if table in derived else table
@@ -669,17 +681,21 @@ class Engine:
         """
         state = self.state
         strata, readers = self.program.strata, self.program.readers
-        changed = {t for t, d in state.batch.items() if d}
-        pending = {i for t in changed for i in readers.get(t, ())}
+        changed: set[str] = set()
+        pending: set[int] = set()
+        for table, delta in state.batch.items():
+            if delta:
+                changed.add(table)
+                pending.update(readers.get(table, ()))
         if dirty:
             pending.update(i for i, s in enumerate(strata) if s.tables & dirty)
         while pending:
             position = min(pending)
             pending.discard(position)
             stratum = strata[position]
-            if stratum.tables & dirty:
+            if dirty and not stratum.tables.isdisjoint(dirty):
                 self._recompute(stratum, old_visible)
-            elif stratum.inputs & changed:
+            elif not stratum.inputs.isdisjoint(changed):
                 if self._large(stratum, changed):
                     self._recompute(stratum, old_visible)
                 elif stratum.recursive:
@@ -702,7 +718,9 @@ class Engine:
                 if not delta:
                     continue
                 changed.add(table)
-                pending.update(i for i in readers.get(table, ()) if i > position)
+                for i in readers.get(table, ()):
+                    if i > position:
+                        pending.add(i)
                 aggregate = state.aggregates.get(table)
                 if aggregate is not None:
                     rel = state.relations[table]
@@ -712,20 +730,29 @@ class Engine:
                         aggregate.apply(rel, delta.plus, delta.minus)
 
     def _large(self, stratum: Stratum, changed: set[str]) -> bool:
-        """Whether the batch moved more than ``recompute_fraction`` of the changed inputs."""
+        """Whether the batch moved more than ``recompute_fraction`` of the changed inputs.
+
+        Plain loops: this runs for every stratum a one-row change reaches."""
         batch, relations = self.state.batch, self.state.relations
-        inputs = [t for t in stratum.inputs if t in changed]
-        moved = sum(batch[t].size() for t in inputs if t in batch)
-        if self.recompute_fraction <= 0:
+        moved = 0
+        for table in stratum.inputs:
+            if table in changed:
+                delta = batch.get(table)
+                if delta is not None:
+                    moved += delta.size()
+        fraction = self.recompute_fraction
+        if fraction <= 0:
             return moved > 0
-        enough = moved / self.recompute_fraction
+        enough = moved / fraction
         total = 0
-        for table in inputs:  # a few rows against large tables: stop at the first
-            relation = relations.get(table)
-            total += len(relation) if relation is not None else 0
-            if total >= enough:
-                return False
-        return moved > self.recompute_fraction * max(total, 1)
+        for table in stratum.inputs:  # a few rows against large tables: stop at the first
+            if table in changed:
+                relation = relations.get(table)
+                if relation is not None:
+                    total += len(relation)
+                    if total >= enough:
+                        return False
+        return moved > fraction * max(total, 1)
 
     def _recompute(self, stratum: Stratum, old_visible: dict[str, dict[tuple, int]]) -> None:
         state = self.state

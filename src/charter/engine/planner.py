@@ -62,11 +62,20 @@ def _getter(sources: list[int | Constant]) -> Callable[[tuple], object]:
     """Binding -> key over positions and constants, in the index-key convention."""
     if all(isinstance(s, int) for s in sources):
         return key_getter(tuple(sources))  # type: ignore[arg-type]
-    parts = [(s.value, None) if isinstance(s, Constant) else (None, s) for s in sources]
-    if len(parts) == 1:
-        value = parts[0][0]
+    if len(sources) == 1:
+        value = sources[0].value  # type: ignore[union-attr]
         return lambda _b: value
-    return lambda b: tuple(v if p is None else b[p] for v, p in parts)
+    # The constants go after the binding, read by negative positions: one C itemgetter.
+    constants = tuple(s.value for s in sources if isinstance(s, Constant))
+    positions, j = [], -len(constants)
+    for s in sources:
+        if isinstance(s, Constant):
+            positions.append(j)
+            j += 1
+        else:
+            positions.append(s)
+    get = itemgetter(*positions)
+    return lambda b: get(b + constants)
 
 
 def _tuple_getter(positions: list[int]) -> Callable[[tuple], tuple]:

@@ -774,8 +774,10 @@ class BatchDelta:
             return (len(self._all) if self._all is not None else 0) + len(self._minus)
         return len(self._plus) + len(self._minus)
 
-    def __bool__(self) -> bool:
-        return self.size() > 0
+    def __bool__(self) -> bool:  # without size(): asked of every delta a change touches
+        if self._plus is None:
+            return bool(self._minus) or (self._all is not None and len(self._all) > 0)
+        return bool(self._plus) or bool(self._minus)
 
     def store(self, plus: bool) -> ColumnStore | None:
         """``plus`` (or ``minus``) as columns, None when empty; cached (set-at-a-time reads).
