@@ -182,3 +182,25 @@ def test_has_table_agrees_with_tables():
         assert not eng.has_table(table), table
     eng.delete_rows("p:q", [(1,), (2,)])
     assert eng.has_table("p:q") == ("p:q" in eng.tables())
+
+
+def test_hypothetical_changes_undone_leave_no_trace(engine: Engine):
+    seen: list = []
+    engine.subscribe("classification:error", lambda table, delta: seen.append(delta))
+    engine.insert_rows("nova:servers", [("vm1", "a", "h1", "ERROR")])
+    tables, rules = engine.tables(), engine.rules("classification")
+    extra = parse_rule("scratch(vm) :- error(vm)")
+    with engine.hypothetical():
+        engine.insert_rows("classification:guess", [(1, 2)])  # a table no one declared
+        engine.apply([RuleChange("classification", rules[0], -1)])
+        engine.apply([RuleChange("classification", extra, +1)])
+        engine.delete_rows("nova:servers", [("vm1", "a", "h1", "ERROR")])
+        assert engine.has_table("classification:guess") and not engine.rows("classification:error")
+        engine.insert_rows("nova:servers", [("vm1", "a", "h1", "ERROR")])
+        engine.apply([RuleChange("classification", extra, -1)])
+        engine.apply([RuleChange("classification", rules[0], +1)])
+        engine.delete_rows("classification:guess", [(1, 2)])
+    assert len(seen) == 1  # the insert before; nothing from inside
+    assert engine.tables() == tables and not engine.has_table("classification:guess")
+    assert engine.rules("classification") == rules  # the same order
+    assert engine.rows("classification:error") == {("vm1",)}

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -325,6 +326,34 @@ class Engine:
 
     def unsubscribe(self, table: str, callback: Subscriber) -> None:
         self._subscribers[table].remove(callback)
+
+    @contextmanager
+    def hypothetical(self) -> Iterator[Engine]:
+        """Changes made inside, and undone by the caller before it ends, leave no trace.
+
+        The caller undoes its rows and rules with their inverse changes; on exit the engine
+        restores what an undo does not: arities learned from hypothetical rows (their table
+        would stay listed), empty relations they created, the order of rules removed and
+        re-added, and the subscribers, which are muted inside so that no callback sees a
+        hypothetical delta (simulate, admission checks).
+        """
+        arity = dict(self._arity)
+        relations = set(self.state.relations)
+        order = {name: list(p.rules) for name, p in self.policies.items()}
+        subscribers = self._subscribers
+        self._subscribers = defaultdict(list)
+        try:
+            yield self
+        finally:
+            self._subscribers = subscribers
+            self._arity = arity
+            for table in set(self.state.relations) - relations:
+                if not len(self.state.relations[table]) and table not in self.program.derived:
+                    del self.state.relations[table]
+            for name, rules in order.items():
+                current = self.policies.get(name)
+                if current is not None and set(current.rules) == set(rules):
+                    current.rules = {r: current.rules[r] for r in rules}
 
     def rule_stats(self) -> list[tuple[str, Rule, int, str | None]]:
         """``(policy, rule, errors, last error)`` for rules whose builtins raised."""

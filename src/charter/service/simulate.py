@@ -281,41 +281,12 @@ def projected(engine: Engine, policy: str, action_policy: str | None, steps: lis
     Call with the service's lock held: the hypothetical state exists only inside it.
     """
     projection = _Projection(engine, policy, action_policy, steps, log)
-    with _footprint(engine):
+    with engine.hypothetical():
         try:
             projection.run()
             yield engine
         finally:
             projection.rollback()
-
-
-@contextmanager
-def _footprint(engine: Engine) -> Iterator[None]:
-    """Leave no trace of the simulation in the engine's bookkeeping.
-
-    Undoing rows and rules restores the tables; this also restores what an undo does not:
-    arities learned from hypothetical rows (a table would stay listed), empty relations it
-    created, the order of rules removed and re-added, and the engine's subscribers, which
-    are muted so no callback sees a hypothetical delta. These are the engine's private
-    fields: an engine-level snapshot API would be the cleaner home for this.
-    """
-    arity = dict(engine._arity)
-    relations = set(engine.state.relations)
-    order = {name: list(p.rules) for name, p in engine.policies.items()}
-    subscribers = engine._subscribers
-    engine._subscribers = defaultdict(list)
-    try:
-        yield
-    finally:
-        engine._subscribers = subscribers
-        engine._arity = arity
-        for table in set(engine.state.relations) - relations:
-            if not len(engine.state.relations[table]) and table not in engine.program.derived:
-                del engine.state.relations[table]
-        for name, rules in order.items():
-            current = engine.policies.get(name)
-            if current is not None and set(current.rules) == set(rules):
-                current.rules = {r: current.rules[r] for r in rules}
 
 
 def _rows(engine: Engine, table: str) -> set[tuple]:
