@@ -41,3 +41,19 @@ def test_index_built_by_radix_sort_finds_every_row():
     store = ColumnStore([ids, rng.integers(0, 5, 80_000)])
     for key in ids[:50].tolist():
         assert sorted(store.positions((0,), key)) == np.flatnonzero(ids == key).tolist()
+
+
+@pytest.mark.parametrize("span", [50, 2_000, 10**9], ids=["dense", "ids", "sparse"])
+def test_runs_read_from_starts_equal_the_searched_ones(span):
+    rng = np.random.default_rng(11)
+    values = rng.integers(-span, span, 1_000)
+    store = ColumnStore([values, np.arange(1_000)])
+    index = store.index((0,))
+    assert (index.dense() is not None) == (span < 10**9)
+    probes = [*values[:40].tolist(), -span - 1, span + 1, 0, 2.0]
+    for key in probes:
+        assert sorted(store.positions((0,), key)) == np.flatnonzero(values == key).tolist()
+    keys = np.array(probes[:-1] + [-(2**63), 2**63 - 1], dtype=np.int64)
+    owner, found = store.match((0,), [keys])
+    pairs = sorted(zip(owner.tolist(), found.tolist(), strict=True))
+    assert pairs == [(k, p) for k, key in enumerate(keys) for p in np.flatnonzero(values == key)]

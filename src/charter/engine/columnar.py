@@ -248,9 +248,18 @@ class SearchKeys:
             self.unique  # noqa: B018  (sorts)
         return self._inverse  # type: ignore[return-value]
 
-    def runs(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each key, the run ``lo:hi`` of the sorted ``values`` equal to it (empty:
-        none); the end of a run is searched for only where it is longer than one."""
+    def runs(self, index: _SortedIndex) -> tuple[np.ndarray, np.ndarray]:
+        """For each key, the run ``lo:hi`` of the index's sorted first column equal to it
+        (empty: none): read from its run starts where it has them (int keys), else
+        searched, the end of a run only where it is longer than one."""
+        keys, starts = self.keys, index.dense()
+        if starts is not None and keys.dtype.kind == "i":
+            high = index.low + len(starts) - 2
+            inside = (keys >= index.low) & (keys <= high)
+            at = np.where(inside, keys - index.low, 0)
+            lo = starts[at]
+            return lo, np.where(inside, starts[at + 1], lo)
+        values = index.first
         n, unique = len(values), self.unique
         if not n:
             empty = np.zeros(len(self.inverse), dtype=np.int64)
@@ -265,19 +274,29 @@ class SearchKeys:
         return lo[self.inverse], hi[self.inverse]
 
 
+#: An int index keeps run starts for every value of its first column's range (8 bytes
+#: each) when that range is at most this many times its rows (plus ``DENSE_EXTRA``).
+DENSE_SPAN_PER_ROW, DENSE_EXTRA = 4, 1024
+
+
 class _SortedIndex:
     """Row positions sorted by some columns; the first column's sorted values for search.
 
     Searches use the first column only (then filter on the others), so rows appended later
     are merged in by that column alone: ties on it may be in any order.
+
+    An int first column whose values are dense (ids) also gets, at its first search, the
+    start of each value's run (``starts[v - low]``, a CSR layout): a look-up reads two
+    numbers instead of a binary search, and a batch's runs are one gather.
     """
 
-    __slots__ = ("columns", "perm", "first")
+    __slots__ = ("columns", "perm", "first", "low", "starts")
 
     @classmethod
     def from_sorted(cls, columns: tuple[int, ...], perm: np.ndarray, first: np.ndarray):
         index = cls.__new__(cls)
         index.columns, index.perm, index.first = columns, perm, first
+        index.low, index.starts = 0, None
         return index
 
     def __init__(self, columns: tuple[int, ...], data: list[np.ndarray]):
@@ -285,6 +304,44 @@ class _SortedIndex:
         keys = [data[c] for c in reversed(columns)]
         self.perm = np.lexsort(keys) if len(keys) > 1 else stable_order(keys[0])
         self.first = data[columns[0]][self.perm]
+        self.low, self.starts = 0, None
+
+    def dense(self) -> np.ndarray | None:
+        """The run starts (``len == span + 2``), built at the first call; None when the
+        first column is not ints or too sparse for them."""
+        starts = self.starts
+        if starts is None:
+            starts = self.starts = self._starts()
+        return None if starts is False else starts  # type: ignore[return-value]
+
+    def _starts(self) -> np.ndarray | bool:
+        first = self.first
+        if first.dtype.kind != "i" or not len(first):
+            return False
+        low, high = int(first[0]), int(first[-1])
+        if high - low > DENSE_SPAN_PER_ROW * len(first) + DENSE_EXTRA:
+            return False
+        self.low = low
+        starts = np.zeros(high - low + 2, dtype=np.int64)
+        np.cumsum(np.bincount(first - low, minlength=high - low + 1), out=starts[1:])
+        return starts
+
+    def run(self, value: Any) -> tuple[int, int]:
+        """The run ``lo:hi`` of the sorted first column equal to ``value`` (empty: none)."""
+        starts = self.starts if self.starts is not None else self.dense()
+        if starts is not False and starts is not None and type(value) is int:
+            at = value - self.low
+            if 0 <= at < len(starts) - 1:
+                return starts.item(at), starts.item(at + 1)
+            return 0, 0
+        first = self.first
+        n = len(first)
+        lo = int(first.searchsorted(value))
+        if lo == n or first.item(lo) != value:
+            return lo, lo
+        if lo + 1 == n or first.item(lo + 1) != value:  # a run of one (a key column)
+            return lo, lo + 1
+        return lo, int(first.searchsorted(value, "right"))
 
 
 class ColumnStore:
@@ -433,7 +490,7 @@ class ColumnStore:
         if not self._fits(columns[0], key):
             return ()
         index = self._indexes.get(columns) or self.index(columns)
-        lo, hi = self._run(index.first, key)
+        lo, hi = index.run(key)
         if hi - lo == 1:
             return (index.perm.item(lo),)
         return index.perm[lo:hi].tolist()
@@ -445,23 +502,13 @@ class ColumnStore:
             return kind is str
         return kind is int or kind is float
 
-    def _run(self, first: np.ndarray, value: Any) -> tuple[int, int]:
-        """The run ``lo:hi`` of the sorted ``first`` equal to ``value`` (empty: none)."""
-        n = self.n
-        lo = int(first.searchsorted(value))
-        if lo == n or first.item(lo) != value:
-            return lo, lo
-        if lo + 1 == n or first.item(lo + 1) != value:  # a run of one (a key column)
-            return lo, lo + 1
-        return lo, int(first.searchsorted(value, "right"))
-
     def _search(self, columns: tuple[int, ...], values: Sequence[Any]) -> np.ndarray | None:
         """``positions`` as an array (None: none), searched on the index of ``columns``."""
         for c, v in zip(columns, values, strict=True):
             if not self._fits(c, v):
                 return None
         index = self._indexes.get(columns) or self.index(columns)
-        lo, hi = self._run(index.first, values[0])
+        lo, hi = index.run(values[0])
         if lo == hi:
             return None
         found = index.perm[lo:hi]
@@ -489,7 +536,7 @@ class ColumnStore:
         """
         index = self.index(columns)
         search = search if search is not None else SearchKeys(keys[0])
-        owner, flat = expand(*search.runs(index.first))
+        owner, flat = expand(*search.runs(index))
         found = index.perm[flat]
         for c, key in zip(columns[1:], keys[1:], strict=True):
             keep = self.columns[c][found] == key[owner]
