@@ -74,3 +74,42 @@ def test_find_by_packed_row_keys_agrees_with_a_set():
             row = next(iter(present))
             assert store.find(tuple(float(v) for v in row)) >= 0  # 2.0 == 2
             assert store.find(row[:2] + ("x",)) == -1 and store.find(row[:2]) == -1
+
+
+@pytest.mark.parametrize("hash_limit", [0, 1_000_000], ids=["columnar", "hashed"])
+def test_counted_keys_equal_the_rows_looked_up(monkeypatch, hash_limit):
+    """``count_key`` (and a batch's ``old_count``) count what ``lookup`` lists, through
+    deaths, moves to the overlay, a tail and its merge."""
+    from charter.engine.relation import BatchDelta
+
+    monkeypatch.setattr(relation_module, "HASH_LIMIT", hash_limit)
+    rng = np.random.default_rng(5)
+    rel = Relation.from_store("p:t", ColumnStore([rng.integers(0, 9, 60), np.arange(60)]))
+    rel = Relation.from_store("p:t", rel.base.unique())  # type: ignore[union-attr]
+
+    def check(delta: BatchDelta | None = None) -> None:
+        for columns in ((0,), (1,), (0, 1)):
+            for row in [*rel, (3, 999), (99, 1)]:
+                key = row[0] if columns == (0,) else row[1] if columns == (1,) else row
+                assert rel.count_key(columns, key) == len(rel.lookup(columns, key))
+                if delta is not None:
+                    old = delta.old_count(rel, columns, key)
+                    assert old == len(delta.old_bucket(rel, columns, key))
+
+    check()
+    rel.count_key((0,), 1)  # dead counts now kept from here on
+    delta = BatchDelta()
+    for i in range(0, 60, 7):
+        row = next(r for r in rel if r[1] == i)
+        rel.discard(row)
+        delta.minus.add(row)
+    rel.set_count(next(iter(rel)), 4)
+    for row in [(1, 100), (2, 101), (1, 102)]:
+        rel.add(row)
+        delta.plus.add(row)
+    check(delta)
+    rows = [(5, 200 + i) for i in range(40)] + [r for r in list(rel)[:5]]
+    columns = [np.array([r[0] for r in rows]), np.array([r[1] for r in rows])]
+    signs = np.array([1] * 40 + [-1] * 5)
+    assert rel.apply_batch(rows, columns, signs) is not None  # a tail, then deaths in it
+    check()

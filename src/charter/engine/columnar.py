@@ -495,6 +495,15 @@ class ColumnStore:
             return (index.perm.item(lo),)
         return index.perm[lo:hi].tolist()
 
+    def count(self, columns: tuple[int, ...], key: Any) -> int:
+        """``len(positions(columns, key))``; one column's run is counted, not listed."""
+        if len(columns) != 1:
+            return len(self.positions(columns, key))
+        if not self._fits(columns[0], key):
+            return 0
+        lo, hi = (self._indexes.get(columns) or self.index(columns)).run(key)
+        return hi - lo
+
     def _fits(self, column: int, value: Any) -> bool:
         """Whether ``value`` can equal a value of ``column`` (its kind matches)."""
         kind = type(value)

@@ -10,8 +10,9 @@ error is counted against the rule (``RuleStats``), never raised.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from charter.engine.columnar import ColumnStore
 from charter.engine.plan import (
@@ -112,14 +113,27 @@ def _scan(step: Scan, bindings: list[tuple], state: State, old: bool) -> list[tu
             for v in values:
                 append(b + v)
         return out
-    key = step.key
-    if delta is not None:
+    key, columns = step.key, step.columns
+    if step.counted:  # each binding once per matching row: count them, make none
+        if delta is not None:
+            count = _remembered(lambda k: delta.old_count(rel, columns, k), len(bindings))
+        else:
+            count = _remembered(lambda k: rel.count_key(columns, k), len(bindings))
         for b in bindings:
-            for r in delta.old_bucket(rel, step.columns, key(b)):
+            n = count(key(b))
+            if n:
+                out += [b] * n
+        return out
+    if delta is not None:
+        old = _remembered(lambda k: delta.old_bucket(rel, columns, k), len(bindings))
+        for b in bindings:
+            for r in old(key(b)):
                 if not same or all(r[x] == r[y] for x, y in same):
                     append(b + extend(r))
         return out
-    get = rel.getter(step.columns)
+    get = rel.getter(columns)
+    if rel.base is not None:  # a column store's look-up builds its rows each time
+        get = _remembered(get, len(bindings))
     for b in bindings:
         bucket = get(key(b))
         if bucket:
@@ -131,6 +145,25 @@ def _scan(step: Scan, bindings: list[tuple], state: State, old: bool) -> list[tu
                 for r in bucket:
                     append(b + extend(r))
     return out
+
+
+def _remembered(get: Callable[[Any], Any], calls: int) -> Callable[[Any], Any]:
+    """``get`` remembering its answers, for one step over ``calls`` bindings.
+
+    Bindings of one step often share their key: a recursive rule's frontier moves up a
+    tree in step, so every row of a round looks up the same parent. The relation does not
+    change during a step, so a step's answers can be reused within it."""
+    if calls < 2:
+        return get
+    answers: dict[Any, Any] = {}
+
+    def remembered(key: Any) -> Any:
+        rows = answers.get(key, MISSING)
+        if rows is MISSING:
+            rows = answers[key] = get(key)
+        return rows
+
+    return remembered
 
 
 def _absent(step: Absent, bindings: list[tuple], state: State, old: bool) -> list[tuple]:

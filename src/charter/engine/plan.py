@@ -31,6 +31,9 @@ class Scan:
     same: tuple[tuple[int, int], ...]  # column pairs that must hold equal values
     out: Getter  # row -> tuple of values appended to the binding
     full: bool = False  # every column is bound: a membership test, ``key`` gives the row
+    # Binds nothing used later (no kept columns, no equal columns): each binding is kept
+    # once per matching row, which the executor counts without reading the rows.
+    counted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

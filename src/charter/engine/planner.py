@@ -240,6 +240,7 @@ class _Builder:
             _getter(sources),
             tuple(same),
             _tuple_getter([first[n] for n in kept]),
+            counted=bool(columns) and not kept and not same,
         )
 
     def _absent(self, i: int, atom: Atom) -> Absent:

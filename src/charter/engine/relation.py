@@ -102,6 +102,7 @@ class Relation:
         "_masks",
         "_dead_log",
         "_overlay_store",
+        "_dead_keys",
     )
 
     def __init__(self, name: str, arity: int | None = None):
@@ -129,6 +130,9 @@ class Relation:
         self._masks: tuple[np.ndarray, np.ndarray] | None = None
         self._dead_log: list[Row] = []
         self._overlay_store: ColumnStore | None = None  # the overlay as columns, cached
+        # Dead rows counted by their key on some columns (``count_key``), built on demand,
+        # kept by ``_kill`` and dropped when a batch changes ``dead`` set at a time.
+        self._dead_keys: dict[tuple[int, ...], tuple[Callable, dict[Key, int]]] = {}
 
     @classmethod
     def from_counts(cls, name: str, counts: dict[Row, int]) -> Relation:
@@ -371,6 +375,30 @@ class Relation:
             return any(len(s.positions(columns, key)) > 0 for s in self.stores())
         return any(r not in dead for s in self.stores() for r in s.lookup(columns, key))
 
+    def count_key(self, columns: tuple[int, ...], key: Key) -> int:
+        """How many rows have ``key`` on ``columns``: ``len(lookup(...))`` without making
+        the rows (a join literal that binds nothing used later only needs this)."""
+        if self.base is None or self._hashed_now or (not self._big and self._hashed()):
+            return len(self.index(columns).get(key, ()))
+        n = self.base.count(columns, key)
+        if self.tail is not None:
+            n += self.tail.count(columns, key)
+        if self.dead:
+            n -= self._dead_count(columns, key)
+        if self.rows:
+            n += len(self.index(columns).get(key, ()))
+        return n
+
+    def _dead_count(self, columns: tuple[int, ...], key: Key) -> int:
+        entry = self._dead_keys.get(columns)
+        if entry is None:
+            getter, counts = key_getter(columns), {}
+            for row in self.dead:
+                k = getter(row)
+                counts[k] = counts.get(k, 0) + 1
+            entry = self._dead_keys[columns] = (getter, counts)
+        return entry[1].get(key, 0)
+
     def keys(self, columns: tuple[int, ...]) -> set[Key]:
         """Every distinct key on ``columns``."""
         getter = key_getter(columns)
@@ -398,6 +426,9 @@ class Relation:
     def _kill(self, row: Row) -> None:
         """Mark a live row of base or tail dead."""
         self.dead.add(row)
+        for getter, counts in self._dead_keys.values():
+            k = getter(row)
+            counts[k] = counts.get(k, 0) + 1
         if self._masks is not None:
             self._dead_log.append(row)
         if self._stored_at is not None:
@@ -560,6 +591,7 @@ class Relation:
         if len(kill):
             killed = self._pick(rows, kill)
             self.dead.update(killed)
+            self._dead_keys = {}
             self._mark(where[kill], True)
             self._log_hash(("remove", killed))
 
@@ -584,6 +616,7 @@ class Relation:
         if len(revive):
             revived = self._pick(rows, revive)
             self.dead.difference_update(revived)
+            self._dead_keys = {}
             self._mark(where[revive], False)
             self._log_hash(("add", revived, where[revive].tolist(), [c[revive] for c in columns]))
         new = np.flatnonzero(insert & ~stored)
@@ -701,6 +734,7 @@ class Relation:
         keep = ~base_mask
         self.base = self.base.select(keep) if keep.any() else None  # type: ignore[union-attr]
         self.dead = set()
+        self._dead_keys = {}
         self._masks, self._dead_log = None, []
         self._unhash()
         self._big = False
@@ -714,12 +748,13 @@ class BatchDelta:
     batch gives its rows as lists and columns (``of_lists``): the sets are made when read.
     """
 
-    __slots__ = ("_plus", "_minus", "_minus_indexes", "_all", "_stores")
+    __slots__ = ("_plus", "_minus", "_minus_indexes", "_plus_indexes", "_all", "_stores")
 
     def __init__(self, plus: set[Row] | None = None, minus: set[Row] | None = None):
         self._plus: set[Row] | list[Row] | None = plus if plus is not None else set()
         self._minus: set[Row] | list[Row] = minus if minus is not None else set()
         self._minus_indexes: dict[tuple[int, ...], dict[Key, list[Row]]] = {}
+        self._plus_indexes: dict[tuple[int, ...], dict[Key, list[Row]]] = {}
         self._all: Relation | None = None
         self._stores: dict[bool, ColumnStore | None] = {}
 
@@ -794,11 +829,14 @@ class BatchDelta:
         """Removed rows by key, so the old version of a table can be looked up."""
         index = self._minus_indexes.get(columns)
         if index is None:
-            getter = key_getter(columns)
-            index = {}
-            for row in self.minus:
-                index.setdefault(getter(row), []).append(row)
-            self._minus_indexes[columns] = index
+            index = self._minus_indexes[columns] = _by_key(self.minus, columns)
+        return index
+
+    def plus_index(self, columns: tuple[int, ...]) -> dict[Key, list[Row]]:
+        """Gained rows by key (for counting the old version's rows with a key)."""
+        index = self._plus_indexes.get(columns)
+        if index is None:
+            index = self._plus_indexes[columns] = _by_key(self.plus, columns)
         return index
 
     def old_bucket(self, relation: Relation, columns: tuple[int, ...], key: Key) -> list[Row]:
@@ -809,6 +847,15 @@ class BatchDelta:
         rows = [r for r in relation.lookup(columns, key) if r not in plus]
         rows += self.minus_index(columns).get(key, ())
         return rows
+
+    def old_count(self, relation: Relation, columns: tuple[int, ...], key: Key) -> int:
+        """``len(old_bucket(...))`` without making the rows: the rows with the key now,
+        less those gained, plus those lost."""
+        lost = len(self.minus_index(columns).get(key, ()))
+        if self.all_new:
+            return lost
+        gained = len(self.plus_index(columns).get(key, ()))
+        return relation.count_key(columns, key) - gained + lost
 
     def old_rows(self, relation: Relation) -> Iterable[Row]:
         """All rows of ``relation`` before the batch."""
@@ -825,3 +872,11 @@ class BatchDelta:
         if self.all_new:
             return row in self.minus
         return row in self.minus or (row in relation and row not in self.plus)
+
+
+def _by_key(rows: Iterable[Row], columns: tuple[int, ...]) -> dict[Key, list[Row]]:
+    getter = key_getter(columns)
+    index: dict[Key, list[Row]] = {}
+    for row in rows:
+        index.setdefault(getter(row), []).append(row)
+    return index
