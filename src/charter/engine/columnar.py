@@ -290,12 +290,12 @@ class _SortedIndex:
     numbers instead of a binary search, and a batch's runs are one gather.
     """
 
-    __slots__ = ("columns", "perm", "first", "low", "starts")
+    __slots__ = ("columns", "perm", "low", "starts", "_first", "_column")
 
     @classmethod
     def from_sorted(cls, columns: tuple[int, ...], perm: np.ndarray, first: np.ndarray):
         index = cls.__new__(cls)
-        index.columns, index.perm, index.first = columns, perm, first
+        index.columns, index.perm, index._first, index._column = columns, perm, first, first
         index.low, index.starts = 0, None
         return index
 
@@ -303,8 +303,17 @@ class _SortedIndex:
         self.columns = columns
         keys = [data[c] for c in reversed(columns)]
         self.perm = np.lexsort(keys) if len(keys) > 1 else stable_order(keys[0])
-        self.first = data[columns[0]][self.perm]
+        self._column = data[columns[0]]
+        self._first: np.ndarray | None = None
         self.low, self.starts = 0, None
+
+    @property
+    def first(self) -> np.ndarray:
+        """The first column's values in index order, made at the first call: a dense
+        index reads its runs from ``starts`` and needs them only to merge or search."""
+        if self._first is None:
+            self._first = self._column[self.perm]
+        return self._first
 
     def dense(self) -> np.ndarray | None:
         """The run starts (``len == span + 2``), built at the first call; None when the
@@ -315,15 +324,15 @@ class _SortedIndex:
         return None if starts is False else starts  # type: ignore[return-value]
 
     def _starts(self) -> np.ndarray | bool:
-        first = self.first
-        if first.dtype.kind != "i" or not len(first):
+        column = self._column  # counted in any order: no need of the sorted values
+        if column.dtype.kind != "i" or not len(column):
             return False
-        low, high = int(first[0]), int(first[-1])
-        if high - low > DENSE_SPAN_PER_ROW * len(first) + DENSE_EXTRA:
+        low, high = int(column.min()), int(column.max())
+        if high - low > DENSE_SPAN_PER_ROW * len(column) + DENSE_EXTRA:
             return False
         self.low = low
         starts = np.zeros(high - low + 2, dtype=np.int64)
-        np.cumsum(np.bincount(first - low, minlength=high - low + 1), out=starts[1:])
+        np.cumsum(np.bincount(column - low, minlength=high - low + 1), out=starts[1:])
         return starts
 
     def run(self, value: Any) -> tuple[int, int]:
@@ -475,6 +484,16 @@ class ColumnStore:
             index = self._indexes.get((0,))
             row_keys = self._row_keys = _RowKeys.build(self.columns, index) or False
         return row_keys
+
+    def prepare_index(self, columns: tuple[int, ...]) -> None:
+        """Build the index on ``columns`` with what its first search would build."""
+        index = self.index(columns)
+        if len(columns) == 1:
+            index.dense()
+
+    def row_keys(self) -> None:
+        """Build the packed row keys ``find`` searches (when the rows pack)."""
+        self._keys()
 
     def positions(self, columns: tuple[int, ...], key: Any) -> Sequence[int]:
         """Positions of rows whose ``columns`` equal ``key`` (index-key convention).

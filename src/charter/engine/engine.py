@@ -31,9 +31,10 @@ from charter.engine.batch import apply_rows
 from charter.engine.collector import collector_paused
 from charter.engine.columnar import ColumnStore
 from charter.engine.delta import Delta, RuleChange, TableDelta
-from charter.engine.evaluate import evaluate_stratum
+from charter.engine.evaluate import evaluate_stratum, sizer
 from charter.engine.execute import State
 from charter.engine.incremental import update_counting, update_recursive
+from charter.engine.prepare import build_indexes
 from charter.engine.program import (
     FACTS_SUFFIX,
     AuxiliaryNames,
@@ -101,6 +102,7 @@ class Engine:
         self._arity: dict[str, int] = {}
         self._named: set[str] = set()  # tables whose name passed _check_rows (schemas as now)
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
+        self._rebuilt = False  # this batch evaluated some stratum whole
         self.program: Program = self._build({}, None)
 
     # ------------------------------------------------------------ policies and schemas
@@ -432,11 +434,16 @@ class Engine:
         """Apply net row changes (table -> row -> sign) and rule changes as one batch,
         then tell the subscribers."""
         threshold = self.state.batch_threshold
+        self._rebuilt = False
         if threshold is not None and sum(map(len, row_changes.values())) >= threshold:
             with collector_paused():
                 result = self._change(row_changes, rule_changes)
+                self._prepare_indexes()
         else:
             result = self._change(row_changes, rule_changes)
+            if self._rebuilt:  # a stratum evaluated whole has fresh, unindexed stores
+                with collector_paused():
+                    self._prepare_indexes()
         for table, delta in result.items():
             for callback in list(self._subscribers.get(table, ())):
                 callback(table, delta)
@@ -783,7 +790,12 @@ class Engine:
                         return False
         return moved > fraction * max(total, 1)
 
+    def _prepare_indexes(self) -> None:
+        """After bulk work: build the indexes the next changes will look up (prepare.py)."""
+        build_indexes(self.program, self.state, sizer(self.state))
+
     def _recompute(self, stratum: Stratum, old_visible: dict[str, dict[tuple, int]]) -> None:
+        self._rebuilt = True
         state = self.state
         before: dict[str, Relation | dict | None] = {
             t: old_visible[t] if t in old_visible else state.relations.get(t)

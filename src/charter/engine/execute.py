@@ -304,6 +304,8 @@ def atom_seeds(seed: AtomSeed, rows: Iterable[tuple]) -> list[tuple]:
 def head_seeds(seed: HeadSeed, rows: Iterable[tuple]) -> list[tuple]:
     """Bindings of head variables from head rows (rows the head cannot produce are skipped)."""
     out, consts, same = seed.out, seed.consts, seed.same
+    if not consts and not same:
+        return [out(r) for r in rows]
     return [out(r) for r in rows if _matches(r, consts, same)]
 
 

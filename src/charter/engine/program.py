@@ -73,6 +73,11 @@ class CompiledRule:
         names = {a.name for a in literal.args if isinstance(a, Variable)}
         return literal.qualified if len(names) == len(literal.args) else None
 
+    def forget_plans(self) -> None:
+        """Drop the cached plans: they follow the table sizes of their first use, and bulk
+        work (a load, a whole evaluation) can change those by orders of magnitude."""
+        self._plans.clear()
+
     def plan(self, start: int | str | None, size: Callable[[str], int]) -> Plan:
         """The plan from ``start`` (None: full, an index: that literal's delta, "head")."""
         if start is None:  # full plans follow the data's current sizes

@@ -51,7 +51,7 @@ Key = Any
 
 
 # A relation with this few stored rows (base and tail) is hashed at its first look-up.
-HASH_LIMIT = 200_000
+HASH_LIMIT = 20_000
 # Building a hash index or position map of at least this many rows pauses the collector.
 COLLECTOR_PAUSE_ROWS = 20_000
 # The tail is merged into the base when it holds this fraction of the base's rows.
@@ -403,6 +403,21 @@ class Relation:
         """Every distinct key on ``columns``."""
         getter = key_getter(columns)
         return {getter(row) for row in self}
+
+    def prepare(self, columns: tuple[int, ...] | None) -> None:
+        """Build ahead what a look-up on ``columns`` (None: a whole-row find) will use:
+        the hash index of a small relation, else the stores' sorted index or row keys."""
+        if self.base is None:
+            return
+        if not self._big and self._hashed():
+            if columns:
+                self.index(columns)
+            return
+        for store in self.stores():
+            if columns is None:
+                store.row_keys()
+            else:
+                store.prepare_index(columns)
 
     # -- changes
 

@@ -385,7 +385,10 @@ def evaluate_sql(stratum: Stratum, state: State, con) -> bool:
     finally:
         session.close()
     for table, (data, counts) in results.items():
-        _install(state, table, data, counts)
+        if isinstance(data, ColumnStore):
+            state.relations[table] = Relation.from_store(table, data)
+        else:
+            _install(state, table, data, counts)
     if any(session.frontier.values()):  # SQL stopped early: Python goes on to the fixpoint
         from charter.engine.evaluate import insert_to_fixpoint
 
@@ -397,12 +400,28 @@ def _empty_result():
     return {"c0": np.array([], dtype=np.int64)}, None
 
 
+def _shareable(relation: Relation, state: State) -> bool:
+    """Whether a copy of ``relation`` can be its column store itself: all its rows are
+    there, each counting 1 (as each copied row does), and it is large enough to be
+    columnar. A store never changes, so both tables share its memory and its indexes."""
+    base = relation.base
+    return (
+        relation.columnar_only
+        and base is not None
+        and base.counts is None
+        and len(base) >= state.columnar_threshold
+    )
+
+
 def _counting(stratum: Stratum, session: _Session):
     results = {}
     for table in stratum.tables:
         rules = [c for c in stratum.rules if c.head == table]
         source = rules[0].copies if len(rules) == 1 else None
         relation = session.state.relations.get(source) if source is not None else None
+        if relation is not None and _shareable(relation, session.state):
+            results[table] = (relation.base, None)  # the same immutable store, its indexes
+            continue
         if relation is not None:  # a copy (a facts table, an aggregate's bindings): no SQL
             found = _columns_of(relation)
             if found is None:
