@@ -96,6 +96,8 @@ class State:
 def _scan(step: Scan, bindings: list[tuple], state: State, old: bool) -> list[tuple]:
     rel = state.relation(step.table)
     delta = state.delta(step.table, old)
+    if delta is None and not rel.rows and rel.base is None:  # empty (a facts table)
+        return []
     if step.full:  # every column bound: keep the bindings whose row is there
         row = step.key
         if delta is not None:

@@ -170,10 +170,9 @@ def update_recursive(
             gains.append((compiled, plan, plus))
         if not minus:
             continue
-        relation = relations[compiled.head]
         gone = deleted[compiled.head]
         for row in run(plan, minus, state, everything_old[compiled], compiled.stats):
-            if row not in gone and row in relation:
+            if row not in gone:  # derived from the old state: in the relation (still old)
                 gone.add(row)
                 frontier[compiled.head].append(row)
     recursive_inputs = [
@@ -192,10 +191,9 @@ def update_recursive(
                 continue
             plan = compiled.plan(i, size)
             seeds = atom_seeds(plan.seed, rows)  # type: ignore[arg-type]
-            relation = relations[compiled.head]
             gone = deleted[compiled.head]
             for row in run(plan, seeds, state, everything_old[compiled], compiled.stats):
-                if row not in gone and row in relation:
+                if row not in gone:
                     gone.add(row)
                     next_frontier[compiled.head].append(row)
         frontier = next_frontier
