@@ -57,3 +57,17 @@ def test_runs_read_from_starts_equal_the_searched_ones(span):
     owner, found = store.match((0,), [keys])
     pairs = sorted(zip(owner.tolist(), found.tolist(), strict=True))
     assert pairs == [(k, p) for k, key in enumerate(keys) for p in np.flatnonzero(values == key)]
+
+
+@pytest.mark.parametrize(
+    "column",
+    [[5, 3, 5, -2, 3, 3], [10**12, 1, 1], [2.5, 2.5, 1.0], ["b", "a", "b"]],
+    ids=["dense ints", "sparse ints", "floats", "strings"],
+)
+def test_group_sizes_equal_numpy_unique(column):
+    from charter.engine.aggregates import _group_sizes
+
+    array = np.array(column, dtype=object if isinstance(column[0], str) else None)
+    keys, sizes = _group_sizes(array)
+    want_keys, want_sizes = np.unique(array, return_counts=True)
+    assert keys.tolist() == want_keys.tolist() and sizes.tolist() == want_sizes.tolist()

@@ -34,7 +34,7 @@ from charter.engine.delta import Delta, RuleChange, TableDelta
 from charter.engine.evaluate import evaluate_stratum, sizer
 from charter.engine.execute import State
 from charter.engine.incremental import update_counting, update_recursive
-from charter.engine.prepare import build_indexes
+from charter.engine.prepare import IndexBuilder, build_indexes
 from charter.engine.program import (
     FACTS_SUFFIX,
     AuxiliaryNames,
@@ -103,6 +103,7 @@ class Engine:
         self._named: set[str] = set()  # tables whose name passed _check_rows (schemas as now)
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
         self._rebuilt = False  # this batch evaluated some stratum whole
+        self._indexing: IndexBuilder | None = None  # building indexes after bulk work
         self.program: Program = self._build({}, None)
 
     # ------------------------------------------------------------ policies and schemas
@@ -433,6 +434,9 @@ class Engine:
     ) -> dict[str, TableDelta]:
         """Apply net row changes (table -> row -> sign) and rule changes as one batch,
         then tell the subscribers."""
+        if self._indexing is not None:  # the last bulk work's indexes: wait for them
+            self._indexing.join()
+            self._indexing = None
         threshold = self.state.batch_threshold
         self._rebuilt = False
         if threshold is not None and sum(map(len, row_changes.values())) >= threshold:
@@ -792,7 +796,7 @@ class Engine:
 
     def _prepare_indexes(self) -> None:
         """After bulk work: build the indexes the next changes will look up (prepare.py)."""
-        build_indexes(self.program, self.state, sizer(self.state))
+        self._indexing = build_indexes(self.program, self.state, sizer(self.state))
 
     def _recompute(self, stratum: Stratum, old_visible: dict[str, dict[tuple, int]]) -> None:
         self._rebuilt = True

@@ -3,23 +3,38 @@
 A column store builds a sorted index at its first look-up on some columns, and packed row
 keys at its first ``find``; a small relation is hashed at its first look-up. After bulk
 work (a load, a whole evaluation) that first look-up would fall on whichever change comes
-first, which then waits 10-300 ms at a million rows. The plans say which look-ups changes
-will make (each delta plan's join steps, the re-derivation plans of recursive strata, and
-the finds of rows whose counts change), so the engine builds those right after bulk work,
-planning the delta rules anew for the sizes the bulk work left.
+first, each of several then waiting 10-300 ms at a million rows. The plans say which
+look-ups changes will make (each delta plan's join steps, the re-derivation plans of
+recursive strata, and the finds of rows whose counts change), so right after bulk work the
+engine plans the delta rules anew for the sizes it left, hashes the small relations, and
+builds the column stores' indexes.
+
+The stores' indexes are NumPy work (radix sorts, gathers) that releases the GIL, on
+immutable stores: at a million rows they are built on a thread of their own
+(``IndexBuilder``), so the bulk work's tables are readable at once; the engine's next
+change waits for the thread (``Engine._apply``), and is the only one that may wait.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 
+from charter.engine.columnar import ColumnStore
 from charter.engine.execute import State
 from charter.engine.plan import Absent, NegationSeed, Scan
 from charter.engine.planner import HEAD
 from charter.engine.program import Program
 
+log = logging.getLogger(__name__)
+
 #: A look-up of whole rows (a membership test or a count read by ``find``).
 ROWS = None
+#: Stores holding this many rows in all are indexed on a thread of their own.
+BACKGROUND_ROWS = 200_000
+
+Work = list[tuple[ColumnStore, tuple[int, ...] | None]]
 
 
 def planned_lookups(
@@ -56,12 +71,50 @@ def planned_lookups(
     return found
 
 
-def build_indexes(program: Program, state: State, size: Callable[[str], int]) -> None:
-    """Build every index ``planned_lookups`` names on the relations that have columns."""
-    relations = state.relations
+def build_indexes(
+    program: Program, state: State, size: Callable[[str], int]
+) -> IndexBuilder | None:
+    """Plan the delta rules anew, hash the small relations they read and build the
+    column stores' indexes: here, or on a started ``IndexBuilder`` (returned) when the
+    stores are large."""
+    work: Work = []
+    seen: set[tuple[int, tuple[int, ...] | None]] = set()
     for table, lookups in planned_lookups(program, size).items():
-        relation = relations.get(table)
-        if relation is None or relation.base is None:
+        relation = state.relations.get(table)
+        if relation is None:
             continue
         for columns in sorted(lookups, key=lambda c: c or ()):
-            relation.prepare(columns)
+            for store, cols in relation.prepare(columns):
+                if (id(store), cols) not in seen:  # a copy shares its source's store
+                    seen.add((id(store), cols))
+                    work.append((store, cols))
+    if sum(store.n for store, _ in work) < BACKGROUND_ROWS:
+        _build(work)
+        return None
+    builder = IndexBuilder(work)
+    builder.start()
+    return builder
+
+
+def _build(work: Work) -> None:
+    for store, columns in work:
+        store.prepare(columns)
+
+
+class IndexBuilder(threading.Thread):
+    """Builds column stores' indexes off the caller's thread; ``join`` waits for them.
+
+    A failure (say, memory) is logged and dropped: an index not built here is built by
+    the first look-up that needs it, as without this thread."""
+
+    def __init__(self, work: Work):
+        super().__init__(name="charter-index-builder", daemon=True)
+        self.work = work
+
+    def run(self) -> None:
+        try:
+            _build(self.work)
+        except Exception:
+            log.exception("building indexes ahead failed; they will be built when used")
+        finally:
+            self.work = []

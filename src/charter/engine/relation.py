@@ -404,20 +404,17 @@ class Relation:
         getter = key_getter(columns)
         return {getter(row) for row in self}
 
-    def prepare(self, columns: tuple[int, ...] | None) -> None:
-        """Build ahead what a look-up on ``columns`` (None: a whole-row find) will use:
-        the hash index of a small relation, else the stores' sorted index or row keys."""
+    def prepare(self, columns: tuple[int, ...] | None) -> list[tuple[ColumnStore, Any]]:
+        """Get ready for look-ups on ``columns`` (None: whole-row finds): a small relation
+        is hashed now; a large one returns its stores' part (``ColumnStore.prepare``),
+        NumPy work that may run on another thread, the stores being immutable."""
         if self.base is None:
-            return
+            return []
         if not self._big and self._hashed():
             if columns:
                 self.index(columns)
-            return
-        for store in self.stores():
-            if columns is None:
-                store.row_keys()
-            else:
-                store.prepare_index(columns)
+            return []
+        return [(store, columns) for store in self.stores()]
 
     # -- changes
 
