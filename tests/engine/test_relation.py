@@ -113,3 +113,19 @@ def test_counted_keys_equal_the_rows_looked_up(monkeypatch, hash_limit):
     signs = np.array([1] * 40 + [-1] * 5)
     assert rel.apply_batch(rows, columns, signs) is not None  # a tail, then deaths in it
     check()
+
+
+def test_membership_of_many_rows_equals_one_by_one():
+    rng = np.random.default_rng(9)
+    rel = Relation.from_store(
+        "p:t", ColumnStore([rng.integers(0, 50, 400), rng.integers(0, 50, 400)]).unique()
+    )
+    stored = list(rel)
+    for row in stored[:30]:
+        rel.discard(row)  # dead in the base
+    rel.set_count(stored[40], 3)  # dead in the base, alive in the overlay
+    rel.add((7, 1000))
+    rows = [*stored[:60], (7, 1000), (7, 1001), (10**30, 1), (2.0, 3), ("a", 1), (True, 1)]
+    rows += [(1, 2, 3), (-(2**63), 2**63 - 1)]
+    assert rel.contains_many(rows) == [row in rel for row in rows]
+    assert rel.contains_many(stored[40:50]) == [True] * 10  # a few: one by one

@@ -102,7 +102,10 @@ def _scan(step: Scan, bindings: list[tuple], state: State, old: bool) -> list[tu
         row = step.key
         if delta is not None:
             return [b for b in bindings if delta.old_contains(rel, row(b))]
-        return [b for b in bindings if row(b) in rel]
+        if rel.base is None:
+            return [b for b in bindings if row(b) in rel]
+        found = rel.contains_many([row(b) for b in bindings])
+        return [b for b, there in zip(bindings, found, strict=True) if there]
     out: list[tuple] = []
     append = out.append
     extend, same = step.out, step.same
