@@ -15,7 +15,8 @@ truth flipped, or an aggregate's groups whose value changed.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from functools import cache
 
 from charter.engine.batch import Fallback, apply_counts, delta_counts
@@ -80,6 +81,26 @@ def _copy(stratum: Stratum, state: State) -> BatchDelta | None:
     return BatchDelta(set(delta.plus), set(delta.minus))
 
 
+def _derivations(
+    plan: Plan, seeds: list[tuple], state: State, old: frozenset[int], compiled: CompiledRule
+) -> Iterable[tuple[tuple, int]]:
+    """The head rows the plan derives from ``seeds``, each with how many times.
+
+    Seeds repeat when the changed rows differ only in columns the rule does not use (the
+    ``y`` of ``reach(x, _)``: a cut in a hierarchy removes many rows of each ``x``). A
+    plan's output is the union of each seed's, so a repeated seed is run once and its
+    rows counted as often as it repeats."""
+    if len(seeds) >= 8:
+        distinct = Counter(seeds)
+        if len(distinct) * 2 <= len(seeds):
+            return [
+                (row, n)
+                for seed, n in distinct.items()
+                for row in run(plan, [seed], state, old, compiled.stats)
+            ]
+    return [(row, 1) for row in run(plan, seeds, state, old, compiled.stats)]
+
+
 def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchDelta:
     """Apply the inputs' deltas to a non-recursive stratum (one table); return its delta."""
     (table,) = stratum.tables
@@ -106,12 +127,10 @@ def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchD
                 except Fallback:
                     pass
             plus, minus = literal_seeds(plan, state)
-            if plus:
-                for row in run(plan, plus, state, _before(i), compiled.stats):
-                    counts[row] += 1
-            if minus:
-                for row in run(plan, minus, state, _before(i), compiled.stats):
-                    counts[row] -= 1
+            for seeds, sign in ((plus, 1), (minus, -1)):
+                if seeds:
+                    for row, n in _derivations(plan, seeds, state, _before(i), compiled):
+                        counts[row] += sign * n
     relation = state.relation(table)
     if found:
         applied = apply_counts(relation, found, counts)
