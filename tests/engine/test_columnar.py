@@ -71,3 +71,17 @@ def test_group_sizes_equal_numpy_unique(column):
     keys, sizes = _group_sizes(array)
     want_keys, want_sizes = np.unique(array, return_counts=True)
     assert keys.tolist() == want_keys.tolist() and sizes.tolist() == want_sizes.tolist()
+
+
+@pytest.mark.parametrize("unique_ids", [True, False], ids=["id column", "repeating"])
+def test_rows_found_by_their_id_equal_rows_found_by_packed_keys(unique_ids):
+    rng = np.random.default_rng(4)
+    ids = rng.permutation(3_000) if unique_ids else rng.integers(0, 1_000, 3_000)
+    store = ColumnStore([ids, rng.integers(0, 4, 3_000), rng.integers(-5, 5, 3_000)]).unique()
+    store.prepare(None)  # packed row keys, whose order gives the index on column 0
+    picked = rng.integers(0, store.n, 200)
+    probe = [c[picked].copy() for c in store.columns]
+    probe[1][::3] += 1  # some rows that are not there
+    probe[0][::7] = 10**9  # and ids out of range
+    want = [store.find(row) for row in zip(*(c.tolist() for c in probe), strict=True)]
+    assert store.find_rows(probe).tolist() == want

@@ -330,6 +330,15 @@ class _SortedIndex:
         index.low, index.starts = 0, None
         return index
 
+    @classmethod
+    def from_order(cls, columns: tuple[int, ...], perm: np.ndarray, column: np.ndarray):
+        """The index of ``column`` (the first of ``columns``) in the order ``perm``, known
+        to sort it; its sorted values are made when first asked for."""
+        index = cls.__new__(cls)
+        index.columns, index.perm, index._first, index._column = columns, perm, None, column
+        index.low, index.starts = 0, None
+        return index
+
     def __init__(self, columns: tuple[int, ...], data: list[np.ndarray]):
         self.columns = columns
         keys = [data[c] for c in reversed(columns)]
@@ -362,8 +371,12 @@ class _SortedIndex:
         if high - low > DENSE_SPAN_PER_ROW * len(column) + DENSE_EXTRA:
             return False
         self.low = low
+        if 0 <= low <= high - low:  # ids from 0 or 1: counted as they are, no shifted copy
+            sizes = np.bincount(column, minlength=high + 1)[low:]
+        else:
+            sizes = np.bincount(column - low, minlength=high - low + 1)
         starts = np.zeros(high - low + 2, dtype=np.int64)
-        np.cumsum(np.bincount(column - low, minlength=high - low + 1), out=starts[1:])
+        np.cumsum(sizes, out=starts[1:])
         return starts
 
     def run(self, value: Any) -> tuple[int, int]:
@@ -502,7 +515,7 @@ class ColumnStore:
             row_keys = self._keys() if columns == (0,) else None
             if row_keys:  # rows sorted by their packed keys are sorted by column 0
                 perm = row_keys.perm  # type: ignore[union-attr]
-                index = _SortedIndex.from_sorted(columns, perm, self.columns[0][perm])
+                index = _SortedIndex.from_order(columns, perm, self.columns[0])
             else:
                 index = _SortedIndex(columns, self.columns)
             self._indexes[columns] = index
@@ -522,8 +535,9 @@ class ColumnStore:
         Safe on another thread while this one reads the store: each index is made whole
         and then stored in one assignment; two threads making the same index both make
         an equal one."""
-        if columns is None:
-            self._keys()
+        if columns is None:  # and the index on column 0 their order gives (id look-ups)
+            if self._keys() and self.arity > 1:
+                self.index((0,)).dense()
             return
         index = self.index(columns)
         if len(columns) == 1:
@@ -632,6 +646,9 @@ class ColumnStore:
     ) -> np.ndarray:
         """The position of each given row (one array per column; ``search``: the first
         one's keys, if already sorted), or -1 (rows are distinct)."""
+        by_key = self._find_by_first(columns)
+        if by_key is not None:
+            return by_key
         row_keys = self._row_keys if self._row_keys is not None else self._keys()
         if row_keys:
             found = row_keys.find_many(columns)  # type: ignore[union-attr]
@@ -644,6 +661,32 @@ class ColumnStore:
         positions = np.full(len(columns[0]), -1, dtype=np.int64)
         positions[owner] = found
         return positions
+
+    def _find_by_first(self, columns: Sequence[np.ndarray]) -> np.ndarray | None:
+        """``find_rows`` through a dense index on column 0 where each key holds one row
+        (an id column): one gather of run starts, then a comparison of the other
+        columns, instead of a binary search per row (10x at 60k rows in 2M). None when
+        there is no such index yet, or some key holds several rows."""
+        index = self._indexes.get((0,))
+        if index is None and isinstance(self._row_keys, _RowKeys):
+            index = self.index((0,))  # the row keys' order: no sort
+        keys = columns[0]
+        if index is None or keys.dtype.kind != "i" or not len(keys) or not self.n:
+            return None
+        starts = index.dense()
+        if starts is None:
+            return None
+        inside = (keys >= index.low) & (keys <= index.low + len(starts) - 2)
+        at = np.where(inside, keys - index.low, 0)
+        lo = starts[at]
+        size = np.where(inside, starts[at + 1] - lo, 0)
+        if (size > 1).any():
+            return None
+        found = size == 1
+        positions = index.perm[np.where(found, lo, 0)]
+        for c in range(1, self.arity):
+            found &= self.columns[c][positions] == columns[c]
+        return np.where(found, positions, -1)
 
     def append(
         self, columns: Sequence[np.ndarray], counts: np.ndarray | None = None
