@@ -672,3 +672,18 @@ def test_grammar_has_no_lalr_conflicts():
         logger.removeHandler(handler)
         logger.setLevel(level)
     assert not [r for r in records if "conflict" in r.lower()]
+
+
+def test_parse_tables_are_cached_in_the_users_cache_directory(monkeypatch, tmp_path):
+    from charter.lang import parser as parser_module
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = parser_module._cache_file()
+    assert path is not None and path.startswith(str(tmp_path / "cache" / "charter"))
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))  # no directory can be made there
+    assert parser_module._cache_file() is None
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("CHARTER_PARSER_CACHE", "0")
+    assert parser_module._cache_file() is None
