@@ -321,13 +321,13 @@ class _SortedIndex:
     numbers instead of a binary search, and a batch's runs are one gather.
     """
 
-    __slots__ = ("columns", "perm", "low", "starts", "_first", "_column")
+    __slots__ = ("columns", "perm", "low", "starts", "_first", "_column", "_distinct")
 
     @classmethod
     def from_sorted(cls, columns: tuple[int, ...], perm: np.ndarray, first: np.ndarray):
         index = cls.__new__(cls)
         index.columns, index.perm, index._first, index._column = columns, perm, first, first
-        index.low, index.starts = 0, None
+        index.low, index.starts, index._distinct = 0, None, None
         return index
 
     @classmethod
@@ -336,7 +336,7 @@ class _SortedIndex:
         to sort it; its sorted values are made when first asked for."""
         index = cls.__new__(cls)
         index.columns, index.perm, index._first, index._column = columns, perm, None, column
-        index.low, index.starts = 0, None
+        index.low, index.starts, index._distinct = 0, None, None
         return index
 
     def __init__(self, columns: tuple[int, ...], data: list[np.ndarray]):
@@ -346,6 +346,7 @@ class _SortedIndex:
         self._column = data[columns[0]]
         self._first: np.ndarray | None = None
         self.low, self.starts = 0, None
+        self._distinct: bool | None = None
 
     @property
     def first(self) -> np.ndarray:
@@ -362,6 +363,14 @@ class _SortedIndex:
         if starts is None:
             starts = self.starts = self._starts()
         return None if starts is False else starts  # type: ignore[return-value]
+
+    def distinct(self) -> bool:
+        """Whether no value of the first column repeats (an id column), for a dense
+        index; known after its first call."""
+        if self._distinct is None:
+            starts = self.dense()
+            self._distinct = starts is not None and bool((np.diff(starts) <= 1).all())
+        return self._distinct
 
     def _starts(self) -> np.ndarray | bool:
         column = self._column  # counted in any order: no need of the sorted values
@@ -537,7 +546,7 @@ class ColumnStore:
         an equal one."""
         if columns is None:  # and the index on column 0 their order gives (id look-ups)
             if self._keys() and self.arity > 1:
-                self.index((0,)).dense()
+                self.index((0,)).distinct()
             return
         index = self.index(columns)
         if len(columns) == 1:
@@ -673,16 +682,14 @@ class ColumnStore:
         keys = columns[0]
         if index is None or keys.dtype.kind != "i" or not len(keys) or not self.n:
             return None
-        starts = index.dense()
-        if starts is None:
+        if not index.distinct():
             return None
+        starts = index.dense()
+        assert starts is not None
         inside = (keys >= index.low) & (keys <= index.low + len(starts) - 2)
         at = np.where(inside, keys - index.low, 0)
         lo = starts[at]
-        size = np.where(inside, starts[at + 1] - lo, 0)
-        if (size > 1).any():
-            return None
-        found = size == 1
+        found = inside & (starts[at + 1] > lo)
         positions = index.perm[np.where(found, lo, 0)]
         for c in range(1, self.arity):
             found &= self.columns[c][positions] == columns[c]
