@@ -98,7 +98,10 @@ def _derivations(
                 for seed, n in distinct.items()
                 for row in run(plan, [seed], state, old, compiled.stats)
             ]
-    return [(row, 1) for row in run(plan, seeds, state, old, compiled.stats)]
+    rows = run(plan, seeds, state, old, compiled.stats)
+    if len(rows) < 8:
+        return [(row, 1) for row in rows]
+    return Counter(rows).items()  # counted in C: a counted scan repeats its rows
 
 
 def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchDelta:
