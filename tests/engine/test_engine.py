@@ -204,3 +204,38 @@ def test_hypothetical_changes_undone_leave_no_trace(engine: Engine):
     assert engine.tables() == tables and not engine.has_table("classification:guess")
     assert engine.rules("classification") == rules  # the same order
     assert engine.rows("classification:error") == {("vm1",)}
+
+
+def test_indexes_built_on_a_thread_after_a_load_serve_the_next_changes(monkeypatch):
+    """After bulk work the planned indexes are built on a thread; reads need not wait,
+    the next change does, and every table then equals a fresh evaluation."""
+    import numpy as np
+
+    from charter.engine import prepare
+
+    monkeypatch.setattr(prepare, "BACKGROUND_ROWS", 0)  # a thread even for a small load
+    policy = (
+        "reach(x, y) :- edge(x, y)\nreach(x, z) :- reach(x, y), edge(y, z)\n"
+        "hot(x) :- reach(x, _), n = count : { reach(x, _) }, n > 2\n"
+        "cold(x) :- node(x, 0), not hot(x)"
+    )
+    rng = np.random.default_rng(2)
+    edges = [rng.integers(0, 300, 600), rng.integers(0, 300, 600)]
+    nodes = [np.arange(300), rng.integers(0, 2, 300)]
+    engine = Engine(columnar_threshold=1, vectorize_threshold=1, batch_threshold=50)
+    engine.load_policy("p", policy)
+    engine.load_columns({"p:edge": edges, "p:node": nodes})
+    builder = engine._indexing
+    assert builder is not None and builder.name == "charter-index-builder"
+    assert engine.count("p:reach") > 0  # a read while it may still run
+    changes = [Delta("p:edge", (int(a), int(b)), -1) for a, b in zip(*edges, strict=True)][:40]
+    changes += [Delta("p:edge", (1000 + i, i), 1) for i in range(30)]
+    engine.apply(changes[:1])
+    assert not builder.is_alive()  # the first change waited for it
+    for change in changes[1:]:
+        engine.apply([change])  # (a change evaluating a stratum whole starts another)
+    fresh = Engine()
+    fresh.load_policy("p", policy)
+    fresh.load_rows({"p:edge": engine.rows("p:edge"), "p:node": engine.rows("p:node")})
+    for table in ("p:reach", "p:hot", "p:cold"):
+        assert engine.rows(table) == fresh.rows(table)
