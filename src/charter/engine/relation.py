@@ -286,7 +286,7 @@ class Relation:
         """Positions in base and tail (-1: not stored) of rows of ``width`` ints (None:
         some row is not, so the caller looks them up one by one)."""
         flat = list(chain.from_iterable(rows))
-        if len(flat) != width * len(rows) or not all(type(v) is int for v in flat):
+        if len(flat) != width * len(rows) or {*map(type, flat)} != {int}:
             return None
         try:
             values = np.array(flat, dtype=np.int64)
