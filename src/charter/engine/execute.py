@@ -298,20 +298,24 @@ def _matches(row: tuple, consts, same) -> bool:
     return all(row[a] == row[b] for a, b in same)
 
 
-def atom_seeds(seed: AtomSeed, rows: Iterable[tuple]) -> list[tuple]:
-    """Bindings from rows of the seed literal's table."""
-    out, consts, same = seed.out, seed.consts, seed.same
+def _seeds(out, consts, same, rows: Iterable[tuple]) -> list[tuple]:
+    """``out`` of the rows that hold ``consts`` and whose ``same`` columns are equal."""
     if not consts and not same:
         return [out(r) for r in rows]
+    if not consts and len(same) == 1:  # ``reach(x, x)``: one comparison, no generator
+        ((a, b),) = same
+        return [out(r) for r in rows if r[a] == r[b]]
     return [out(r) for r in rows if _matches(r, consts, same)]
+
+
+def atom_seeds(seed: AtomSeed, rows: Iterable[tuple]) -> list[tuple]:
+    """Bindings from rows of the seed literal's table."""
+    return _seeds(seed.out, seed.consts, seed.same, rows)
 
 
 def head_seeds(seed: HeadSeed, rows: Iterable[tuple]) -> list[tuple]:
     """Bindings of head variables from head rows (rows the head cannot produce are skipped)."""
-    out, consts, same = seed.out, seed.consts, seed.same
-    if not consts and not same:
-        return [out(r) for r in rows]
-    return [out(r) for r in rows if _matches(r, consts, same)]
+    return _seeds(seed.out, seed.consts, seed.same, rows)
 
 
 def negation_seeds(seed: NegationSeed, state: State) -> tuple[list[tuple], list[tuple]]:
