@@ -319,6 +319,9 @@ class _SortedIndex:
     An int first column whose values are dense (ids) also gets, at its first search, the
     start of each value's run (``starts[v - low]``, a CSR layout): a look-up reads two
     numbers instead of a binary search, and a batch's runs are one gather.
+
+    Its lazy parts (``starts``, ``first``, ``distinct``) may be made by two threads at
+    once (``prepare.py``): each makes equal values and stores them in one assignment.
     """
 
     __slots__ = ("columns", "perm", "low", "starts", "_first", "_column", "_distinct")
@@ -390,8 +393,10 @@ class _SortedIndex:
 
     def run(self, value: Any) -> tuple[int, int]:
         """The run ``lo:hi`` of the sorted first column equal to ``value`` (empty: none)."""
-        starts = self.starts if self.starts is not None else self.dense()
-        if starts is not False and starts is not None and type(value) is int:
+        starts = self.starts
+        if starts is None:
+            starts = self.starts = self._starts()
+        if starts is not False and type(value) is int:
             at = value - self.low
             if 0 <= at < len(starts) - 1:
                 return starts.item(at), starts.item(at + 1)
