@@ -550,12 +550,12 @@ class ColumnStore:
         and then stored in one assignment; two threads making the same index both make
         an equal one."""
         if columns is None:  # and the index on column 0 their order gives (id look-ups)
-            if self._keys() and self.arity > 1:
+            if self._keys():
                 self.index((0,)).distinct()
             return
         index = self.index(columns)
         if len(columns) == 1:
-            index.dense()
+            index.distinct()  # (with its run starts)
 
     def positions(self, columns: tuple[int, ...], key: Any) -> Sequence[int]:
         """Positions of rows whose ``columns`` equal ``key`` (index-key convention).
