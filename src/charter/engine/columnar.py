@@ -88,7 +88,7 @@ def stable_order(values: np.ndarray) -> np.ndarray:
 _KEY_LIMIT = 2**62
 
 
-def _packing(columns: Sequence[np.ndarray]) -> tuple[list[int], list[int]] | None:
+def int_packing(columns: Sequence[np.ndarray]) -> tuple[list[int], list[int]] | None:
     """Each column's lowest value and span for packing rows into one int64 (mixed radix,
     column 0 most significant, so keys sort as the rows do), or None when a column is not
     ints or the spans multiply past ``_KEY_LIMIT``. Spans are doubled when that still fits,
@@ -109,7 +109,7 @@ def _packing(columns: Sequence[np.ndarray]) -> tuple[list[int], list[int]] | Non
     return lows, spans
 
 
-def _pack(columns: Sequence[np.ndarray], lows: list[int], spans: list[int]) -> np.ndarray | None:
+def pack_ints(columns: Sequence[np.ndarray], lows: list[int], spans: list[int]) -> np.ndarray | None:
     """The rows' packed keys, or None when some value falls outside the packing's ranges."""
     key = None
     for column, low, span in zip(columns, lows, spans, strict=True):
@@ -136,10 +136,10 @@ class _RowKeys:
     def build(cls, columns: Sequence[np.ndarray], index: _SortedIndex | None) -> _RowKeys | None:
         """The rows' keys, or None when they do not pack (a one-column store reuses its
         column-0 ``index``: its order is the keys' order)."""
-        packing = _packing(columns)
+        packing = int_packing(columns)
         if packing is None:
             return None
-        key = _pack(columns, *packing)
+        key = pack_ints(columns, *packing)
         assert key is not None
         if index is not None and len(columns) == 1:
             return cls(*packing, key[index.perm], index.perm)
@@ -211,7 +211,7 @@ class _RowKeys:
 
     def merged(self, columns: Sequence[np.ndarray], start: int) -> _RowKeys | None:
         """These keys with rows appended at positions ``start..`` (None: they do not fit)."""
-        key = _pack(columns, self.lows, self.spans)
+        key = pack_ints(columns, self.lows, self.spans)
         if key is None:
             return None
         order = stable_order(key)
@@ -479,9 +479,9 @@ class ColumnStore:
         then, if it repeats, every column.
         """
         first = self.columns[0]
-        packing = _packing(self.columns)
+        packing = int_packing(self.columns)
         if packing is not None:
-            key = _pack(self.columns, *packing)
+            key = pack_ints(self.columns, *packing)
             assert key is not None
             order = stable_order(key)
             ordered_key = key[order]

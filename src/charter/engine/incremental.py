@@ -81,6 +81,17 @@ def _copy(stratum: Stratum, state: State) -> BatchDelta | None:
     return BatchDelta(set(delta.plus), set(delta.minus))
 
 
+def _cancel(plus: list[tuple], minus: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """Seeds gained and lost with one binding cancel: an updated row arrives as its old
+    version lost and its new one gained, and a rule that reads only columns the update
+    kept derives exactly what it derived before."""
+    gained = Counter(plus)
+    gained.subtract(minus)
+    if len(gained) == len(plus) + len(minus):  # nothing in common
+        return plus, minus
+    return list(gained.elements()), list((-gained).elements())
+
+
 def _derivations(
     plan: Plan, seeds: list[tuple], state: State, old: frozenset[int], compiled: CompiledRule
 ) -> Iterable[tuple[tuple, int]]:
@@ -130,6 +141,8 @@ def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchD
                 except Fallback:
                     pass
             plus, minus = literal_seeds(plan, state)
+            if plus and minus:
+                plus, minus = _cancel(plus, minus)
             for seeds, sign in ((plus, 1), (minus, -1)):
                 if seeds:
                     for row, n in _derivations(plan, seeds, state, _before(i), compiled):
