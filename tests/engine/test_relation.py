@@ -129,3 +129,25 @@ def test_membership_of_many_rows_equals_one_by_one():
     rows += [(1, 2, 3), (-(2**63), 2**63 - 1)]
     assert rel.contains_many(rows) == [row in rel for row in rows]
     assert rel.contains_many(stored[40:50]) == [True] * 10  # a few: one by one
+
+
+@pytest.mark.parametrize("hash_limit", [0, 1_000_000], ids=["columnar", "hashed"])
+def test_discarding_many_rows_equals_discarding_each(monkeypatch, hash_limit):
+    monkeypatch.setattr(relation_module, "HASH_LIMIT", hash_limit)
+    rng = np.random.default_rng(12)
+    store = ColumnStore([rng.integers(0, 30, 300), rng.integers(0, 30, 300)]).unique()
+    one, many = Relation.from_store("p:t", store), Relation.from_store("p:t", store)
+    for rel in (one, many):
+        rel.count_key((0,), 3)  # dead rows counted by key from here on
+        rel.dead_masks()  # and marked in masks
+        rel.add((99, 1))
+        rel.add((99, 2))
+    gone = [row for row in list(one) if row[0] != 99][:40] + [(99, 1)]
+    for row in gone:
+        one.discard(row)
+    many.discard_many(gone)
+    assert set(one) == set(many) and len(one) == len(many)
+    for key in range(31):
+        assert one.count_key((0,), key) == many.count_key((0,), key)
+        assert sorted(one.lookup((1,), key)) == sorted(many.lookup((1,), key))
+    assert [m.tolist() for m in one.dead_masks()] == [m.tolist() for m in many.dead_masks()]

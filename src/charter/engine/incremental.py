@@ -74,8 +74,7 @@ def _copy(stratum: Stratum, state: State) -> BatchDelta | None:
     if delta is None or (threshold is not None and delta.size() >= threshold):
         return None
     relation = state.relation(table)
-    for row in delta.minus:
-        relation.discard(row)
+    relation.discard_many(delta.minus)
     for row in delta.plus:
         relation.add(row)
     return BatchDelta(set(delta.plus), set(delta.minus))
@@ -235,9 +234,7 @@ def update_recursive(
 
     # 2. Take the over-deleted rows out.
     for table, rows in deleted.items():
-        relation = relations[table]
-        for row in rows:
-            relation.discard(row)
+        relations[table].discard_many(rows)
 
     # 3. Re-derive: put back what still has a derivation in the new state.
     restart: dict[str, list[tuple]] = defaultdict(list)

@@ -511,6 +511,29 @@ class Relation:
         else:
             self._kill(row)
 
+    def discard_many(self, rows: Collection[Row]) -> None:
+        """Remove rows that are present (``discard`` each), stored ones marked dead in
+        one step: a recursive deletion removes rows by the hundred."""
+        if self.base is None or self._stored_at is not None or len(rows) < MANY_ROWS:
+            for row in rows:
+                self.discard(row)
+            return
+        overlay = self.rows
+        stored = [row for row in rows if row not in overlay]
+        if len(stored) < len(rows):
+            for row in rows:
+                if row in overlay:
+                    del overlay[row]
+                    self._index_remove(row)
+            self._overlay_store = None
+        self.dead.update(stored)
+        for getter, counts in self._dead_keys.values():
+            for row in stored:
+                k = getter(row)
+                counts[k] = counts.get(k, 0) + 1
+        if self._masks is not None:
+            self._dead_log.extend(stored)
+
     def load(self, rows: Iterable[Row]) -> list[Row]:
         """Insert many base rows; returns those that were new."""
         new = [row for row in dict.fromkeys(rows) if row not in self]
