@@ -80,7 +80,7 @@ def test_find_by_packed_row_keys_agrees_with_a_set():
 def test_counted_keys_equal_the_rows_looked_up(monkeypatch, hash_limit):
     """``count_key`` (and a batch's ``old_count``) count what ``lookup`` lists, through
     deaths, moves to the overlay, a tail and its merge."""
-    from charter.engine.relation import BatchDelta
+    from charter.engine.batch_delta import BatchDelta
 
     monkeypatch.setattr(relation_module, "HASH_LIMIT", hash_limit)
     rng = np.random.default_rng(5)

@@ -35,6 +35,7 @@ from operator import itemgetter
 
 import numpy as np
 
+from charter.engine.batch_delta import BatchDelta
 from charter.engine.columnar import (
     ColumnStore,
     NotColumnar,
@@ -46,7 +47,7 @@ from charter.engine.columnar import (
 )
 from charter.engine.execute import State
 from charter.engine.program import CompiledRule
-from charter.engine.relation import BatchDelta, Relation
+from charter.engine.relation import Relation
 from charter.lang.ast import Atom, Comparison, Constant, Expr, Modal, Negation, Variable
 
 Row = tuple

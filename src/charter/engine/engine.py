@@ -28,6 +28,7 @@ import numpy as np
 
 from charter.engine.aggregates import AggregateState
 from charter.engine.batch import apply_rows
+from charter.engine.batch_delta import BatchDelta
 from charter.engine.collector import collector_paused
 from charter.engine.columnar import ColumnStore
 from charter.engine.delta import Delta, RuleChange, TableDelta
@@ -44,7 +45,7 @@ from charter.engine.program import (
     build_program,
     facts_table,
 )
-from charter.engine.relation import BatchDelta, Relation
+from charter.engine.relation import Relation
 from charter.lang.ast import Atom, Constant, Modal, Rule, Variable
 from charter.lang.checks import check_program, compile_rules, head_table
 from charter.lang.columns import FreshVariables, resolve_columns

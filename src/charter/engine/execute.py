@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from charter.engine.batch_delta import BatchDelta
 from charter.engine.columnar import ColumnStore
 from charter.engine.plan import (
     Absent,
@@ -28,7 +29,7 @@ from charter.engine.plan import (
     Scan,
     Test,
 )
-from charter.engine.relation import BatchDelta, Relation
+from charter.engine.relation import Relation
 from charter.lang.builtins import BUILTINS, COMPARISONS, call_builtin
 
 MISSING = object()

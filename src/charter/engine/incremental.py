@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from functools import cache
 
 from charter.engine.batch import Fallback, apply_counts, delta_counts
+from charter.engine.batch_delta import BatchDelta
 from charter.engine.evaluate import insert_to_fixpoint, sizer
 from charter.engine.execute import (
     State,
@@ -32,7 +33,6 @@ from charter.engine.execute import (
 from charter.engine.plan import AggregateSeed, AtomSeed, NegationSeed, Plan
 from charter.engine.planner import HEAD
 from charter.engine.program import CompiledRule, Stratum
-from charter.engine.relation import BatchDelta
 from charter.lang.errors import EngineError
 
 
