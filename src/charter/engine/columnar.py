@@ -327,20 +327,24 @@ class _SortedIndex:
     __slots__ = ("columns", "perm", "low", "starts", "_first", "_column", "_distinct")
 
     @classmethod
-    def from_sorted(cls, columns: tuple[int, ...], perm: np.ndarray, first: np.ndarray):
+    def from_order(
+        cls,
+        columns: tuple[int, ...],
+        perm: np.ndarray,
+        column: np.ndarray,
+        first: np.ndarray | None = None,
+    ):
+        """The index of ``column`` (the first of ``columns``) in the order ``perm``, known
+        to sort it; its sorted values (``first``) are made when first asked for."""
         index = cls.__new__(cls)
-        index.columns, index.perm, index._first, index._column = columns, perm, first, first
+        index.columns, index.perm, index._first, index._column = columns, perm, first, column
         index.low, index.starts, index._distinct = 0, None, None
         return index
 
     @classmethod
-    def from_order(cls, columns: tuple[int, ...], perm: np.ndarray, column: np.ndarray):
-        """The index of ``column`` (the first of ``columns``) in the order ``perm``, known
-        to sort it; its sorted values are made when first asked for."""
-        index = cls.__new__(cls)
-        index.columns, index.perm, index._first, index._column = columns, perm, None, column
-        index.low, index.starts, index._distinct = 0, None, None
-        return index
+    def from_sorted(cls, columns: tuple[int, ...], perm: np.ndarray, first: np.ndarray):
+        """The index whose first column's values in index order are ``first``."""
+        return cls.from_order(columns, perm, first, first)
 
     def __init__(self, columns: tuple[int, ...], data: list[np.ndarray]):
         self.columns = columns
@@ -687,14 +691,10 @@ class ColumnStore:
         keys = columns[0]
         if index is None or keys.dtype.kind != "i" or not len(keys) or not self.n:
             return None
-        if not index.distinct():
+        if not index.distinct():  # (and so dense: ``runs`` reads the run starts)
             return None
-        starts = index.dense()
-        assert starts is not None
-        inside = (keys >= index.low) & (keys <= index.low + len(starts) - 2)
-        at = np.where(inside, keys - index.low, 0)
-        lo = starts[at]
-        found = inside & (starts[at + 1] > lo)
+        lo, hi = SearchKeys(keys).runs(index)
+        found = hi > lo
         positions = index.perm[np.where(found, lo, 0)]
         for c in range(1, self.arity):
             found &= self.columns[c][positions] == columns[c]
