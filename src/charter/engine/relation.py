@@ -72,6 +72,13 @@ def _paused_for(rows: int) -> AbstractContextManager[None]:
     return collector_paused() if rows >= COLLECTOR_PAUSE_ROWS else nullcontext()
 
 
+def _count_keys(getter: Callable[[tuple], Key], counts: dict[Key, int], rows: Iterable[Row]):
+    """Add each row's key (``getter``) to ``counts``."""
+    for row in rows:
+        key = getter(row)
+        counts[key] = counts.get(key, 0) + 1
+
+
 def _no_dead(n: int) -> np.ndarray:
     return np.zeros(n, dtype=bool)
 
@@ -426,11 +433,8 @@ class Relation:
     def _dead_count(self, columns: tuple[int, ...], key: Key) -> int:
         entry = self._dead_keys.get(columns)
         if entry is None:
-            getter, counts = key_getter(columns), {}
-            for row in self.dead:
-                k = getter(row)
-                counts[k] = counts.get(k, 0) + 1
-            entry = self._dead_keys[columns] = (getter, counts)
+            entry = self._dead_keys[columns] = (key_getter(columns), {})
+            _count_keys(*entry, self.dead)
         return entry[1].get(key, 0)
 
     def keys(self, columns: tuple[int, ...]) -> set[Key]:
@@ -473,8 +477,7 @@ class Relation:
         """Mark a live row of base or tail dead."""
         self.dead.add(row)
         for getter, counts in self._dead_keys.values():
-            k = getter(row)
-            counts[k] = counts.get(k, 0) + 1
+            _count_keys(getter, counts, (row,))
         if self._masks is not None:
             self._dead_log.append(row)
         if self._stored_at is not None:
@@ -528,9 +531,7 @@ class Relation:
             self._overlay_store = None
         self.dead.update(stored)
         for getter, counts in self._dead_keys.values():
-            for row in stored:
-                k = getter(row)
-                counts[k] = counts.get(k, 0) + 1
+            _count_keys(getter, counts, stored)
         if self._masks is not None:
             self._dead_log.extend(stored)
 
