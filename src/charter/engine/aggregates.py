@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from charter.engine.columnar import id_counts
 from charter.engine.relation import Relation, key_getter
 
 _ABSENT = object()
@@ -154,13 +155,12 @@ class AggregateState:
 def _group_sizes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values of a column, ascending, and how many rows hold each.
 
-    Int ids (a range at most a few times the rows) are counted with ``bincount``, one
-    pass with no sort: 5 ms against 50-60 ms for ``np.unique`` at 880k rows here."""
-    if column.dtype.kind == "i" and len(column):
-        low, high = int(column.min()), int(column.max())
-        if high - low <= 4 * len(column) + 1024:
-            sizes = np.bincount(column - low, minlength=high - low + 1)
-            present = np.flatnonzero(sizes)
-            return present + low, sizes[present].astype(np.int64, copy=False)
+    Int ids are counted with ``bincount`` (``id_counts``), one pass with no sort: 5 ms
+    against 50-60 ms for ``np.unique`` at 880k rows here."""
+    counted = id_counts(column)
+    if counted is not None:
+        low, sizes = counted
+        present = np.flatnonzero(sizes)
+        return present + low, sizes[present].astype(np.int64, copy=False)
     keys, counts = np.unique(column, return_counts=True)
     return keys, counts.astype(np.int64, copy=False)

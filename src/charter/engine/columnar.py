@@ -150,10 +150,8 @@ class _RowKeys:
         """``find(row)``: the row's position, or -1. One search of the sorted keys (about
         0.6 us); packing the row in Python costs as much again, so rows of two columns,
         the most common (edges, memberships), get their packing unrolled."""
-        keys, search, key_at, position = self.keys, self.keys.searchsorted, None, None
-        n = len(keys)
-        key_at, position = keys.item, self.perm.item
-        lows, spans = self.lows, self.spans
+        keys, lows, spans = self.keys, self.lows, self.spans
+        search, key_at, position, n = keys.searchsorted, keys.item, self.perm.item, len(keys)
 
         def find(row: Row) -> int:
             key = 0
@@ -310,6 +308,24 @@ SHORT_RUN = 16
 DENSE_SPAN_PER_ROW, DENSE_EXTRA = 4, 1024
 
 
+def id_counts(column: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """For an int column of ids (its range at most ``DENSE_SPAN_PER_ROW`` times its rows,
+    plus ``DENSE_EXTRA``), its lowest value and how many rows hold each value of its
+    range, counted by ``bincount`` in one pass with no sort; None for other columns.
+
+    >>> id_counts(np.array([3, 5, 3]))
+    (3, array([2, 0, 1]))
+    """
+    if column.dtype.kind != "i" or not len(column):
+        return None
+    low, high = int(column.min()), int(column.max())
+    if high - low > DENSE_SPAN_PER_ROW * len(column) + DENSE_EXTRA:
+        return None
+    if 0 <= low <= high - low:  # ids from 0 or 1: counted as they are, no shifted copy
+        return low, np.bincount(column, minlength=high + 1)[low:]
+    return low, np.bincount(column - low, minlength=high - low + 1)
+
+
 class _SortedIndex:
     """Row positions sorted by some columns; the first column's sorted values for search.
 
@@ -337,8 +353,7 @@ class _SortedIndex:
         """The index of ``column`` (the first of ``columns``) in the order ``perm``, known
         to sort it; its sorted values (``first``) are made when first asked for."""
         index = cls.__new__(cls)
-        index.columns, index.perm, index._first, index._column = columns, perm, first, column
-        index.low, index.starts, index._distinct = 0, None, None
+        index._order(columns, perm, column, first)
         return index
 
     @classmethod
@@ -347,11 +362,19 @@ class _SortedIndex:
         return cls.from_order(columns, perm, first, first)
 
     def __init__(self, columns: tuple[int, ...], data: list[np.ndarray]):
-        self.columns = columns
         keys = [data[c] for c in reversed(columns)]
-        self.perm = np.lexsort(keys) if len(keys) > 1 else stable_order(keys[0])
-        self._column = data[columns[0]]
-        self._first: np.ndarray | None = None
+        perm = np.lexsort(keys) if len(keys) > 1 else stable_order(keys[0])
+        self._order(columns, perm, data[columns[0]], None)
+
+    def _order(
+        self,
+        columns: tuple[int, ...],
+        perm: np.ndarray,
+        column: np.ndarray,
+        first: np.ndarray | None,
+    ) -> None:
+        self.columns, self.perm, self._column = columns, perm, column
+        self._first: np.ndarray | None = first
         self.low, self.starts = 0, None
         self._distinct: bool | None = None
 
@@ -380,18 +403,11 @@ class _SortedIndex:
         return self._distinct
 
     def _starts(self) -> np.ndarray | bool:
-        column = self._column  # counted in any order: no need of the sorted values
-        if column.dtype.kind != "i" or not len(column):
+        counted = id_counts(self._column)  # counted in any order: no sorted values needed
+        if counted is None:
             return False
-        low, high = int(column.min()), int(column.max())
-        if high - low > DENSE_SPAN_PER_ROW * len(column) + DENSE_EXTRA:
-            return False
-        self.low = low
-        if 0 <= low <= high - low:  # ids from 0 or 1: counted as they are, no shifted copy
-            sizes = np.bincount(column, minlength=high + 1)[low:]
-        else:
-            sizes = np.bincount(column - low, minlength=high - low + 1)
-        starts = np.zeros(high - low + 2, dtype=np.int64)
+        self.low, sizes = counted
+        starts = np.zeros(len(sizes) + 1, dtype=np.int64)
         np.cumsum(sizes, out=starts[1:])
         return starts
 
