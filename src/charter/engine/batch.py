@@ -336,20 +336,8 @@ def _net(frame: _Frame) -> _Frame:
     sign = frame.sign
     if len(frame) < 2 or not (sign > 0).any() or not (sign < 0).any():
         return frame
-    columns = list(frame.columns.values())
-    packing = int_packing(columns) if columns else None
-    key = pack_ints(columns, *packing) if packing is not None else None
-    if key is not None:
-        _, first, group = np.unique(key, return_index=True, return_inverse=True)
-        group = group.reshape(-1)
-    else:
-        first, group = _distinct(columns, len(frame))
-    net = np.bincount(group, weights=sign, minlength=len(first)).astype(np.int64)
-    keep = net != 0
-    if keep.all() and len(first) == len(frame):
-        return frame
-    at = first[keep]
-    return _Frame({v: c[at] for v, c in frame.columns.items()}, net[keep])
+    columns, net = _group(list(frame.columns.values()), sign)
+    return _Frame(dict(zip(frame.columns, columns, strict=True)), net)
 
 
 def _negation_seed(atom: Atom, state: State) -> _Frame:
@@ -399,6 +387,11 @@ def _distinct(columns: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray
     """The first index of each distinct row of ``columns``, and each row's group number."""
     if not columns:
         return np.zeros(1 if n else 0, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    packing = int_packing(columns)  # int columns that pack: one sort of one key
+    key = pack_ints(columns, *packing) if packing is not None else None
+    if key is not None:
+        _, first, code = np.unique(key, return_index=True, return_inverse=True)
+        return first, code.reshape(-1)
     code = np.zeros(n, dtype=np.int64)
     for column in columns:
         values, inverse = np.unique(column, return_inverse=True)
@@ -415,8 +408,7 @@ HeadChanges = tuple[list[np.ndarray], np.ndarray]  # distinct head rows as colum
 def _group(columns: list[np.ndarray], changes: np.ndarray) -> HeadChanges:
     """The distinct rows of ``columns`` with the sums of their ``changes``, where not 0."""
     first, group = _distinct(columns, len(changes))
-    net = np.zeros(len(first), dtype=np.int64)
-    np.add.at(net, group, changes)
+    net = np.bincount(group, weights=changes, minlength=len(first)).astype(np.int64)
     at = first[net != 0]
     return [c[at] for c in columns], net[net != 0]
 
