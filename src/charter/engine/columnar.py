@@ -563,6 +563,16 @@ class ColumnStore:
             row_keys = self._row_keys = _RowKeys.build(self.columns, index) or False
         return row_keys
 
+    def prepared(self, columns: tuple[int, ...] | None) -> bool:
+        """Whether ``prepare(columns)`` would find everything already built."""
+        if columns is None:
+            if self._row_keys is None:
+                return False
+            index = self._indexes.get((0,)) if self._row_keys else None
+            return not self._row_keys or (index is not None and index._distinct is not None)
+        index = self._indexes.get(columns)
+        return index is not None and (len(columns) > 1 or index._distinct is not None)
+
     def prepare(self, columns: tuple[int, ...] | None) -> None:
         """Build what the first look-up on ``columns`` (None: the first ``find``) would.
 

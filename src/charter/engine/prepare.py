@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 #: A look-up of whole rows (a membership test or a count read by ``find``).
 ROWS = None
-#: Stores holding this many rows in all are indexed on a thread of their own.
+#: Stores to index holding this many rows in all are indexed on a thread of their own.
 BACKGROUND_ROWS = 200_000
 
 Work = list[tuple[ColumnStore, tuple[int, ...] | None]]
@@ -75,8 +75,8 @@ def build_indexes(
     program: Program, state: State, size: Callable[[str], int]
 ) -> IndexBuilder | None:
     """Plan the delta rules anew, hash the small relations they read and build the
-    column stores' indexes: here, or on a started ``IndexBuilder`` (returned) when the
-    stores are large."""
+    column stores' indexes not built yet: here, or on a started ``IndexBuilder``
+    (returned) when the stores to index are large."""
     work: Work = []
     seen: set[tuple[int, tuple[int, ...] | None]] = set()
     for table, lookups in planned_lookups(program, size).items():
@@ -85,6 +85,8 @@ def build_indexes(
             continue
         for columns in sorted(lookups, key=lambda c: c or ()):
             for store, cols in relation.prepare(columns):
+                if store.prepared(cols):
+                    continue
                 if (id(store), cols) not in seen:  # a copy shares its source's store
                     seen.add((id(store), cols))
                     work.append((store, cols))
