@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from charter.lang.limits import configure as configure_limits
 from charter.service.config import ConfigError, load_settings
 
 
@@ -61,6 +62,7 @@ def serve_command(
     except ConfigError as exc:
         typer.echo(f"charter serve: {exc}", err=True)
         raise typer.Exit(2) from None
+    configure_limits(settings.limits.limits())
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

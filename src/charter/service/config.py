@@ -33,6 +33,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from charter.lang.limits import Limits
+
 log = logging.getLogger(__name__)
 
 Role = Literal["viewer", "editor", "admin"]
@@ -308,6 +310,34 @@ class NotificationSettings(BaseModel):
         return self
 
 
+_LIMITS = Limits()
+
+
+class LimitSettings(BaseModel):
+    """Bounds on input (rules, request bodies, data and library files): past them an input
+    is refused with a located error (400 from the API), never processed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_int_digits: int = Field(
+        default=_LIMITS.max_int_digits, ge=20, le=4300,
+        description="digits of an integer literal (Python's own ceiling is 4300)",
+    )
+    max_depth: int = Field(
+        default=_LIMITS.max_depth, ge=4, le=500, description="nesting of JSON and YAML input"
+    )
+    max_yaml_alias_nodes: int = Field(
+        default=_LIMITS.max_yaml_alias_nodes, ge=0,
+        description="nodes YAML aliases may add in one file",
+    )
+    max_rule_literals: int = Field(
+        default=_LIMITS.max_rule_literals, ge=1, description="body literals of one rule"
+    )
+
+    def limits(self) -> Limits:
+        return Limits(**self.model_dump())
+
+
 _FILE_DATA: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "charter_config_file_data", default=None
 )
@@ -349,6 +379,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     enforcement: EnforcementSettings = Field(default_factory=EnforcementSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,365 @@
+"""Bounds on what users send: past them an input is refused with a located error, never run.
+
+Every text a user hands Charter (a rule, a JSON request body, a data file, a YAML library
+file) passes these checks before anything else reads it, so no input can make Charter
+recurse past its stack, build an integer Python refuses to print, keep text the store
+cannot encode (a lone UTF-16 surrogate), or expand YAML aliases into gigabytes.
+
+The limits are process-wide settings (``charter serve`` sets them from its config's
+``[limits]`` table with :func:`configure`); the defaults suit every interface.
+
+>>> load_json(b'{"rows": [[1, "a"]]}')
+{'rows': [[1, 'a']]}
+>>> load_json(b'[' * 100 + b']' * 100)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+charter.lang.limits.InputError: the request body:1:65: error[too_deep]: JSON nested deeper than 64 levels...
+>>> check_int_text("9" * 200, "rule")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+charter.lang.limits.InputError: rule: error[literal_too_large]: integer of 200 digits...
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from charter.lang.errors import CharterError
+
+__all__ = [
+    "InputError",
+    "Limits",
+    "check_int_text",
+    "check_text",
+    "check_value",
+    "check_yaml",
+    "configure",
+    "current",
+    "load_json",
+    "overridden",
+    "position",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How large an input may be. Each is a setting of ``[limits]`` in the config."""
+
+    #: Digits of an integer literal (in a rule, a JSON body, a data file). Python itself
+    #: refuses to convert more than 4,300; ids and byte counts need about 40.
+    max_int_digits: int = 100
+    #: Nesting of arrays and objects in JSON and YAML input.
+    max_depth: int = 64
+    #: Nodes YAML aliases may add in all (a "billion laughs" file adds billions).
+    max_yaml_alias_nodes: int = 10_000
+    #: Body literals of one rule (aggregate bodies included).
+    max_rule_literals: int = 100_000
+
+
+_limits = Limits()
+
+
+def current() -> Limits:
+    """The limits in force in this process."""
+    return _limits
+
+
+def configure(limits: Limits) -> None:
+    """Set the limits for this process (``charter serve`` does, from its settings)."""
+    global _limits
+    _limits = limits
+
+
+@contextmanager
+def overridden(**changes: int) -> Iterator[Limits]:
+    """Other limits for the duration of a ``with`` block (tests, one-off tools)."""
+    before = _limits
+    configure(replace(before, **changes))
+    try:
+        yield _limits
+    finally:
+        configure(before)
+
+
+class InputError(CharterError):
+    """An input past a limit or not valid Unicode: a stable code, the place, and the fix.
+
+    ``where`` names the input (a file, "the request body"); ``line`` and ``col`` are 1-based
+    when known. ``str()`` reads like a diagnostic: ``where:line:col: error[code]: message``.
+    """
+
+    def __init__(self, code: str, message: str, where: str = "input",
+                 line: int | None = None, col: int | None = None):
+        self.code = code
+        self.message = message
+        self.where = where
+        self.line = line
+        self.col = col
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        place = self.where
+        if self.line is not None:
+            place += f":{self.line}" + (f":{self.col}" if self.col is not None else "")
+        return f"{place}: error[{self.code}]: {self.message}"
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "message": self.message, "severity": "error",
+                "file": self.where, "line": self.line, "col": self.col}
+
+
+def position(text: str | bytes, offset: int) -> tuple[int, int]:
+    """1-based (line, col) of ``offset`` in ``text`` (col counts bytes for ``bytes``)."""
+    newline = b"\n" if isinstance(text, bytes) else "\n"
+    line = text.count(newline, 0, offset) + 1  # type: ignore[arg-type]
+    start = text.rfind(newline, 0, offset) + 1  # type: ignore[arg-type]
+    return line, offset - start + 1
+
+
+# ---------------------------------------------------------------- scalars
+
+
+def _too_large(digits: int, limits: Limits) -> str:
+    return (f"integer of {digits} digits is over the limit of {limits.max_int_digits} "
+            "(limits.max_int_digits); write it as a string if it is an identifier")
+
+
+def check_int_text(text: str, where: str = "input", line: int | None = None,
+                   col: int | None = None) -> None:
+    """Refuse the text of an integer with more digits than the limit (before ``int()``)."""
+    limits = _limits
+    digits = len(text.lstrip("+-").replace("_", ""))
+    if text[:2].lower() in ("0x", "0o", "0b"):
+        digits = len(str(int(text[:4000], 0))) if len(text) < 4000 else len(text)
+    if digits > limits.max_int_digits:
+        raise InputError("literal_too_large", _too_large(digits, limits), where, line, col)
+
+
+def _int_fits(value: int, limits: Limits) -> bool:
+    # 3.33 bits a digit: a cheap test first, the exact one only near the bound.
+    bits = value.bit_length()
+    if bits * 0.302 < limits.max_int_digits - 1:
+        return True
+    return bits * 0.302 <= limits.max_int_digits + 1 and len(str(abs(value))) <= limits.max_int_digits
+
+
+def _valid_unicode(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate_message(text: str) -> str:
+    bad = next(c for c in text if 0xD800 <= ord(c) <= 0xDFFF)
+    return (f"text holds a lone UTF-16 surrogate (U+{ord(bad):04X}), which is not valid "
+            "Unicode; send the character itself, or both halves of an escaped pair "
+            "(\\ud83d\\ude00)")
+
+
+def check_text(text: str, where: str = "input", line: int | None = None,
+               col: int | None = None) -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate the store cannot encode)."""
+    if not _valid_unicode(text):
+        if line is None:
+            offset = next(i for i, c in enumerate(text) if 0xD800 <= ord(c) <= 0xDFFF)
+            line, col = position(text, offset)
+        raise InputError("invalid_unicode", _surrogate_message(text), where, line, col)
+
+
+# ---------------------------------------------------------------- parsed values
+
+
+def check_value(value: Any, where: str = "input") -> None:
+    """Refuse a parsed JSON/YAML value nested too deeply, with a too large integer or with
+    text that is not valid Unicode (keys included). Iterative: any depth is safe to check.
+    """
+    limits = _limits
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            children: Any = [*item.keys(), *item.values()]
+        elif kind is list or kind is tuple:
+            children = item
+        else:
+            children = (item,)
+            depth -= 1
+        if depth >= limits.max_depth:
+            raise InputError("too_deep", f"value nested deeper than {limits.max_depth} levels "
+                             "(limits.max_depth)", where)
+        for child in children:
+            ckind = type(child)
+            if ckind is str:
+                if not _valid_unicode(child):
+                    raise InputError("invalid_unicode", _surrogate_message(child), where)
+            elif ckind is int:
+                if not _int_fits(child, limits):
+                    raise InputError("literal_too_large",
+                                     _too_large(len(str(abs(child))), limits), where)
+            elif ckind is dict or ckind is list or ckind is tuple:
+                stack.append((child, depth + 1))
+
+
+# ---------------------------------------------------------------- JSON
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_BRACKETS = np.zeros(256, np.int8)
+_BRACKETS[[ord("["), ord("{")]] = 1
+_BRACKETS[[ord("]"), ord("}")]] = -1
+
+
+def _depth_offset(raw: bytes, limit: int) -> int | None:
+    """The offset of the first bracket nested deeper than ``limit``, or None.
+
+    Brackets inside strings do not count: with escaped backslashes and escaped quotes
+    blanked (``bytes.replace``, left to right, as a JSON reader pairs them), every quote
+    left opens or closes a string. A few NumPy passes over the bytes then find the depth,
+    so a deep body is refused before any recursive parser sees it.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return None
+    plain = raw.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    data = np.frombuffer(plain, np.uint8)
+    inside = np.cumsum(data == ord('"'), dtype=np.int32) & 1
+    steps = _BRACKETS[data]
+    steps[inside.astype(bool)] = 0
+    depth = np.cumsum(steps, dtype=np.int32)
+    over = np.flatnonzero(depth > limit)
+    return int(over[0]) if len(over) else None
+
+
+class _BigInt(Exception):
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _bounded_int(limit: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if len(text.lstrip("-")) > limit:
+            raise _BigInt(text)
+        return int(text)
+    return parse
+
+
+def load_json(raw: bytes | str, where: str = "the request body", *,
+              object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
+    """Parse JSON text within the limits.
+
+    Raises:
+        InputError: nested too deeply, an integer too large, or a lone surrogate escape
+            (``\\ud800``), each with line and column.
+        ValueError: malformed JSON (``json.JSONDecodeError``) or bytes that are not UTF-8
+            (``UnicodeDecodeError``), as ``json.loads`` raises them.
+    """
+    limits = _limits
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    deep = _depth_offset(data, limits.max_depth)
+    if deep is not None:
+        line, col = position(data, deep)
+        raise InputError("too_deep", f"JSON nested deeper than {limits.max_depth} levels "
+                         "(limits.max_depth)", where, line, col)
+    text = raw if isinstance(raw, str) else raw.decode("utf-8")
+    long_int = re.search(rb"\d{%d,}" % (limits.max_int_digits + 1), data)
+    try:
+        value = json.loads(text, object_pairs_hook=object_pairs_hook,
+                           parse_int=_bounded_int(limits.max_int_digits) if long_int else None)
+    except _BigInt as exc:
+        offset = data.find(exc.text.encode())
+        line, col = position(data, max(offset, 0))
+        raise InputError("literal_too_large", _too_large(len(exc.text.lstrip("-")), limits),
+                         where, line, col) from None
+    except RecursionError:  # pragma: no cover - the depth scan comes first
+        raise InputError("too_deep", "JSON nested too deeply", where) from None
+    # Valid UTF-8 bytes hold no surrogate: only an escape (\\ud800) can make one.
+    if isinstance(raw, str) and not _valid_unicode(raw):
+        check_text(raw, where)
+    if _SURROGATE_ESCAPE.search(data):
+        try:
+            check_value(value, where)
+        except InputError as exc:
+            if exc.code != "invalid_unicode":
+                raise
+            found = _SURROGATE_ESCAPE.search(data)
+            line, col = position(data, found.start()) if found else (None, None)
+            raise InputError(exc.code, exc.message, where, line, col) from None
+    return value
+
+
+# ---------------------------------------------------------------- YAML
+
+
+def check_yaml(text: str, where: str = "input", loader: Any = None) -> None:
+    """Refuse YAML nested too deeply, whose aliases add more nodes than the limit, with a
+    too large integer or with text that is not valid Unicode; with line and column.
+
+    Runs over the parser's events (not recursive), before a composer or constructor sees
+    the text: PyYAML composes nested nodes recursively, and an alias of an alias multiplies
+    what a reader of the loaded value walks.
+    """
+    import yaml
+
+    limits = _limits
+    loader = loader or getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    check_text(text, where)
+    depth = 0
+    sizes: dict[str, int] = {}  # anchor -> nodes it stands for, its aliases expanded
+    open_anchors: list[tuple[str | None, int]] = []  # collections being read: anchor, count
+    added = 0
+
+    def count(n: int) -> None:
+        for i in range(len(open_anchors)):
+            anchor, seen = open_anchors[i]
+            open_anchors[i] = (anchor, seen + n)
+
+    def fail(code: str, message: str, event: Any) -> InputError:
+        mark = event.start_mark
+        return InputError(code, message, where, mark.line + 1, mark.column + 1)
+
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            kind = type(event)
+            if kind in (yaml.SequenceStartEvent, yaml.MappingStartEvent):
+                depth += 1
+                if depth > limits.max_depth:
+                    raise fail("too_deep", f"YAML nested deeper than {limits.max_depth} levels "
+                               "(limits.max_depth)", event)
+                count(1)
+                open_anchors.append((event.anchor, 1))
+            elif kind in (yaml.SequenceEndEvent, yaml.MappingEndEvent):
+                depth -= 1
+                anchor, seen = open_anchors.pop()
+                if anchor is not None:
+                    sizes[anchor] = seen
+            elif kind is yaml.ScalarEvent:
+                count(1)
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+                value = event.value
+                if not _valid_unicode(value):
+                    raise fail("invalid_unicode", _surrogate_message(value), event)
+                if (not event.style and len(value) > limits.max_int_digits
+                        and re.fullmatch(r"[-+]?[0-9_]+", value)):
+                    digits = len(value.lstrip("+-").replace("_", ""))
+                    if digits > limits.max_int_digits:
+                        raise fail("literal_too_large", _too_large(digits, limits), event)
+            elif kind is yaml.AliasEvent:
+                size = sizes.get(event.anchor, 1)
+                added += size
+                count(size)
+                if added > limits.max_yaml_alias_nodes:
+                    raise fail("yaml_aliases", f"YAML aliases expand to over "
+                               f"{limits.max_yaml_alias_nodes} nodes "
+                               "(limits.max_yaml_alias_nodes); write the values out instead "
+                               "of aliasing aliases", event)
+    except yaml.YAMLError:
+        return  # malformed YAML: the caller's own load reports it, with its place
