@@ -342,7 +342,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Charter against a DuckDB baseline: the cloud-inventory benchmark "
         "(default) or the recursion benchmark (--workload reach).",
     )
-    parser.add_argument("--workload", default="cloud", choices=WORKLOADS)
+    parser.add_argument(
+        "--workload",
+        default="cloud",
+        choices=(*WORKLOADS, "service"),
+        help="service: charter serve under concurrent clients (bench/service.py, own options)",
+    )
     parser.add_argument(
         "--n",
         type=int,
@@ -384,6 +389,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run every engine at every size; print the JSON document and the table."""
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--workload")
+    if first.parse_known_args(argv)[0].workload == "service":  # its own options and output
+        from bench import service
+
+        return service.main(argv)
     args = parse_args(argv)
     workload = args.workload
     extra = ["--singles", str(args.singles), "--fraction", str(args.fraction)]
