@@ -1,4 +1,5 @@
-"""Reading request bodies: JSON only, bounded in size, with errors that say what to fix."""
+"""Reading request bodies: JSON only, bounded in size, depth, integer digits and to valid
+Unicode (:func:`charter.lang.limits.load_json`), with errors that say what to fix."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 
 from fastapi import Request
 
+from charter.lang.limits import InputError, load_json
 from charter.service.errors import ServiceError
+
+WHERE = "the request body"
 
 
 class TooLarge(ServiceError):
@@ -34,7 +38,9 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
             raise ServiceError("the request needs a JSON body")
         return None
     try:
-        return json.loads(raw.decode("utf-8"))
+        return load_json(raw, WHERE)
+    except InputError as exc:  # too deep, an integer too large, a lone surrogate
+        raise ServiceError(str(exc), data=[exc.to_json()]) from None
     except UnicodeDecodeError:
         raise ServiceError("the request body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
