@@ -10,7 +10,7 @@ error is counted against the rule (``RuleStats``), never raised.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,7 +264,7 @@ def run(
     plan: Plan,
     bindings: list[tuple],
     state: State,
-    old: frozenset[int] = frozenset(),
+    old: Container[int] = frozenset(),
     stats: RuleStats | None = None,
 ) -> list[tuple]:
     """Push ``bindings`` through the plan's steps; return the head rows (with repeats)."""

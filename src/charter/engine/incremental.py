@@ -16,7 +16,7 @@ truth flipped, or an aggregate's groups whose value changed.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from functools import cache
 
 from charter.engine.batch import Fallback, apply_counts, delta_counts
@@ -56,9 +56,17 @@ def _changed_inputs(compiled: CompiledRule, changed: set[str]) -> list[tuple[int
 
 
 @cache
-def _before(i: int) -> frozenset[int]:
-    """The literals a delta rule for literal ``i`` reads in their old version: those before it."""
-    return frozenset(range(i))
+class _Before:
+    """The literals a delta rule for literal ``i`` reads in their old version: those before
+    it (a test, not a set: a rule of n literals has n delta rules)."""
+
+    __slots__ = ("i",)
+
+    def __init__(self, i: int):
+        self.i = i
+
+    def __contains__(self, literal: object) -> bool:
+        return literal < self.i  # type: ignore[operator]
 
 
 def _copy(stratum: Stratum, state: State) -> BatchDelta | None:
@@ -92,7 +100,7 @@ def _cancel(plus: list[tuple], minus: list[tuple]) -> tuple[list[tuple], list[tu
 
 
 def _derivations(
-    plan: Plan, seeds: list[tuple], state: State, old: frozenset[int], compiled: CompiledRule
+    plan: Plan, seeds: list[tuple], state: State, old: Container[int], compiled: CompiledRule
 ) -> Iterable[tuple[tuple, int]]:
     """The head rows the plan derives from ``seeds``, each with how many times.
 
@@ -144,7 +152,7 @@ def update_counting(stratum: Stratum, state: State, changed: set[str]) -> BatchD
                 plus, minus = _cancel(plus, minus)
             for seeds, sign in ((plus, 1), (minus, -1)):
                 if seeds:
-                    for row, n in _derivations(plan, seeds, state, _before(i), compiled):
+                    for row, n in _derivations(plan, seeds, state, _Before(i), compiled):
                         counts[row] += sign * n
     relation = state.relation(table)
     if found:

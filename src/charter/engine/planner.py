@@ -8,11 +8,11 @@ carries two values, not six.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 
+from charter.engine.join_order import Greedy, RuleShape
 from charter.engine.plan import (
     Absent,
     AggregateLookup,
@@ -41,11 +41,9 @@ from charter.lang.ast import (
     Rule,
     Term,
     Variable,
-    literal_variables,
 )
 from charter.lang.builtins import ARITHMETIC, BUILTINS
 from charter.lang.errors import EngineError
-from charter.lang.safety import binds, needs
 
 HEAD = "head"
 
@@ -115,26 +113,17 @@ def expression(expr: Expr, layout: dict[str, int]) -> Callable[[tuple], object]:
 class _Builder:
     """Builds one plan: tracks the binding layout while steps are added."""
 
-    def __init__(self, rule: Rule, aggregates: dict[int, AggregateSpec]):
-        self.rule = rule
-        self.aggregates = aggregates
+    def __init__(self, shape: RuleShape):
+        self.rule = shape.rule
+        self.aggregates = shape.aggregates
         self.layout: dict[str, int] = {}
-        # How many places (head occurrences, body literals) use each variable: a variable
-        # used in one literal only is matched there but not carried in bindings.
-        self.uses: Counter[str] = Counter()
-        for head in rule.heads:
-            atom = head.atom if isinstance(head, Modal) else head
-            self.uses.update(v.name for v in literal_variables(atom))
-        for i, literal in enumerate(rule.body):
-            if isinstance(literal, Aggregate):
-                self.uses.update(aggregates[i].keys)
-                self.uses[literal.result.name] += 1
-            else:
-                self.uses.update({v.name for v in literal_variables(literal)})
+        self.names: list[str] = []  # the layout's names in the order bound
+        self.uses = shape.uses
 
     def _bind(self, names: list[str]) -> None:
         for name in names:
             self.layout[name] = len(self.layout)
+            self.names.append(name)
 
     def _match(self, args: tuple[Term, ...]):
         """Split an atom's arguments into key sources, equal pairs and new variables."""
@@ -318,35 +307,10 @@ class _Builder:
         return lambda b: tuple(v if p is None else b[p] for v, p in parts)
 
 
-def _choose(
-    rule: Rule,
-    remaining: list[int],
-    bound: set[str],
-    aggregates: dict[int, AggregateSpec],
-    size: Callable[[str], int],
-) -> int:
-    best: tuple | None = None
-    chosen = -1
-    for i in remaining:
-        literal = rule.body[i]
-        keys = frozenset(aggregates[i].keys) if i in aggregates else frozenset()
-        if needs(literal, bound, keys):
-            continue
-        if not isinstance(literal, Atom):
-            return i  # filters and single-valued bindings first, in written order
-        # A bound variable (a join key) is far more selective than a constant (often a
-        # flag such as shared=0): join on variables first, then on constants, then scan.
-        n_vars = sum(1 for t in literal.args if isinstance(t, Variable) and t.name in bound)
-        n_consts = sum(1 for t in literal.args if isinstance(t, Constant))
-        rank = 0 if n_vars else 1 if n_consts else 2
-        score = (rank, -n_vars, -n_consts, size(literal.qualified), i)
-        if best is None or score < best:
-            best, chosen = score, i
-    if chosen < 0:
-        raise EngineError(
-            f"rule {rule} cannot be ordered safely (it should not have passed checks)"
-        )
-    return chosen
+#: Rules with more body literals than this get plans whose steps are made as they are
+#: first run: a delta plan is needed per input literal, and making each whole would cost
+#: the square of the body before any row is read.
+LAZY_LITERALS = 64
 
 
 def plan_rule(
@@ -354,13 +318,15 @@ def plan_rule(
     start: int | str | None,
     size: Callable[[str], int],
     aggregates: dict[int, AggregateSpec] | None = None,
+    shape: RuleShape | None = None,
 ) -> Plan:
     """Plan ``rule``: from nothing (``start=None``), from literal ``start``'s delta, or from
-    a head row (``start=HEAD``)."""
-    aggregates = aggregates or {}
-    builder = _Builder(rule, aggregates)
+    a head row (``start=HEAD``). ``shape`` (from the rule and its aggregates) may be given
+    to share it between the plans of one rule."""
+    shape = shape or RuleShape(rule, aggregates or {})
+    builder = _Builder(shape)
     seed: Seed | None = None
-    remaining = list(range(len(rule.body)))
+    used: set[int] = set()
     if start == HEAD:
         seed = builder.head_seed()
     elif start is not None:
@@ -374,15 +340,80 @@ def plan_rule(
             seed = builder.aggregate_seed(start, literal)
         else:
             raise EngineError(f"literal {literal} has no delta")
-        remaining.remove(start)
-    steps: list[Step] = []
-    order: list[int] = [start] if isinstance(start, int) else []
-    bound = set(builder.layout)
-    while remaining:
-        i = _choose(rule, remaining, bound, aggregates, size)
-        remaining.remove(i)
-        steps.append(builder.step(i))
-        bound |= binds(rule.body[i], bound)
-        bound |= set(builder.layout)
-        order.append(i)
-    return Plan(seed, tuple(steps), builder.head(), tuple(order))
+        used.add(start)
+    greedy = Greedy(shape, size, set(builder.layout), used)
+    lazy = _LazySteps(builder, greedy, [start] if isinstance(start, int) else [])
+    if len(rule.body) > LAZY_LITERALS:
+        return Plan(seed, lazy, lazy.run_head, _LazyOrder(lazy))
+    lazy.finish()
+    return Plan(seed, tuple(lazy.built), builder.head(), tuple(lazy.order))
+
+
+class _LazySteps:
+    """A plan's steps, made as they are first needed (all of them for small rules)."""
+
+    def __init__(self, builder: _Builder, greedy: Greedy, order: list[int]):
+        self.builder: _Builder | None = builder
+        self.greedy: Greedy | None = greedy
+        self.built: list[Step] = []
+        self.order = order
+        self._head: Callable[[tuple], tuple] | None = None
+
+    def _extend(self) -> bool:
+        """Make one more step; False once every step is made."""
+        greedy, builder = self.greedy, self.builder
+        if greedy is None or builder is None:
+            return False
+        i = greedy.next()
+        if i is None:
+            self._head = builder.head()
+            self.greedy = self.builder = None  # done: drop the planning state
+            return False
+        known = len(builder.names)
+        self.built.append(builder.step(i))
+        self.order.append(i)
+        greedy.bind(builder.names[known:])
+        return True
+
+    def finish(self) -> None:
+        while self._extend():
+            pass
+
+    def __iter__(self) -> Iterator[Step]:
+        n = 0
+        while n < len(self.built) or self._extend():
+            yield self.built[n]
+            n += 1
+
+    def __len__(self) -> int:
+        self.finish()
+        return len(self.built)
+
+    def __getitem__(self, index):
+        self.finish()
+        return self.built[index]
+
+    def run_head(self, binding: tuple) -> tuple:
+        """The head row of a binding that passed every step (so every step is made)."""
+        if self._head is None:
+            self.finish()
+        return self._head(binding)  # type: ignore[misc]
+
+
+class _LazyOrder:
+    """A lazy plan's literal order, made whole when read."""
+
+    def __init__(self, steps: _LazySteps):
+        self.steps = steps
+
+    def __iter__(self) -> Iterator[int]:
+        self.steps.finish()
+        return iter(self.steps.order)
+
+    def __len__(self) -> int:
+        self.steps.finish()
+        return len(self.steps.order)
+
+    def __getitem__(self, index):
+        self.steps.finish()
+        return self.steps.order[index]

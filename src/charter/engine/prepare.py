@@ -24,7 +24,7 @@ from collections.abc import Callable
 from charter.engine.columnar import ColumnStore
 from charter.engine.execute import State
 from charter.engine.plan import Absent, NegationSeed, Scan
-from charter.engine.planner import HEAD
+from charter.engine.planner import HEAD, LAZY_LITERALS
 from charter.engine.program import Program
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ def planned_lookups(
             starts: list[int | str] = [i for i, _ in compiled.inputs()]
             if stratum.recursive:
                 starts.append(HEAD)
+            if len(compiled.rule.body) > LAZY_LITERALS:
+                starts = []  # its plans are made step by step as they run: look-ups on use
             for start in starts:
                 plan = compiled.plan(start, size)
                 if isinstance(plan.seed, NegationSeed):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from charter.engine.execute import RuleStats
+from charter.engine.join_order import RuleShape
 from charter.engine.plan import Plan
 from charter.engine.planner import AggregateSpec, expression, plan_rule
 from charter.lang.ast import (
@@ -43,6 +44,7 @@ class CompiledRule:
     stats: RuleStats = field(default_factory=RuleStats)
     source: Rule | None = None  # the user's rule this one serves (for auxiliary rules)
     _plans: dict = field(default_factory=dict)
+    _shape: RuleShape | None = None
     _inputs: list[tuple[int, str]] | None = None
 
     def inputs(self) -> list[tuple[int, str]]:
@@ -77,14 +79,24 @@ class CompiledRule:
         """Drop the cached plans: they follow the table sizes of their first use, and bulk
         work (a load, a whole evaluation) can change those by orders of magnitude."""
         self._plans.clear()
+        self._shape = None
+
+    @property
+    def shape(self) -> RuleShape:
+        """What the rule's plans share (made once per sizes, like the plans)."""
+        if self._shape is None:
+            self._shape = RuleShape(self.rule, self.aggregates)
+        return self._shape
 
     def plan(self, start: int | str | None, size: Callable[[str], int]) -> Plan:
         """The plan from ``start`` (None: full, an index: that literal's delta, "head")."""
         if start is None:  # full plans follow the data's current sizes
-            return plan_rule(self.rule, None, size, self.aggregates)
+            return plan_rule(self.rule, None, size, self.aggregates, RuleShape(self.rule, self.aggregates))
         plan = self._plans.get(start)
         if plan is None:
-            plan = self._plans[start] = plan_rule(self.rule, start, size, self.aggregates)
+            plan = self._plans[start] = plan_rule(
+                self.rule, start, size, self.aggregates, self.shape
+            )
         return plan
 
 
