@@ -27,7 +27,7 @@ from charter.lang.ast import (
     literal_variables,
 )
 from charter.lang.checks import body_tables, head_table
-from charter.lang.safety import aggregate_keys
+from charter.lang.safety import all_aggregate_keys
 from charter.lang.stratify import AGGREGATE, DependencyGraph
 
 FACTS_SUFFIX = "#facts"
@@ -215,14 +215,12 @@ def build_program(
             if not rule.body and not isinstance(rule.head, Modal):
                 continue
             specs: dict[int, AggregateSpec] = {}
-            for i, literal in enumerate(rule.body):
-                if isinstance(literal, Aggregate):
-                    table = names.name(policy, rule, i)
-                    keys = aggregate_keys(rule, i)
-                    specs[i] = AggregateSpec(table, keys)
-                    aux, info = _auxiliary_rule(policy, rule, i, table, keys)
-                    compiled.append(compiled_rule(policy, aux.rule, table, source=rule))
-                    auxiliary[table] = info
+            for i, keys in all_aggregate_keys(rule).items():
+                table = names.name(policy, rule, i)
+                specs[i] = AggregateSpec(table, keys)
+                aux, info = _auxiliary_rule(policy, rule, i, table, keys)
+                compiled.append(compiled_rule(policy, aux.rule, table, source=rule))
+                auxiliary[table] = info
             head = head_table(policy, rule.head)
             compiled.append(compiled_rule(policy, rule, head, aggregates=specs))
     derived = {c.head for c in compiled}

@@ -33,7 +33,7 @@ from charter.lang.ast import (
 from charter.lang.builtins import BUILTINS, RESERVED_NAMES
 from charter.lang.columns import FreshVariables, resolve_columns
 from charter.lang.errors import Diagnostic
-from charter.lang.safety import aggregate_keys, binds, safe_order
+from charter.lang.safety import all_aggregate_keys, binds, safe_order
 from charter.lang.schema import Schemas
 from charter.lang.stratify import AGGREGATE, NEGATIVE, POSITIVE, DependencyGraph
 
@@ -270,11 +270,7 @@ def _unsafe_message(literal: Literal, missing: set[str]) -> str:
 
 def check_safety(rule: Rule, ctx: _RuleContext) -> Rule:
     """Every head variable, negated literal and builtin input is bound by a positive literal."""
-    keys = {
-        i: frozenset(aggregate_keys(rule, i))
-        for i, lit in enumerate(rule.body)
-        if isinstance(lit, Aggregate)
-    }
+    keys = {i: frozenset(k) for i, k in all_aggregate_keys(rule).items()}
     order, missing = safe_order(rule.body, set(), keys)
     bound: set[str] = set()
     for i in order:

@@ -46,7 +46,7 @@ from charter.lang.ast import (
 from charter.lang.columns import FreshVariables, resolve_columns
 from charter.lang.errors import CharterError, EngineError, PolicyError, raise_if_errors
 from charter.lang.parser import parse_literal, parse_sequence
-from charter.lang.safety import aggregate_keys, binds, safe_order
+from charter.lang.safety import all_aggregate_keys, binds, safe_order
 from charter.service import errors as E
 from charter.service.errors import NotFound, ServiceError
 
@@ -649,8 +649,7 @@ class _ActionTheory:
 
 def _bound(rule: Rule) -> set[str]:
     """Variables the body binds (as the safety check computes them)."""
-    keys = {i: frozenset(aggregate_keys(rule, i))
-            for i, lit in enumerate(rule.body) if isinstance(lit, Aggregate)}
+    keys = {i: frozenset(k) for i, k in all_aggregate_keys(rule).items()}
     order, _ = safe_order(rule.body, set(), keys)
     bound: set[str] = set()
     for i in order:
