@@ -41,6 +41,7 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine):
     assert set(insp.get_table_names()) == {*TABLE_NAMES, "alembic_version"}
     assert set(TABLE_NAMES) == {
         "store_meta",
+        "store_identity",
         "policies",
         "rules",
         "library_policies",
@@ -56,7 +57,7 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine):
     assert {i["name"]: i for i in insp.get_indexes("actions")}["uq_actions_open"]["unique"]
     assert [fk["referred_table"] for fk in insp.get_foreign_keys("rules")] == ["policies"]
     with engine.connect() as conn:
-        assert migrate.current(conn) == migrate.head() == "0002"
+        assert migrate.current(conn) == migrate.head() == "0003"
 
 
 def test_the_migrated_schema_is_the_tables_module(engine: Engine):
@@ -137,7 +138,7 @@ def test_the_shipped_alembic_ini_drives_the_alembic_command(tmp_path):
 
     alembic("upgrade", "head")
     assert "No new upgrade operations detected" in alembic("check")
-    assert "0002 (head)" in alembic("current")
+    assert "0003 (head)" in alembic("current")
     alembic("downgrade", "base")
 
 

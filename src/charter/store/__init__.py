@@ -7,6 +7,7 @@ from charter.store.errors import (
     NotFound,
     SecretKeyError,
     StoreError,
+    StoreStateError,
     StoreUnavailable,
 )
 from charter.store.records import (
@@ -34,6 +35,7 @@ __all__ = [
     "SecretKeyError",
     "Store",
     "StoreError",
+    "StoreStateError",
     "StoreUnavailable",
     "ViolationRecord",
 ]

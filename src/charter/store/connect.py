@@ -4,7 +4,10 @@ SQLite is made durable and safe to share between threads: every connection runs 
 with ``synchronous=FULL`` (a commit is on disk before it returns) and ``foreign_keys=ON``, and
 Python's sqlite3 module is kept out of transaction control so the store's own ``BEGIN`` (or
 ``BEGIN IMMEDIATE`` for writes, which takes the write lock up front instead of failing to
-upgrade a read lock halfway through) delimits each transaction exactly.
+upgrade a read lock halfway through) delimits each transaction exactly. Checkpoints of the
+write-ahead log into the database file are left to the store (``wal_autocheckpoint=0``; see
+:mod:`charter.store.guard`), and the log file shrinks back to :data:`SQLITE_WAL_KEEP` bytes
+when it restarts.
 
 >>> describe(parse_url("postgresql://charter:s3cret@db:5432/charter"))
 'postgresql+psycopg://charter:***@db:5432/charter'
@@ -25,6 +28,9 @@ from charter.store.errors import StoreUnavailable
 
 WRITE = "charter_write"
 """Execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)."""
+
+SQLITE_WAL_KEEP = 1 << 20
+"""Bytes of SQLite's write-ahead log file kept when the log restarts after a checkpoint."""
 
 SQLITE_BUSY_TIMEOUT = 30.0
 """Seconds a SQLite writer waits for another process's write lock before giving up."""
@@ -127,6 +133,8 @@ def _sqlite_events(engine: Engine) -> None:
             _set_wal(cursor)
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+            cursor.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_KEEP}")
         finally:
             cursor.close()
 

@@ -23,3 +23,8 @@ class StoreUnavailable(StoreError):
 
 class SecretKeyError(StoreError):
     """The secret key is malformed, or is not the key the stored secrets were encrypted with."""
+
+
+class StoreStateError(StoreError):
+    """The database is not the state this store last held (missing, emptied, older, another
+    store's, or corrupt): refused, so the service never starts empty over lost state."""

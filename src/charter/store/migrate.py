@@ -41,6 +41,12 @@ def head() -> str:
     return rev
 
 
+def revisions() -> frozenset[str]:
+    """Every revision this Charter knows."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return frozenset(r.revision for r in script.walk_revisions())
+
+
 def current(connection: Connection) -> str | None:
     """The revision the database is at; None for a database never migrated."""
     return MigrationContext.configure(connection).get_current_revision()

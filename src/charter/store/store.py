@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, fields
 from dataclasses import replace as _replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import Connection, Row, Table, delete, exc, func, insert, or_, select, update
@@ -40,8 +41,11 @@ from charter.store.errors import (
     NotFound,
     SecretKeyError,
     StoreError,
+    StoreStateError,
     StoreUnavailable,
 )
+from charter.store.guard import StateGuard
+from charter.store.identity import Identity
 from charter.store.records import (
     ActionRecord,
     AuditRecord,
@@ -61,6 +65,7 @@ __all__ = [
     "SecretKeyError",
     "Store",
     "StoreError",
+    "StoreStateError",
     "StoreUnavailable",
 ]
 
@@ -100,10 +105,17 @@ class Store:
     to the newest revision. ``secret_key`` is the Fernet key that encrypts datasource secrets;
     a store refuses a key other than the one it was first opened with.
 
+    Opening refuses (StoreStateError) a database that is not the state the store last held:
+    missing, emptied, older, another store's or corrupt, as the identity file says
+    (``identity_file``: by default ``PATH.identity`` beside a SQLite file, none for
+    PostgreSQL; see :mod:`charter.store.preflight`).
+
     Safe to share between threads. Writes are serialized within the process.
     """
 
-    def __init__(self, url: str, *, secret_key: bytes) -> None:
+    def __init__(
+        self, url: str, *, secret_key: bytes, identity_file: Path | None = None
+    ) -> None:
         self._url = connect.parse_url(url)
         self._box = SecretBox(secret_key)
         self._engine = connect.create(self._url)
@@ -116,11 +128,20 @@ class Store:
         )
         self._closed = False
         try:
-            with self._translate():
-                migrate.upgrade(self._engine)
-            self._check_key()
+            self._guard = StateGuard(self._url, identity_file)
         except BaseException:
             self._engine.dispose()
+            raise
+        try:
+            with self._translate():
+                self._guard.check(self._engine)  # before anything is written
+                migrate.upgrade(self._engine)
+            self._check_key()
+            with self._translate():
+                self._guard.start(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            self._guard.release()
             raise
 
     @staticmethod
@@ -138,10 +159,21 @@ class Store:
         with self._tx(write=False) as conn:
             conn.exec_driver_sql("SELECT 1")
 
+    @property
+    def identity(self) -> Identity | None:
+        """The store's id and generation as of its last open or checkpoint."""
+        return self._guard.identity
+
     def close(self) -> None:
-        """Close every pooled connection; the store cannot be used afterwards."""
+        """Fold SQLite's write-ahead log into the database file and close every pooled
+        connection; the store cannot be used afterwards."""
+        if self._closed:
+            return
         self._closed = True
-        self._engine.dispose()
+        try:
+            self._guard.close(self._engine, self._write_lock)
+        finally:
+            self._engine.dispose()
 
     def __enter__(self) -> Self:
         return self
@@ -188,6 +220,8 @@ class Store:
                 conn.execution_options(**{connect.WRITE: True})
             with conn.begin():
                 yield conn
+            if write:
+                self._guard.after_write(conn)
 
     def _check_key(self) -> None:
         """Refuse a secret key other than the first one, before any secret is needed."""

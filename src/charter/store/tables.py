@@ -80,6 +80,14 @@ store_meta = Table(
 )
 """Facts about the store itself, e.g. a token that tells whether the secret key is right."""
 
+store_identity = Table(
+    "store_identity",
+    metadata,
+    Column("store_id", String(), primary_key=True),
+    Column("generation", BigInteger(), nullable=False),
+)
+"""One row: which store this database is, and its generation (see identity.py)."""
+
 policies = Table(
     "policies",
     metadata,
