@@ -214,6 +214,17 @@ class Rule:
     heads: tuple[Head, ...]
     body: tuple[Literal, ...] = ()
     span: Span | None = _span()
+    _hash: int | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        # Rules key the engine's maps (rules by policy, compiled rules, auxiliary tables):
+        # hashing a long body at every look-up would cost its size each time, so the hash
+        # is computed once (rules are immutable).
+        found = self._hash
+        if found is None:
+            found = hash((self.heads, self.body))
+            object.__setattr__(self, "_hash", found)
+        return found
 
     @property
     def head(self) -> Head:
