@@ -57,13 +57,21 @@ def test_healthz_and_metrics(watched):
            'route="/v1/data-sources/{ds}/tables/{table}/rows",status="200"} 1.0' in text
 
 
-def test_healthz_says_when_the_store_is_down(watched, service, monkeypatch):
+def test_healthz_says_when_the_store_is_down(watched, service, monkeypatch, caplog):
     def down():
-        raise RuntimeError("connection refused")
+        raise RuntimeError("connection to db.internal refused for user charter")
 
     monkeypatch.setattr(service.store, "ping", down)
     r = watched.get("/healthz")
-    assert r.status_code == 503 and "connection refused" in r.json()["store"]
+    # open to anyone: the status, not the hosts and users the store's error names
+    assert r.status_code == 503 and r.json()["status"] == "degraded"
+    assert "unavailable" in r.json()["store"] and "db.internal" not in r.text
+    assert "connection to db.internal refused" in caplog.text
+
+
+def test_healthz_shows_health_only(watched):
+    push(watched, [["vm1", "ERROR"]])
+    assert watched.get("/healthz").json() == {"status": "ok", "store": "ok"}
 
 
 def free_port() -> int:

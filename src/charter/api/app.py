@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import charter
-from charter.api import admission, datasources, enforcement, errors, extensions, policies
+from charter.api import admission, datasources, enforcement, errors, extensions, openapi, policies
 from charter.api import explain as explain_api
 from charter.api.auth import Authenticator
 from charter.api.metrics import Metrics, MetricsMiddleware
+from charter.api.permissions import authorize, check_routes
 from charter.service.config import Settings
 from charter.service.service import Service
 
@@ -36,6 +37,8 @@ def create_app(service: Service, settings: Settings,
         version=getattr(charter, "__version__", "0.1.0"),
         description="Policy as a service: Congress's REST API v1 and Charter's extensions.",
         redirect_slashes=False,
+        # every route asks api/permissions.py who may call it
+        dependencies=[Depends(authorize)],
     )
     app.state.service = service
     app.state.settings = settings
@@ -48,6 +51,8 @@ def create_app(service: Service, settings: Settings,
     app.include_router(explain_api.router)
     app.include_router(admission.router)
     app.include_router(enforcement.router)
+    check_routes(app.routes)
+    openapi.install(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(TrailingSlash)
     return app

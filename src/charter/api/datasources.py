@@ -5,22 +5,25 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from charter.api.body import as_object
-from charter.api.deps import (
-    Admin,
-    Editor,
-    JsonBody,
-    OptionalBody,
-    Viewer,
-    at_least,
-    created,
-    svc,
+from charter.api.deps import JsonBody, OptionalBody, created, svc
+from charter.api.models import (
+    AUTH,
+    BODY,
+    DatasourceBody,
+    DatasourceExecuteBody,
+    RowsBody,
+    WebhookBody,
+    errors,
+    parse,
+    request_body,
 )
 from charter.datasources.registry import driver_class, drivers
 from charter.service.datasources import LiveDatasource, public_config
 from charter.service.errors import NotFound, ServiceError
 
 router = APIRouter(prefix="/v1")
+
+DS = (404,)  # a datasource named in the path
 
 
 def datasource_json(d: LiveDatasource) -> dict:
@@ -29,33 +32,36 @@ def datasource_json(d: LiveDatasource) -> dict:
             "enabled": r.enabled, "config": public_config(type(d.driver), r.config)}
 
 
-@router.get("/data-sources")
-def list_datasources(*, request: Request, _: Viewer) -> dict:
+@router.get("/data-sources", responses=errors(*AUTH))
+def list_datasources(*, request: Request) -> dict:
     return {"results": [datasource_json(d) for d in svc(request).datasources.list()]}
 
 
-@router.post("/data-sources", status_code=201)
-def create_datasource(*, request: Request, data: JsonBody,
-                      _: Admin) -> JSONResponse:
+@router.post("/data-sources", status_code=201, responses=errors(*AUTH, *BODY, 409),
+             openapi_extra=request_body(DatasourceBody))
+def create_datasource(*, request: Request, data: JsonBody) -> JSONResponse:
+    parse(DatasourceBody, data)
     live = svc(request).datasources.create(data)
     return created(f"/v1/data-sources/{live.record.id}", datasource_json(live))
 
 
-@router.get("/data-sources/{ds}")
-def show_datasource(*, ds: str, request: Request, _: Viewer) -> dict:
+@router.get("/data-sources/{ds}", responses=errors(*AUTH, *DS))
+def show_datasource(*, ds: str, request: Request) -> dict:
     return datasource_json(svc(request).datasources.get(ds))
 
 
-@router.delete("/data-sources/{ds}")
-def delete_datasource(*, ds: str, request: Request, _: Admin) -> dict:
+@router.delete("/data-sources/{ds}", responses=errors(*AUTH, *DS))
+def delete_datasource(*, ds: str, request: Request) -> dict:
     rec = svc(request).datasources.delete(ds)
     return {"id": rec.id, "name": rec.name}
 
 
-@router.post("/data-sources/{ds}")
+@router.post("/data-sources/{ds}", responses=errors(*AUTH, *DS, *BODY, 502),
+             openapi_extra=request_body(DatasourceExecuteBody, required=False))
 def datasource_action(*, ds: str, request: Request, action: str | None = None,
-                      data: OptionalBody,
-                      who: Editor) -> dict:
+                      data: OptionalBody) -> dict:
+    """``?action=request-refresh`` (poll now; editor) or ``?action=execute``
+    (``DatasourceExecuteBody``; admin). A service that answers badly: 502."""
     service = svc(request)
     if action is None:
         raise ServiceError("Missing required action parameter.")
@@ -63,73 +69,74 @@ def datasource_action(*, ds: str, request: Request, action: str | None = None,
         service.datasources.refresh(ds)
         return {}
     if action == "execute":
-        at_least(who, "admin")
-        data = as_object(data or {}, "an execute request")
-        result = service.datasources.execute(ds, data.get("name"), data.get("args"))
+        run = parse(DatasourceExecuteBody, data if data is not None else {})
+        result = service.datasources.execute(ds, run.name, data.get("args"))
         return {} if result is None else {"result": result}
     raise ServiceError(f"unknown action {action!r}: use request-refresh or execute")
 
 
-@router.get("/data-sources/{ds}/schema")
-def schema(*, ds: str, request: Request, _: Viewer) -> dict:
+@router.get("/data-sources/{ds}/schema", responses=errors(*AUTH, *DS))
+def schema(*, ds: str, request: Request) -> dict:
     return {"tables": [s.to_json() for s in svc(request).datasources.schema(ds)]}
 
 
-@router.get("/data-sources/{ds}/status")
-def status(*, ds: str, request: Request, _: Viewer) -> dict:
+@router.get("/data-sources/{ds}/status", responses=errors(*AUTH, *DS))
+def status(*, ds: str, request: Request) -> dict:
     return svc(request).datasources.status(ds)
 
 
-@router.get("/data-sources/{ds}/actions")
-def actions(*, ds: str, request: Request, _: Viewer) -> dict:
+@router.get("/data-sources/{ds}/actions", responses=errors(*AUTH, *DS))
+def actions(*, ds: str, request: Request) -> dict:
     live = svc(request).datasources.get(ds)
     return {"results": [a.to_json() for a in live.driver.actions()]}
 
 
-@router.get("/data-sources/{ds}/tables")
-def tables(*, ds: str, request: Request, _: Viewer) -> dict:
+@router.get("/data-sources/{ds}/tables", responses=errors(*AUTH, *DS))
+def tables(*, ds: str, request: Request) -> dict:
     return {"results": [{"id": t} for t in svc(request).datasources.tables(ds)]}
 
 
-@router.get("/data-sources/{ds}/tables/{table}")
-def table(*, ds: str, table: str, request: Request, _: Viewer) -> dict:
+@router.get("/data-sources/{ds}/tables/{table}", responses=errors(*AUTH, *DS))
+def table(*, ds: str, table: str, request: Request) -> dict:
     if table not in svc(request).datasources.tables(ds):
         raise NotFound(f"No such table {table} in datasource {ds}")
     return {"id": table}
 
 
-@router.get("/data-sources/{ds}/tables/{table}/spec")
-def table_spec(*, ds: str, table: str, request: Request, _: Viewer) -> dict:
+@router.get("/data-sources/{ds}/tables/{table}/spec", responses=errors(*AUTH, *DS))
+def table_spec(*, ds: str, table: str, request: Request) -> dict:
     return svc(request).datasources.table_spec(ds, table).to_json()
 
 
-@router.get("/data-sources/{ds}/tables/{table}/rows")
-def rows(*, ds: str, table: str, request: Request, _: Viewer) -> dict:
+@router.get("/data-sources/{ds}/tables/{table}/rows", responses=errors(*AUTH, *DS))
+def rows(*, ds: str, table: str, request: Request) -> dict:
     return {"results": [{"data": list(r)} for r in svc(request).datasources.rows(ds, table)]}
 
 
-@router.put("/data-sources/{ds}/tables/{table}/rows")
-def replace_rows(*, ds: str, table: str, request: Request, data: JsonBody,
-                 _: Editor) -> dict:
+@router.put("/data-sources/{ds}/tables/{table}/rows", responses=errors(*AUTH, *DS, *BODY),
+            openapi_extra=request_body(RowsBody))
+def replace_rows(*, ds: str, table: str, request: Request, data: JsonBody) -> dict:
+    parse(RowsBody, data, table=f"{ds}:{table}")
     svc(request).datasources.replace_rows(ds, table, data)
     return {}
 
 
-@router.post("/data-sources/{ds}/webhook")
-def webhook(*, ds: str, request: Request, data: JsonBody,
-            _: Editor) -> dict:
+@router.post("/data-sources/{ds}/webhook", responses=errors(*AUTH, *DS, *BODY),
+             openapi_extra=request_body(WebhookBody))
+def webhook(*, ds: str, request: Request, data: JsonBody) -> dict:
+    parse(WebhookBody, data)
     svc(request).datasources.webhook(ds, data)
     return {}
 
 
-@router.get("/system/drivers")
-def list_drivers(*, request: Request, _: Viewer) -> dict:
+@router.get("/system/drivers", responses=errors(*AUTH))
+def list_drivers(*, request: Request) -> dict:
     return {"results": [{"id": d.driver, "description": d.description}
                         for _, d in sorted(drivers().items())]}
 
 
-@router.get("/system/drivers/{driver}")
-def show_driver(*, driver: str, request: Request, _: Viewer) -> dict:
+@router.get("/system/drivers/{driver}", responses=errors(*AUTH, 404))
+def show_driver(*, driver: str, request: Request) -> dict:
     from charter.datasources.driver import DriverError
 
     try:

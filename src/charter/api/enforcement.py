@@ -10,11 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from charter.api.auth import AuthError
-from charter.api.body import as_object
-from charter.api.deps import Editor, JsonBody, Viewer
-from charter.enforce.actions import ENFORCE
-from charter.service.errors import ServiceError
+from charter.api.deps import Caller, JsonBody, name_of
+from charter.api.models import AUTH, BODY, POLICY, EnforcementBody, errors, parse, request_body
+from charter.api.permissions import demand
 from charter.store.records import AuditRecord, NotificationRecord
 
 router = APIRouter(prefix="/v1")
@@ -32,27 +30,20 @@ def _enforcement_json(service, policy: str) -> dict:
             "pending_actions": service.enforcement.pending(name)}
 
 
-@router.get("/policies/{policy}/enforcement")
-def show_enforcement(*, policy: str, request: Request, _: Viewer) -> dict:
+@router.get("/policies/{policy}/enforcement", responses=errors(*AUTH, *POLICY))
+def show_enforcement(*, policy: str, request: Request) -> dict:
     """The policy's enforcement mode (``dry-run`` or ``enforce``) and the limits in force."""
     return _enforcement_json(request.app.state.service, policy)
 
 
-@router.put("/policies/{policy}/enforcement")
-def set_enforcement(*, policy: str, request: Request, who: Editor,
-                    data: JsonBody) -> dict:
+@router.put("/policies/{policy}/enforcement", responses=errors(*AUTH, *POLICY, *BODY),
+            openapi_extra=request_body(EnforcementBody))
+def set_enforcement(*, policy: str, request: Request, who: Caller, data: JsonBody) -> dict:
     """``{"mode": "dry-run" | "enforce"}``; ``enforce`` needs the admin role."""
-    data = as_object(data, "an enforcement setting")
-    unknown = set(data) - {"mode"}
-    if unknown:
-        raise ServiceError(f"unknown fields {sorted(unknown)}; send {{\"mode\": \"dry-run\" "
-                           "or \"enforce\"}")
-    mode = data.get("mode")
-    if mode == ENFORCE and not who.allows("admin"):
-        raise AuthError(403, f"{who.name} has role {who.role}; switching a policy to enforce "
-                        "needs admin")
+    mode = parse(EnforcementBody, data).mode
+    demand(who, request, f"mode={mode}")
     service = request.app.state.service
-    service.policies.set_enforcement(policy, mode, who.name)
+    service.policies.set_enforcement(policy, mode, name_of(who))
     return _enforcement_json(service, policy)
 
 
@@ -62,8 +53,8 @@ def audit_json(r: AuditRecord) -> dict:
             "mode": r.mode, "result": r.result, "detail": r.detail}
 
 
-@router.get("/audit")
-def audit(*, request: Request, _: Viewer, policy: str | None = None,
+@router.get("/audit", responses=errors(*AUTH, 400))
+def audit(*, request: Request, policy: str | None = None,
           limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = 100) -> dict:
     """The newest audit entries first: every enforcement decision and mode change."""
     service = request.app.state.service
@@ -83,8 +74,8 @@ def notification_json(n: NotificationRecord) -> dict:
             "errors": list(n.errors), "payload": n.payload}
 
 
-@router.get("/notifications")
-def notifications(*, request: Request, _: Viewer, status: str | None = None,
+@router.get("/notifications", responses=errors(*AUTH, 400))
+def notifications(*, request: Request, status: str | None = None,
                   webhook: str | None = None,
                   limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = 100) -> dict:
     """The webhook outbox, newest first: what was sent, what waits, and why it failed."""

@@ -14,41 +14,36 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from charter.api.body import as_object, flag
-from charter.api.deps import JsonBody, Viewer
+from charter.api.body import flag
+from charter.api.deps import JsonBody
+from charter.api.models import (
+    AUTH,
+    BODY,
+    POLICY,
+    ExplainBody,
+    check_examples,
+    check_explain_row,
+    errors,
+    parse,
+    request_body,
+)
 from charter.engine.explain import ANY, explain
 from charter.lang.errors import DataError
+from charter.lang.limits import InputError, load_json
 from charter.service.errors import NotFound, ServiceError
 
 router = APIRouter(prefix="/v1")
 
-MAX_EXAMPLES = 100
-
 
 def _row(value: Any) -> tuple:
     """The row's values (``null`` -> any value), refusing what no row can hold."""
-    if not isinstance(value, list):
-        raise ServiceError('the row must be a JSON list of its values, e.g. ["vm1", 2]')
-    out = []
-    for item in value:
-        if item is None:
-            out.append(ANY)
-        elif isinstance(item, str | int | float) and not isinstance(item, bool):
-            out.append(item)
-        else:
-            raise ServiceError(
-                f"row value {json.dumps(item)} is not a string or a number "
-                "(null leaves a column open)"
-            )
-    return tuple(out)
+    check_explain_row(value)
+    return tuple(ANY if item is None else item for item in value)
 
 
 def _examples(value: Any) -> int:
-    if value is None:
-        return 3
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EXAMPLES:
-        raise ServiceError(f"examples must be an integer from 0 to {MAX_EXAMPLES}")
-    return value
+    check_examples(value)
+    return 3 if value is None else value
 
 
 def _explain(
@@ -71,7 +66,7 @@ def _explain(
         return result.to_json()
 
 
-@router.get("/policies/{policy}/tables/{table}/explain")
+@router.get("/policies/{policy}/tables/{table}/explain", responses=errors(*AUTH, *POLICY))
 def explain_row(
     *,
     policy: str,
@@ -80,34 +75,23 @@ def explain_row(
     row: str | None = None,
     alternatives: str | None = None,
     examples: int | None = None,
-    _: Viewer,
 ) -> dict:
     """Why ``row`` (a JSON list in the query) is in the table, or why not."""
     if row is None:
         raise ServiceError('explain needs ?row=<JSON list of the row\'s values>, e.g. ?row=["vm1"]')
     try:
-        values = json.loads(row)
+        values = load_json(row, "?row")
+    except InputError as exc:
+        raise ServiceError(str(exc), data=[exc.to_json()]) from None
     except json.JSONDecodeError as exc:
         raise ServiceError(f"?row is not JSON: {exc.msg} at column {exc.colno}") from None
     return _explain(request, policy, table, _row(values), flag(alternatives), _examples(examples))
 
 
-@router.post("/policies/{policy}/tables/{table}/explain")
-def explain_row_body(
-    *, policy: str, table: str, request: Request, data: JsonBody, _: Viewer
-) -> dict:
+@router.post("/policies/{policy}/tables/{table}/explain",
+             responses=errors(*AUTH, *POLICY, *BODY), openapi_extra=request_body(ExplainBody))
+def explain_row_body(*, policy: str, table: str, request: Request, data: JsonBody) -> dict:
     """The same, with ``{"row": [...], "alternatives": bool, "examples": int}`` as body."""
-    data = as_object(data, "an explain request")
-    unknown = set(data) - {"row", "alternatives", "examples"}
-    if unknown:
-        raise ServiceError(
-            f"unknown explain fields {sorted(unknown)}; use row, alternatives, examples"
-        )
-    if "row" not in data:
-        raise ServiceError('explain needs "row": a JSON list of the row\'s values')
-    alternatives = data.get("alternatives", False)
-    if not isinstance(alternatives, bool):
-        raise ServiceError("alternatives must be true or false")
-    return _explain(
-        request, policy, table, _row(data["row"]), alternatives, _examples(data.get("examples"))
-    )
+    body = parse(ExplainBody, data)
+    return _explain(request, policy, table, _row(body.row), body.alternatives,
+                    _examples(body.examples))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import queue
 from typing import Annotated
 
@@ -12,10 +13,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette.sse import EventSourceResponse
 
-from charter.api.deps import Viewer
+from charter.api.models import AUTH, errors
 from charter.service.errors import ServiceError
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 
 def _version(request: Request) -> dict:
@@ -24,7 +26,7 @@ def _version(request: Request) -> dict:
             "links": [{"rel": "self", "href": f"{base}/v1/"}]}
 
 
-@router.get("/")
+@router.get("/", status_code=300, responses={300: {"description": "The API versions."}})
 def versions(*, request: Request) -> JSONResponse:
     # 300 Multiple Choices, as Congress answered version discovery
     return JSONResponse({"versions": [_version(request)]}, status_code=300)
@@ -35,30 +37,46 @@ def version(*, request: Request) -> dict:
     return {"version": _version(request)}
 
 
-@router.get("/healthz")
+HEALTH = {"type": "object", "properties": {
+    "status": {"type": "string", "enum": ["ok", "degraded"]},
+    "store": {"type": "string"}}, "required": ["status", "store"]}
+
+
+@router.get("/healthz", responses={
+    200: {"description": "Healthy.", "content": {"application/json": {"schema": HEALTH}}},
+    503: {"description": "The store cannot be reached.",
+          "content": {"application/json": {"schema": HEALTH}}}})
 def healthz(*, request: Request) -> JSONResponse:
+    """Open (load balancers): the status and the store's, nothing about policies or data.
+    Why the store is down is in the server's log, which may name hosts and users."""
     service = request.app.state.service
     try:
         service.store.ping()
         store = "ok"
-    except Exception as exc:  # the answer is the point: say what is wrong
-        store = f"unavailable: {exc}"
+    except Exception as exc:
+        log.warning("health check: the store is unavailable: %s", exc)
+        store = f"unavailable ({type(exc).__name__}; the server log has the details)"
     ok = store == "ok"
-    body = {"status": "ok" if ok else "degraded", "store": store,
-            "policies": len(service.policies.live), "datasources": len(service.datasources.live),
-            "started_at": service.started_at.isoformat()}
-    return JSONResponse(body, status_code=200 if ok else 503)
+    return JSONResponse({"status": "ok" if ok else "degraded", "store": store},
+                        status_code=200 if ok else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={
+    200: {"description": "Prometheus text exposition format.",
+          "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+    **errors(*AUTH)})
 def metrics(*, request: Request) -> Response:
+    """Prometheus metrics (viewer: policy names and violation counts are not for anyone)."""
     return Response(generate_latest(request.app.state.metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/events")
+@router.get("/v1/events", response_class=EventSourceResponse, responses={
+    200: {"description": "A stream of server-sent events.",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    **errors(*AUTH, 400)})
 async def events(*, request: Request, table: Annotated[list[str] | None, Query()] = None,
-                 _: Viewer) -> EventSourceResponse:
+                 ) -> EventSourceResponse:
     """Server-sent events: one ``delta`` event per changed table per batch.
 
     ``?table=classification:error`` (repeatable) narrows the stream; without it every table's

@@ -5,17 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from charter.api.body import as_object, flag
-from charter.api.deps import (
-    Editor,
-    JsonBody,
-    OptionalBody,
-    Viewer,
-    at_least,
-    created,
-    svc,
+from charter.api.body import flag
+from charter.api.deps import Caller, JsonBody, OptionalBody, created, name_of, svc
+from charter.api.models import (
+    AUTH,
+    BODY,
+    POLICY,
+    LibraryPolicyBody,
+    PolicyBody,
+    PolicyExecuteBody,
+    RuleBody,
+    SimulateBody,
+    errors,
+    parse,
+    request_body,
 )
-from charter.service import errors as E
 from charter.service.errors import ServiceError
 from charter.service.simulate import simulate
 from charter.store.records import LibraryPolicyRecord, PolicyRecord, RuleRecord
@@ -43,80 +47,69 @@ def library_json(lib: LibraryPolicyRecord, include_rules: bool = True) -> dict:
 # ---------------------------------------------------------------- policies
 
 
-@router.get("/policies")
-def list_policies(*, request: Request, _: Viewer) -> dict:
+@router.get("/policies", responses=errors(*AUTH))
+def list_policies(*, request: Request) -> dict:
     return {"results": [policy_json(p) for p in svc(request).policies.list()]}
 
 
-@router.post("/policies", status_code=201)
+@router.post("/policies", status_code=201, responses=errors(*AUTH, *BODY, 404, 409),
+             openapi_extra=request_body(PolicyBody, required=False))
 def create_policy(*, request: Request, library_policy: str | None = None,
-                  data: OptionalBody,
-                  who: Editor) -> JSONResponse:
+                  data: OptionalBody, who: Caller) -> JSONResponse:
+    """A policy (``PolicyBody``), or with ``?library_policy=<id or name>`` and an empty body
+    a copy of a library policy."""
     service = svc(request)
     if library_policy is not None:
         if data:
             raise ServiceError("create a policy from a library policy with an empty body")
-        rec, rules = service.library.activate(library_policy, owner=who.name)
+        rec, rules = service.library.activate(library_policy, owner=name_of(who))
     else:
-        data = as_object(data, "a policy")
-        if "id" in data:
-            raise ServiceError("a policy's id is chosen by the server",
-                               code=E.POLICY_ID_MUST_NOT_BE_PROVIDED)
-        unknown = set(data) - {"name", "abbreviation", "kind", "description", "rules",
-                               "owner_id"}
-        if unknown:
-            raise ServiceError(f"unknown policy fields {sorted(unknown)}; use name, "
-                               "abbreviation, kind, description, rules")
-        rules = data.get("rules")
-        if rules is not None and not isinstance(rules, list):
-            raise ServiceError("'rules' must be a list of {rule, name?, comment?} objects")
+        body = parse(PolicyBody, data)
+        raw = data.get("rules")  # as sent: the service reads each rule's fields itself
         rec, rules = service.policies.create(
-            data.get("name"), abbreviation=data.get("abbreviation"), kind=data.get("kind"),
-            description=data.get("description") or "", owner=who.name, rules=rules)
+            body.name, abbreviation=body.abbreviation, kind=body.kind,
+            description=body.description or "", owner=name_of(who), rules=raw)
     out = policy_json(rec)
     if rules:
         out["rules"] = [rule_json(r) for r in rules]
     return created(f"/v1/policies/{rec.id}", out)
 
 
-@router.get("/policies/{policy}")
-def show_policy(*, policy: str, request: Request, _: Viewer) -> dict:
+@router.get("/policies/{policy}", responses=errors(*AUTH, *POLICY))
+def show_policy(*, policy: str, request: Request) -> dict:
     return policy_json(svc(request).policies.get(policy).record)
 
 
-@router.delete("/policies/{policy}")
-def delete_policy(*, policy: str, request: Request, _: Editor) -> dict:
+@router.delete("/policies/{policy}", responses=errors(*AUTH, *POLICY))
+def delete_policy(*, policy: str, request: Request) -> dict:
     return policy_json(svc(request).policies.delete(policy))
 
 
-@router.post("/policies/{policy}")
+@router.post("/policies/{policy}", responses=errors(*AUTH, *POLICY, *BODY, 502),
+             openapi_extra=request_body(SimulateBody, PolicyExecuteBody, required=False))
 def policy_action(*, policy: str, request: Request, action: str | None = None,
                   trace: str | None = None, delta: str | None = None,
-                  data: OptionalBody,
-                  who: Viewer) -> dict:
+                  data: OptionalBody) -> dict:
+    """``?action=simulate`` (``SimulateBody``; viewer) or ``?action=execute``
+    (``PolicyExecuteBody``; admin). A service that answers the action badly: 502."""
     service = svc(request)
     if action is None:
         raise ServiceError("Missing required action parameter.")
     if action == "simulate":
-        data = as_object(data or {}, "a simulate request")
-        return simulate(service, policy, data.get("query"), data.get("sequence"),
-                        data.get("action_policy"), delta=flag(delta), trace=flag(trace))
+        sim = parse(SimulateBody, data if data is not None else {})
+        return simulate(service, policy, sim.query, sim.sequence, sim.action_policy,
+                        delta=flag(delta), trace=flag(trace))
     if action == "execute":
-        at_least(who, "admin")
-        data = as_object(data or {}, "an execute request")
-        name = data.get("name")
-        if not isinstance(name, str) or ":" not in name:
-            raise ServiceError("execute needs 'name' as <datasource>:<action>, e.g. "
-                               "nova:servers.pause", code=E.SERVICE_ACTION_SYNTAX)
+        run = parse(PolicyExecuteBody, data if data is not None else {})
         service.policies.get(policy)
-        ds, _, act = name.partition(":")
+        ds, _, act = run.name.partition(":")
         service.datasources.execute(ds, act, data.get("args"))
         return {}
     raise ServiceError(f"unknown action {action!r}: use simulate or execute")
 
 
-@router.get("/policies/{policy}/status")
-def policy_status(*, policy: str, request: Request, _: Viewer) -> dict:
+@router.get("/policies/{policy}/status", responses=errors(*AUTH, *POLICY))
+def policy_status(*, policy: str, request: Request) -> dict:
     service = svc(request)
     with service.lock:
         live = service.policies.get(policy)
@@ -130,59 +123,51 @@ def policy_status(*, policy: str, request: Request, _: Viewer) -> dict:
 # ---------------------------------------------------------------- rules
 
 
-@router.get("/policies/{policy}/rules")
-def list_rules(*, policy: str, request: Request, _: Viewer) -> dict:
+@router.get("/policies/{policy}/rules", responses=errors(*AUTH, *POLICY))
+def list_rules(*, policy: str, request: Request) -> dict:
     return {"results": [rule_json(r) for r in svc(request).policies.rules(policy)]}
 
 
-@router.post("/policies/{policy}/rules", status_code=201)
-def create_rule(*, policy: str, request: Request, data: JsonBody,
-                _: Editor) -> JSONResponse:
-    data = as_object(data, "a rule")
-    unknown = set(data) - {"rule", "name", "comment"}
-    if unknown:
-        raise ServiceError(f"unknown rule fields {sorted(unknown)}; use rule, name, comment")
-    rec = svc(request).policies.add_rule(policy, data.get("rule"), data.get("name"),
-                                         data.get("comment"))
+@router.post("/policies/{policy}/rules", status_code=201,
+             responses=errors(*AUTH, *POLICY, *BODY, 409), openapi_extra=request_body(RuleBody))
+def create_rule(*, policy: str, request: Request, data: JsonBody) -> JSONResponse:
+    body = parse(RuleBody, data)
+    rec = svc(request).policies.add_rule(policy, body.rule, body.name, body.comment)
     return created(f"/v1/policies/{policy}/rules/{rec.id}", rule_json(rec))
 
 
-@router.get("/policies/{policy}/rules/{rule}")
-def show_rule(*, policy: str, rule: str, request: Request, _: Viewer) -> dict:
+@router.get("/policies/{policy}/rules/{rule}", responses=errors(*AUTH, *POLICY))
+def show_rule(*, policy: str, rule: str, request: Request) -> dict:
     return rule_json(svc(request).policies.rule(policy, rule))
 
 
-@router.delete("/policies/{policy}/rules/{rule}")
-def delete_rule(*, policy: str, rule: str, request: Request,
-                _: Editor) -> dict:
+@router.delete("/policies/{policy}/rules/{rule}", responses=errors(*AUTH, *POLICY))
+def delete_rule(*, policy: str, rule: str, request: Request) -> dict:
     return rule_json(svc(request).policies.delete_rule(policy, rule))
 
 
-@router.get("/policies/{policy}/rules/{rule}/status")
-def rule_status(*, policy: str, rule: str, request: Request,
-                _: Viewer) -> dict:
+@router.get("/policies/{policy}/rules/{rule}/status", responses=errors(*AUTH, *POLICY))
+def rule_status(*, policy: str, rule: str, request: Request) -> dict:
     return svc(request).policies.rule_status(policy, rule)
 
 
 # ---------------------------------------------------------------- tables
 
 
-@router.get("/policies/{policy}/tables")
-def list_tables(*, policy: str, request: Request, _: Viewer) -> dict:
+@router.get("/policies/{policy}/tables", responses=errors(*AUTH, *POLICY))
+def list_tables(*, policy: str, request: Request) -> dict:
     return {"results": [{"id": t} for t in svc(request).policies.tables(policy)]}
 
 
-@router.get("/policies/{policy}/tables/{table}")
-def show_table(*, policy: str, table: str, request: Request,
-               _: Viewer) -> dict:
+@router.get("/policies/{policy}/tables/{table}", responses=errors(*AUTH, *POLICY))
+def show_table(*, policy: str, table: str, request: Request) -> dict:
     if table not in svc(request).policies.tables(policy):
         raise ServiceError(f"No such table {table} in policy {policy}", status=404)
     return {"id": table}
 
 
-@router.get("/policies/{policy}/tables/{table}/rows")
-def list_rows(*, policy: str, request: Request, table: str, trace: str | None = None,
-              _: Viewer) -> dict:
+@router.get("/policies/{policy}/tables/{table}/rows", responses=errors(*AUTH, *POLICY))
+def list_rows(*, policy: str, request: Request, table: str, trace: str | None = None) -> dict:
     service = svc(request)
     with service.lock:
         rows = service.policies.rows(policy, table)
@@ -198,9 +183,8 @@ def list_rows(*, policy: str, request: Request, table: str, trace: str | None = 
         return out
 
 
-@router.get("/policies/{policy}/violations")
-def violations(*, policy: str, request: Request, include_resolved: str | None = None,
-               _: Viewer) -> dict:
+@router.get("/policies/{policy}/violations", responses=errors(*AUTH, *POLICY))
+def violations(*, policy: str, request: Request, include_resolved: str | None = None) -> dict:
     """Charter: the policy's current violations (``error``/``warning`` rows), first seen."""
     service = svc(request)
     with service.lock:
@@ -219,34 +203,34 @@ def violations(*, policy: str, request: Request, include_resolved: str | None = 
 # ---------------------------------------------------------------- library
 
 
-@router.get("/librarypolicies")
+@router.get("/librarypolicies", responses=errors(*AUTH))
 def list_library(*, request: Request, name: str | None = None,
-                 include_rules: str | None = None,
-                 _: Viewer) -> dict:
+                 include_rules: str | None = None) -> dict:
     rules = include_rules is None or flag(include_rules)
     return {"results": [library_json(i, rules) for i in svc(request).library.list(name)]}
 
 
-@router.post("/librarypolicies", status_code=201)
-def create_library(*, request: Request, data: JsonBody,
-                   _: Editor) -> JSONResponse:
+@router.post("/librarypolicies", status_code=201, responses=errors(*AUTH, *BODY, 409),
+             openapi_extra=request_body(LibraryPolicyBody))
+def create_library(*, request: Request, data: JsonBody) -> JSONResponse:
+    parse(LibraryPolicyBody, data)
     rec = svc(request).library.create(data)
     return created(f"/v1/librarypolicies/{rec.id}", library_json(rec))
 
 
-@router.get("/librarypolicies/{lib}")
-def show_library(*, lib: str, request: Request, include_rules: str | None = None,
-                 _: Viewer) -> dict:
+@router.get("/librarypolicies/{lib}", responses=errors(*AUTH, 404))
+def show_library(*, lib: str, request: Request, include_rules: str | None = None) -> dict:
     rules = include_rules is None or flag(include_rules)
     return library_json(svc(request).library.get(lib), rules)
 
 
-@router.put("/librarypolicies/{lib}")
-def replace_library(*, lib: str, request: Request, data: JsonBody,
-                    _: Editor) -> dict:
+@router.put("/librarypolicies/{lib}", responses=errors(*AUTH, *BODY, 404, 409),
+            openapi_extra=request_body(LibraryPolicyBody))
+def replace_library(*, lib: str, request: Request, data: JsonBody) -> dict:
+    parse(LibraryPolicyBody, data)
     return library_json(svc(request).library.replace(lib, data))
 
 
-@router.delete("/librarypolicies/{lib}")
-def delete_library(*, lib: str, request: Request, _: Editor) -> dict:
+@router.delete("/librarypolicies/{lib}", responses=errors(*AUTH, 404))
+def delete_library(*, lib: str, request: Request) -> dict:
     return library_json(svc(request).library.delete(lib))
