@@ -102,7 +102,7 @@ def test_a_database_truncated_to_zero_bytes_is_refused(url, path, secret_key):
         f"the database file {path} is empty (0 bytes), but {sidecar(path)} records that it "
         f"held store {read_file(sidecar(path)).store_id[:12]} at generation "
         f"{read_file(sidecar(path)).generation}. Charter will not start empty. To recover, "
-        "restore the newest backup: `charter restore BACKUP_FILE` (with the --config or "
+        "restore the newest backup with `charter restore BACKUP_FILE` (with the --config or "
         "--database-url given to `charter serve`); or, to start over with an empty store, "
         f"move {sidecar(path)} away and start again"
     )
@@ -205,6 +205,9 @@ def test_an_older_copy_of_the_database_is_refused(url, path, secret_key, tmp_pat
     message = refused(url, secret_key, path.parent, "older than the generation")
     assert "an older copy of the database was put in place" in message
     assert f"move {sidecar(path)} away" in message
+    sidecar(path).unlink()  # the operator accepts the older copy
+    with Store(url, secret_key=secret_key) as s:
+        assert len(s.list_policies()) == 2
 
 
 def test_another_stores_database_is_refused(url, path, secret_key, tmp_path):
@@ -246,11 +249,14 @@ def test_a_lost_identity_row_is_refused(url, path, secret_key):
         db.execute("DELETE FROM store_identity")
     db.close()
     refused(url, secret_key, path.parent, "has lost its identity")
+    old = read_file(sidecar(path))
+    sidecar(path).unlink()  # the fix the message gives: accept the database as it is
+    with Store(url, secret_key=secret_key) as s:
+        assert len(s.list_policies()) == 2
+        assert s.identity.store_id != old.store_id and read_file(sidecar(path)) == s.identity
 
 
-def test_a_database_from_before_identities_under_an_identity_file_is_refused(
-    url, path, secret_key
-):
+def test_a_database_from_before_identities_under_an_identity_file_is_refused(url, path, secret_key):
     with_state(url, secret_key)
     kept = sidecar(path).read_bytes()
     engine = connect.create(connect.parse_url(url))
@@ -273,17 +279,16 @@ def test_a_damaged_identity_file_is_refused(url, path, secret_key):
 def test_a_missing_identity_file_is_recreated_with_a_warning(url, path, secret_key, caplog):
     kept = with_state(url, secret_key)
     sidecar(path).unlink()
-    with caplog.at_level(logging.WARNING, logger="charter.store.guard"), Store(
-        url, secret_key=secret_key
-    ) as s:
+    with (
+        caplog.at_level(logging.WARNING, logger="charter.store.guard"),
+        Store(url, secret_key=secret_key) as s,
+    ):
         assert s.list_policies() == kept
         assert read_file(sidecar(path)) == s.identity
     assert "identity file" in caplog.text and "was missing" in caplog.text
 
 
-def test_a_database_one_generation_ahead_is_accepted_and_the_file_repaired(
-    url, path, secret_key
-):
+def test_a_database_one_generation_ahead_is_accepted_and_the_file_repaired(url, path, secret_key):
     """A crash between the database's write and the identity file's."""
     with Store(url, secret_key=secret_key) as s:
         now = s.identity

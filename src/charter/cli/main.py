@@ -12,6 +12,7 @@ import typer
 from charter import __version__
 from charter.cli.admit import admit_command
 from charter.cli.audit import audit_command
+from charter.cli.backup import backup_command, restore_command
 from charter.cli.check import check_command
 from charter.cli.evaluate import eval_command
 from charter.cli.explain import explain_command
@@ -31,6 +32,8 @@ app.command("serve")(serve_command)
 app.command("explain")(explain_command)
 app.command("audit")(audit_command)
 app.command("admit")(admit_command)
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
 
 
 def _show_version(value: bool) -> None:

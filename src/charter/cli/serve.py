@@ -7,6 +7,8 @@ keeps its state in SQLite under ``~/.local/share/charter``; see docs/configurati
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +17,10 @@ from pydantic import ValidationError
 
 from charter.lang.limits import configure as configure_limits
 from charter.service.config import ConfigError, load_settings
+
+
+def _stopped(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def serve_command(
@@ -43,7 +49,9 @@ def serve_command(
     from charter.service.errors import ServiceError
     from charter.service.service import Service
     from charter.store import Store
+    from charter.store.connect import parse_url
     from charter.store.errors import StoreError
+    from charter.store.identity import default_file
 
     try:
         overrides = {k: v for k, v in (("host", host), ("port", port),
@@ -66,10 +74,17 @@ def serve_command(
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        store = Store(settings.database_url_resolved, secret_key=settings.secret_key())
+        url = settings.database_url_resolved
+        # SQLite keeps its identity file beside the database; PostgreSQL in the data directory.
+        identity_file = default_file(parse_url(url), settings.ensure_data_dir())
+        store = Store(url, secret_key=settings.secret_key(), identity_file=identity_file)
     except (StoreError, ConfigError) as exc:
         typer.echo(f"charter serve: {exc}", err=True)
         raise typer.Exit(1) from None
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn stops gracefully on SIGTERM, then raises it again: let that be an exception,
+        # so the `finally` below still closes the store (which checkpoints its -wal file).
+        signal.signal(signal.SIGTERM, _stopped)
     service = Service(store, library_dir=settings.library_dir,
                       enforcement=settings.enforcement, notifications=settings.notifications)
     app = None

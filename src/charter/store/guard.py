@@ -34,12 +34,9 @@ CHECKPOINT_BYTES = 4 << 20
 is 1000 pages, 4 MiB with 4 KiB pages)."""
 
 RESTORE_SQLITE = (
-    "To recover, restore the newest backup: `charter restore BACKUP_FILE` (with the "
-    "--config or --database-url given to `charter serve`)"
+    "`charter restore BACKUP_FILE` (with the --config or --database-url given to `charter serve`)"
 )
-RESTORE_POSTGRES = (
-    "To recover, restore the newest dump of the database with pg_restore (docs/store.md)"
-)
+RESTORE_POSTGRES = "pg_restore (see docs/store.md)"
 
 
 def _raw(conn: Connection):  # noqa: ANN202 - the DB-API connection (sqlite3.Connection)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import URL
 
 from charter.store import tables as t
@@ -181,13 +181,19 @@ def read_db(conn: Connection) -> Identity | None:
 
 def advance(conn: Connection, at_least: int = 0) -> Identity:
     """Raise the database's generation by one (to ``at_least`` if higher) in ``conn``'s
-    transaction, and return the identity it then records."""
+    transaction, and return the identity it then records.
+
+    A database whose identity row is missing (accepted only when no identity file speaks for
+    it: see :mod:`charter.store.preflight`) is given a new identity.
+    """
     g = t.store_identity.c.generation
     conn.execute(update(t.store_identity).values(generation=g + 1))
-    identity = read_db(conn)
-    if identity is None:
-        raise StoreStateError("the database has lost its identity (table store_identity is empty)")
-    if identity.generation < at_least:
+    found = read_db(conn)
+    if found is None:
+        found = Identity(Identity.new_id(), 1)
+        conn.execute(insert(t.store_identity).values(store_id=found.store_id, generation=1))
+        log.warning("the database had no identity row: it is now %s", found.short())
+    if found.generation < at_least:
         conn.execute(update(t.store_identity).values(generation=at_least))
-        identity = Identity(identity.store_id, at_least)
-    return identity
+        found = Identity(found.store_id, at_least)
+    return found

@@ -134,7 +134,7 @@ def corrupt(path: Path, reason: str, record: Path) -> StoreStateError:
 
 def judge(found: Found, recorded: Identity | None, record: Path, *, restore: str) -> str | None:
     """Apply the rules above. Raises StoreStateError on a refusal; else returns a warning to
-    log, if any. ``restore`` is the sentence saying how to restore a backup on this backend.
+    log, if any. ``restore`` says how a backup is restored on this backend.
     """
     db = found.where
     if recorded is None:
@@ -145,6 +145,7 @@ def judge(found: Found, recorded: Identity | None, record: Path, *, restore: str
             f"{found.identity.short()}, recorded in a new identity file"
         )
     held = f"but {record} records that it held {recorded.short()}"
+    recover = f"To recover, restore the newest backup with {restore}"
     fresh = f"or, to start over with an empty store, move {record} away and start again"
     accept = (
         f"or, to run on this database as it is (without what it lost), move {record} away "
@@ -158,7 +159,7 @@ def judge(found: Found, recorded: Identity | None, record: Path, *, restore: str
         }[found.condition]
         if found.condition == "no-state" and found.wal is False:
             gone += f" (its state was in {db}-wal, which is gone, or it was emptied)"
-        raise StoreStateError(f"{gone}, {held}. Charter will not start empty. {restore}; {fresh}")
+        raise StoreStateError(f"{gone}, {held}. Charter will not start empty. {recover}; {fresh}")
     if found.identity is None:
         if found.revision in PRE_IDENTITY:
             why = (
@@ -176,12 +177,12 @@ def judge(found: Found, recorded: Identity | None, record: Path, *, restore: str
                     else ""
                 )
             )
-        raise StoreStateError(f"{why}. {restore}; {accept}")
+        raise StoreStateError(f"{why}. {recover}; {accept}")
     if found.identity.store_id != recorded.store_id:
         raise StoreStateError(
             f"the database {db} is another store ({found.identity.short()}), {held}: another "
             f"database was put in its place. Put back the database of store "
-            f"{recorded.store_id[:12]}; or {restore[0].lower()}{restore[1:]}; {accept}"
+            f"{recorded.store_id[:12]}, or restore its newest backup with {restore}; {accept}"
         )
     if found.identity.generation < recorded.generation:
         lost_wal = ""
@@ -192,7 +193,7 @@ def judge(found: Found, recorded: Identity | None, record: Path, *, restore: str
         raise StoreStateError(
             f"the database {db} is at generation {found.identity.generation}, older than the "
             f"generation {recorded.generation} that {record} records: an older copy of the "
-            f"database was put in place{lost_wal}. Its newest state is gone. {restore}; {accept}"
+            f"database was put in place{lost_wal}. Its newest state is gone. {recover}; {accept}"
         )
     if found.identity.generation > recorded.generation + 1:
         return (
