@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from charter.lang import limits
 from charter.lang import parser as parser_module
 from charter.lang.ast import (
     Aggregate,
@@ -492,8 +493,8 @@ TERM = "expected a term (variable, string or number)"
         ("p(x) q(x,", "parse_error", 1, 10, TERM),
         ("p(0x)", "parse_error", 1, 4, "unexpected name 'x'"),
         ("p(1e999)", "parse_error", 1, 3, "too large"),
-        ("p('\\N{nonsense}')", "parse_error", 1, 3, "unknown Unicode character name"),
-        ("p('\\x4')", "parse_error", 1, 3, "invalid escape in string"),
+        ("p('\\N{nonsense}')", "parse_error", 1, 4, "unknown Unicode character name"),
+        ("p('\\x4')", "parse_error", 1, 4, "invalid escape in string"),
         ("p(x) :- x < count : { q(x) }", "parse_error", 1, 9, "must be assigned to a variable"),
         ("p(x) :- x + 1 = count : { q(x) }", "parse_error", 1, 9, "n = count"),
         ("p(n) :- n = count x : { q(x) }", "parse_error", 1, 19, "count takes no target"),
@@ -540,19 +541,136 @@ def test_errors(text, code, line, col, message):
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "col"),
     [
-        "p(x) :- x = " + "-" * 5000 + "x",
-        "p(n) :- " + "n = count : { " * 3000 + "q(x)" + " }" * 3000,
+        ("p(x) :- x = " + "-" * 5000 + "x", 13 + 64),
+        ("p(n) :- " + "n = count : { " * 3000 + "q(x)" + " }" * 3000, 9 + 14 * 64 + 4),
+        ("p(x) :- x = " + "(" * 3000 + "1" + ")" * 3000, 13 + 64),
+        ("p(x) :- x = " + " + ".join(["y"] * 3000), 13),
     ],
 )
-def test_too_deep_nesting_is_a_parse_error(text):
-    assert error_of(text)[:3] == ("parse_error", 1, 1)
-    assert "nested too deeply" in error_of(text)[3]
+def test_expressions_nested_past_the_limit_are_too_deep(text, col):
+    assert error_of(text)[:3] == ("too_deep", 1, col)
+    assert "nested deeper than 64 levels" in error_of(text)[3]
 
 
-def test_deep_parentheses_are_fine():
-    assert one("p(x) :- x = " + "(" * 3000 + "1" + ")" * 3000).body[0].right == Constant(1)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "p(x) :- q(y), x = " + " + ".join(["y"] * 65),
+        "p(x) :- q(y), x = " + "-" * 64 + "y",
+        "p(x) :- q(y), x = " + "y - (" * 63 + "y" + ")" * 63,
+        "p(x) :- q(y), x = " + "(" * 63 + "y" + ")" * 63 + " + 1",
+        "p(n) :- " + "n = count : { " * 64 + "q(x)" + " }" * 64,
+        "p(n) :- q(y), n = sum " + " + ".join(["y"] * 64) + " : { q(y) }",
+    ],
+)
+def test_expressions_up_to_the_limit_parse_and_print_back(text):
+    """Parentheses around an operator are no level: str() prints one pair per operator."""
+    rule = one(text)
+    assert parse(str(rule)) == [rule]
+
+
+def test_redundant_parentheses_up_to_the_limit_are_fine():
+    assert one("p(x) :- x = " + "(" * 64 + "1" + ")" * 64).body[0].right == Constant(1)
+
+
+# ---------------------------------------------------------------- input limits
+
+
+@pytest.mark.parametrize(
+    ("text", "col"),
+    [
+        ("p(x) :- q(x), x > " + "9" * 5000, 19),
+        ("p(x) :- q(x), x > -" + "9" * 101, 20),
+        ("p(" + "1" * 101 + ")", 3),
+        ("p(-" + "1" * 101 + ")", 4),
+        ("p(0x" + "f" * 5000 + ")", 3),
+        ("p(0b" + "1" * 400 + ")", 3),
+        ("nova:servers(" + "9" * 300 + "=x)", 14),
+    ],
+)
+def test_integers_past_the_limit_are_literal_too_large(text, col):
+    code, line, got_col, message = error_of(text)
+    assert (code, line, got_col) == ("literal_too_large", 1, col)
+    assert "over the limit of 100 (limits.max_int_digits)" in message
+
+
+def test_integers_up_to_the_limit_parse_and_print_back():
+    for text in ("p(" + "9" * 100 + ")", "p(0x" + "f" * 83 + ")", "p(-" + "9" * 100 + ")"):
+        rule = one(text)
+        assert parse(str(rule)) == [rule]
+
+
+def test_the_integer_limit_follows_the_process_limits():
+    with limits.overridden(max_int_digits=20):
+        assert error_of("p(" + "1" * 21 + ")")[0] == "literal_too_large"
+    assert one("p(" + "1" * 21 + ")").head.args[0] == Constant(int("1" * 21))
+
+
+@pytest.mark.parametrize("digits", [10_000, 100_000])
+def test_huge_float_literals_parse_promptly(digits):
+    assert one("p(0." + "1" * digits + ")").head.args[0] == Constant(0.1111111111111111)
+    assert one("p(" + "1" * 300 + "." + "1" * digits + ")").head.args[0].value > 1e299
+    code, line, col, message = error_of("p(1" + "0" * digits + ".0)")
+    assert (code, line, col) == ("parse_error", 1, 3) and "too large for a float" in message
+    assert len(message) < 100
+    assert one("p(1.0e-" + "9" * digits + ")").head.args[0] == Constant(0.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col"),
+    [
+        ('error("\\ud800")', 1, 8),
+        ('error("a\\udfff")', 1, 9),
+        ("error('\\ud83d x')", 1, 8),
+        ('error("\\ude00\\ud83d")', 1, 8),
+        ('error("\\U0000d800")', 1, 8),
+        ('p(1)\nerror("""ok\n  \\udc00""")', 3, 3),
+    ],
+)
+def test_lone_surrogate_escapes_are_invalid_unicode(text, line, col):
+    code, got_line, got_col, message = error_of(text)
+    assert (code, got_line, got_col) == ("invalid_unicode", line, col)
+    assert "surrogate" in message and "not valid Unicode" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('"\\ud83d\\ude00"', "\U0001F600"),
+        ("'a\\uD83D\\uDE00b'", "a\U0001F600b"),
+        ('"\\U0001F600"', "\U0001F600"),
+        ('r"\\ud800"', "\\ud800"),
+    ],
+)
+def test_an_escaped_surrogate_pair_is_the_character_it_denotes(text, value):
+    rule = one(f"error({text})")
+    assert rule.head.args == (Constant(value),)
+    assert str(rule).encode("utf-8")
+    assert parse(str(rule)) == [rule]
+
+
+@pytest.mark.parametrize(
+    ("text", "col"),
+    [("p('\ud800')", 4), ("p(x) :- q(x)\x00, \udfff", 16), ("\udc80", 1)],
+)
+def test_raw_text_holding_a_lone_surrogate_is_invalid_unicode(text, col):
+    assert error_of(text)[:3] == ("invalid_unicode", 1, col)
+    with pytest.raises(PolicyError) as info:
+        parse_literal(text)
+    assert info.value.diagnostics[0].code == "invalid_unicode"
+
+
+def test_rules_with_more_body_literals_than_the_limit_are_rule_too_large():
+    body = ", ".join(f"q{i}(x)" for i in range(6))
+    with limits.overridden(max_rule_literals=5):
+        assert one("p(x) :- " + ", ".join(f"q{i}(x)" for i in range(5)))
+        code, line, col, message = error_of("p(1)\n  p(x) :- " + body)
+        assert (code, line, col) == ("rule_too_large", 2, 3)
+        assert "6 body literals" in message and "limits.max_rule_literals" in message
+        nested = "p(n) :- q(x), n = count : { r(x), s(x), n2 = count : { t(x), u(x) } }"
+        assert error_of(nested)[0] == "rule_too_large"  # 2 + 2 + 2 literals, braces too
 
 
 def test_error_carries_file_and_renders_with_caret():

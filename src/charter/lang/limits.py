@@ -133,11 +133,25 @@ def check_int_text(text: str, where: str = "input", line: int | None = None,
                    col: int | None = None) -> None:
     """Refuse the text of an integer with more digits than the limit (before ``int()``)."""
     limits = _limits
-    digits = len(text.lstrip("+-").replace("_", ""))
-    if text[:2].lower() in ("0x", "0o", "0b"):
-        digits = len(str(int(text[:4000], 0))) if len(text) < 4000 else len(text)
+    body = text.lstrip("+-")
+    digits = len(body.replace("_", ""))
+    if body[:2].lower() in ("0x", "0o", "0b"):
+        digits = _prefixed_digits(body)
     if digits > limits.max_int_digits:
         raise InputError("literal_too_large", _too_large(digits, limits), where, line, col)
+
+
+def _prefixed_digits(text: str) -> int:
+    """Decimal digits of a ``0x``/``0o``/``0b`` literal's value, without ``str()`` of a
+    huge int (Python refuses to print one of over 4,300 digits): exact below that."""
+    bits_per_digit = {"x": 4, "o": 3, "b": 1}[text[1].lower()]
+    body = text[2:].replace("_", "")
+    if len(body) * bits_per_digit > 14_000:  # over 4,214 decimal digits
+        return int(len(body) * bits_per_digit * 0.30103) + 1
+    try:
+        return len(str(int(body, 1 << bits_per_digit)))
+    except ValueError:
+        return len(body)  # not a number: the caller's own parse reports it
 
 
 def _int_fits(value: int, limits: Limits) -> bool:

@@ -23,11 +23,11 @@ charter.lang.errors.PolicyError: <string>:1:13: error[parse_error]: unexpected '
 
 from __future__ import annotations
 
-import ast as pyast
 import bisect
 import functools
 import os
-import warnings
+import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any, NamedTuple
@@ -37,6 +37,7 @@ from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
+from charter.lang import limits
 from charter.lang.ast import (
     Aggregate,
     Atom,
@@ -114,12 +115,16 @@ def parse(text: str, file: str | None = None, *, origin: Origin | None = None) -
 
     Raises:
         PolicyError: on any syntax error (code ``parse_error``, or ``positional_after_named``
-            and ``modal_in_body``), with every diagnostic the text produced.
+            and ``modal_in_body``), with every diagnostic the text produced; and on text
+            past the input limits of :mod:`charter.lang.limits`: ``invalid_unicode`` (a
+            lone surrogate, written or escaped), ``literal_too_large`` (an integer of too
+            many digits), ``too_deep`` (an expression nested too deeply) and
+            ``rule_too_large`` (too many body literals), each with its place.
     """
     tree = _parse_tree(text, "start", file, origin)
     diagnostics: list[Diagnostic] = []
     builder = _Builder(file, origin, diagnostics)
-    rules = [builder.build(statement) for statement in tree.children]
+    rules = [builder.build(statement) for statement in tree.children if builder.fits(statement)]
     if diagnostics:
         raise PolicyError(diagnostics)
     return rules
@@ -194,19 +199,60 @@ class _Builder:
         self.diagnostics = diagnostics
         self.anonymous: list[int] | None = None  # start positions of the statement's `_`
         self.statement: Tree | None = None
+        self.limits = limits.current()
+
+    def fits(self, statement: Tree) -> bool:
+        """Whether a statement's body literals (aggregate bodies too) are within the limit,
+        counted on the parse tree before any node is built (the checks and the planner
+        cost more than linear time in a rule's length)."""
+        count = _body_literals(statement)
+        if count <= self.limits.max_rule_literals:
+            return True
+        message = (
+            f"rule has {count} body literals, over the limit of "
+            f"{self.limits.max_rule_literals} (limits.max_rule_literals); split it into "
+            "smaller rules joined by intermediate tables"
+        )
+        self.error("rule_too_large", message, statement.meta)
+        return False
 
     def build(self, tree: Tree) -> Any:
         self.statement, self.anonymous = tree, None
         try:
-            return self.node(tree)
-        except RecursionError:
+            return self.node(tree, 0)
+        except _TooDeep as exc:
+            message = (
+                f"expression nested deeper than {self.limits.max_depth} levels "
+                "(limits.max_depth: each operator, unary minus, aggregate and pair of "
+                "parentheses not around an operator is one); bind parts of it to variables "
+                "first"
+            )
+            self.error("too_deep", message, exc.meta)
+        except RecursionError:  # pragma: no cover - the depth bound comes first
             message = "the statement is nested too deeply to parse"
-            self.diagnostics.append(Diagnostic("parse_error", message, self.span(tree.meta)))
-            return None
+            self.error("too_deep", message, tree.meta)
+        return None
 
-    def node(self, tree: Tree) -> Any:
-        children = [self.node(c) if isinstance(c, Tree) else c for c in tree.children]
+    def node(self, tree: Tree, depth: int) -> Any:
+        """Build a node from its children, top down, counting the expression nesting on the
+        way so that no deeper tree is ever built (every later walker of an expression, from
+        ``str()`` to the planner, recurses)."""
+        if tree.data in _NESTING and not _wraps_operator(tree):
+            depth += 1
+            if depth > self.limits.max_depth:
+                raise _TooDeep(tree.meta)
+        children = [self.node(c, depth) if isinstance(c, Tree) else c for c in tree.children]
         return getattr(self, tree.data)(tree.meta, children)
+
+    def place(self, token: Token, offset: int) -> Span:
+        """The span of the character at ``offset`` within a token (an escape in a string)."""
+        before = token.value[:offset]
+        newlines = before.count("\n")
+        line = token.line + newlines
+        col = token.column + offset if not newlines else offset - before.rfind("\n")
+        if self.origin is not None:
+            line, col = self.origin(line, col)
+        return Span(self.file, line, col)
 
     def span(self, node: Any) -> Span:
         """The span of a Lark meta or token, or the span of an AST node."""
@@ -306,7 +352,7 @@ class _Builder:
 
     def named(self, meta, children) -> _Named:
         key, _eq, term = children
-        return _Named(_int(key.value) if key.type == "INT" else key.value, self.term(term))
+        return _Named(self.integer(key) if key.type == "INT" else key.value, self.term(term))
 
     # terms and expressions
 
@@ -323,9 +369,13 @@ class _Builder:
         if kind == "STRING":
             try:
                 value = _decode_string(item.value)
-            except (SyntaxError, ValueError) as exc:
-                reason = str(getattr(exc, "msg", exc)).rsplit(": ", 1)[-1]
-                self.error("parse_error", f"invalid escape in string {item.value}: {reason}", item)
+            except _BadEscape as exc:
+                shown = _shorten(item.value)
+                message = f"invalid escape in string {shown}: {exc.reason}"
+                if exc.code == "invalid_unicode":
+                    message = f"string {shown} {exc.reason}"
+                span = self.place(item, exc.offset)
+                self.diagnostics.append(Diagnostic(exc.code, message, span))
                 value = ""
             return Constant(value, self.span(item))
         return Constant(self.number(item), self.span(item))
@@ -343,12 +393,23 @@ class _Builder:
             self.anonymous = sorted(found)
         return bisect.bisect_left(self.anonymous, token.start_pos)
 
+    def integer(self, token: Token) -> int:
+        """An INT token's value, refused past ``limits.max_int_digits`` before ``int()``
+        (Python raises on over 4,300 digits, and takes quadratic time below that)."""
+        try:
+            limits.check_int_text(token.value)
+        except limits.InputError as exc:
+            self.error(exc.code, exc.message, token)
+            return 0
+        return _int(token.value)
+
     def number(self, token: Token) -> int | float:
         if token.type == "INT":
-            return _int(token.value)
-        value = float(token.value)
+            return self.integer(token)
+        value = float(token.value)  # linear in the digits: no limit needed
         if value in (float("inf"), float("-inf")):
-            self.error("parse_error", f"number {token.value} is too large for a float", token)
+            message = f"number {_shorten(token.value)} is too large for a float"
+            self.error("parse_error", message, token)
             return 0.0
         return value
 
@@ -360,6 +421,9 @@ class _Builder:
         if isinstance(expr, Constant) and isinstance(expr.value, int | float):
             return Constant(-expr.value, self.span(meta))
         return BinOp("-", Constant(0), expr, self.span(meta))
+
+    def paren(self, meta, children) -> Any:
+        return children[1]
 
     def binop(self, meta, children) -> BinOp:
         left, op, right = children
@@ -392,6 +456,40 @@ class _Builder:
 
 # ---------------------------------------------------------------- tokens
 
+_NESTING = frozenset({"binop", "neg", "paren", "aggregate"})
+"""Tree nodes that nest an expression one level deeper (``limits.max_depth``)."""
+_OPERATORS = frozenset({"binop", "neg"})
+
+
+def _wraps_operator(tree: Tree) -> bool:
+    """Parentheses around an operator: no level of their own, since ``str()`` prints such
+    a pair around every nested operator (``(x + 1) * 2``) and the printed rule must parse
+    again; a pair around a name, a number or other parentheses is a level."""
+    if tree.data != "paren":
+        return False
+    inner = tree.children[1]
+    return isinstance(inner, Tree) and inner.data in _OPERATORS
+
+
+class _TooDeep(Exception):
+    def __init__(self, meta: Any):
+        self.meta = meta
+
+
+def _body_literals(statement: Tree) -> int:
+    """Body literals of a statement's tree, aggregate bodies included (no recursion)."""
+    count = 0
+    stack = [statement.children[-1]] if statement.data == "rule" else []
+    while stack:
+        body = stack.pop()
+        count += len(body.children)
+        for literal in body.children:
+            if isinstance(literal, Tree) and literal.data == "comparison":
+                right = literal.children[-1]
+                if isinstance(right, Tree) and right.data == "aggregate":
+                    stack.append(right.children[-1])
+    return count
+
 
 def _int(text: str) -> int:
     if text[:2].lower() in ("0x", "0o", "0b"):
@@ -399,24 +497,138 @@ def _int(text: str) -> int:
     return int(text, 10)
 
 
+class _BadEscape(Exception):
+    """An escape that makes no character: ``code``, ``reason`` and its offset in the token."""
+
+    def __init__(self, code: str, reason: str, offset: int):
+        self.code = code
+        self.reason = reason
+        self.offset = offset
+
+
+_SIMPLE_ESCAPES = {
+    "\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r",
+    "t": "\t", "v": "\v", "\n": "", "\r": "",  # a backslash before a line break joins lines
+}
+_HEX_ESCAPES = {"x": re.compile(r"[0-9a-fA-F]{2}"), "u": re.compile(r"[0-9a-fA-F]{4}"),
+                "U": re.compile(r"[0-9a-fA-F]{8}")}
+_OCTAL = re.compile(r"[0-7]{1,3}")
+_NAMED = re.compile(r"\{([^}]*)\}")
+_HIGH, _LOW = range(0xD800, 0xDC00), range(0xDC00, 0xE000)
+
+
 def _decode_string(text: str) -> str:
-    """The value of a Python-style string token: escapes processed unless raw; ``b''`` is str."""
+    """The value of a Python-style string token: escapes processed unless raw; ``b''`` is str.
+
+    Escapes are Python's (``\\n``, ``\\x41``, ``\\u00e9``, ``\\U0001F600``, ``\\N{BULLET}``,
+    octal; an unknown one such as ``\\d`` keeps its backslash). As in JSON, an escaped
+    UTF-16 surrogate pair (``\\ud83d\\ude00``) is the one character it denotes; a lone
+    surrogate is no character and is refused (``invalid_unicode``).
+
+    >>> _decode_string(r'"\\ud83d\\ude00 \\x41"') == "\\U0001F600 A"
+    True
+
+    Raises:
+        _BadEscape: an escape that makes no character, with its offset in ``text``.
+    """
     quote = min(i for i in (text.find("'"), text.find('"')) if i >= 0)
     prefix, literal = text[:quote].lower(), text[quote:]
     width = 3 if literal[:3] in ('"""', "'''") else 1
     inner = literal[width:-width]
     if "r" in prefix or "\\" not in inner:
         return inner
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # an unknown escape such as '\d' keeps its backslash
-        return pyast.literal_eval(literal)
+    base = quote + width  # where ``inner`` starts in ``text``
+    out: list[str] = []
+    high: tuple[int, int] | None = None  # a high surrogate escape just read: code, offset
+    i = 0
+    while True:
+        j = inner.find("\\", i)
+        if high is not None and j != i:  # text or the end next: the high half is alone
+            raise _BadEscape("invalid_unicode", _lone(high[0]), base + high[1])
+        if j < 0:
+            out.append(inner[i:])
+            return "".join(out)
+        out.append(inner[i:j])
+        code, i = _escape(inner, j, base)
+        if code is None:
+            continue
+        if high is not None:
+            if code not in _LOW:
+                raise _BadEscape("invalid_unicode", _lone(high[0]), base + high[1])
+            out.append(chr(0x10000 + ((high[0] - 0xD800) << 10) + (code - 0xDC00)))
+            high = None
+        elif code in _HIGH:
+            high = (code, j)
+        elif code in _LOW:
+            raise _BadEscape("invalid_unicode", _lone(code), base + j)
+        else:
+            out.append(chr(code))
+
+
+def _escape(inner: str, j: int, base: int) -> tuple[int | None, int]:
+    """The escape at ``inner[j]`` (a backslash): the code point it makes (None when it
+    makes text already appended) and where the text after it starts."""
+    kind = inner[j + 1]  # the lexer never ends a string on a backslash
+    simple = _SIMPLE_ESCAPES.get(kind)
+    if simple is not None:
+        end = j + 3 if inner.startswith("\r\n", j + 1) else j + 2
+        return (ord(simple) if simple else None), end
+    if kind in _HEX_ESCAPES:
+        digits = _HEX_ESCAPES[kind].match(inner, j + 2)
+        if digits is None:
+            size = {"x": 2, "u": 4, "U": 8}[kind]
+            raise _BadEscape("parse_error", f"truncated \\{kind}{'X' * size} escape", base + j)
+        code = int(digits.group(), 16)
+        if code > 0x10FFFF:
+            raise _BadEscape("parse_error", "illegal Unicode character", base + j)
+        return code, digits.end()
+    octal = _OCTAL.match(inner, j + 1)
+    if octal is not None:
+        return int(octal.group(), 8), octal.end()
+    if kind == "N":
+        named = _NAMED.match(inner, j + 2)
+        if named is None:
+            raise _BadEscape("parse_error", "malformed \\N character escape", base + j)
+        try:
+            char = unicodedata.lookup(named.group(1))
+        except KeyError:
+            char = ""
+        if len(char) != 1:  # a named sequence is several characters: no escape
+            raise _BadEscape("parse_error", "unknown Unicode character name", base + j)
+        return ord(char), named.end()
+    return ord("\\"), j + 1  # an unknown escape keeps its backslash; the next char follows
+
+
+def _lone(code: int) -> str:
+    return (
+        f"holds the escape \\u{code:04x}, half of a UTF-16 surrogate pair, which is not "
+        "valid Unicode; write the character itself, or both halves of the pair "
+        "(\\ud83d\\ude00 is U+1F600)"
+    )
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    """A token as a message shows it: on one line, at most ``limit`` characters."""
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 # ---------------------------------------------------------------- errors
 
 
 def _parse_tree(text: str, start: str, file: str | None, origin: Origin | None) -> Tree:
-    """Run Lark; turn every Lark error into a PolicyError with a message in words."""
+    """Run Lark; turn every Lark error into a PolicyError with a message in words.
+
+    Text that is not valid Unicode (a lone surrogate, which a Python caller or a JSON
+    ``\\ud800`` can hand over) is refused at its place before Lark sees it.
+    """
+    try:
+        limits.check_text(text, file or "<string>")
+    except limits.InputError as exc:
+        line, col = exc.line or 1, exc.col or 1
+        if origin is not None:
+            line, col = origin(line, col)
+        raise PolicyError([Diagnostic(exc.code, exc.message, Span(file, line, col))]) from None
     try:
         return _lark().parse(text, start=start)
     except UnexpectedInput as exc:
