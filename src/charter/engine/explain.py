@@ -61,6 +61,7 @@ from charter.engine.explain_tree import (
     _row_text,
     _sort_key,
 )
+from charter.engine.join_order import Greedy
 from charter.engine.program import FACTS_SUFFIX, CompiledRule, Stratum
 from charter.lang.ast import (
     Aggregate,
@@ -84,7 +85,7 @@ from charter.lang.checks import head_table
 from charter.lang.columns import FreshVariables, resolve_columns
 from charter.lang.errors import DataError, Diagnostic, EngineError, raise_if_errors
 from charter.lang.parser import parse_literal
-from charter.lang.safety import needs, safe_order
+from charter.lang.safety import safe_order
 
 __all__ = [
     "ANY",
@@ -380,29 +381,15 @@ class _Explainer:
         if written:
             order, missing = safe_order(body, bound, keys)
             return order + list(missing)
-        bound = set(bound)
-        remaining = list(range(len(body)))
+        # The planner's own greedy order (filters as soon as they can run, then the table
+        # with the most bound columns, the smaller first), chosen in time linear in the body.
+        greedy = Greedy(compiled.shape, self._size, set(bound), set())
         out: list[int] = []
-        while remaining:
-            ready = [i for i in remaining if not needs(body[i], bound, keys.get(i, frozenset()))]
-            if not ready:
-                out += remaining
-                break
-            filters = [i for i in ready if not isinstance(body[i], Atom)]
-            if filters:
-                chosen = filters[0]
-            else:
-
-                def score(i: int, bound: set[str] = bound) -> tuple:
-                    atom = body[i]
-                    assert isinstance(atom, Atom)
-                    given = sum(1 for t in atom.args if isinstance(t, Constant) or t.name in bound)
-                    return (-given, self._size(atom.qualified), i)
-
-                chosen = min(ready, key=score)
-            remaining.remove(chosen)
-            out.append(chosen)
-            bound |= {v.name for v in _binds(body[chosen])}
+        try:
+            while (i := greedy.next()) is not None:
+                out.append(i)
+        except EngineError:  # what can never run goes last, in written order
+            out += [i for i in range(len(body)) if i not in greedy.used]
         return out
 
     def extend(
@@ -520,17 +507,24 @@ class _Explainer:
             return
         order = self.order(compiled, set(b), written=False)
         evidence: list[Any] = [None] * len(compiled.rule.body)
-
-        def search(k: int, b: dict[str, Any]) -> Iterator[_Derivation]:
-            if k == len(order):
-                yield _Derivation(compiled, row, b, list(evidence))
-                return
-            i = order[k]
-            for extended, found in self.extend(compiled, i, b):
-                evidence[i] = found
-                yield from search(k + 1, extended)
-
-        yield from search(0, b)
+        if not order:
+            yield _Derivation(compiled, row, b, evidence)
+            return
+        # Depth first, one iterator per body literal reached: a loop, not a recursion, so
+        # a rule of any length is explained within Python's stack.
+        levels = [self.extend(compiled, order[0], b)]
+        while levels:
+            k = len(levels) - 1
+            step = next(levels[-1], None)
+            if step is None:
+                levels.pop()
+                continue
+            extended, found = step
+            evidence[order[k]] = found
+            if k + 1 == len(order):
+                yield _Derivation(compiled, row, extended, list(evidence))
+            else:
+                levels.append(self.extend(compiled, order[k + 1], extended))
 
     def rules(self, table: str) -> list[CompiledRule]:
         """The rules of ``table``, its facts first (the simplest proof)."""
@@ -682,26 +676,32 @@ class _Explainer:
         steps = 0
         found: list[Any] = []
         trail: list[tuple[int, _Evidence]] = []
-
-        def search(k: int, b: dict[str, Any]) -> bool:
-            nonlocal steps
-            if k == len(order):
-                found.append((b, list(trail)))
-                return True
-            i = order[k]
-            matched = False
-            for extended, evidence in self.extend(compiled, i, b):
-                matched = True
-                steps += 1
-                trail.append((i, evidence))
-                if search(k + 1, extended) or steps > self.max_steps:
-                    return True
-                trail.pop()
-            if not matched and k > best[0]:
-                best[:] = [k, b, list(trail), i]
-            return False
-
-        search(0, b)
+        # Depth first over the body in ``order``, as a loop (any rule length fits the
+        # stack): each level is the literal's extensions, the binding it started from and
+        # whether any extension matched; the deepest literal nothing matched is ``best``.
+        levels: list[list[Any]] = []
+        if order:
+            levels.append([self.extend(compiled, order[0], b), b, False])
+        else:
+            found.append((b, []))
+        while levels and steps <= self.max_steps:
+            k = len(levels) - 1
+            level = levels[-1]
+            step = next(level[0], None)
+            del trail[k:]
+            if step is None:
+                if not level[2] and k > best[0]:
+                    best[:] = [k, level[1], list(trail), order[k]]
+                levels.pop()
+                continue
+            extended, evidence = step
+            level[2] = True
+            steps += 1
+            trail.append((order[k], evidence))
+            if k + 1 == len(order):
+                found.append((extended, list(trail)))
+                break
+            levels.append([self.extend(compiled, order[k + 1], extended), extended, False])
         if found:
             b, trail_found = found[0]
             matched = [self._matched(body[i], e, b) for i, e in trail_found]
