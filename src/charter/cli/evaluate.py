@@ -13,7 +13,7 @@ import yaml
 from rich.console import Console
 
 from charter.cli.loading import Sources, Workspace, load_workspace
-from charter.cli.output import error_text, format_json, print_tables
+from charter.cli.output import check_printable, error_text, format_json, print_tables
 from charter.lang.errors import CharterError, EngineError
 
 
@@ -94,6 +94,8 @@ def eval_command(
         workspace = load_workspace(files, data or [], sources=sources)
         tables = query_tables(workspace, query or [])
         results = {table: workspace.engine.rows(table) for table in tables}
+        if output_format is OutputFormat.json:
+            check_printable(results)
     except (CharterError, OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
         typer.echo(error_text(exc, sources), err=True)
         raise typer.Exit(1) from None

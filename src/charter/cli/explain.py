@@ -169,13 +169,21 @@ def explain_command(
     except (CharterError, OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
         typer.echo(error_text(exc, sources), err=True)
         raise typer.Exit(1) from None
+    try:
+        if output_format is ExplainFormat.json:
+            text = json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False)
+        else:
+            trees = [rich_tree(result) for result in results]
+    except ValueError as exc:  # an integer a rule's arithmetic made too large to print
+        typer.echo(f"error[value_too_large]: cannot print the explanation: {exc}", err=True)
+        raise typer.Exit(1) from None
     if output_format is ExplainFormat.json:
-        typer.echo(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
+        typer.echo(text)
         return
     console = Console(file=sys.stdout, highlight=False)
     if not console.is_terminal:  # a pipe or a file gets each node whole on one line
         console.width = 100_000
-    for n, result in enumerate(results):
+    for n, tree in enumerate(trees):
         if n:
             console.print()
-        console.print(rich_tree(result))
+        console.print(tree)

@@ -36,10 +36,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from charter.datasources.schemas import driver_schema
 from charter.engine import Engine, RuleChange
 from charter.engine.engine import POLICY_KINDS
+from charter.lang import limits
 from charter.lang.ast import Aggregate, Atom, Modal, Negation, Rule, Span
 from charter.lang.checks import check_program
 from charter.lang.errors import DataError, Diagnostic, PolicyError
-from charter.lang.library import load_library_policy
+from charter.lang.library import load_library_policy, unconstructable
 from charter.lang.parser import parse
 
 __all__ = [
@@ -78,8 +79,9 @@ class PolicyFile:
 
 
 def _read_text(path: str) -> str:
-    """A file's UTF-8 text; OSError and UnicodeDecodeError pass through to the caller."""
-    return Path(path).read_bytes().decode("utf-8")
+    """A file's UTF-8 text, without a leading byte order mark (some editors write one);
+    OSError and UnicodeDecodeError pass through to the caller."""
+    return Path(path).read_bytes().decode("utf-8-sig")
 
 
 def read_policy_file(path: str | Path, sources: Sources) -> PolicyFile:
@@ -210,7 +212,7 @@ class _Locator:
         self._composed = root is not None
 
     def root(self) -> Node | None:
-        if not self._composed:
+        if not self._composed:  # JSON only, which load_json has bounded: no aliases in it
             self._composed = True
             try:
                 self._root = yaml.compose(self.text, Loader=_YamlLoader)
@@ -296,7 +298,9 @@ def _parse_data(path: str, text: str) -> tuple[object, _Locator]:
             return out
 
         try:
-            data = json.loads(text, object_pairs_hook=pairs)
+            data = limits.load_json(text, path, object_pairs_hook=pairs)
+        except limits.InputError as exc:
+            raise DataFileError([str(exc)]) from None
         except json.JSONDecodeError as exc:
             where = f"{path}:{exc.lineno}:{exc.colno}"
             message = f"malformed JSON: {exc.msg}"
@@ -307,7 +311,12 @@ def _parse_data(path: str, text: str) -> tuple[object, _Locator]:
             message = f"key {duplicates[0]!r} appears twice in one object; keep one"
             raise DataFileError([_message(locator.at(node), "duplicate_key", message)])
         return data, locator
+    try:  # before composing (recursive) and constructing (aliases multiply a value)
+        limits.check_yaml(text, path, loader=_YamlLoader)
+    except limits.InputError as exc:
+        raise DataFileError([str(exc)]) from None
     loader = _YamlLoader(text)
+    root = None
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
@@ -319,6 +328,10 @@ def _parse_data(path: str, text: str) -> tuple[object, _Locator]:
     except yaml.YAMLError as exc:
         message = f"malformed YAML: {exc}"
         raise DataFileError([_message(path, "data_syntax", message)]) from None
+    except Exception as exc:  # noqa: BLE001 - a tagged value PyYAML cannot make (!!int x)
+        node, message = unconstructable(root, exc)
+        where = _Locator(path, text, root).at(node)
+        raise DataFileError([_message(where, "data_syntax", message)]) from None
     finally:
         loader.dispose()
     locator = _Locator(path, text, root)
@@ -333,8 +346,11 @@ def read_data_file(path: str | Path) -> list[DataTable]:
     """Read one data file: JSON when it ends in ``.json``, YAML otherwise.
 
     Raises:
-        DataFileError: the file cannot be read or parsed, or is not a mapping of ``name:table``
-            to a list of rows; the message starts with ``file:line:col`` where known.
+        DataFileError: the file cannot be read or parsed, is past the input limits of
+            :mod:`charter.lang.limits` (nested too deeply, a too large integer, YAML aliases
+            that expand too far or refer to themselves, text that is not valid Unicode), or
+            is not a mapping of ``name:table`` to a list of rows; the message starts with
+            ``file:line:col`` where known.
     """
     name = str(path)
     try:

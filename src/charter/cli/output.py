@@ -19,6 +19,7 @@ kind first and never compares a string with a number.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rich.console import Console
@@ -26,7 +27,9 @@ from rich.table import Table
 from rich.text import Text
 
 from charter.cli.loading import DataFileError
-from charter.lang.errors import Diagnostic, PolicyError
+from charter.lang.ast import format_value
+from charter.lang.errors import CharterError, Diagnostic, PolicyError
+from charter.lang.limits import InputError
 
 
 def value_key(value: object) -> tuple:
@@ -98,7 +101,11 @@ def _print_whole(console: Console, table: Table) -> None:
 
 
 def _cell(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value
+    if type(value) is int and value.bit_length() > 14_000:
+        return format_value(value)  # hex when too large for decimal
+    return json.dumps(value)
 
 
 def render_diagnostics(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
@@ -107,8 +114,43 @@ def render_diagnostics(diagnostics: Iterable[Diagnostic], sources: Mapping[str, 
     for diagnostic in diagnostics:
         span = diagnostic.span
         source = sources.get(span.file) if span is not None and span.file else None
-        out.append(diagnostic.render(source))
-    return "\n".join(out)
+        out.append(render_diagnostic(diagnostic, source))
+    return printable("\n".join(out))
+
+
+SOURCE_WIDTH = 160
+"""Characters of a source line shown under a diagnostic; a longer line (a 5,000-digit
+literal) is shown as a window around the caret."""
+
+
+def render_diagnostic(diagnostic: Diagnostic, source: str | None) -> str:
+    """As :meth:`Diagnostic.render`, with lines counted as the parser counts them (at
+    ``\\n`` only, not at the other breaks ``str.splitlines`` knows, such as U+2028 in a
+    string) and a long line cut to a window around the caret.
+
+    >>> from charter.lang.ast import Span
+    >>> d = Diagnostic("literal_too_large", "too many digits", Span("p.dl", 1, 500))
+    >>> head, line, caret = render_diagnostic(d, "9" * 5000).split("\\n")
+    >>> len(line), line[:8], caret.index("^") == len("    ...") + SOURCE_WIDTH // 2
+    (170, '    ...9', True)
+    """
+    text = str(diagnostic)
+    span = diagnostic.span
+    if source is not None and span is not None:
+        lines = source.split("\n")
+        if 0 < span.line <= len(lines):
+            line = lines[span.line - 1].rstrip("\r")
+            col = max(span.col - 1, 0)
+            if len(line) > SOURCE_WIDTH:
+                start = max(0, min(col - SOURCE_WIDTH // 2, len(line) - SOURCE_WIDTH))
+                before = "..." if start else ""
+                after = "..." if start + SOURCE_WIDTH < len(line) else ""
+                line = before + line[start : start + SOURCE_WIDTH] + after
+                col += len(before) - start
+            text += f"\n    {line}\n    {' ' * col}^"
+    for note in diagnostic.notes:
+        text += f"\n    note: {note}"
+    return text
 
 
 def summary(diagnostics: Sequence[Diagnostic]) -> str:
@@ -126,8 +168,67 @@ def error_text(exc: BaseException, sources: Mapping[str, str]) -> str:
     """What to print on stderr for a user error: located where the error knows its place."""
     if isinstance(exc, PolicyError):
         return render_diagnostics(exc.errors or exc.diagnostics, sources)
-    if isinstance(exc, DataFileError):
-        return str(exc)
+    if isinstance(exc, DataFileError | InputError | ValueTooLarge):
+        return printable(str(exc))
     if isinstance(exc, OSError) and exc.filename:
-        return f"{exc.filename}: error[file_error]: {exc.strerror or exc}"
-    return f"error: {exc}"
+        return printable(f"{exc.filename}: error[file_error]: {exc.strerror or exc}")
+    return printable(f"error: {exc}")
+
+
+def printable(text: str) -> str:
+    r"""Text any UTF-8 stream can write: a lone surrogate (from a file name that is not
+    UTF-8, which Python decodes with ``surrogateescape``) is shown as its escape.
+
+    >>> printable("caf\udce9.dl")
+    'caf\\udce9.dl'
+    """
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class ValueTooLarge(CharterError):
+    """A row holding an integer too large to print (made by a rule's arithmetic)."""
+
+
+def check_printable(results: Mapping[str, Iterable[Sequence[object]]]) -> None:
+    """Refuse, before printing anything as JSON, rows holding an integer Python will not
+    print (over ``sys.get_int_max_str_digits()`` digits; a rule multiplying values can make
+    one). Rich tables print such an integer in hex.
+
+    Raises:
+        ValueTooLarge: naming the table and the row.
+    """
+    limit = sys.get_int_max_str_digits()
+    if not limit:
+        return
+    bits = int(limit * 3.3219)  # an int of fewer bits has fewer digits
+    for table, rows in results.items():
+        for row in rows:
+            for value in row:
+                if type(value) is int and value.bit_length() > bits and not _prints(value):
+                    digits = int(value.bit_length() * 0.30103) + 1
+                    shown = ", ".join(
+                        "..." if v is value else _show(v) for v in row
+                    )
+                    raise ValueTooLarge(
+                        f"{table}: error[value_too_large]: row ({shown}) holds an integer of "
+                        f"about {digits} digits, made by arithmetic in the policy; integers "
+                        f"of over {limit} digits cannot be printed: bound the values a rule "
+                        "multiplies (x < 1000000, ...) or compute less"
+                    )
+
+
+def _prints(value: int) -> bool:
+    try:
+        str(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _show(value: object) -> str:
+    if type(value) is int and value.bit_length() > 200:
+        return "..."
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -82,10 +82,25 @@ Expr = Variable | Constant | BinOp
 
 
 def format_value(value: object) -> str:
-    """Print a constant as Datalog source: strings double-quoted, numbers as Python prints them."""
+    """Print a constant as Datalog source: strings double-quoted, numbers as Python prints them.
+
+    An int too large for Python to print in decimal (a rule's arithmetic can make one; the
+    parser refuses such literals) is printed in hex, which takes linear time:
+
+    >>> format_value(1 << 20_000)[:6], format_value(-42), format_value("a\u2028")
+    ('0x1000', '-42', '"a\u2028"')
+    """
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
+    if type(value) is int and value.bit_length() > _DECIMAL_BITS:
+        try:
+            return repr(value)
+        except ValueError:  # over sys.get_int_max_str_digits() digits
+            return hex(value)
     return repr(value)
+
+
+_DECIMAL_BITS = 14_000  # ints of fewer bits have fewer than 4,300 digits: repr() prints them
 
 
 # ---------------------------------------------------------------- literals

@@ -37,11 +37,18 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from charter.lang import limits
 from charter.lang.ast import Rule, Span
 from charter.lang.errors import Diagnostic, PolicyError
 from charter.lang.parser import Origin, parse_rule
 
-__all__ = ["LibraryPolicy", "LibraryRule", "load_library_file", "load_library_policy"]
+__all__ = [
+    "LibraryPolicy",
+    "LibraryRule",
+    "load_library_file",
+    "load_library_policy",
+    "unconstructable",
+]
 
 DEFAULT_KIND = "nonrecursive"
 
@@ -90,9 +97,18 @@ def load_library_policy(text: str, file: str | None = None) -> LibraryPolicy:
     Raises:
         PolicyError: ``library_syntax`` for malformed YAML, ``library_invalid`` for a file
             of the wrong shape (no ``name``, ``rules`` not a list, an entry without ``rule``),
-            and the parser's codes for rules that do not parse; every problem found at once.
+            the codes of :func:`charter.lang.limits.check_yaml` for a file past the input
+            limits (``too_deep``, ``yaml_aliases``, ``literal_too_large``,
+            ``invalid_unicode``), and the parser's codes for rules that do not parse;
+            every problem found at once.
     """
+    try:  # before the composer, which recurses, and aliases, which multiply
+        limits.check_yaml(text, file or "<string>", loader=yaml.SafeLoader)
+    except limits.InputError as exc:
+        span = Span(file, exc.line or 1, exc.col or 1)
+        raise PolicyError([Diagnostic(exc.code, exc.message, span)]) from None
     loader = None
+    root = None
     try:
         loader = yaml.SafeLoader(text)  # checks for unprintable characters already
         root = loader.get_single_node()
@@ -105,10 +121,41 @@ def load_library_policy(text: str, file: str | None = None) -> LibraryPolicy:
     except yaml.YAMLError as exc:
         diagnostic = Diagnostic("library_syntax", f"malformed YAML: {exc}", Span(file, 1, 1))
         raise PolicyError([diagnostic]) from None
+    except Exception as exc:  # noqa: BLE001 - a tagged value PyYAML cannot make (!!int x)
+        node, message = unconstructable(root, exc)
+        mark = node.start_mark if node is not None else None
+        span = Span(file, mark.line + 1, mark.column + 1) if mark else Span(file, 1, 1)
+        raise PolicyError([Diagnostic("library_syntax", message, span)]) from None
     finally:
         if loader is not None:
             loader.dispose()
     return _Loader(text, file).policy(root, data)
+
+
+def unconstructable(root: Node | None, error: Exception) -> tuple[Node | None, str]:
+    """The scalar PyYAML's safe constructor failed on (``!!int abc``, ``!!bool x``, a date
+    with month 13, which raise ValueError, KeyError and others, not a YAML error), and a
+    message naming it. Found by constructing each scalar again on its own."""
+    constructor = yaml.constructor.SafeConstructor()
+    stack = [root] if root is not None else []
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ScalarNode):
+            try:
+                constructor.construct_object(node)
+            except Exception as exc:  # noqa: BLE001 - the one we are looking for
+                tag = node.tag.rsplit(":", 1)[-1]
+                value = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+                return node, f"malformed YAML: cannot read {value!r} as {tag}: {exc}"
+        elif isinstance(node, MappingNode):
+            stack.extend(item for pair in reversed(node.value) for item in reversed(pair))
+        elif isinstance(node, SequenceNode):
+            stack.extend(reversed(node.value))
+    return None, f"malformed YAML: {error}"
 
 
 class _Loader:

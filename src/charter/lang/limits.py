@@ -312,13 +312,47 @@ def load_json(raw: bytes | str, where: str = "the request body", *,
 # ---------------------------------------------------------------- YAML
 
 
+_YAML_INT_TAG = "tag:yaml.org,2002:int"
+# YAML 1.1's implicit int (PyYAML's resolver): binary, octal, decimal, hex, base 60.
+_YAML_INT = re.compile(r"""[-+]?(?:0b[0-1_]+|0[0-7_]+|(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+
+                       |[1-9][0-9_]*(?::[0-5]?[0-9])+)""", re.X)
+
+
+def _yaml_int(event: Any) -> bool:
+    """Whether PyYAML's safe constructor makes an int of a scalar event: tagged ``!!int``
+    (any text: the constructor tries), or plain and written as a YAML 1.1 int."""
+    if event.tag == _YAML_INT_TAG:
+        return True
+    return event.tag is None and event.implicit[0] and _YAML_INT.fullmatch(event.value) is not None
+
+
+def _yaml_int_digits(text: str) -> int:
+    """About how many decimal digits the int PyYAML makes of ``text`` has (exact for
+    decimal), from the text alone: a large hex, binary or base-60 value is never built."""
+    body = text.replace("_", "").lstrip("+-")
+    if body[:2] in ("0b", "0x"):
+        return int((len(body) - 2) * (0.30103 if body[1] == "b" else 1.20412)) + 1
+    if ":" in body:  # base 60: each part after the first adds a factor of 60
+        parts = body.split(":")
+        return max(len(p) + int(1.77815 * (len(parts) - 1 - i)) for i, p in enumerate(parts))
+    if body[:1] == "0" and len(body) > 1:  # octal
+        return int(len(body) * 0.90309) + 1
+    return len(body)
+
+
 def check_yaml(text: str, where: str = "input", loader: Any = None) -> None:
-    """Refuse YAML nested too deeply, whose aliases add more nodes than the limit, with a
-    too large integer or with text that is not valid Unicode; with line and column.
+    """Refuse YAML nested too deeply, whose aliases add more nodes than the limit or refer
+    to a collection holding them (a recursive value), with a too large integer (decimal,
+    hex, octal, binary or base 60, plain or tagged ``!!int``) or with text that is not
+    valid Unicode; with line and column.
 
     Runs over the parser's events (not recursive), before a composer or constructor sees
     the text: PyYAML composes nested nodes recursively, and an alias of an alias multiplies
     what a reader of the loaded value walks.
+
+    >>> check_yaml("a: &a [1, *a]", "d.yaml")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    charter.lang.limits.InputError: d.yaml:1:11: error[yaml_aliases]: YAML alias *a stands...
     """
     import yaml
 
@@ -361,12 +395,15 @@ def check_yaml(text: str, where: str = "input", loader: Any = None) -> None:
                 value = event.value
                 if not _valid_unicode(value):
                     raise fail("invalid_unicode", _surrogate_message(value), event)
-                if (not event.style and len(value) > limits.max_int_digits
-                        and re.fullmatch(r"[-+]?[0-9_]+", value)):
-                    digits = len(value.lstrip("+-").replace("_", ""))
+                if len(value) * 5 > limits.max_int_digits * 4 and _yaml_int(event):
+                    digits = _yaml_int_digits(value)
                     if digits > limits.max_int_digits:
                         raise fail("literal_too_large", _too_large(digits, limits), event)
             elif kind is yaml.AliasEvent:
+                if any(anchor == event.anchor for anchor, _ in open_anchors):
+                    raise fail("yaml_aliases", f"YAML alias *{event.anchor} stands for a "
+                               "collection that holds the alias itself, a value without "
+                               "end; write the value out", event)
                 size = sizes.get(event.anchor, 1)
                 added += size
                 count(size)
