@@ -252,6 +252,28 @@ def _depth_offset(raw: bytes, limit: int) -> int | None:
     return int(over[0]) if len(over) else None
 
 
+# Escaped backslashes, a high surrogate escape with its low half, or one half alone.
+_ESCAPES = re.compile(rb"(\\\\)|\\u[dD][89abAB][0-9a-fA-F]{2}(\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
+                      rb"|\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def _lone_surrogate_escape(data: bytes) -> int | None:
+    """The offset of the first ``\\uXXXX`` escape making a lone surrogate (not half of an
+    escaped pair, not after an escaped backslash), or None."""
+    for found in _ESCAPES.finditer(data):
+        if found.group(1) is None and found.group(2) is None:
+            return found.start()
+    return None
+
+
+def _place(raw: bytes | str, data: bytes, offset: int) -> tuple[int, int]:
+    """(line, col) of a byte ``offset`` of ``data``: columns count characters when the
+    caller gave text (a file), bytes when it gave bytes (a request body)."""
+    if isinstance(raw, str):
+        return position(raw, len(data[:offset].decode("utf-8", "surrogatepass")))
+    return position(data, offset)
+
+
 class _BigInt(Exception):
     def __init__(self, text: str):
         self.text = text
@@ -303,8 +325,8 @@ def load_json(raw: bytes | str, where: str = "the request body", *,
         except InputError as exc:
             if exc.code != "invalid_unicode":
                 raise
-            found = _SURROGATE_ESCAPE.search(data)
-            line, col = position(data, found.start()) if found else (None, None)
+            found = _lone_surrogate_escape(data)
+            line, col = _place(raw, data, found) if found is not None else (None, None)
             raise InputError(exc.code, exc.message, where, line, col) from None
     return value
 
