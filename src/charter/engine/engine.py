@@ -46,8 +46,9 @@ from charter.engine.program import (
     facts_table,
 )
 from charter.engine.relation import Relation
+from charter.engine.rule_check import CheckedRules, ProgramView, check_changes
 from charter.lang.ast import Atom, Constant, Modal, Rule, Variable
-from charter.lang.checks import check_program, compile_rules, head_table
+from charter.lang.checks import compile_rules, head_table
 from charter.lang.columns import FreshVariables, resolve_columns
 from charter.lang.errors import DataError, Diagnostic, EngineError, PolicyError, raise_if_errors
 from charter.lang.parser import parse, parse_literal
@@ -63,6 +64,13 @@ class PolicyState:
 
     kind: str = "nonrecursive"
     rules: dict[Rule, Rule] = field(default_factory=dict)
+
+
+@dataclass
+class _Bookmark:
+    arity: dict[str, int]
+    relations: set[str]
+    order: dict[str, list[Rule]]
 
 
 def _internal(table: str) -> bool:
@@ -105,6 +113,9 @@ class Engine:
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
         self._rebuilt = False  # this batch evaluated some stratum whole
         self._indexing: IndexBuilder | None = None  # building indexes after bulk work
+        # Bumped by every change a rule check reads (rules, policies, schemas, tables
+        # learned from rows): a check made at the same generation still holds.
+        self.generation = 0
         self.program: Program = self._build({}, None)
 
     # ------------------------------------------------------------ policies and schemas
@@ -117,7 +128,7 @@ class Engine:
             raise EngineError(f"unknown policy kind {kind}; use one of {', '.join(POLICY_KINDS)}")
         if self.schemas.is_complete(name):
             raise EngineError(f"{name} is a datasource; a policy needs another name")
-        self.policies[name] = PolicyState(kind)
+        self.policies[name] = PolicyState(kind)  # an empty policy changes no other check
 
     def delete_policy(self, name: str) -> dict[str, TableDelta]:
         """Delete a policy, its rules and its rows."""
@@ -130,6 +141,7 @@ class Engine:
         del self.policies[name]
         for table in [t for t in self.state.relations if t.startswith(name + ":")]:
             del self.state.relations[table]
+        self.generation += 1
         return result
 
     def declare_datasource(self, name: str, tables: Mapping[str, Sequence[str]]) -> None:
@@ -142,6 +154,14 @@ class Engine:
         self._named.clear()
         for table, columns in tables.items():
             self._arity[f"{name}:{table}"] = len(columns)
+        self.generation += 1
+
+    def forget_datasource(self, name: str) -> None:
+        """Drop a datasource's schema (its rows are the caller's to delete first), so its
+        name may become a policy's and its tables unknown again."""
+        self.schemas.drop_module(name)
+        self._named.clear()
+        self.generation += 1
 
     def set_schema(self, module: str, table: str, columns: Sequence[str]) -> None:
         """Declare one table's columns (its module's schema becomes complete)."""
@@ -149,6 +169,7 @@ class Engine:
         self.schemas.set_table(module, table, tuple(columns))
         self._named.clear()
         self._arity[f"{module}:{table}"] = len(columns)
+        self.generation += 1
 
     def _check_arity_change(self, table: str, arity: int) -> None:
         known = self._arity.get(table)
@@ -207,6 +228,18 @@ class Engine:
     ) -> dict[str, TableDelta]:
         """Remove rules from a policy."""
         return self.apply(RuleChange(policy, r, -1) for r in self._rules(policy, rules, file))
+
+    def view(self) -> ProgramView:
+        """What a rule check reads, copied (references to each policy's rules, the schemas,
+        the known tables' arities): check changes against it with ``check_changes`` without
+        holding whatever guards the engine, then pass the result to ``apply``."""
+        return ProgramView(
+            self.generation,
+            {name: p.kind for name, p in self.policies.items()},
+            {name: dict(p.rules) for name, p in self.policies.items()},
+            Schemas(self.schemas.modules),
+            self._arities({}),
+        )
 
     def compile(self, policy: str, rules: Sequence[Rule], kind: str = "nonrecursive"):
         """Check rules as if added to ``policy``; returns (normalized rules, diagnostics)."""
@@ -336,28 +369,40 @@ class Engine:
         """Changes made inside, and undone by the caller before it ends, leave no trace.
 
         The caller undoes its rows and rules with their inverse changes; on exit the engine
-        restores what an undo does not: arities learned from hypothetical rows (their table
-        would stay listed), empty relations they created, the order of rules removed and
-        re-added, and the subscribers, which are muted inside so that no callback sees a
-        hypothetical delta (simulate, admission checks).
+        restores what an undo does not (``bookmark``/``rewind``), and the subscribers are
+        muted inside so that no callback sees a hypothetical delta (simulate, admission
+        checks).
         """
-        arity = dict(self._arity)
-        relations = set(self.state.relations)
-        order = {name: list(p.rules) for name, p in self.policies.items()}
+        mark = self.bookmark()
         subscribers = self._subscribers
         self._subscribers = defaultdict(list)
         try:
             yield self
         finally:
             self._subscribers = subscribers
-            self._arity = arity
-            for table in set(self.state.relations) - relations:
-                if not len(self.state.relations[table]) and table not in self.program.derived:
-                    del self.state.relations[table]
-            for name, rules in order.items():
-                current = self.policies.get(name)
-                if current is not None and set(current.rules) == set(rules):
-                    current.rules = {r: current.rules[r] for r in rules}
+            self.rewind(mark)
+
+    def bookmark(self) -> _Bookmark:
+        """What undoing a batch by its inverse changes does not restore: arities learned from
+        its rows (their table would stay listed), the empty relations it created, and the
+        order of rules it removed and re-added. ``rewind`` puts them back after the undo."""
+        return _Bookmark(
+            dict(self._arity),
+            set(self.state.relations),
+            {name: list(p.rules) for name, p in self.policies.items()},
+        )
+
+    def rewind(self, mark: _Bookmark) -> None:
+        """Restore a bookmark, once the batches since it are undone by their inverses."""
+        self._arity = mark.arity
+        for table in set(self.state.relations) - mark.relations:
+            if not len(self.state.relations[table]) and table not in self.program.derived:
+                del self.state.relations[table]
+        for name, rules in mark.order.items():
+            current = self.policies.get(name)
+            if current is not None and set(current.rules) == set(rules):
+                current.rules = {r: current.rules[r] for r in rules}
+        self.generation += 1
 
     def rule_stats(self) -> list[tuple[str, Rule, int, str | None]]:
         """``(policy, rule, errors, last error)`` for rules whose builtins raised."""
@@ -373,11 +418,15 @@ class Engine:
 
     # ------------------------------------------------------------ batches
 
-    def apply(self, changes: Iterable[Delta | RuleChange]) -> dict[str, TableDelta]:
+    def apply(
+        self, changes: Iterable[Delta | RuleChange], *, checked: CheckedRules | None = None
+    ) -> dict[str, TableDelta]:
         """Apply one batch of row and rule changes; return each changed table's delta.
 
         The batch is checked whole first (rules compile, rows fit their tables): on any
         error nothing changes and a PolicyError, DataError or EngineError is raised.
+        ``checked`` is the batch's rule changes already checked (``check_changes`` over
+        ``view()``): taken as it is when nothing a check reads changed since the view.
         """
         rows: dict[str, dict[tuple, int]] = defaultdict(dict)
         rule_changes: list[RuleChange] = []
@@ -391,7 +440,7 @@ class Engine:
                 rule_changes.append(change)
             else:
                 rows[change.table][change.row] = change.sign
-        return self._apply(rows, rule_changes)
+        return self._apply(rows, rule_changes, checked)
 
     def load_rows(self, tables: Mapping[str, Iterable[tuple]]) -> dict[str, TableDelta]:
         """Insert rows into several tables in one batch (the fast path for bulk loads)."""
@@ -421,7 +470,10 @@ class Engine:
         if not stores:
             return self._apply(rows, [])
         probe = {t: {s.row(0): 1} for t, s in stores.items()}  # checks table and arity
-        self._arity.update(self._check_rows({**rows, **probe}, self._arity))
+        learned = self._check_rows({**rows, **probe}, self._arity)
+        if learned:
+            self._arity.update(learned)
+            self.generation += 1
         for table, store in stores.items():
             storage = self._storage(table, derived)
             relation = Relation.from_store(storage, store)
@@ -431,7 +483,10 @@ class Engine:
             return self._apply(rows, [])
 
     def _apply(
-        self, row_changes: dict[str, dict[tuple, int]], rule_changes: list[RuleChange]
+        self,
+        row_changes: dict[str, dict[tuple, int]],
+        rule_changes: list[RuleChange],
+        checked: CheckedRules | None = None,
     ) -> dict[str, TableDelta]:
         """Apply net row changes (table -> row -> sign) and rule changes as one batch,
         then tell the subscribers."""
@@ -442,10 +497,10 @@ class Engine:
         self._rebuilt = False
         if threshold is not None and sum(map(len, row_changes.values())) >= threshold:
             with collector_paused():
-                result = self._change(row_changes, rule_changes)
+                result = self._change(row_changes, rule_changes, checked)
                 self._prepare_indexes()
         else:
-            result = self._change(row_changes, rule_changes)
+            result = self._change(row_changes, rule_changes, checked)
             if self._rebuilt:  # a stratum evaluated whole has fresh, unindexed stores
                 with collector_paused():
                     self._prepare_indexes()
@@ -455,12 +510,19 @@ class Engine:
         return result
 
     def _change(
-        self, row_changes: dict[str, dict[tuple, int]], rule_changes: list[RuleChange]
+        self,
+        row_changes: dict[str, dict[tuple, int]],
+        rule_changes: list[RuleChange],
+        checked: CheckedRules | None = None,
     ) -> dict[str, TableDelta]:
         if not rule_changes:
             return self._change_rows(row_changes)
         row_changes = defaultdict(dict, row_changes)
-        new_rules = self._new_rules(rule_changes) if rule_changes else None
+        if (checked is not None and checked.generation == self.generation
+                and checked.changes == tuple(rule_changes)):
+            new_rules = checked.rules
+        else:  # no check, or the program changed since it: check now
+            new_rules = check_changes(self.view(), rule_changes).rules
         rules_now = new_rules if new_rules is not None else {}
         for rc in rule_changes:  # facts are rows of their table
             normalized = (
@@ -498,6 +560,7 @@ class Engine:
         if new_rules is not None:
             self._arity = arities
         self._arity.update(learned)
+        self.generation += 1
         previous = self.program
         if new_rules is not None:
             for policy, rules in new_rules.items():
@@ -515,7 +578,10 @@ class Engine:
 
     def _change_rows(self, row_changes: dict[str, dict[tuple, int]]) -> dict[str, TableDelta]:
         """``_change`` for a batch of rows only, the common case: the program stays."""
-        self._arity.update(self._check_rows(row_changes, self._arity))
+        learned = self._check_rows(row_changes, self._arity)
+        if learned:  # new tables: what a rule check reads of arities changed
+            self._arity.update(learned)
+            self.generation += 1
         # Nothing has changed so far; from here on the batch is applied.
         self._apply_rows(row_changes, self.program.derived)
         return self._finish(set(), {})
@@ -536,40 +602,6 @@ class Engine:
             state.batch = {}
             for aggregate in state.aggregates.values():
                 aggregate.end_batch()
-
-    def _normalized(self) -> dict[str, dict[Rule, Rule]]:
-        return {name: dict(p.rules) for name, p in self.policies.items()}
-
-    def _new_rules(self, rule_changes: list[RuleChange]) -> dict[str, dict[Rule, Rule]]:
-        rules = self._normalized()
-        diagnostics: list[Diagnostic] = []
-        for rc in rule_changes:
-            policy = self._policy(rc.policy)
-            current = rules[rc.policy]
-            if rc.sign > 0:
-                if rc.rule in current:
-                    diagnostics.append(
-                        Diagnostic(
-                            "rule_already_exists",
-                            f"rule {rc.rule} already exists in policy {rc.policy}",
-                            rc.rule.span,
-                        )
-                    )
-                    continue
-                normalized, found = compile_rules(rc.policy, [rc.rule], self.schemas, policy.kind)
-                diagnostics += found
-                if normalized:
-                    current[rc.rule] = normalized[0]
-            else:
-                if rc.rule not in current:
-                    raise EngineError(f"policy {rc.policy} has no rule {rc.rule}")
-                del current[rc.rule]
-        raise_if_errors(diagnostics)
-        by_policy = {
-            p: list(r.values()) for p, r in rules.items() if self.policies[p].kind != "action"
-        }
-        raise_if_errors(check_program(by_policy, self._arities({})))
-        return rules
 
     def _derived(self, rules: Mapping[str, Mapping[Rule, Rule]]) -> set[str]:
         derived = set()

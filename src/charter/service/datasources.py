@@ -202,7 +202,12 @@ class Datasources:
             except CharterError as exc:
                 driver.close()
                 raise ServiceError(f"datasource {name}: {exc}") from exc
-            svc.durable(lambda: svc.store.create_datasource(rec), driver.close)
+
+            def forget() -> None:
+                driver.close()
+                svc.engine.forget_datasource(name)
+
+            svc.commit([], lambda: svc.store.create_datasource(rec), forget=forget)
             if driver.pushed:
                 live.status.initialized = True
             self.live[rec.id] = live
@@ -219,6 +224,7 @@ class Datasources:
             changes = [Delta(t, r, -1) for t in svc.engine.tables() if t.startswith(prefix)
                        for r in svc.engine.rows(t)]
             svc.apply(changes)
+            svc.engine.forget_datasource(live.name)  # the name may become a policy's
             live.driver.close()
             del self.live[live.record.id]
             return live.record
@@ -289,15 +295,17 @@ class Datasources:
             old = svc.engine.rows(qualified) if qualified in known else set()
             changes += [Delta(qualified, r, -1) for r in old if r not in new]
             changes += [Delta(qualified, r, +1) for r in new if r not in old]
+        def write() -> None:
+            for table, rows in tables.items():
+                svc.store.replace_table(live.record.id, table, list(rows))
+
         try:
-            svc.apply(changes)
+            if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
+                svc.commit(changes, write)
+            else:
+                svc.apply(changes)
         except CharterError as exc:
             raise ServiceError(f"datasource {live.name}: {exc}") from exc
-        if live.driver.pushed:
-            undo = [Delta(d.table, d.row, -d.sign) for d in changes]
-            for table, rows in tables.items():
-                svc.durable(lambda t=table, r=rows: svc.store.replace_table(
-                    live.record.id, t, list(r)), lambda: svc.apply(undo))
         live.status.succeeded(time.perf_counter() - start)
 
     def revive(self, live: LiveDatasource) -> None:

@@ -116,9 +116,11 @@ class Library:
 
     def replace(self, ref: str, body: object) -> LibraryPolicyRecord:
         svc = self.service
+        rec = self._record(body, self.get(ref).id)  # its rules parsed outside the lock
         with svc.lock:
             old = self.get(ref)
-            rec = self._record(body, old.id)
+            if old.id != rec.id:  # replaced by another request meanwhile
+                raise NotFound(f"No library policy {ref}")
             other = self.find(rec.name)
             if other is not None and other.id != old.id:
                 raise Conflict(f"a library policy named {rec.name} already exists")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from charter.enforce.actions import MODES
 from charter.engine import RuleChange
+from charter.engine.rule_check import CheckedRules, ProgramView, check_changes
 from charter.lang.ast import Aggregate, Atom, Modal, Rule, literal_atom
 from charter.lang.errors import CharterError, PolicyError
 from charter.lang.parser import parse_rule
@@ -139,14 +141,17 @@ class Policies:
                                code=E.ABBREVIATION_TOO_LONG)
         texts = [_rule_body(i, r) for i, r in enumerate(rules or [])]
         with svc.lock:
-            if self.find(name) is not None:
-                raise Conflict(f"Policy with name {name} already exists")
-            if svc.datasources.find(name) is not None:
-                raise Conflict(f"{name} is a datasource; a policy needs another name")
+            self._refuse_taken(name)
+            view = svc.engine.view()
+        # Parsed and checked outside the lock: both take time in proportion to the rules.
+        parsed = [self._parse(text, f"rule {i}") for i, (text, _, _) in enumerate(texts)]
+        changes = [RuleChange(name, r, +1) for r in parsed]
+        checked = self._check(lambda: view.with_policy(name, kind), changes)
+        with svc.lock:
+            self._refuse_taken(name)
             rec = PolicyRecord(id=str(uuid.uuid4()), name=name, abbreviation=abbreviation,
                                description=description or "", owner_id=owner, kind=kind,
                                created_at=utcnow())
-            parsed = [self._parse(text, f"rule {i}") for i, (text, _, _) in enumerate(texts)]
             rule_recs = [RuleRecord(id=str(uuid.uuid4()), policy_id=rec.id, name=rname,
                                     rule=text, comment=comment or "", created_at=utcnow())
                          for text, rname, comment in texts]
@@ -156,26 +161,44 @@ class Policies:
             live = LivePolicy(rec)
             for rr, rule in zip(rule_recs, parsed, strict=True):
                 live.rules[rr.id] = (rr, rule)
-            self.live[rec.id] = live
-            svc.engine.create_policy(name, kind)
             try:
-                svc.apply(RuleChange(name, r, +1) for r in parsed)
-            except PolicyError as exc:
-                del self.live[rec.id]
-                svc.engine.delete_policy(name)
-                raise E.rule_error(exc) from exc
+                svc.engine.create_policy(name, kind)
             except CharterError as exc:
-                del self.live[rec.id]
+                raise self._refusal(exc) from exc
+            self.live[rec.id] = live
+
+            def forget() -> None:
+                self.live.pop(rec.id, None)
                 svc.engine.delete_policy(name)
-                raise ServiceError(str(exc)) from exc
-
-            def undo() -> None:
-                svc.publish(svc.engine.delete_policy(name))
                 svc.violations.forget(name)
-                del self.live[rec.id]
 
-            svc.durable(lambda: svc.store.create_policy(rec, rule_recs), undo)
+            try:
+                svc.commit(changes, lambda: svc.store.create_policy(rec, rule_recs),
+                           forget=forget, checked=checked)
+            except CharterError as exc:  # the engine refused: nothing was applied
+                forget()
+                raise self._refusal(exc) from exc
             return rec, rule_recs
+
+    def _refuse_taken(self, name: str) -> None:
+        if self.find(name) is not None:
+            raise Conflict(f"Policy with name {name} already exists")
+        if self.service.datasources.find(name) is not None:
+            raise Conflict(f"{name} is a datasource; a policy needs another name")
+
+    @staticmethod
+    def _check(view: Callable[[], ProgramView], changes: list[RuleChange]) -> CheckedRules:
+        """Check rule changes against a view of the program (outside the lock)."""
+        try:
+            return check_changes(view(), changes)
+        except CharterError as exc:
+            raise Policies._refusal(exc) from exc
+
+    @staticmethod
+    def _refusal(exc: CharterError) -> ServiceError:
+        if isinstance(exc, PolicyError):
+            return E.rule_error(exc)
+        return ServiceError(str(exc))
 
     def delete(self, ref: str) -> PolicyRecord:
         svc = self.service
@@ -255,30 +278,26 @@ class Policies:
                  comment: str | None = None) -> RuleRecord:
         svc = self.service
         text, name, comment = _rule_body(0, {"rule": text, "name": name, "comment": comment})
-        rule = self._parse(text, "rule")
+        rule = self._parse(text, "rule")  # parsed and checked outside the lock
+        with svc.lock:
+            policy = self.get(ref).record.name
+            view = svc.engine.view()
+        change = RuleChange(policy, rule, +1)
+        checked = self._check(lambda: view, [change])
         with svc.lock:
             live = self.get(ref)
             if name is not None and any(r.name == name for r, _ in live.rules.values()):
                 raise Conflict(f"a rule named {name!r} already exists in policy "
                                f"{live.record.name}", code=E.RULE_ALREADY_EXISTS)
-            policy = live.record.name
             rec = RuleRecord(id=str(uuid.uuid4()), policy_id=live.record.id, name=name,
                              rule=text, comment=comment or "", created_at=utcnow())
             live.rules[rec.id] = (rec, rule)  # for the batch's audit entries; undone below
             try:
-                svc.apply([RuleChange(policy, rule, +1)])
-            except PolicyError as exc:
-                del live.rules[rec.id]
-                raise E.rule_error(exc) from exc
+                svc.commit([change], lambda: svc.store.add_rule(rec),
+                           forget=lambda: live.rules.pop(rec.id, None), checked=checked)
             except CharterError as exc:
-                del live.rules[rec.id]
-                raise ServiceError(str(exc)) from exc
-
-            def undo() -> None:
-                svc.apply([RuleChange(policy, rule, -1)])
-                del live.rules[rec.id]
-
-            svc.durable(lambda: svc.store.add_rule(rec), undo)
+                live.rules.pop(rec.id, None)
+                raise self._refusal(exc) from exc
             return rec
 
     def delete_rule(self, ref: str, rule_ref: str) -> RuleRecord:

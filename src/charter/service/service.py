@@ -3,9 +3,15 @@
 Every change goes through :meth:`Service.apply` while holding the service's lock: the
 engine applies the batch, then violation history (with its webhook outbox), enforcement
 (with its action outbox) and live listeners get the deltas. Readers take the same lock, so
-they always see the state between two batches, never half of one. A write is checked by
-the engine first, then made durable in the store, and only then acknowledged; if the store
-fails, the engine change is undone.
+they always see the state between two batches, never half of one.
+
+A change the store must keep goes through :meth:`Service.commit`: the engine checks and
+applies it, the store writes it, and only then is it published and acknowledged. If the
+store write fails, whatever the error, the engine change is undone before anyone saw it,
+so a client never sees a failure for a change that took effect. What takes time in
+proportion to the input (parsing a rule, checking it against the program) is done before
+the lock is taken, against a copy of the program (``Engine.view``); inside it, the engine
+only applies the change, checking again only if the program changed meanwhile.
 
 The rebuild at start publishes nothing to history or enforcement: its deltas re-derive what
 was already there. Instead the stored open violations and action rows are matched with the
@@ -18,13 +24,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from charter.engine import Delta, Engine, RuleChange, TableDelta
+from charter.engine.rule_check import CheckedRules
 from charter.service.config import EnforcementSettings, NotificationSettings
 from charter.service.errors import Conflict, NotFound, ServiceError, Unavailable
 from charter.service.events import Event, EventBus
@@ -137,12 +144,46 @@ class Service:
 
     # ------------------------------------------------------------ changes
 
-    def apply(self, changes: Iterable[Delta | RuleChange]) -> dict[str, TableDelta]:
+    def apply(self, changes: Iterable[Delta | RuleChange], *, checked: CheckedRules | None = None,
+              publish: bool = True) -> dict[str, TableDelta]:
         """Apply one batch to the engine and publish its deltas (call with the lock held)."""
         start = time.perf_counter()
-        deltas = self.engine.apply(changes)
+        deltas = self.engine.apply(changes, checked=checked)
         self.batch_seconds += time.perf_counter() - start
         self.batches += 1
+        if publish:
+            self.publish(deltas)
+        return deltas
+
+    def commit(self, changes: Sequence[Delta | RuleChange], write: Callable[[], object], *,
+               forget: Callable[[], object] = lambda: None,
+               checked: CheckedRules | None = None) -> dict[str, TableDelta]:
+        """Apply ``changes``, make them durable with ``write``, then publish them (call with
+        the lock held).
+
+        If ``write`` fails, whatever its error, the engine change is undone by its inverse
+        before anything was published (no history, action, webhook or event saw it),
+        ``forget`` drops what the caller put in memory for it, and the failure is raised as
+        a ServiceError: 404/409 as the store says, 503 for a store that cannot be reached,
+        500 naming the cause otherwise. Engine errors (a rule that does not check, rows
+        that do not fit) are raised before anything changed.
+        """
+        mark = self.engine.bookmark()
+        deltas = self.apply(changes, checked=checked, publish=False)
+        try:
+            self.stored(write)
+        except BaseException as exc:
+            try:
+                self.engine.apply([_inverse(c) for c in reversed(changes)])
+                self.engine.rewind(mark)
+                forget()
+            except Exception:  # pragma: no cover - the engine refused its own inverse
+                log.exception("could not undo an engine change after a store failure")
+            if isinstance(exc, ServiceError) or not isinstance(exc, Exception):
+                raise
+            log.exception("the store could not write a change; it was undone")
+            raise ServiceError(f"the store could not write the change ({type(exc).__name__}: "
+                               f"{exc}); nothing was changed", status=500) from exc
         self.publish(deltas)
         return deltas
 
@@ -182,13 +223,9 @@ class Service:
         except StoreError as exc:
             raise ServiceError(f"the store refused the change: {exc}", status=500) from exc
 
-    def durable(self, write: Callable[[], T], undo: Callable[[], object]) -> T:
-        """Make an engine change durable; if the store write fails, undo the engine change."""
-        try:
-            return self.stored(write)
-        except ServiceError:
-            try:
-                undo()
-            except Exception:  # pragma: no cover - the engine refused its own inverse
-                log.exception("could not undo an engine change after a store failure")
-            raise
+
+
+def _inverse(change: Delta | RuleChange) -> Delta | RuleChange:
+    if isinstance(change, RuleChange):
+        return RuleChange(change.policy, change.rule, -change.sign)
+    return Delta(change.table, change.row, -change.sign)
