@@ -387,7 +387,7 @@ def run_phase(rows: int, args: argparse.Namespace, soak: bool = False) -> dict[s
     with tempfile.TemporaryDirectory(prefix="charter-bench-") as tmp:
         server = Server(Path(tmp), env, args.trace, args.trace_every)
         try:
-            server.start()
+            server.start(timeout=300 if args.trace else 60)
             rss_idle = rss_mb(server.pid)
             setup_start = time.perf_counter()
             with httpx.Client(base_url=server.url, timeout=600) as http:
@@ -642,6 +642,7 @@ def _trace_reports(out: Path, every: float) -> None:
         tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
     )
     base: tracemalloc.Snapshot | None = None
+    last: tracemalloc.Snapshot | None = None
     base_types: collections.Counter = collections.Counter()
     start = time.monotonic()
     while True:
@@ -654,10 +655,12 @@ def _trace_reports(out: Path, every: float) -> None:
             f"== t={now:.0f} s traced {traced / 2**20:.1f} MB (peak {peak / 2**20:.1f})"
             f" objects {sum(types.values()):,} gc counts {gc.get_count()}"
         ]
-        if base is None:
+        if base is None or last is None:
             base, base_types = snap, types
             lines.append("baseline")
         else:
+            lines.append("-- grown since the last report, by line:")
+            lines += [f"  {stat}" for stat in snap.compare_to(last, "lineno")[:12]]
             lines.append("-- grown since the baseline, by line:")
             for stat in snap.compare_to(base, "lineno")[:20]:
                 lines.append(f"  {stat}")
@@ -668,6 +671,7 @@ def _trace_reports(out: Path, every: float) -> None:
             lines.append("-- objects by type, grown:")
             grown = sorted(((types[t] - base_types[t], t) for t in types), reverse=True)[:15]
             lines += [f"  {d:+8,d} {t} ({types[t]:,})" for d, t in grown if d > 0]
+        last = snap
         with open(out / "trace.txt", "a") as f:
             f.write("\n".join(lines) + "\n\n")
 
@@ -676,12 +680,15 @@ def traced_serve() -> None:
     """``charter serve`` under tracemalloc (started by ``--trace``; never in ``src/``)."""
     out = Path(os.environ[TRACE_DIR_ENV])
     every = float(os.environ.get(TRACE_EVERY_ENV, "30"))
-    tracemalloc.start(16)
+    import charter.api.app  # noqa: F401  (imported before tracing: a slow start otherwise)
+    from charter.cli.main import app
+    from charter.datasources.registry import drivers
+
+    drivers()
+    tracemalloc.start(12)
     threading.Thread(
         target=_trace_reports, args=(out, every), daemon=True, name="bench-trace"
     ).start()
-    from charter.cli.main import app
-
     app(["serve"], prog_name="charter")
 
 

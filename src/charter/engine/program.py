@@ -146,18 +146,34 @@ class Program:
 
 
 class AuxiliaryNames:
-    """Stable names for auxiliary tables, so unchanged rules keep their materialized data."""
+    """Stable names for auxiliary tables, so unchanged rules keep their materialized data.
+
+    Only the names of rules still compiled are kept (:meth:`forget_unasked`, after each
+    build): rules created and deleted (each a new text) do not pile up. Names are never
+    reused, so a forgotten name cannot meet a stale table.
+    """
 
     def __init__(self) -> None:
         self._names: dict[tuple[str, Rule, int], str] = {}
+        self._asked: set[tuple[str, Rule, int]] = set()
         self._counter = 0
 
     def name(self, policy: str, rule: Rule, position: int) -> str:
         key = (policy, rule, position)
+        self._asked.add(key)
         if key not in self._names:
             self._counter += 1
             self._names[key] = f"{policy}:#agg{self._counter}"
         return self._names[key]
+
+    def forget_unasked(self) -> None:
+        """Forget the names not asked for since the last call (their rules are gone; the
+        engine drops their tables with them)."""
+        self._names = {k: v for k, v in self._names.items() if k in self._asked}
+        self._asked = set()
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def _auxiliary_rule(
@@ -245,6 +261,7 @@ def build_program(
         for s in graph.strata()
         if any(t in derived for t in s.tables)
     ]
+    names.forget_unasked()
     return Program(strata, derived, auxiliary, by_head)
 
 
