@@ -20,10 +20,12 @@ start, after the warm-up and at the end, then one JSON summary line. ``--soak SE
 runs one longer phase and prints the RSS every 30 s. Exit 1 if any request failed.
 
 Memory diagnosis (nothing of it is in ``src/``): ``--server-env MALLOC_ARENA_MAX=2`` passes
-an environment variable to the server; ``--trace DIR`` runs the server under tracemalloc
-(through this module's ``__main__``), which writes ``DIR/trace.txt`` every
-``--trace-every`` seconds: the allocation sites that grew since the first report, by line
-and by traceback, and the object counts by type that grew.
+an environment variable to the server; ``--trace DIR`` runs the server through this
+module's ``__main__``, which every ``--trace-every`` seconds appends to ``DIR/trace.jsonl``
+its RSS, glibc's heap (``mallinfo2``: in use, and free but kept inside the arenas),
+Python's allocated blocks and its objects, and, under tracemalloc (``--trace-frames``, 0:
+off), writes to ``DIR/trace.txt`` the allocation sites that grew since the last report and
+since the first, by line and by traceback, and the object types that grew.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import ctypes
 import gc
 import itertools
 import json
@@ -63,6 +66,7 @@ RSS_EVERY_S = 1.0
 SOAK_EVERY_S = 30.0
 SHOWN_ERRORS = 5
 TRACE_DIR_ENV, TRACE_EVERY_ENV = "CHARTER_BENCH_TRACE_DIR", "CHARTER_BENCH_TRACE_EVERY"
+TRACE_FRAMES_ENV = "CHARTER_BENCH_TRACE_FRAMES"
 
 SCHEMA = {
     "servers": ["id", "tenant", "image", "host", "status"],
@@ -156,13 +160,14 @@ class Server:
         env: dict[str, str],
         trace: Path | None = None,
         trace_every: float = 30.0,
+        trace_frames: int = 12,
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / "serve.log"
         self.extra_env = env
-        self.trace, self.trace_every = trace, trace_every
+        self.trace, self.trace_every, self.trace_frames = trace, trace_every, trace_frames
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> Server:
@@ -182,6 +187,7 @@ class Server:
         if self.trace is not None:
             self.trace.mkdir(parents=True, exist_ok=True)
             env[TRACE_DIR_ENV], env[TRACE_EVERY_ENV] = str(self.trace), str(self.trace_every)
+            env[TRACE_FRAMES_ENV] = str(self.trace_frames)
             cmd = [sys.executable, "-m", "bench.service"]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
@@ -385,7 +391,7 @@ def run_phase(rows: int, args: argparse.Namespace, soak: bool = False) -> dict[s
     table = PushTable(data["servers"], len(data["images"]), len(data["hosts"]), args.seed)
     env = dict(kv.split("=", 1) for kv in args.server_env)
     with tempfile.TemporaryDirectory(prefix="charter-bench-") as tmp:
-        server = Server(Path(tmp), env, args.trace, args.trace_every)
+        server = Server(Path(tmp), env, args.trace, args.trace_every, args.trace_frames)
         try:
             server.start(timeout=300 if args.trace else 60)
             rss_idle = rss_mb(server.pid)
@@ -571,6 +577,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=30.0,
         help="seconds between tracemalloc reports (default 30)",
     )
+    parser.add_argument(
+        "--trace-frames",
+        type=int,
+        default=12,
+        help="tracemalloc frames per allocation (default 12; 0: no tracemalloc, only RSS, "
+        "glibc's heap and Python's blocks in DIR/trace.jsonl: cheap enough for a soak)",
+    )
     parser.add_argument("--json", type=Path, help="also write the summary to this file")
     args = parser.parse_args(argv)
     try:
@@ -634,9 +647,61 @@ def _type_counts() -> collections.Counter:
     return collections.Counter(type(o).__qualname__ for o in gc.get_objects())
 
 
-def _trace_reports(out: Path, every: float) -> None:
-    """Every ``every`` seconds, what grew since the first report: by line, by traceback,
-    and objects by type (the first report is the baseline, taken after one interval)."""
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                     "uordblks", "fordblks", "keepcost")
+    ]  # fmt: skip
+
+
+def malloc_figures() -> dict[str, float]:
+    """glibc's heap over all arenas (``mallinfo2``), in MB: taken from the system in arenas
+    and in mmaps, in use, and free inside the arenas (kept, not returned: fragmentation)."""
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    mallinfo2.restype = _MallInfo2
+    m = mallinfo2()
+    mb = 2**20
+    return {"arenas": m.arena / mb, "mmapped": m.hblkhd / mb, "in_use": m.uordblks / mb,
+            "free_in_arenas": m.fordblks / mb}  # fmt: skip
+
+
+def pymalloc_figures() -> dict[str, float]:
+    """Python's own allocator (``sys._debugmallocstats``, read from stderr), in MB: its
+    arenas (mmapped by itself, outside glibc's figures), the blocks in use in them, and the
+    free blocks they keep."""
+    wanted = {"# arenas allocated current": "arenas", "# bytes in allocated blocks": "in_use",
+              "# bytes in available blocks": "free"}  # fmt: skip
+    with tempfile.TemporaryFile("w+") as f:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(f.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        out: dict[str, float] = {}
+        arena_bytes = 0
+        for line in f:
+            key, _, value = line.partition("=")
+            if key.strip() in wanted:
+                out[wanted[key.strip()]] = int(value.strip().replace(",", ""))
+            elif "bytes/arena" in line:
+                arena_bytes = int(line.split("*")[1].split()[0])
+    if "arenas" in out:
+        out["arenas"] *= arena_bytes
+    return {k: v / 2**20 for k, v in out.items()}
+
+
+def _trace_reports(out: Path, every: float, tracing: bool) -> None:
+    """Every ``every`` seconds: RSS, glibc's heap, Python's allocated blocks and objects
+    (a line of ``trace.jsonl``); with tracemalloc, what grew since the last report and since
+    the first (by line, by traceback) and the object types that grew (``trace.txt``)."""
     ignore = (
         tracemalloc.Filter(False, tracemalloc.__file__),
         tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
@@ -647,14 +712,22 @@ def _trace_reports(out: Path, every: float) -> None:
     start = time.monotonic()
     while True:
         time.sleep(every)
-        snap = tracemalloc.take_snapshot().filter_traces(ignore)
         types = _type_counts()
-        now = time.monotonic() - start
+        figures = {
+            "t": round(time.monotonic() - start),
+            "rss_mb": rss_mb(os.getpid()),
+            **{f"malloc_{k}_mb": round(v, 1) for k, v in malloc_figures().items()},
+            **{f"pymalloc_{k}_mb": round(v, 1) for k, v in pymalloc_figures().items()},
+            "py_blocks": sys.getallocatedblocks(),
+            "gc_objects": sum(types.values()) + gc.get_freeze_count(),
+        }
+        with open(out / "trace.jsonl", "a") as f:
+            f.write(json.dumps(figures) + "\n")
+        if not tracing:
+            continue
+        snap = tracemalloc.take_snapshot().filter_traces(ignore)
         traced, peak = tracemalloc.get_traced_memory()
-        lines = [
-            f"== t={now:.0f} s traced {traced / 2**20:.1f} MB (peak {peak / 2**20:.1f})"
-            f" objects {sum(types.values()):,} gc counts {gc.get_count()}"
-        ]
+        lines = [f"== {figures} traced {traced / 2**20:.1f} MB (peak {peak / 2**20:.1f})"]
         if base is None or last is None:
             base, base_types = snap, types
             lines.append("baseline")
@@ -662,8 +735,7 @@ def _trace_reports(out: Path, every: float) -> None:
             lines.append("-- grown since the last report, by line:")
             lines += [f"  {stat}" for stat in snap.compare_to(last, "lineno")[:12]]
             lines.append("-- grown since the baseline, by line:")
-            for stat in snap.compare_to(base, "lineno")[:20]:
-                lines.append(f"  {stat}")
+            lines += [f"  {stat}" for stat in snap.compare_to(base, "lineno")[:20]]
             lines.append("-- by traceback (top 6):")
             for stat in snap.compare_to(base, "traceback")[:6]:
                 lines.append(f"  {stat.size_diff / 1024:+.1f} KiB {stat.count_diff:+d} blocks")
@@ -677,17 +749,19 @@ def _trace_reports(out: Path, every: float) -> None:
 
 
 def traced_serve() -> None:
-    """``charter serve`` under tracemalloc (started by ``--trace``; never in ``src/``)."""
+    """``charter serve`` with the reports above (started by ``--trace``; never in ``src/``)."""
     out = Path(os.environ[TRACE_DIR_ENV])
     every = float(os.environ.get(TRACE_EVERY_ENV, "30"))
+    frames = int(os.environ.get(TRACE_FRAMES_ENV, "12"))
     import charter.api.app  # noqa: F401  (imported before tracing: a slow start otherwise)
     from charter.cli.main import app
     from charter.datasources.registry import drivers
 
     drivers()
-    tracemalloc.start(12)
+    if frames:
+        tracemalloc.start(frames)
     threading.Thread(
-        target=_trace_reports, args=(out, every), daemon=True, name="bench-trace"
+        target=_trace_reports, args=(out, every, bool(frames)), daemon=True, name="bench-trace"
     ).start()
     app(["serve"], prog_name="charter")
 
