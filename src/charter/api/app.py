@@ -9,6 +9,7 @@ import charter
 from charter.api import admission, datasources, enforcement, errors, extensions, openapi, policies
 from charter.api import explain as explain_api
 from charter.api.auth import Authenticator
+from charter.api.deps import single_values
 from charter.api.metrics import Metrics, MetricsMiddleware
 from charter.api.permissions import authorize, check_routes
 from charter.service.config import Settings
@@ -37,8 +38,8 @@ def create_app(service: Service, settings: Settings,
         version=getattr(charter, "__version__", "0.1.0"),
         description="Policy as a service: Congress's REST API v1 and Charter's extensions.",
         redirect_slashes=False,
-        # every route asks api/permissions.py who may call it
-        dependencies=[Depends(authorize)],
+        # every route asks api/permissions.py who may call it; then its query is checked
+        dependencies=[Depends(authorize), Depends(single_values)],
     )
     app.state.service = service
     app.state.settings = settings

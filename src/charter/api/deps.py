@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from charter.api.auth import Principal
 from charter.api.body import read_json
 from charter.api.permissions import authorize
+from charter.service.errors import ServiceError
 
 #: The caller, allowed by api/permissions.py for this route (the app checks every route with
 #: the same dependency, so a handler that takes it authenticates once).
@@ -41,3 +42,25 @@ def created(path: str, content: dict) -> JSONResponse:
 def name_of(who: Principal | None) -> str:
     """The caller's name for records (owner, audit actor)."""
     return who.name if who is not None else "anonymous"
+
+
+def _takes_many(annotation: object) -> bool:
+    """``list[str]`` or ``list[str] | None``: a query parameter that may repeat."""
+    return get_origin(annotation) is list or any(
+        get_origin(a) is list for a in get_args(annotation))
+
+
+def single_values(request: Request) -> None:
+    """The app's dependency: a query parameter the route takes once (``?status=``) is
+    refused when sent several times, rather than one of its values silently chosen (a
+    route with query parameters declares 400)."""
+    params = request.query_params
+    if len(params.multi_items()) == len(params):
+        return
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    once = {f.alias for f in getattr(dependant, "query_params", ())
+            if not _takes_many(f.field_info.annotation)}
+    for name in once:
+        count = len(params.getlist(name))
+        if count > 1:
+            raise ServiceError(f"query parameter {name!r} is given {count} times; give it once")

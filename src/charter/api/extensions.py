@@ -73,7 +73,9 @@ def metrics(*, request: Request) -> Response:
 
 @router.get("/v1/events", response_class=EventSourceResponse, responses={
     200: {"description": "A stream of server-sent events.",
-          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+          "content": {"text/event-stream": {"schema": {
+              "type": "object", "description": "One event: ready, delta or overflow.",
+              "properties": {"event": {"type": "string"}, "data": {"type": "string"}}}}}},
     **errors(*AUTH, 400)})
 async def events(*, request: Request, table: Annotated[list[str] | None, Query()] = None,
                  ) -> EventSourceResponse:

@@ -203,7 +203,7 @@ def violations(*, policy: str, request: Request, include_resolved: str | None = 
 # ---------------------------------------------------------------- library
 
 
-@router.get("/librarypolicies", responses=errors(*AUTH))
+@router.get("/librarypolicies", responses=errors(*AUTH, 400))
 def list_library(*, request: Request, name: str | None = None,
                  include_rules: str | None = None) -> dict:
     rules = include_rules is None or flag(include_rules)
@@ -218,7 +218,7 @@ def create_library(*, request: Request, data: JsonBody) -> JSONResponse:
     return created(f"/v1/librarypolicies/{rec.id}", library_json(rec))
 
 
-@router.get("/librarypolicies/{lib}", responses=errors(*AUTH, 404))
+@router.get("/librarypolicies/{lib}", responses=errors(*AUTH, 400, 404))
 def show_library(*, lib: str, request: Request, include_rules: str | None = None) -> dict:
     rules = include_rules is None or flag(include_rules)
     return library_json(svc(request).library.get(lib), rules)
