@@ -11,10 +11,15 @@ fuzzer finds is fixed and its input added to ``tests/fuzz/corpus/parser/regressi
 
 from __future__ import annotations
 
+import ast
+import re
+import warnings
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from charter.lang import parser as parser_module
 from charter.lang.checks import check_program, compile_rules
 from charter.lang.errors import PolicyError
 from charter.lang.parser import parse, parse_literal
@@ -136,3 +141,35 @@ def test_odd_unicode(text):
 @given(nested())
 def test_deep_nesting_and_huge_literals(text):
     check_accepted(text)
+
+
+ESCAPE_PIECES = ("\\", "\\\\", "x", "u", "U", "N", "{", "}", "BULLET", "0", "7", "4", "d", "D",
+                 "8", "9", "a", "c", "f", "F", "e", "n", "r", "t", "'", '"', "\n", " ", "é", "😀")
+
+
+@settings(FUZZ, max_examples=150)
+@given(st.lists(st.sampled_from(ESCAPE_PIECES), max_size=24).map("".join),
+       st.sampled_from(["'", '"', "'''", '"""']))
+def test_escapes_decode_as_python_does(body, quote):
+    """The parser's own decoder agrees with Python's string literals, but for surrogates:
+    an escaped pair is one character, a lone half is refused (invalid_unicode)."""
+    literal = quote + body + quote
+    token = parser_module._lark().get_terminal("STRING").pattern.to_regexp()
+    if re.fullmatch(token, literal) is None:
+        return  # not one string token: the lexer never hands it over
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            expected = ast.literal_eval(literal)
+        except (SyntaxError, ValueError):
+            expected = None
+    try:
+        got = parser_module._decode_string(literal)
+    except parser_module._BadEscape as exc:
+        if exc.code == "invalid_unicode":
+            assert expected is not None and re.search("[\ud800-\udfff]", expected)
+        else:
+            assert expected is None, (literal, expected)
+        return
+    assert expected is not None, literal
+    assert got == expected.encode("utf-16", "surrogatepass").decode("utf-16"), literal
