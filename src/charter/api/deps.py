@@ -50,7 +50,7 @@ def _takes_many(annotation: object) -> bool:
         get_origin(a) is list for a in get_args(annotation))
 
 
-def single_values(request: Request) -> None:
+async def single_values(request: Request) -> None:
     """The app's dependency: a query parameter the route takes once (``?status=``) is
     refused when sent several times, rather than one of its values silently chosen (a
     route with query parameters declares 400)."""
