@@ -180,7 +180,7 @@ def test_a_library_file_nested_deeply_is_too_deep(tmp_path):
 def test_an_expression_nested_deeply_in_a_rule_is_too_deep(tmp_path):
     path = write(tmp_path, "deep.dl", "p(x) :- q(y), x = " + "-(" * 5000 + "y" + ")" * 5000)
     assert_refused(charter("check", path), f"{path}:1:147", "too_deep", stream="stdout")
-    chain = write(tmp_path, "chain.dl", "p(x) :- q(y), x = " + " + ".join(["y"] * 100_000))
+    chain = write(tmp_path, "chain.dl", "p(x) :- q(y), x = " + " + ".join(["y"] * 10_000))
     assert_refused(charter("eval", chain), f"{chain}:1:19", "too_deep")
 
 
