@@ -602,6 +602,16 @@ def test_integers_up_to_the_limit_parse_and_print_back():
         assert parse(str(rule)) == [rule]
 
 
+def test_expression_depth_follows_the_process_limits_up_to_a_ceiling():
+    text = "p(x) :- q(y), x = " + " + ".join(["y"] * 102)  # 101 operators
+    with limits.overridden(max_depth=10):
+        assert error_of("p(x) :- q(y), x = " + "-" * 11 + "y")[0] == "too_deep"
+    with limits.overridden(max_depth=500):  # allowed for JSON; expressions stop at 100
+        assert one("p(x) :- q(y), x = " + " + ".join(["y"] * 101))
+        code, _line, _col, message = error_of(text)
+        assert code == "too_deep" and "deeper than 100 levels" in message
+
+
 def test_the_integer_limit_follows_the_process_limits():
     with limits.overridden(max_int_digits=20):
         assert error_of("p(" + "1" * 21 + ")")[0] == "literal_too_large"

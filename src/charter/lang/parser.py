@@ -63,6 +63,10 @@ Origin = Callable[[int, int], tuple[int, int]]
 """Maps a 1-based (line, col) in the parsed text to where that text sits in a larger file."""
 
 MODALS = ("execute", "insert", "delete")
+MAX_EXPRESSION_DEPTH = 100
+"""The most expression nesting ``limits.max_depth`` may allow (it may be set to 500 for
+JSON): the walkers after the parser (``str()``, the checks, the planner, explain) recurse
+once or more per level, and at about 400 levels they exhaust Python's stack."""
 BUILTIN_THEORY = "builtin"
 
 
@@ -200,11 +204,12 @@ class _Builder:
         self.anonymous: list[int] | None = None  # start positions of the statement's `_`
         self.statement: Tree | None = None
         self.limits = limits.current()
+        self.max_depth = min(self.limits.max_depth, MAX_EXPRESSION_DEPTH)
 
     def fits(self, statement: Tree) -> bool:
         """Whether a statement's body literals (aggregate bodies too) are within the limit,
-        counted on the parse tree before any node is built (the checks and the planner
-        cost more than linear time in a rule's length)."""
+        counted on the parse tree before any node is built (a rule's checks, plans and
+        their indexes all grow with its length)."""
         count = _body_literals(statement)
         if count <= self.limits.max_rule_literals:
             return True
@@ -222,7 +227,7 @@ class _Builder:
             return self.node(tree, 0)
         except _TooDeep as exc:
             message = (
-                f"expression nested deeper than {self.limits.max_depth} levels "
+                f"expression nested deeper than {self.max_depth} levels "
                 "(limits.max_depth: each operator, unary minus, aggregate and pair of "
                 "parentheses not around an operator is one); bind parts of it to variables "
                 "first"
@@ -239,7 +244,7 @@ class _Builder:
         ``str()`` to the planner, recurses)."""
         if tree.data in _NESTING and not _wraps_operator(tree):
             depth += 1
-            if depth > self.limits.max_depth:
+            if depth > self.max_depth:
                 raise _TooDeep(tree.meta)
         children = [self.node(c, depth) if isinstance(c, Tree) else c for c in tree.children]
         return getattr(self, tree.data)(tree.meta, children)
