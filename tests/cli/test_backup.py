@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 
 from charter.cli.main import app
 from charter.service.service import Service
-from charter.store import Store, StoreStateError
+from charter.store import Store, StoreStateError, connect, migrate
 from charter.store.identity import read_file
 from tests.realservices.charter_server import CharterServer
 from tests.store.factories import datasource, new_id, policy, rule
@@ -71,7 +71,9 @@ def test_a_backup_taken_while_writing_restores_in_a_fresh_directory(tmp_path):
         while len(store.list_policies()) < 20:
             time.sleep(0.01)
         out = charter(a, "backup", str(tmp_path / "backup.db"))
-        time.sleep(0.1)  # the writer goes on after the copy
+        after = len(store.list_policies())
+        while len(store.list_policies()) <= after:  # the writer goes on after the copy
+            time.sleep(0.01)
     finally:
         stop.set()
         thread.join()
@@ -195,6 +197,36 @@ def test_restore_needs_the_key_the_backup_was_made_with(tmp_path):
     assert out.exit_code == 1
     assert "the backup was made with another secret key" in out.stderr
     assert not (other / "charter.db").exists()
+
+
+def test_a_backup_from_before_identities_is_migrated_and_given_one(tmp_path):
+    a, key = data_dir(tmp_path / "a")
+    with Store(url(a), secret_key=key) as s:
+        add_policy(s)
+        kept = s.list_policies()
+    assert charter(a, "backup", str(tmp_path / "backup.db")).exit_code == 0
+    engine = connect.create(connect.parse_url(f"sqlite:///{tmp_path / 'backup.db'}"))
+    migrate.downgrade(engine, "0002")
+    engine.dispose()
+    b, _ = data_dir(tmp_path / "b", key)
+    out = charter(b, "restore", str(tmp_path / "backup.db"))
+    assert out.exit_code == 0, out.output
+    assert "a store from before identities" in out.stdout
+    with Store(url(b), secret_key=key) as s:
+        assert s.list_policies() == kept
+        assert read_file(b / "charter.db.identity") == s.identity
+
+
+def test_backup_over_the_database_itself_is_refused(tmp_path):
+    a, key = data_dir(tmp_path / "a")
+    with Store(url(a), secret_key=key) as s:
+        add_policy(s)
+    out = charter(a, "backup", str(a / "charter.db"))
+    assert out.exit_code == 1
+    assert "is one of the store's own files" in out.stderr
+    with Store(url(a), secret_key=key) as s:
+        assert len(s.list_policies()) == 1
+    assert charter(a, "backup", str(a / "charter.db.bak")).exit_code == 0
 
 
 def test_backup_of_no_database_is_an_error(tmp_path):

@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL
 
 from charter.store import connect, identity, migrate, preflight
 from charter.store.errors import SecretKeyError, StoreError
-from charter.store.file_lock import FileLock
+from charter.store.file_lock import FileLock, lock_path
 from charter.store.identity import Identity
 from charter.store.secrets import SecretBox
 
@@ -135,11 +135,10 @@ def backup(url: URL, dest: Path) -> Contents:
     """Write a consistent copy of the SQLite store at ``url`` to ``dest``; what it holds."""
     database = database_of(url)
     dest = dest.absolute()
-    if dest.name.startswith(database.name) and dest.parent == database.parent:
-        raise StoreError(
-            f"the backup {dest} would sit among the database's own files ({database}, its "
-            "-wal, -shm, .identity and .lock files): write it elsewhere"
-        )
+    own = {f"{database}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")}
+    own |= {str(identity.default_file(url)), str(lock_path(database))}
+    if str(dest) in own:
+        raise StoreError(f"{dest} is one of the store's own files: write the backup elsewhere")
     if not database.exists() or database.stat().st_size == 0:
         raise StoreError(f"there is no database at {database} to back up")
     lock = _lock(database, exclusive=False)

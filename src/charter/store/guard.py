@@ -133,7 +133,8 @@ class StateGuard:
             log.error("checkpoint of %s-wal or its identity record failed: %s", self.database, e)
 
     def close(self, engine: Engine, write_lock: threading.Lock) -> None:
-        """Fold the whole write-ahead log into the database file, then drop the lock file."""
+        """Fold the whole write-ahead log into the database file (the lock file stays held
+        until :meth:`release`, after the engine's connections are closed)."""
         try:
             if self.database is not None:
                 with write_lock, engine.connect() as conn:
@@ -147,8 +148,6 @@ class StateGuard:
                     )
         except Exception as e:  # noqa: BLE001 - closing goes on; the log file keeps the state
             log.warning("checkpoint of %s-wal at close failed: %s", self.database, e)
-        finally:
-            self.release()
 
     def release(self) -> None:
         if self._lock is not None:

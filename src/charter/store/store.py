@@ -174,6 +174,7 @@ class Store:
             self._guard.close(self._engine, self._write_lock)
         finally:
             self._engine.dispose()
+            self._guard.release()  # only now may a restore replace the file
 
     def __enter__(self) -> Self:
         return self
@@ -225,14 +226,22 @@ class Store:
 
     def _check_key(self) -> None:
         """Refuse a secret key other than the first one, before any secret is needed."""
-        with self._tx(write=True) as conn:
-            query = select(t.store_meta.c.value).where(t.store_meta.c.name == _KEY_CHECK)
-            token = conn.scalar(query)
-            if token is None:
-                token = self._box.encrypt(b"charter")
-                conn.execute(insert(t.store_meta).values(name=_KEY_CHECK, value=token))
-            else:
-                self._box.decrypt(token, f"the secrets stored in {self.url}")
+        for last in (False, True):
+            try:
+                with self._tx(write=True) as conn:
+                    query = select(t.store_meta.c.value).where(t.store_meta.c.name == _KEY_CHECK)
+                    token = conn.scalar(query)
+                    if token is None:
+                        token = self._box.encrypt(b"charter")
+                        conn.execute(insert(t.store_meta).values(name=_KEY_CHECK, value=token))
+                    else:
+                        self._box.decrypt(token, f"the secrets stored in {self.url}")
+                return
+            except Conflict:
+                # Another process's first open stored its token between our read and insert
+                # (PostgreSQL: they do not serialize); check against that one.
+                if last:
+                    raise
 
     @staticmethod
     def _refuse_taken(conn: Connection, table: Table, what: str, id_: str, name: str) -> None:
