@@ -145,3 +145,27 @@ def test_the_size_limit_stays_413(world):
     limit = world.app.state.settings.max_body_bytes
     err = error(post(world, "/v1/policies", b'"' + b"x" * limit + b'"'), 413)
     assert err["error_code"] == 413 and "max_body_bytes" in err["message"]
+
+
+@pytest.mark.parametrize("method, path, raw", [
+    ("put", "/v1/data-sources/inv/tables/servers/rows", b'[["vm2", NaN]]'),
+    ("put", "/v1/data-sources/inv/tables/servers/rows", b'[["vm2", -Infinity]]'),
+    ("post", "/v1/policies/classification/admission",
+     b'{"insert": [{"table": "inv:servers", "row": ["vm3", Infinity]}]}'),
+    ("post", "/v1/data-sources", b'{"name": "d", "driver": "push", "config": {"x": NaN}}'),
+])
+def test_nan_and_infinity_are_not_json(world, method, path, raw):
+    """Python's reader takes them; a NaN row never equals itself, so every push would see it
+    as new, and no answer could show it."""
+    before = snapshot(world)
+    err = error(post(world, path, raw, method))
+    (diag,) = err["error_data"]
+    assert diag["code"] == "invalid_number" and "not JSON numbers" in err["message"]
+    token = next(t for t in (b"NaN", b"-Infinity", b"Infinity") if t in raw)
+    assert (diag["line"], diag["col"]) == (1, raw.index(token) + 1)
+    assert snapshot(world) == before
+
+
+def test_nan_inside_a_string_is_text(world):
+    r = world.put("/v1/data-sources/inv/tables/servers/rows", json=[["NaN", "Infinity"]])
+    assert r.status_code == 200, r.text
