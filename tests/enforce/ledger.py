@@ -10,8 +10,11 @@ state, no mock.
 
 from __future__ import annotations
 
+import fcntl
 import json
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +60,13 @@ class LedgerDriver(Driver):
         (item,) = positional
         if item not in {i for i, _ in ledger.items()}:
             raise DriverError(f"datasource {self.name}: no item {item!r}", status=404)
-        with (self.dir / "calls.jsonl").open("a") as f:
-            f.write(json.dumps({"action": action, "args": list(positional)}) + "\n")
-        if action == "items.fix":
-            ledger.write([(i, "ok" if i == item else s) for i, s in ledger.items()])
+        with ledger.locked():  # the test may be adding items at the same time
+            with (self.dir / "calls.jsonl").open("a") as f:
+                f.write(json.dumps({"action": action, "args": list(positional)}) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            if action == "items.fix":
+                ledger.write([(i, "ok" if i == item else s) for i, s in ledger.items()])
         return {"item": item, "action": action}
 
 
@@ -69,6 +75,22 @@ class Ledger:
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the directory's lock (``flock``): for a read-modify-write of the items by
+        the test and by a server process at once."""
+        with (self.dir / "items.lock").open("a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def add(self, items: list[tuple[str, str]]) -> None:
+        """Append items, under the lock."""
+        with self.locked():
+            self.write(self.items() + items)
 
     def write(self, items: list[tuple[str, str]]) -> None:
         tmp = self.dir / "items.json.tmp"

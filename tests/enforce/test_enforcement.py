@@ -5,6 +5,7 @@ limits, retried on 502/503 only, audited, and neither repeated nor lost across r
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -263,3 +264,45 @@ def test_unknown_mode_is_refused(make_service: MakeService):
     svc.policies.create("ops")
     with pytest.raises(ServiceError, match="one of dry-run, enforce"):
         svc.policies.set_enforcement("ops", "yolo", "admin")
+
+
+class _Died(BaseException):
+    """The worker thread's end, as a SIGKILL would end it: nothing after it runs."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+@pytest.mark.parametrize("called", [True, False], ids=["after-the-call", "before-the-call"])
+def test_an_action_interrupted_while_running_is_neither_lost_nor_doubled(
+        make_service, ledger, called):
+    """The process dies during an attempt, after the action's call or before it; either way
+    its outcome was never recorded. After the restart it runs again only if, once every
+    datasource has reported, its row is still derived: once in all."""
+    svc = make_service()
+    setup(svc, ledger, FIX, mode="enforce")
+    entered, release = threading.Event(), threading.Event()
+    real_run = svc.enforcement.worker.run
+
+    def dying(action):
+        if called:
+            real_run(action)
+        entered.set()
+        release.wait(30)
+        raise _Died  # not an Exception: the worker records nothing
+
+    svc.enforcement.worker.run = dying
+    arrive(svc, ledger, [("a", "broken")])
+    assert entered.wait(10)
+    (record,) = svc.store.actions(policy="ops")
+    assert record.status == "running"
+    release.set()
+    svc.close()
+
+    svc = make_service()  # the restart: the ledger reports at once
+    wait_for(lambda: svc.store.actions(policy="ops")[0].status in ("done", "cancelled"))
+    (record,) = svc.store.actions(policy="ops")
+    assert ledger.items() == [("a", "ok")]
+    assert ledger.calls() == [{"action": "items.fix", "args": ["a"]}]
+    if called:
+        assert record.status == "cancelled" and "interrupted by a restart" in record.detail
+    else:
+        assert record.status == "done"

@@ -63,6 +63,10 @@ class ListOutbox:
             return min((i.next_at for i in self.items.values() if i.status == "pending"),
                        default=None)
 
+    def running(self, action, now):
+        with self.lock:
+            self.items[action.id] = replace(action, status="running")
+
     def finish(self, action, status, result, attempts, next_attempt_at, detail, now):
         with self.lock:
             self.items[action.id] = replace(action, attempts=attempts, status=status,

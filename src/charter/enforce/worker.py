@@ -3,9 +3,11 @@
 Actions are slow network calls; they never run under the service's lock, so no reader or
 poll waits for a remote API. The outbox is the store: the worker reads what is due, runs
 it, and records each attempt's outcome (and its audit entry) before going on, so a process
-killed at any point finds every unfinished action again after a restart. An action that
-ran but whose outcome was not yet recorded runs again then: delivery is at least once, so
-actions should be idempotent (disabling a disabled user changes nothing).
+killed at any point finds every unfinished action again after a restart. Each attempt is
+marked ``running`` before its call: one found so after a restart may have run, and runs
+again only if its row is still derived once every datasource has reported (the service
+decides: ``charter.service.enforcement``), so an action whose effect the policy observes
+(a repair) is neither lost nor doubled.
 
 Only transient failures are retried: the service was unreachable or answered badly (502,
 503). A 400 or 404 says the request itself is wrong, and asking again cannot help.
@@ -84,6 +86,8 @@ class Outbox(Protocol):
     def due(self, now: datetime) -> list[Any]: ...
 
     def next_due(self) -> datetime | None: ...
+
+    def running(self, action: Any, now: datetime) -> None: ...
 
     def finish(self, action: Any, status: str, result: str, attempts: int,
                next_attempt_at: datetime | None, detail: str, now: datetime) -> None: ...
@@ -185,6 +189,7 @@ class ActionWorker:
         attempt = action.attempts + 1
         error: ActionFailed | None = None
         detail = ""
+        self.outbox.running(action, self.clock())  # a crash from here on: outcome unknown
         try:
             detail = describe(self.run(action))
         except ActionFailed as exc:

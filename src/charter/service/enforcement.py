@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 ACTOR = "charter"
 # Decisions that count against the rate limit (they ran, or would have, or may yet).
-COUNTED = frozenset({PENDING, DRY_RUN, "done", "failed", "cancelled"})
+COUNTED = frozenset({PENDING, DRY_RUN, "done", "failed", "cancelled", "running"})
+SETTLE_WAIT_S = 0.2  # how often interrupted actions look again whether the service settled
 
 
 
@@ -54,6 +55,10 @@ class Enforcement:
                                    retries=settings.retries, backoff=settings.backoff_seconds,
                                    clock=utcnow)
         self.write_errors = 0
+        # Actions found ``running`` at the restart: their call may have happened. They run
+        # again only once every datasource has reported, and only if their row is still
+        # derived then (a repair that took effect clears its own row).
+        self.interrupted: set[int] = set()
 
     def start(self) -> None:
         self.worker.start()
@@ -138,6 +143,13 @@ class Enforcement:
             table = action_table(name)
             if table is not None:
                 derived[table] = svc.engine.rows(name)
+        interrupted = svc.stored(svc.store.actions, status="running", limit=1_000_000)
+        for rec in interrupted:
+            svc.stored(svc.store.finish_action, rec.id, status=PENDING, attempts=rec.attempts,
+                       at=now, next_attempt_at=now,
+                       detail="interrupted by a restart while running: it runs again only if "
+                              "its row is still derived once every datasource has reported")
+        self.interrupted = {rec.id for rec in interrupted}
         baseline = Plan(self.enforcer.restore(recorded, derived))
         if baseline:
             svc.stored(svc.store.record_actions, self._records(baseline, now), [], now)
@@ -162,10 +174,19 @@ class Enforcement:
     # ------------------------------------------------------------ the worker's outbox
 
     def due(self, now: datetime) -> list[ActionRecord]:
-        return self.service.store.due_actions(now)
+        due = self.service.store.due_actions(now)
+        if self.interrupted and not self.service.settled:
+            due = [a for a in due if a.id not in self.interrupted]  # not yet: see __init__
+        return due
 
     def next_due(self) -> datetime | None:
-        return self.service.store.next_action_at()
+        upcoming = self.service.store.next_action_at()
+        if upcoming is not None and self.interrupted and not self.service.settled:
+            return max(upcoming, utcnow() + timedelta(seconds=SETTLE_WAIT_S))
+        return upcoming
+
+    def running(self, action: ActionRecord, now: datetime) -> None:
+        self.service.store.start_action(action.id, now)
 
     def finish(self, action: ActionRecord, status: str, result: str, attempts: int,
                next_attempt_at: datetime | None, detail: str, now: datetime) -> None:
@@ -188,7 +209,13 @@ class Enforcement:
                 return (f"not called: policy {action.policy} was switched to "
                         f"{live.record.enforcement} mode")
             if not self.enforcer.derived(table, action.row):
+                if action.id in self.interrupted:
+                    self.interrupted.discard(action.id)
+                    return ("not called again: interrupted by a restart while running, and "
+                            "its row was no longer derived once every datasource reported "
+                            "(the call took effect, or is no longer wanted)")
                 return "not called: the row is no longer derived"
+            self.interrupted.discard(action.id)
         return None
 
     def _run(self, action: ActionRecord) -> Any:

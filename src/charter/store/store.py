@@ -647,6 +647,16 @@ class Store:
         with self._tx(write=False) as conn:
             return conn.scalar(query)
 
+    def start_action(self, action_id: int, at: datetime) -> None:
+        """Mark an action ``running`` just before its call: a restart that finds it so knows
+        the call may have happened and its outcome was never recorded."""
+        a = t.actions
+        with self._tx(write=True) as conn:
+            updated = conn.execute(update(a).where(a.c.id == action_id).values(
+                status="running", detail=f"running since {at.isoformat()}"))
+            if updated.rowcount == 0:
+                raise NotFound(f"action {action_id} not found")
+
     def finish_action(
         self,
         action_id: int,
