@@ -12,6 +12,7 @@ from typing import Any
 
 import netaddr
 import pytest
+import regex
 
 from charter.lang.builtins import (
     ARITHMETIC,
@@ -225,7 +226,7 @@ LITERALS: list[tuple[str, tuple, Any]] = [
     ("validate_string", ("^a+$", 5, 0, 0, "aAa", ""), F),
     ("validate_string", ("^a+$", 5, 0, 1, "aAa", ""), T),
     ("validate_string", ("", 2, 0, 0, "abc", ""), F),
-    ("validate_string", ("(", 5, 0, 0, "abc", ""), re.error),
+    ("validate_string", ("(", 5, 0, 0, "abc", ""), regex.error),
     ("validate_string", (5, 5, 0, 0, "abc", ""), TypeError),
 ]
 
@@ -468,3 +469,39 @@ def test_operators_are_complete() -> None:
     assert set(COMPARISONS) == {"<", "<=", ">", ">=", "=", "!="}
     assert set(ARITHMETIC) == {"+", "-", "*", "/", "%"}
     assert ARITHMETIC["/"] is BUILTINS["div"].fn
+
+
+# ---------------------------------------------------------------- bounds on computed values
+
+
+@pytest.mark.parametrize("name, inputs", [
+    ("mul", (10 ** 60, 10 ** 60)),
+    ("plus", (10 ** 100 - 1, 1)),
+    ("mul", ("ab", 10 ** 9)),
+    ("mul", (10 ** 9, "ab")),
+    ("concat", ("x" * 600_000, "y" * 600_000)),
+])
+def test_a_computed_value_past_the_limits_fails_its_row(name, inputs):
+    """Squarings or concatenations in a chain cannot fill the memory: past the limits a
+    result is an error (false for that row, counted), measured before a text is built."""
+    with pytest.raises(ValueError, match="limits.max_(int_digits|text_chars)"):
+        call_builtin(BUILTINS[name], inputs)
+
+
+@pytest.mark.parametrize("op, left, right", [("*", 10 ** 60, 10 ** 60), ("+", "a" * 999_999, "bb"),
+                                             ("*", "abc", 10 ** 12)])
+def test_infix_arithmetic_is_bounded_too(op, left, right):
+    with pytest.raises(ValueError, match="limits.max_(int_digits|text_chars)"):
+        ARITHMETIC[op](left, right)
+
+
+def test_a_backtracking_pattern_is_cut_off():
+    """``(x+x+)+y`` on 5,000 x's backtracks for ever in Python's re: the search stops at
+    its bound and the row fails, counted, instead of stalling the engine."""
+    with pytest.raises(TimeoutError):
+        call_builtin(BUILTINS["validate_string"], ("(x+x+)+y", 0, 0, 0, "x" * 5000))
+
+
+def test_a_long_text_is_no_date():
+    with pytest.raises(ValueError, match="too long to be a date"):
+        call_builtin(BUILTINS["unpack_date"], ("2014-01-05 " + "1" * 100_000,))

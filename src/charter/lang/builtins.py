@@ -14,6 +14,13 @@ Congress made a literal silently false when its Python raised (``lt(1, "10")`` r
 simply raise: :func:`call_builtin` lets the exception through and the engine turns it into
 "false for that row" and counts the error against the rule, so the failure is visible.
 
+No value a policy computes may outgrow the input limits (``charter.lang.limits``): an
+integer result of more than ``max_int_digits`` digits, or a text of more than
+``max_text_chars`` characters (``x * y`` of a text and a number is checked before it is
+built), raises ``ValueError`` like any other failing builtin, so a chain of squarings or of
+``concat`` cannot fill the memory; a regular expression from a policy or its data runs with
+a time bound (the ``regex`` library's), and a date is parsed only from a short text.
+
 The infix operators of Charter's own syntax live in :data:`COMPARISONS` and
 :data:`ARITHMETIC`. Values are Python values and compare as Python compares them.
 
@@ -37,13 +44,20 @@ from __future__ import annotations
 
 import datetime
 import operator
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import netaddr
+import regex as regex_engine
 from dateutil import parser as _dateparser
+
+from charter.lang.limits import Limits
+from charter.lang.limits import current as current_limits
+
+#: A pattern from a policy or its data may backtrack for ever ("(a+)+$"): each search is
+#: bounded, and a search past the bound raises TimeoutError (false for that row, counted).
+REGEX_TIMEOUT_S = 0.25
 
 CATEGORIES = ("comparison", "arithmetic", "string", "datetime", "netaddr", "type")
 
@@ -88,14 +102,71 @@ def call_builtin(b: Builtin, inputs: Sequence[Any]) -> tuple | None:
     if b.outputs == 0:
         return () if result else None
     if b.outputs == 1:
-        return (result,)
-    values = tuple(result)
+        return (bounded(result),)
+    values = tuple(map(bounded, result))
     if len(values) != b.outputs:
         raise ValueError(f"{b.name} returned {len(values)} values, expected {b.outputs}")
     return values
 
 
 # --- arithmetic and comparison ------------------------------------------------------------
+
+_bounds: tuple[Limits, int, int] | None = None
+
+
+def _current_bounds() -> tuple[int, int]:
+    """The largest integer (exclusive) and text length a computed value may have."""
+    global _bounds
+    limits = current_limits()
+    if _bounds is None or _bounds[0] is not limits:
+        _bounds = (limits, 10 ** limits.max_int_digits, limits.max_text_chars)
+    return _bounds[1], _bounds[2]
+
+
+def bounded(value: Any) -> Any:
+    """``value``, unless it is an integer or a text past the input limits (ValueError).
+
+    >>> bounded(7), bounded("ok")
+    (7, 'ok')
+    >>> bounded(10 ** 200)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: an integer result of 201 digits is over limits.max_int_digits (100)
+    """
+    kind = type(value)
+    if kind is int:
+        top, _ = _current_bounds()
+        if -top < value < top:
+            return value
+        digits = len(str(abs(value))) if value.bit_length() < 14_000 else value.bit_length()
+        raise ValueError(f"an integer result of {digits} digits is over "
+                         f"limits.max_int_digits ({current_limits().max_int_digits})")
+    if kind is str:
+        _, chars = _current_bounds()
+        if len(value) > chars:
+            raise ValueError(f"a text result of {len(value)} characters is over "
+                             f"limits.max_text_chars ({chars})")
+    return value
+
+
+def _add(x: Any, y: Any) -> Any:
+    return bounded(x + y)
+
+
+def _sub(x: Any, y: Any) -> Any:
+    return bounded(x - y)
+
+
+def _mul(x: Any, y: Any) -> Any:
+    """``x * y``; a text repeated is measured before it is built."""
+    for text, times in ((x, y), (y, x)):
+        if isinstance(text, str) and isinstance(times, int):
+            _, chars = _current_bounds()
+            if len(text) * max(times, 0) > chars:
+                raise ValueError(f"a text of {len(text)} characters repeated {times} times "
+                                 f"is over limits.max_text_chars ({chars})")
+    return bounded(x * y)
+
 
 
 def _div(x: Any, y: Any) -> Any:
@@ -105,7 +176,7 @@ def _div(x: Any, y: Any) -> Any:
     (2, 2.5, 0.5)
     """
     if type(x) is int and type(y) is int:
-        return x // y
+        return bounded(x // y)
     return x / y
 
 
@@ -135,9 +206,9 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 """Charter's infix comparisons. Ordering values of different kinds raises ``TypeError``."""
 
 ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
-    "+": operator.add,
-    "-": operator.sub,
-    "*": operator.mul,
+    "+": _add,
+    "-": _sub,
+    "*": _mul,
     "/": _div,
     "%": _mod,
 }
@@ -149,8 +220,13 @@ ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
 _DELTA_FIELDS = ("seconds", "minutes", "hours", "days", "weeks")
 
 
+MAX_DATE_CHARS = 100  # dateutil reads a long text slowly; no date is written longer
+
+
 def _to_datetime(x: Any) -> datetime.datetime:
     """Parse with dateutil, dropping any time zone (Congress's ``to_datetime``)."""
+    if isinstance(x, str) and len(x) > MAX_DATE_CHARS:
+        raise ValueError(f"a text of {len(x)} characters is too long to be a date")
     return _dateparser.parse(x, ignoretz=True)
 
 
@@ -329,7 +405,7 @@ def _validate_string(regex: Any, max_length: Any, quotes: Any, ignore_case: Any,
     if regex != "" and regex is not None:
         if not isinstance(regex, str):
             raise TypeError(f"regex must be a string, not {type(regex).__name__}")
-        pattern = re.compile(regex, re.IGNORECASE if ignore_case else 0)
+        pattern = regex_engine.compile(regex, regex_engine.IGNORECASE if ignore_case else 0)
     try:
         limit = max_length or 0
         text = str(value)
@@ -339,7 +415,7 @@ def _validate_string(regex: Any, max_length: Any, quotes: Any, ignore_case: Any,
             text = text[1:-1]
         if limit > 0 and len(text) > limit:
             raise ValueError(f"Value '{text}' exceeds maximum length {int(limit)}")
-        if pattern is not None and not pattern.search(text):
+        if pattern is not None and not pattern.search(text, timeout=REGEX_TIMEOUT_S):
             raise ValueError(f"Value {text!r} doesn't match regex {pattern.pattern!r}")
     except (ValueError, TypeError) as err:
         return str(err)
@@ -357,14 +433,14 @@ _TABLE: tuple[Builtin, ...] = (
     Builtin("gteq", 2, 0, operator.ge, "comparison", "x >= y"),
     Builtin("max", 2, 1, max, "comparison", "z is the larger of x and y"),
     # arithmetic
-    Builtin("plus", 2, 1, operator.add, "arithmetic", "z = x + y"),
-    Builtin("minus", 2, 1, operator.sub, "arithmetic", "z = x - y"),
-    Builtin("mul", 2, 1, operator.mul, "arithmetic", "z = x * y"),
+    Builtin("plus", 2, 1, _add, "arithmetic", "z = x + y"),
+    Builtin("minus", 2, 1, _sub, "arithmetic", "z = x - y"),
+    Builtin("mul", 2, 1, _mul, "arithmetic", "z = x * y"),
     Builtin("div", 2, 1, _div, "arithmetic", "z = x // y when both are ints, else x / y"),
     Builtin("float", 1, 1, float, "arithmetic", "y = float(x)"),
     Builtin("int", 1, 1, int, "arithmetic", "y = int(x), truncating a float"),
     # string
-    Builtin("concat", 2, 1, operator.add, "string", "z = x + y (strings concatenate)"),
+    Builtin("concat", 2, 1, _add, "string", "z = x + y (strings concatenate)"),
     Builtin("len", 1, 1, len, "string", "y is the length of x"),
     # datetime
     Builtin("now", 0, 1, _now, "datetime", "x is the local time now, 'YYYY-MM-DD HH:MM:SS'"),

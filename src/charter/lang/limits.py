@@ -59,6 +59,9 @@ class Limits:
     max_yaml_alias_nodes: int = 10_000
     #: Body literals of one rule (aggregate bodies included).
     max_rule_literals: int = 100_000
+    #: Characters of a text a policy computes (``concat``, ``x * n``); data and literals are
+    #: bounded by the request body's size instead.
+    max_text_chars: int = 1_000_000
 
 
 _limits = Limits()

@@ -333,6 +333,10 @@ class LimitSettings(BaseModel):
     max_rule_literals: int = Field(
         default=_LIMITS.max_rule_literals, ge=1, description="body literals of one rule"
     )
+    max_text_chars: int = Field(
+        default=_LIMITS.max_text_chars, ge=1000,
+        description="characters of a text a policy computes (concat, x * n)",
+    )
 
     def limits(self) -> Limits:
         return Limits(**self.model_dump())
