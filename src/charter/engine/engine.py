@@ -18,6 +18,7 @@ stratum; the caller gets each table's delta, and subscribers get theirs.
 from __future__ import annotations
 
 import difflib
+import heapq
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -762,8 +763,12 @@ class Engine:
                 pending.update(readers.get(table, ()))
         if dirty:
             pending.update(i for i, s in enumerate(strata) if s.tables & dirty)
-        while pending:
-            position = min(pending)
+        order = list(pending)  # a heap: the strata in order, each visited once
+        heapq.heapify(order)
+        while order:
+            position = heapq.heappop(order)
+            if position not in pending:
+                continue
             pending.discard(position)
             stratum = strata[position]
             if dirty and not stratum.tables.isdisjoint(dirty):
@@ -792,8 +797,9 @@ class Engine:
                     continue
                 changed.add(table)
                 for i in readers.get(table, ()):
-                    if i > position:
+                    if i > position and i not in pending:
                         pending.add(i)
+                        heapq.heappush(order, i)
                 aggregate = state.aggregates.get(table)
                 if aggregate is not None:
                     rel = state.relations[table]
