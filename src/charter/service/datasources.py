@@ -295,13 +295,9 @@ class Datasources:
             old = svc.engine.rows(qualified) if qualified in known else set()
             changes += [Delta(qualified, r, -1) for r in old if r not in new]
             changes += [Delta(qualified, r, +1) for r in new if r not in old]
-        def write() -> None:
-            for table, rows in tables.items():
-                svc.store.replace_table(live.record.id, table, list(rows))
-
         try:
             if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
-                svc.commit(changes, write)
+                svc.commit(changes, lambda: svc.store.replace_tables(live.record.id, tables))
             else:
                 svc.apply(changes)
         except CharterError as exc:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, fields
 from dataclasses import replace as _replace
@@ -438,13 +438,20 @@ class Store:
 
     def replace_table(self, ds_id: str, table: str, rows: Sequence[tuple]) -> None:
         """Make ``rows`` the whole content of a pushed table. NotFound for an unknown datasource."""
-        encoded = encode_rows(rows)
+        self.replace_tables(ds_id, {table: rows})
+
+    def replace_tables(self, ds_id: str, tables: Mapping[str, Sequence[tuple]]) -> None:
+        """Make each of ``tables`` (name -> rows) the whole content of that pushed table, all
+        in one transaction (a webhook's batch is kept whole or not at all). NotFound for an
+        unknown datasource."""
+        encoded = {table: encode_rows(rows) for table, rows in tables.items()}
         pt = t.push_tables
         with self._tx(write=True) as conn:
             self._require_datasource(conn, ds_id)
-            where = (pt.c.datasource_id == ds_id, pt.c.name == table)
-            if conn.execute(update(pt).where(*where).values(rows=encoded)).rowcount == 0:
-                conn.execute(insert(pt).values(datasource_id=ds_id, name=table, rows=encoded))
+            for table, rows in encoded.items():
+                where = (pt.c.datasource_id == ds_id, pt.c.name == table)
+                if conn.execute(update(pt).where(*where).values(rows=rows)).rowcount == 0:
+                    conn.execute(insert(pt).values(datasource_id=ds_id, name=table, rows=rows))
 
     def load_tables(self, ds_id: str) -> dict[str, list[tuple]]:
         """Every pushed table of a datasource, by name. NotFound for an unknown datasource."""
