@@ -381,7 +381,7 @@ Row = Annotated[list[Scalar], Field(description="One row: its values by column."
 class RowsBody(RootModel[list[Row]]):
     """``PUT /v1/data-sources/{ds}/tables/{table}/rows``: the whole table's new rows."""
 
-    what: ClassVar[str] = "the rows"
+    what: ClassVar[str] = "rows"
 
     @model_validator(mode="before")
     @classmethod
