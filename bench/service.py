@@ -487,7 +487,9 @@ def summarize(
 
 def series(sampler: RssSampler, elapsed: float, every: float) -> list[tuple[float, float]]:
     """``(t, MB)`` every ``every`` seconds of the phase, and at its end."""
-    points = [k * every for k in range(int(elapsed // every) + 1)] + [elapsed]
+    points = [k * every for k in range(int(elapsed // every) + 1)]
+    if elapsed - points[-1] >= 1:
+        points.append(elapsed)
     return [(round(t), round(mb, 1)) for t in points if (mb := sampler.at(t)) is not None]
 
 
