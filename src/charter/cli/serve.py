@@ -6,7 +6,9 @@ keeps its state in SQLite under ``~/.local/share/charter``; see docs/configurati
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -21,6 +23,30 @@ from charter.service.config import ConfigError, load_settings
 
 def _stopped(signum: int, _frame: object) -> None:
     raise SystemExit(0)
+
+
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's mallopt parameters (malloc.h)
+
+
+def tune_malloc() -> None:
+    """Keep glibc from holding on to memory the server freed.
+
+    glibc gives busy threads arenas of their own (up to 8 per core) and keeps what is freed
+    in each for reuse: under the load benchmark (16 clients) RSS kept rising by about 1 MB a
+    minute of freed-but-kept memory at 3,000 pushed rows, and 300 MB sat freed-but-kept
+    under 100k-row pushes, while Python's own objects stayed flat. Two arenas, and blocks of
+    128 KiB or more given back to the system when freed, keep RSS flat (bench/README.md).
+    Nothing is changed where the C library is not glibc, or where the operator chose with
+    ``MALLOC_ARENA_MAX``.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+        return
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_ARENA_MAX, 2)
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 
 
 def serve_command(
@@ -71,6 +97,7 @@ def serve_command(
         typer.echo(f"charter serve: {exc}", err=True)
         raise typer.Exit(2) from None
     configure_limits(settings.limits.limits())
+    tune_malloc()
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

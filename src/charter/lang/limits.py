@@ -290,13 +290,35 @@ def _bounded_int(limit: int) -> Callable[[str], int]:
     return parse
 
 
+class _NotFinite(Exception):
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _refuse_constant(text: str) -> float:
+    raise _NotFinite(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _NotFinite(text)
+    return value
+
+
+_CONSTANT = re.compile(rb"(?:^|[:\[,])\s*(-?Infinity|NaN)")
+_HUGE_EXPONENT = re.compile(rb"[eE]\+?\d{3,}")
+
+
 def load_json(raw: bytes | str, where: str = "the request body", *,
               object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     """Parse JSON text within the limits.
 
     Raises:
-        InputError: nested too deeply, an integer too large, or a lone surrogate escape
-            (``\\ud800``), each with line and column.
+        InputError: nested too deeply, an integer too large, a lone surrogate escape
+            (``\\ud800``), or NaN, Infinity or a number too large for a float (not JSON
+            numbers, RFC 8259: a row holding NaN would never equal itself), each with line
+            and column.
         ValueError: malformed JSON (``json.JSONDecodeError``) or bytes that are not UTF-8
             (``UnicodeDecodeError``), as ``json.loads`` raises them.
     """
@@ -310,8 +332,18 @@ def load_json(raw: bytes | str, where: str = "the request body", *,
     text = raw if isinstance(raw, str) else raw.decode("utf-8")
     long_int = re.search(rb"\d{%d,}" % (limits.max_int_digits + 1), data)
     try:
-        value = json.loads(text, object_pairs_hook=object_pairs_hook,
-                           parse_int=_bounded_int(limits.max_int_digits) if long_int else None)
+        value = json.loads(
+            text, object_pairs_hook=object_pairs_hook,
+            parse_int=_bounded_int(limits.max_int_digits) if long_int else None,
+            parse_float=_finite_float if _HUGE_EXPONENT.search(data) else None,
+            parse_constant=_refuse_constant)
+    except _NotFinite as exc:
+        found = _CONSTANT.search(data) if exc.text in ("NaN", "Infinity", "-Infinity") else None
+        offset = found.start(1) if found else max(data.find(exc.text.encode()), 0)
+        line, col = position(data, offset)
+        raise InputError("invalid_number", f"{exc.text}: NaN, Infinity and numbers past a "
+                         "float's range are not JSON numbers; send a number or a string",
+                         where, line, col) from None
     except _BigInt as exc:
         offset = data.find(exc.text.encode())
         line, col = position(data, max(offset, 0))

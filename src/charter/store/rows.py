@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -53,8 +54,18 @@ def decode_row(text: str) -> tuple:
     return _tuples(json.loads(text))
 
 
+_PLAIN = frozenset(_SCALARS)
+
+
 def encode_rows(rows: Iterable[Sequence[Any]]) -> str:
-    """A whole table as one JSON array of rows."""
+    """A whole table as one JSON array of rows (the text ``encode_row`` gives each, joined).
+
+    Rows of plain scalars only (the common case, checked in C) are encoded by one
+    ``json.dumps``: a 100k-row push spent a second here, row by row, under the lock.
+    """
+    rows = rows if isinstance(rows, list) else list(rows)
+    if set(map(type, chain.from_iterable(rows))) <= _PLAIN:
+        return json.dumps(rows, separators=(",", ":"))
     return "[" + ",".join(encode_row(row) for row in rows) + "]"
 
 
