@@ -100,14 +100,14 @@ def simulate(service, policy_ref: str, query: object, sequence: object,
         raise ServiceError("simulate needs 'query' (a table pattern such as error(x)) and "
                            "'sequence' (updates such as p+(1) q-(2), or actions)",
                            code=E.INCOMPLETE_SIMULATE_ARGS)
+    try:  # parsed before the lock: parsing takes time in proportion to the text
+        pattern = parse_literal(query)
+        elements = parse_sequence(sequence)
+    except PolicyError as exc:
+        raise E.rule_error(exc, "simulate input") from exc
     with service.lock:
         policy = service.policies.get(policy_ref).record.name
         actions_from = action_policy_name(service, action_policy)
-        try:
-            pattern = parse_literal(query)
-            elements = parse_sequence(sequence)
-        except PolicyError as exc:
-            raise E.rule_error(exc, "simulate input") from exc
         engine = service.engine
         steps = parse_steps(policy, elements, declared_actions(engine, actions_from),
                             actions_from)
