@@ -1,26 +1,22 @@
 #!/usr/bin/env bash
 # Install python-congressclient + python-openstackclient (the `openstack congress ...`
-# commands) into their own venv for the congressclient integration tests.
-# Idempotent: an existing, working venv is left as it is (a quick import check).
+# commands) into their own venv for the congressclient integration tests;
+# tests/integration/conftest.py runs this before it uses the client. Idempotent: a venv
+# installed for the same package list is left as it is.
 # The client is kept out of Charter's venv on purpose: its pins (keystoneauth1,
 # oslo.*, cliff) must not decide Charter's own dependency versions.
+#
+# The venv is per checkout (<repo>/.ci-venvs/congressclient, gitignored;
+# CHARTER_CONGRESSCLIENT_VENV overrides), so two checkouts on one host never share it; two
+# runs that do share a path are safe too (.ci/svc-venv.sh builds aside and publishes with
+# an atomic rename).
 set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=svc-venv.sh
+. "$HERE/svc-venv.sh"
 
-V="${CHARTER_CONGRESSCLIENT_VENV:-/tmp/svc-venvs/congressclient}"
-PY="${PYTHON:-python3}"
+V="${CHARTER_CONGRESSCLIENT_VENV:-$HERE/../.ci-venvs/congressclient}"
+PACKAGES="python-congressclient python-openstackclient"
 
-if [ -x "$V/bin/openstack" ] \
-    && "$V/bin/python" -c 'import congressclient, openstackclient' 2>/dev/null; then
-    echo "congressclient venv ready: $V"
-    exit 0
-fi
-
-echo "installing python-congressclient + python-openstackclient into $V (about a minute)"
-mkdir -p "$(dirname "$V")"
-rm -rf "$V"
-"$PY" -m venv "$V"
-"$V/bin/pip" install --quiet --upgrade pip
-"$V/bin/pip" install --quiet python-congressclient python-openstackclient
-"$V/bin/python" -c 'import congressclient, openstackclient' >/dev/null
-"$V/bin/openstack" --version >/dev/null
-echo "congressclient venv ready: $V"
+svc_venv_install "$V" "$PACKAGES" \
+    "python -c 'import congressclient, openstackclient' && openstack --version >/dev/null"

@@ -1,35 +1,22 @@
 #!/usr/bin/env bash
-# Install a real Keystone (plus uwsgi to serve it) into its own venv for the
-# keystone-marked tests; tests/realservices/keystone.py runs this if the venv is
-# missing. Idempotent: a working venv is left as it is.
+# Install a real Keystone (uwsgi to serve it, psycopg2 for its PostgreSQL database) into its
+# own venv for the keystone-marked tests; tests/realservices/keystone.py runs this before it
+# starts Keystone. Idempotent: a venv installed for the same package list is left as it is.
 # Keystone is kept out of Charter's venv on purpose: its pins (SQLAlchemy,
 # oslo.*, eventlet) must not decide Charter's own dependency versions.
+#
+# The venv is per checkout (<repo>/.ci-venvs/keystone, gitignored; CHARTER_KEYSTONE_VENV
+# overrides), so two checkouts on one host never share it; two runs that do share a path
+# are safe too (.ci/svc-venv.sh builds aside and publishes with an atomic rename).
 set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=svc-venv.sh
+. "$HERE/svc-venv.sh"
 
-V="${CHARTER_KEYSTONE_VENV:-/tmp/svc-venvs/keystone}"
-PY="${PYTHON:-python3}"
-# The versions the tests were written against; uwsgi compiles (~1 minute).
-PACKAGES="${CHARTER_KEYSTONE_PACKAGES:-keystone==30.0.0 uwsgi==2.0.31}"
+V="${CHARTER_KEYSTONE_VENV:-$HERE/../.ci-venvs/keystone}"
+# The versions the tests were written against; uwsgi compiles (~1 minute, then pip's wheel
+# cache has it). psycopg2 is the driver of oslo.db's postgresql:// URLs.
+PACKAGES="${CHARTER_KEYSTONE_PACKAGES:-keystone==30.0.0 uwsgi==2.0.31 psycopg2-binary==2.9.13}"
 
-if [ -x "$V/bin/keystone-manage" ] && [ -x "$V/bin/uwsgi" ] \
-    && "$V/bin/python" -c 'import keystone' 2>/dev/null; then
-    echo "keystone venv ready: $V"
-    exit 0
-fi
-
-if [ -e "$V" ] && [ ! -f "$V/pyvenv.cfg" ] && [ -n "$(ls -A "$V" 2>/dev/null)" ]; then
-    echo "$V exists and is not a venv; set CHARTER_KEYSTONE_VENV to another path" >&2
-    exit 1
-fi
-
-echo "installing $PACKAGES into $V"
-mkdir -p "$(dirname "$V")"
-rm -rf "$V"
-"$PY" -m venv "$V"
-# (grep drops this machine's notes about absent local package mirrors.)
-quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
-quiet "$V/bin/pip" install --quiet --upgrade pip
-# shellcheck disable=SC2086  # PACKAGES is a list
-quiet "$V/bin/pip" install --quiet $PACKAGES
-"$V/bin/python" -c 'import keystone' >/dev/null
-echo "keystone venv ready: $V"
+svc_venv_install "$V" "$PACKAGES" \
+    "python -c 'import keystone, psycopg2' && command -v keystone-manage uwsgi >/dev/null"

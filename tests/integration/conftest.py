@@ -3,8 +3,9 @@
 ``charter_server`` starts ``charter serve`` as a subprocess on 127.0.0.1 (a free port, a
 temp ``CHARTER_DATA_DIR``, noauth), waits for ``GET /healthz`` and stops it by its PID at
 the end, also when a test fails. ``congress`` runs client commands against it from the
-client's own venv (``/tmp/svc-venvs/congressclient``, ``CHARTER_CONGRESSCLIENT_VENV``
-overrides; installed by ``.ci/congressclient.sh`` on first use), and records which commands
+client's own venv (``<repo>/.ci-venvs/congressclient``, per checkout and gitignored;
+``CHARTER_CONGRESSCLIENT_VENV`` overrides; installed by ``.ci/congressclient.sh`` on first
+use), and records which commands
 and client methods the tests used so a test can check that none the client offers is
 left out.
 
@@ -33,7 +34,7 @@ from tests.realservices.charter_server import CharterServer
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = ROOT / ".ci" / "congressclient.sh"
 RUNNER = Path(__file__).resolve().parent / "congress_runner.py"
-DEFAULT_VENV = Path("/tmp/svc-venvs/congressclient")
+DEFAULT_VENV = ROOT / ".ci-venvs" / "congressclient"  # per checkout, gitignored
 HOST = "127.0.0.1"  # noauth is only allowed on loopback; never anything else
 START_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 60.0
@@ -43,10 +44,13 @@ COMMAND_TIMEOUT = 60.0
 
 
 def congressclient_venv() -> Path:
-    """The client venv, installed by .ci/congressclient.sh when it is missing."""
+    """The client venv, installed by .ci/congressclient.sh when it is missing.
+
+    The script is always asked: it knows whether the venv there was installed for its
+    current package list (a few milliseconds when it was), and waits for another run
+    installing at the same path instead of using a half-built venv.
+    """
     venv = Path(os.environ.get("CHARTER_CONGRESSCLIENT_VENV", DEFAULT_VENV))
-    if (venv / "bin" / "openstack").exists() and (venv / "bin" / "python").exists():
-        return venv
     env = {**os.environ, "CHARTER_CONGRESSCLIENT_VENV": str(venv)}
     done = subprocess.run(["bash", str(INSTALL_SCRIPT)], env=env, capture_output=True,
                           text=True, check=False)

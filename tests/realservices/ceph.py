@@ -33,6 +33,8 @@ from typing import Any
 
 import pytest
 
+from tests.realservices.ports import reserve_port
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = ROOT / ".ci" / "ceph.sh"
 HOST = "127.0.0.1"  # never anything else
@@ -103,12 +105,6 @@ def ensure_installed() -> None:
             f"{done.returncode}): run `bash .ci/ceph.sh` as root to see why. Last output:\n"
             + (done.stdout + done.stderr)[-3000:]
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def free_port_range(size: int = 100) -> tuple[int, int]:
@@ -322,15 +318,23 @@ class CephCluster:
             self.stop_daemon(name)
 
 
-def _create(root: Path) -> CephCluster:
-    """Build and start the cluster of real-services.md section 4 under ``root``."""
+def _create(root: Path, reservations: list[socket.socket]) -> CephCluster:
+    """Build and start the cluster of real-services.md section 4 under ``root``; the
+    reservations of the mon's ports go into ``reservations``, for the caller to close
+    once the cluster is gone."""
     for sub in ("run", "log", "mon", "mgr/mgr.x", "osd"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     port_min, port_max = free_port_range()
-    v2 = free_port()
-    v1 = free_port()
-    while v1 == v2 or port_min <= v1 <= port_max or port_min <= v2 <= port_max:
-        v2, v1 = free_port(), free_port()
+    # The mon's two ports, reserved until the cluster is gone (see ports.reserve_port): a
+    # port merely free now could be taken before the mon binds it, or while a test has the
+    # mon stopped. (The other daemons take any free port of the range.)
+    mon_ports: list[int] = []
+    while len(mon_ports) < 2:
+        s = reserve_port()
+        reservations.append(s)
+        if not port_min <= s.getsockname()[1] <= port_max:
+            mon_ports.append(s.getsockname()[1])
+    v2, v1 = mon_ports
     cluster = CephCluster(root, str(uuid.uuid4()), v2, v1)
     cluster.conf.write_text(CONF.format(fsid=cluster.fsid, mon_addrs=cluster.mon_addrs,
                                         host=HOST, d=root, port_min=port_min,
@@ -374,10 +378,11 @@ def running_ceph() -> Iterator[CephCluster]:
     ensure_installed()
     root = Path(tempfile.mkdtemp(prefix="charter-ceph-"))
     cluster: CephCluster | None = None
+    reservations: list[socket.socket] = []
     start = time.monotonic()
     try:
         try:
-            cluster = _create(root)
+            cluster = _create(root, reservations)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             out = getattr(exc, "stderr", b"") or b""
             text = out.decode(errors="replace") if isinstance(out, bytes) else str(out)
@@ -388,6 +393,8 @@ def running_ceph() -> Iterator[CephCluster]:
     finally:
         # Stop by the pid files even when _create failed half-way (cluster is then None).
         (cluster or CephCluster(root, "", 0, 0)).stop()
+        for s in reservations:
+            s.close()
         shutil.rmtree(root, ignore_errors=True)
 
 

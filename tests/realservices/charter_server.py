@@ -8,23 +8,37 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 
 import httpx
 
+from tests.realservices.ports import reserve_port
+
 
 def free_port() -> int:
+    """A port free now, e.g. for an address nobody listens on. For a server to listen on,
+    :func:`reserve_port`: this one may be taken before the server binds it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 class CharterServer:
-    """One ``charter serve`` process over ``data_dir``; ``start`` again after ``kill``."""
+    """One ``charter serve`` process over ``data_dir``; ``start`` again after ``kill``.
+
+    Without ``port`` it serves on a port reserved for it (:func:`reserve_port`) for as long
+    as this object lives, so a restart (after :meth:`stop` or :meth:`kill`) finds its port
+    free too.
+    """
 
     def __init__(self, data_dir: Path, port: int | None = None, env: dict | None = None):
         self.data_dir = data_dir
-        self.port = port or free_port()
+        if port is None:
+            reservation = reserve_port()
+            port = reservation.getsockname()[1]
+            weakref.finalize(self, reservation.close)
+        self.port = port
         self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.log = data_dir / "serve.log"

@@ -13,9 +13,9 @@ Use the ``json_service`` fixture (import it into the test module).
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,21 +26,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from tests.realservices.ports import reserve_port
+
 HOST = "127.0.0.1"
 MODES = ("ok", "error", "garbage", "slow")
 
 Document = Any | Callable[[dict[str, str]], Any]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 class JsonService:
     def __init__(self) -> None:
-        self.port = _free_port()
+        # The port is reserved for as long as this object lives (a bound socket that never
+        # listens: see ports.reserve_port), so that no other process takes it before
+        # start() or between stop() and start(); uvicorn binds it with SO_REUSEADDR all the same.
+        reservation = reserve_port()
+        weakref.finalize(self, reservation.close)
+        self.port = reservation.getsockname()[1]
         self.url = f"http://{HOST}:{self.port}"
         self.documents: dict[str, Document] = {}
         self.mode = "ok"

@@ -1,10 +1,18 @@
 """A real Keystone for tests, served by uwsgi on 127.0.0.1 from its own venv.
 
 The session-scoped fixture ``keystone`` starts one Keystone for the whole test
-run (fernet tokens, SQLite, bootstrap admin/adminpw in project ``admin``) and
-stops uwsgi by its PID at the end. Keystone lives in its own venv (installed by
-``.ci/keystone.sh``; ``CHARTER_KEYSTONE_VENV`` overrides the path) so its pins
-never touch Charter's. Use it from a test module with::
+run (fernet tokens, bootstrap admin/adminpw in project ``admin``) and stops uwsgi
+by its PID at the end. Its database is one of its own on the session's PostgreSQL
+server (tests/realservices/postgres.py), dropped at the end. Not SQLite: every
+password login makes Keystone update the user's ``last_active_at`` in a transaction
+that has read the user first, and when two such transactions overlap, SQLite
+refuses the second one's write at once with "database is locked" (no busy timeout
+helps: the two readers would deadlock waiting), and the login fails (uwsgi logs a
+500 and closes the connection without an answer). The tests' concurrent logins
+hit that now and then. Keystone lives in its own venv (installed by
+``.ci/keystone.sh`` into ``<repo>/.ci-venvs/keystone``; ``CHARTER_KEYSTONE_VENV``
+overrides the path) so its pins never touch Charter's. Use it from a test module
+with::
 
     from tests.realservices import keystone as realkeystone
     keystone = realkeystone.keystone  # (an import would trip ruff's F811)
@@ -12,7 +20,7 @@ never touch Charter's. Use it from a test module with::
 or list ``tests.realservices.keystone`` in ``pytest_plugins`` of the root conftest.py.
 
 ``start_keystone``/``KeystoneServer.stop`` are public too, for a test that
-needs a Keystone of its own (e.g. one it stops).
+needs a Keystone of its own (e.g. one it stops; give it a database of its own).
 """
 
 from __future__ import annotations
@@ -32,9 +40,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.realservices import postgres as realpostgres
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = ROOT / ".ci" / "keystone.sh"
-DEFAULT_VENV = Path("/tmp/svc-venvs/keystone")
+DEFAULT_VENV = ROOT / ".ci-venvs" / "keystone"  # per checkout, gitignored
 HOST = "127.0.0.1"  # never anything else
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "adminpw"
@@ -45,7 +55,7 @@ CONF = """\
 [DEFAULT]
 log_file = {d}/keystone.log
 [database]
-connection = sqlite:///{d}/keystone.db
+connection = {database}
 [token]
 provider = fernet
 [fernet_tokens]
@@ -63,10 +73,13 @@ password_hash_rounds = 4
 
 
 def keystone_venv() -> Path:
-    """The Keystone venv, installed by .ci/keystone.sh on first use."""
+    """The Keystone venv, installed by .ci/keystone.sh on first use.
+
+    The script is always asked: it knows whether the venv there was installed for its
+    current package list (a few milliseconds when it was), and waits for another run
+    installing at the same path instead of using a half-built venv.
+    """
     venv = Path(os.environ.get("CHARTER_KEYSTONE_VENV", DEFAULT_VENV))
-    if (venv / "bin" / "keystone-manage").exists() and (venv / "bin" / "uwsgi").exists():
-        return venv
     env = {**os.environ, "CHARTER_KEYSTONE_VENV": str(venv)}
     done = subprocess.run(
         ["bash", str(INSTALL_SCRIPT)], env=env, capture_output=True, text=True, check=False
@@ -82,9 +95,17 @@ def keystone_venv() -> Path:
 
 
 def free_port() -> int:
+    """A port free now: for an address nobody listens on (a port to serve on may be taken
+    before the server binds it; :func:`start_keystone` binds its own)."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def keystone_url(postgres_url: str) -> str:
+    """The SQLAlchemy URL Keystone's oslo.db takes (psycopg2) for the database of a URL of
+    tests/realservices/postgres.py (psycopg 3, which Charter uses)."""
+    return postgres_url.replace("postgresql+psycopg://", "postgresql+psycopg2://", 1)
 
 
 @dataclass
@@ -196,11 +217,20 @@ class KeystoneServer:
         return service_id
 
     def logs(self) -> str:
+        """The tails of uwsgi's and Keystone's logs, and Keystone's unhandled errors (the
+        tail of a traceback seldom says what went wrong)."""
         parts = []
         for name in ("uwsgi.out", "keystone.log"):
             path = self.directory / name
             if path.exists():
                 parts.append(f"--- {name} (tail) ---\n" + path.read_text(errors="replace")[-3000:])
+        log = self.directory / "keystone.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        unhandled = [f"{line}\n{lines[n + 1] if n + 1 < len(lines) else ''}"
+                     for n, line in enumerate(lines) if " CRITICAL " in line]
+        if unhandled:
+            parts.append(f"--- keystone.log: {len(unhandled)} unhandled errors, the first ---\n"
+                         + "\n".join(unhandled[:5]))
         return "\n".join(parts)
 
     def stop(self) -> None:
@@ -244,14 +274,38 @@ def _wait(*processes: subprocess.Popen[bytes]) -> None:
                         + log.read_text(errors="replace")[-3000:], pytrace=False)
 
 
-def start_keystone(directory: Path, port: int | None = None) -> KeystoneServer:
-    """Set up a fresh Keystone in ``directory`` and serve it on 127.0.0.1."""
+def start_keystone(directory: Path, database: str, port: int | None = None) -> KeystoneServer:
+    """Set up a fresh Keystone in ``directory`` and serve it on 127.0.0.1.
+
+    ``database``: the URL of an empty PostgreSQL database of its own (a
+    :func:`~tests.realservices.postgres.fresh_database`; either driver's URL form).
+    Without ``port`` it serves on a socket bound here, on a port the kernel picks, and
+    handed to uwsgi (``fd://``): no other process can take the port in between.
+    """
     began = time.monotonic()
     venv = keystone_venv()
-    port = port or free_port()
+    listener: socket.socket | None = None
+    if port is None:
+        listener = socket.socket()
+        listener.bind((HOST, 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        http_socket = f"fd://{listener.fileno()}"
+    else:
+        http_socket = f"{HOST}:{port}"
+    try:
+        return _start(venv, directory, keystone_url(database), port, http_socket, listener,
+                      began)
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+def _start(venv: Path, directory: Path, database: str, port: int, http_socket: str,
+           listener: socket.socket | None, began: float) -> KeystoneServer:
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "keystone.conf"
-    conf.write_text(CONF.format(d=directory))
+    conf.write_text(CONF.format(d=directory, database=database))
     owner = (
         "--keystone-user",
         pwd.getpwuid(os.geteuid()).pw_name,
@@ -279,7 +333,7 @@ def start_keystone(directory: Path, port: int | None = None) -> KeystoneServer:
     process = subprocess.Popen(
         [
             str(venv / "bin" / "uwsgi"),
-            "--http-socket", f"{HOST}:{port}",
+            "--http-socket", http_socket,
             "--module", "keystone.wsgi.api:application",
             "--master", "--processes", "1", "--threads", "4",
             "--add-header", "Connection: close",
@@ -287,9 +341,11 @@ def start_keystone(directory: Path, port: int | None = None) -> KeystoneServer:
             "--pidfile", str(directory / "uwsgi.pid"),
         ],
         env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True,
+        start_new_session=True, pass_fds=(listener.fileno(),) if listener else (),
     )  # fmt: skip
     out.close()
+    if listener is not None:
+        listener.close()  # uwsgi has its own copy (a dead uwsgi then refuses connections)
     server = KeystoneServer(port=port, directory=directory, process=process)
     try:
         _wait(bootstrap)
@@ -318,10 +374,14 @@ def start_keystone(directory: Path, port: int | None = None) -> KeystoneServer:
 
 @pytest.fixture(scope="session")
 def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneServer]:
-    """One real Keystone for the session, stopped at the end."""
+    """One real Keystone for the session, on a PostgreSQL database of its own on the
+    session's server (the ``postgres_url`` fixture's); stopped, and its database dropped,
+    at the end."""
     directory = tmp_path_factory.mktemp("keystone")
-    server = start_keystone(directory)
-    try:
-        yield server
-    finally:
-        server.stop()
+    with realpostgres.session_server() as server_url, \
+            realpostgres.fresh_database(server_url) as database:
+        server = start_keystone(directory, database)
+        try:
+            yield server
+        finally:
+            server.stop()

@@ -5,8 +5,9 @@ when the tests run as root (PostgreSQL refuses to run as root), and is stopped b
 its ``postmaster.pid`` when the session ends, whether the tests passed or not.
 
 Use the ``postgres_url`` fixture (import it into a conftest.py), with :func:`empty_database`
-to start a test from an empty database, or :func:`fresh_database` for a database of its own. Set ``CHARTER_PG_BIN`` to use binaries from elsewhere
-than /usr/lib/postgresql/15/bin.
+to start a test from an empty database, or :func:`fresh_database` for a database of its own;
+another session fixture uses the same server through :func:`session_server`. Set
+``CHARTER_PG_BIN`` to use binaries from elsewhere than /usr/lib/postgresql/15/bin.
 """
 
 from __future__ import annotations
@@ -187,9 +188,15 @@ class _SharedServer:
 _SHARED = _SharedServer()
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """The URL of a database on a real PostgreSQL server that lives for the test session."""
+@contextlib.contextmanager
+def session_server() -> Iterator[str]:
+    """The URL of the ``charter`` database on the session's server: the one ``postgres_url``
+    gives, for session fixtures of other services that keep their data on it (the test
+    Keystone does, in a :func:`fresh_database` of its own).
+
+    Every user shares the one server, and the last one done stops it. A server that cannot
+    be set up fails the test that asked, saying why.
+    """
     with contextlib.ExitStack() as stack:
         try:
             url = stack.enter_context(_SHARED.use())
@@ -199,3 +206,10 @@ def postgres_url() -> Iterator[str]:
             yield url
             return
     pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of a database on a real PostgreSQL server that lives for the test session."""
+    with session_server() as url:
+        yield url

@@ -17,15 +17,17 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.realservices.ports import reserve_port
 
 HOST = "127.0.0.1"
 INSTALL_HINT = ("the tests marked 'prometheus' need Prometheus 2.x and the node exporter: "
@@ -37,12 +39,6 @@ SCRAPE_S = 1
 
 class PrometheusError(RuntimeError):
     """The test server could not be set up; the message says why and has its log."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _binary(env: str, name: str) -> str:
@@ -102,7 +98,13 @@ class Prometheus:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.port, self.node_port = _free_port(), _free_port()
+        # Both ports are reserved for as long as this object lives (see
+        # ports.reserve_port; Go's listeners bind with SO_REUSEADDR), so that a test that
+        # stops a daemon finds its port free to start it again.
+        self._reservations = [reserve_port(), reserve_port()]
+        for s in self._reservations:
+            weakref.finalize(self, s.close)
+        self.port, self.node_port = (s.getsockname()[1] for s in self._reservations)
         self.url = f"http://{HOST}:{self.port}"
         self.node_target = f"{HOST}:{self.node_port}"
         (root / "prometheus.yml").write_text(
@@ -134,6 +136,12 @@ class Prometheus:
         self.server.stop()
         self.node_exporter.stop()
 
+    def release(self) -> None:
+        """Stop both, for good: their ports' reservations go too."""
+        self.stop()
+        for s in self._reservations:
+            s.close()
+
     def query(self, expr: str) -> list[dict]:
         """The instant vector of ``expr``, straight from Prometheus's HTTP API."""
         answer = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
@@ -161,19 +169,12 @@ def running_prometheus() -> Iterator[Prometheus]:
     root = Path(tempfile.mkdtemp(prefix="charter-prom-"))
     prom = None
     try:
-        for attempt in range(3):  # a free port may be taken between the probe and the start
-            prom = Prometheus(root)
-            try:
-                prom.start()
-                break
-            except PrometheusError as exc:
-                prom.stop()
-                if "address already in use" not in str(exc) or attempt == 2:
-                    raise
+        prom = Prometheus(root)  # on reserved ports: nobody else takes them first
+        prom.start()
         yield prom
     finally:
         if prom is not None:
-            prom.stop()
+            prom.release()
         shutil.rmtree(root, ignore_errors=True)
 
 
