@@ -25,6 +25,7 @@ here each step costs what the variables it binds touch:
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -64,6 +65,7 @@ class RuleShape:
         self.keys: dict[int, frozenset[str]] = {}
         # variable -> [(atom index, occurrences)] and variable -> [filter index]
         self.atom_vars: dict[str, list[tuple[int, int]]] = {}
+        self.var_counts: dict[int, list[tuple[str, int]]] = {}  # atom -> its variables
         self.filter_vars: dict[str, list[int]] = {}
         for i, literal in enumerate(body):
             if isinstance(literal, Aggregate):
@@ -78,6 +80,7 @@ class RuleShape:
                 occurrences = Counter(t.name for t in literal.args if isinstance(t, Variable))
                 for name, n in occurrences.items():
                     self.atom_vars.setdefault(name, []).append((i, n))
+                self.var_counts[i] = list(occurrences.items())
                 self.consts[i] = sum(1 for t in literal.args if isinstance(t, Constant))
             else:
                 self.filters.append(i)
@@ -85,7 +88,21 @@ class RuleShape:
                 for name in names:
                     self.filter_vars.setdefault(name, []).append(i)
         self.uses = uses
+        # Filters that need nothing bound (x = 1, a ground comparison): ready in every plan.
+        self.free = [i for i in self.filters
+                     if not needs(body[i], set(), self.keys.get(i, frozenset()))]
         self._static: list[int] | None = None
+        self._ranked: dict[str, list[int]] = {}
+
+    def ranked_atoms(self, name: str, size: Callable[[str], int]) -> list[int]:
+        """The atoms of variable ``name``, best first as joins once it is bound (made once)."""
+        found = self._ranked.get(name)
+        if found is None:
+            body = self.rule.body
+            found = self._ranked[name] = [i for _, i in sorted(
+                ((-n, -self.consts[i], size(body[i].qualified), i), i)  # type: ignore[union-attr]
+                for i, n in self.atom_vars[name])]
+        return found
 
     def static_order(self, size: Callable[[str], int]) -> list[int]:
         """Table literals by the score they have with no variable bound (made once)."""
@@ -100,11 +117,18 @@ class RuleShape:
         return self._static
 
 
+#: A variable in more literals than this is followed by a cursor over its literals (best
+#: first) rather than by a heap entry for each: binding the ``x`` of a star-shaped rule of
+#: 10,000 literals must not cost 10,000 pushes in each of its delta plans. Within this
+#: degree (every rule of at most 64 literals) the order is exactly the greedy's.
+HIGH_DEGREE = 64
+
+
 class Greedy:
     """One plan's join order, produced literal by literal (``next``)."""
 
-    __slots__ = ("shape", "size", "bound", "used", "_votes", "_joined", "_ready", "_static",
-                 "_at", "_remaining")
+    __slots__ = ("shape", "size", "bound", "used", "_joined", "_ready", "_static", "_at",
+                 "_remaining", "_seq")
 
     def __init__(self, shape: RuleShape, size: Callable[[str], int], bound: set[str],
                  used: set[int]):
@@ -113,16 +137,28 @@ class Greedy:
         self.bound: set[str] = set()
         self.used = set(used)
         self._remaining = len(shape.rule.body) - len(self.used)
-        self._votes: dict[int, int] = {}  # atom -> occurrences of bound variables in it
-        self._joined: list[tuple] = []  # heap of atoms sharing a bound variable
-        self._ready: list[int] = []  # heap of filters whose needs are met
+        # Heaps. Ready filters: (index, cursor list or None, position in it). Atoms sharing
+        # a bound variable: (-votes, -constants, size, index, votes, cursor, position),
+        # votes being the occurrences of bound variables in the atom when pushed (they only
+        # grow, so an entry whose count changed is stale and looked at again).
+        self._ready: list[tuple] = []
+        self._joined: list[tuple] = []
         self._static = shape.static_order(size)
         self._at = 0
-        body = shape.rule.body
-        for i in shape.filters:  # filters that need nothing (x = 1, a ground comparison)
-            if i not in self.used and not needs(body[i], set(), shape.keys.get(i, frozenset())):
-                heapq.heappush(self._ready, i)
+        self._seq = itertools.count()  # ties broken by push order, never by the cursors
+        if shape.free:
+            self._ready.append((shape.free[0], next(self._seq), shape.free, 0))
         self.bind(bound)
+
+    def _votes(self, i: int) -> int:
+        bound = self.bound
+        return sum(n for name, n in self.shape.var_counts[i] if name in bound)
+
+    def _push_atom(self, i: int, cursor: list[int] | None = None, position: int = 0) -> None:
+        votes = self._votes(i)
+        size = self.size(self.shape.rule.body[i].qualified)  # type: ignore[union-attr]
+        heapq.heappush(self._joined, (-votes, -self.shape.consts[i], size, i, votes,
+                                      next(self._seq), cursor, position))
 
     def bind(self, names: set[str] | list[str]) -> None:
         """Note variables bound (by the seed, or the literal just chosen)."""
@@ -130,16 +166,22 @@ class Greedy:
         fresh = [n for n in names if n not in self.bound]
         self.bound.update(fresh)
         for name in fresh:
-            for i, n in shape.atom_vars.get(name, ()):
-                if i in self.used:
-                    continue
-                votes = self._votes[i] = self._votes.get(i, 0) + n
-                size = self.size(body[i].qualified)  # type: ignore[union-attr]
-                heapq.heappush(self._joined, (-votes, -shape.consts[i], size, i, votes))
-            for i in shape.filter_vars.get(name, ()):
+            atoms = shape.atom_vars.get(name, ())
+            if len(atoms) > HIGH_DEGREE:
+                ranked = shape.ranked_atoms(name, self.size)
+                self._push_atom(ranked[0], ranked, 0)
+            else:
+                for i, _ in atoms:
+                    if i not in self.used:
+                        self._push_atom(i)
+            filters = shape.filter_vars.get(name, ())
+            if len(filters) > HIGH_DEGREE:
+                heapq.heappush(self._ready, (filters[0], next(self._seq), filters, 0))
+                continue
+            for i in filters:
                 if i not in self.used and not needs(body[i], self.bound,
                                                      shape.keys.get(i, frozenset())):
-                    heapq.heappush(self._ready, i)
+                    heapq.heappush(self._ready, (i, next(self._seq), None, 0))
 
     def next(self) -> int | None:
         """The next literal to run (its variables then count as bound), None when done."""
@@ -152,16 +194,31 @@ class Greedy:
         return chosen
 
     def _choose(self) -> int:
-        used = self.used
+        used, shape, body = self.used, self.shape, self.shape.rule.body
         while self._ready:
-            i = heapq.heappop(self._ready)
+            i, _, cursor, position = heapq.heappop(self._ready)
+            if cursor is not None:  # a cursor: its next filter waits its turn
+                if position + 1 < len(cursor):
+                    heapq.heappush(self._ready, (cursor[position + 1], next(self._seq), cursor,
+                                                 position + 1))
+                if i in used or needs(body[i], self.bound, shape.keys.get(i, frozenset())):
+                    continue
             if i not in used:
                 return i
         while self._joined:
             entry = heapq.heappop(self._joined)
-            i = entry[3]
-            if i not in used and self._votes[i] == entry[4]:
-                return i
+            i, votes, cursor, position = entry[3], entry[4], entry[6], entry[7]
+            if cursor is not None:
+                while position + 1 < len(cursor) and cursor[position + 1] in used:
+                    position += 1
+                if position + 1 < len(cursor):
+                    self._push_atom(cursor[position + 1], cursor, position + 1)
+            if i in used:
+                continue
+            if self._votes(i) != votes:  # more of its variables are bound now: re-rank it
+                self._push_atom(i)
+                continue
+            return i
         static = self._static
         while self._at < len(static):
             i = static[self._at]
