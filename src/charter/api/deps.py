@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import Depends, Request
@@ -26,26 +27,29 @@ LARGE_BODY_BYTES = 1024 * 1024
 LARGE_BODIES = 2
 
 
-async def _held(request: Request, required: bool) -> AsyncIterator[Any]:
+@asynccontextmanager
+async def _large_body_gate(request: Request) -> AsyncIterator[None]:
+    """Held from reading a large body until the answer is sent (the parsed body lives that
+    long); a body of unknown or small size passes at once."""
     declared = request.headers.get("content-length", "")
     if not (declared.isdigit() and int(declared) >= LARGE_BODY_BYTES):
-        yield await read_json(request, required=required)
+        yield
         return
     gate = getattr(request.app.state, "large_bodies", None)
     if gate is None:
         gate = request.app.state.large_bodies = asyncio.Semaphore(LARGE_BODIES)
-    async with gate:  # until the answer is sent: the parsed body lives that long
-        yield await read_json(request, required=required)
+    async with gate:
+        yield
 
 
 async def _body(request: Request) -> AsyncIterator[Any]:
-    async for body in _held(request, required=True):
-        yield body
+    async with _large_body_gate(request):
+        yield await read_json(request)
 
 
 async def _optional_body(request: Request) -> AsyncIterator[Any]:
-    async for body in _held(request, required=False):
-        yield body
+    async with _large_body_gate(request):
+        yield await read_json(request, required=False)
 
 
 JsonBody = Annotated[Any, Depends(_body)]
