@@ -248,6 +248,8 @@ def _aggregate(
 ) -> list[tuple]:
     aggregate = state.aggregates[step.table]
     key, result = step.key, step.result
+    if step.unused:
+        return [b for b in bindings if aggregate.value(key(b), old) is not None]
     out = []
     for b in bindings:
         value = aggregate.value(key(b), old)

@@ -84,6 +84,9 @@ class AggregateLookup:
     table: str  # the auxiliary table holding the aggregate's body bindings
     key: Getter
     result: Getter | None  # None = bind the result; else the value it must equal
+    # The result is used nowhere else: a group that has a value keeps the binding as it is
+    # (appending one value per aggregate made long bindings in rules of many aggregates).
+    unused: bool = False
 
 
 Step = Scan | Absent | Call | Test | Assign | AggregateLookup

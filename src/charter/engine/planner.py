@@ -286,12 +286,13 @@ class _Builder:
     def _aggregate(self, i: int, literal: Aggregate) -> AggregateLookup:
         spec = self.aggregates[i]
         key = _getter([self.layout[k] for k in spec.keys])
-        if literal.result.name in self.layout:
-            result = itemgetter(self.layout[literal.result.name])
-        else:
-            result = None
-            self._bind([literal.result.name])
-        return AggregateLookup(i, spec.table, key, result)
+        name = literal.result.name
+        if name in self.layout:
+            return AggregateLookup(i, spec.table, key, itemgetter(self.layout[name]))
+        if self.uses[name] <= 1:  # only this literal names it: the value need not be kept
+            return AggregateLookup(i, spec.table, key, None, unused=True)
+        self._bind([name])
+        return AggregateLookup(i, spec.table, key, None)
 
     def head(self) -> Callable[[tuple], tuple]:
         head = self.rule.head
