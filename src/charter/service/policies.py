@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from charter.enforce.actions import MODES
@@ -146,7 +145,7 @@ class Policies:
         # Parsed and checked outside the lock: both take time in proportion to the rules.
         parsed = [self._parse(text, f"rule {i}") for i, (text, _, _) in enumerate(texts)]
         changes = [RuleChange(name, r, +1) for r in parsed]
-        checked = self._check(lambda: view.with_policy(name, kind), changes)
+        checked = self._check(view, changes, new_policy=(name, kind))
         with svc.lock:
             self._refuse_taken(name)
             rec = PolicyRecord(id=str(uuid.uuid4()), name=name, abbreviation=abbreviation,
@@ -187,10 +186,14 @@ class Policies:
             raise Conflict(f"{name} is a datasource; a policy needs another name")
 
     @staticmethod
-    def _check(view: Callable[[], ProgramView], changes: list[RuleChange]) -> CheckedRules:
-        """Check rule changes against a view of the program (outside the lock)."""
+    def _check(view: ProgramView, changes: list[RuleChange],
+               new_policy: tuple[str, str] | None = None) -> CheckedRules:
+        """Check rule changes against a view of the program (outside the lock), with the
+        policy ``new_policy`` (name, kind) created first if given."""
         try:
-            return check_changes(view(), changes)
+            if new_policy is not None:
+                view = view.with_policy(*new_policy)
+            return check_changes(view, changes)
         except CharterError as exc:
             raise Policies._refusal(exc) from exc
 
@@ -283,7 +286,7 @@ class Policies:
             policy = self.get(ref).record.name
             view = svc.engine.view()
         change = RuleChange(policy, rule, +1)
-        checked = self._check(lambda: view, [change])
+        checked = self._check(view, [change])
         with svc.lock:
             live = self.get(ref)
             if name is not None and any(r.name == name for r, _ in live.rules.values()):

@@ -165,7 +165,8 @@ class Service:
         before anything was published (no history, action, webhook or event saw it),
         ``forget`` drops what the caller put in memory for it, and the failure is raised as
         a ServiceError: 404/409 as the store says, 503 for a store that cannot be reached,
-        500 naming the cause otherwise. Engine errors (a rule that does not check, rows
+        500 otherwise (its type only: a driver's message may quote the SQL and its values;
+        the log has them). Engine errors (a rule that does not check, rows
         that do not fit) are raised before anything changed.
         """
         mark = self.engine.bookmark()
@@ -182,8 +183,9 @@ class Service:
             if isinstance(exc, ServiceError) or not isinstance(exc, Exception):
                 raise
             log.exception("the store could not write a change; it was undone")
-            raise ServiceError(f"the store could not write the change ({type(exc).__name__}: "
-                               f"{exc}); nothing was changed", status=500) from exc
+            raise ServiceError(f"the store could not write the change ({type(exc).__name__}); "
+                               "nothing was changed, and the server log has the details",
+                               status=500) from exc
         self.publish(deltas)
         return deltas
 
