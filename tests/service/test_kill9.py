@@ -153,11 +153,14 @@ def test_acknowledged_changes_survive_three_sigkills(tmp_path):
             {"rule": 'error(id) :- inv:t1(id, "down")'}]})
         api(server, "PUT", "/v1/policies/ops/enforcement", json={"mode": "enforce"})
         load.start()
+        restarts = []
         for _ in range(KILLS):
             time.sleep(moments.uniform(1.5, 4.0))
             server.kill()
             time.sleep(moments.uniform(0.0, 0.5))  # the clients find it down
+            began = time.monotonic()
             server.start(timeout=60)
+            restarts.append(time.monotonic() - began)
         time.sleep(2.0)
         load.finish()
 
@@ -194,6 +197,12 @@ def test_acknowledged_changes_survive_three_sigkills(tmp_path):
             assert stored.get(rule_id) == text
         assert set(stored.values()) <= load.rules_sent
         assert len(load.rules_acked) > 10
+        print(f"{KILLS} kills; restarts answered in {', '.join(f'{t:.1f}' for t in restarts)} s;"
+              f" pushes acknowledged {load.acked[0]} + {load.acked[1]} (tables hold versions "
+              f"{sorted(load.acked.values())}, sent {sorted(load.sent.values())}); rules "
+              f"acknowledged {len(load.rules_acked)} of {len(load.rules_sent)} sent, "
+              f"{len(stored)} stored; items broken and repaired {len(load.broken)}, fix "
+              f"calls {len(fixes)}")
     finally:
         load.stop.set()
         server.stop()
