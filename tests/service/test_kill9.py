@@ -137,7 +137,8 @@ def test_acknowledged_changes_survive_three_sigkills(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     path = os.pathsep.join([str(SITE), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    server = CharterServer(data, env={"PYTHONPATH": path, "CHARTER_CONFIG": str(config)})
+    server = CharterServer(data, env={"PYTHONPATH": path, "CHARTER_CONFIG": str(config),
+                                      "CHARTER_TEST_LEDGER": "1"})
     server.start()
     load = Load(server.url, ledger)
     try:
