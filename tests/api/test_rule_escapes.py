@@ -12,7 +12,7 @@ def test_a_lone_surrogate_escape_in_a_rule_is_refused_with_its_place(client):
     error = r.json()["error"]
     assert error["error_code"] == 1002  # Congress's rule syntax code
     (diag,) = error["error_data"]
-    assert (diag["code"], diag["line"], diag["col"]) == ("invalid_unicode", 1, 8)  # the \\
+    assert (diag["code"], diag["line"], diag["col"]) == ("invalid_unicode", 1, 8)  # at the escape
     assert client.get("/v1/policies/classification/rules").json() == before
     assert client.get("/v1/policies/classification/violations").status_code == 200
 
