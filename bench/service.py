@@ -64,6 +64,7 @@ READS = ("tables/error/rows", "tables/warning/rows", "tables/load/rows", "violat
 PUSH_CHANGES = 4  # rows changed by each push
 RSS_EVERY_S = 1.0
 SOAK_EVERY_S = 30.0
+SERVER_LOG_TAIL = 4000  # characters of the server's log shown after errors
 SHOWN_ERRORS = 5
 TRACE_DIR_ENV, TRACE_EVERY_ENV = "CHARTER_BENCH_TRACE_DIR", "CHARTER_BENCH_TRACE_EVERY"
 TRACE_FRAMES_ENV = "CHARTER_BENCH_TRACE_FRAMES"
@@ -404,6 +405,9 @@ def run_phase(rows: int, args: argparse.Namespace, soak: bool = False) -> dict[s
             if server.proc is not None and server.proc.poll() is not None:
                 result["errors"] += 1
                 result["shown_errors"].append(f"the server exited with {server.proc.returncode}")
+            if result["errors"]:  # the server's side of them, before its data dir goes
+                tail = server.log.read_text(errors="replace")[-SERVER_LOG_TAIL:]
+                result["shown_errors"].append("the server's log ends with:\n" + tail)
             return result
         finally:
             server.stop()
@@ -421,9 +425,12 @@ def _drive(
     ]
     for c in clients:
         c.start()
-    next_report = SOAK_EVERY_S
+    next_report, shown = SOAK_EVERY_S, 0
     while (now := time.perf_counter() - t0) < duration:
         if soak and now >= next_report:
+            for e in record.errors[shown:]:  # a soak's errors as they come, not after 10 min
+                print(f"  soak error: {e}", flush=True)
+            shown = len(record.errors)
             warm = sampler.at(args.warmup)
             rss = sampler.samples[-1][1] if sampler.samples else float("nan")
             grown = f" ({rss - warm:+.0f} MB since warm-up)" if now > args.warmup and warm else ""
