@@ -44,10 +44,10 @@ def test_warnings_alone_exit_0_and_are_rendered_with_a_caret():
     result = check("padded.dl")
     assert result.exit_code == 0
     assert result.stdout == (
-        "padded.dl:2:14: warning[padded_literal]: literal nova:servers(vm, name, host) has 3 of "
-        "the 11 columns of nova:servers; the rest are padded with anonymous variables (write "
+        "padded.dl:2:14: warning[padded_literal]: literal nova:servers(vm, _name, _host) has 3 "
+        "of the 11 columns of nova:servers; the rest are padded with anonymous variables (write "
         "them out, or use named columns)\n"
-        "    error(vm) :- nova:servers(vm, name, host)\n"
+        "    error(vm) :- nova:servers(vm, _name, _host)\n"
         "                 ^\n"
         "0 errors, 1 warning\n"
     )
@@ -70,7 +70,8 @@ def test_every_error_of_every_file_is_printed(tmp_path):
     assert f"{columns}:2:15: error[unknown_table]" in out and "did you mean nova:servers?" in out
     assert f"{columns}:3:14: warning[padded_literal]" in out
     assert "padded.dl:2:14: warning[padded_literal]" in out
-    assert out.splitlines()[-1] == "3 errors, 2 warnings"
+    assert f"{columns}:3:1: warning[unused_table]" in out  # lint: nothing reads columns:padded
+    assert out.splitlines()[-1] == "3 errors, 3 warnings"
     assert "    warning(x) :- nova:serverz(x)\n                  ^" in out
 
 

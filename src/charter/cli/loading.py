@@ -41,7 +41,9 @@ from charter.lang.ast import Aggregate, Atom, Modal, Negation, Rule, Span
 from charter.lang.checks import check_program
 from charter.lang.errors import DataError, Diagnostic, PolicyError
 from charter.lang.library import load_library_policy, unconstructable
+from charter.lang.lint import WARNING_CODES, lint_policies
 from charter.lang.parser import parse
+from charter.lang.suppress import Suppressions, filter_suppressed, unknown_codes
 
 __all__ = [
     "LIBRARY_SUFFIXES",
@@ -50,9 +52,11 @@ __all__ = [
     "PolicyFile",
     "Workspace",
     "check_policy_files",
+    "check_texts",
     "compile_diagnostics",
     "datasource_schemas",
     "load_workspace",
+    "policy_from_text",
     "read_data_file",
     "read_policy_files",
 ]
@@ -101,6 +105,12 @@ def read_policy_file(path: str | Path, sources: Sources) -> PolicyFile:
         message = f"{name} is not UTF-8 text: {exc.reason} at byte {exc.start}"
         raise PolicyError([Diagnostic("file_error", message, Span(name, 1, 1))]) from None
     sources[name] = text
+    return policy_from_text(name, text)
+
+
+def policy_from_text(name: str, text: str) -> PolicyFile:
+    """Parse one policy file's text: library YAML by its suffix, else Datalog named by the
+    file's stem. Raises PolicyError as :func:`read_policy_file`."""
     if Path(name).suffix.lower() in LIBRARY_SUFFIXES:
         library = load_library_policy(text, name)
         if library.kind not in POLICY_KINDS:
@@ -121,19 +131,22 @@ def _key_line(text: str, key: str) -> int:
 
 
 def read_policy_files(
-    paths: Iterable[str | Path], sources: Sources
+    paths: Iterable[str | Path],
+    sources: Sources,
+    read: Callable[[str | Path, Sources], PolicyFile] = read_policy_file,
 ) -> tuple[list[PolicyFile], list[Diagnostic]]:
     """Read every policy file, collecting the problems of all of them (not only the first).
 
     Returns the policies that were read and every diagnostic found, including two files
-    that define the same policy.
+    that define the same policy. ``read`` reads one file (texts in memory: see
+    :func:`check_texts`).
     """
     policies: list[PolicyFile] = []
     diagnostics: list[Diagnostic] = []
     defined: dict[str, str] = {}
     for path in paths:
         try:
-            policy = read_policy_file(path, sources)
+            policy = read(path, sources)
         except PolicyError as exc:
             diagnostics += exc.diagnostics
             continue
@@ -712,8 +725,47 @@ def compile_diagnostics(
     return diagnostics + check_program(normalized, known)
 
 
-def check_policy_files(paths: Iterable[str | Path], sources: Sources) -> list[Diagnostic]:
-    """Every diagnostic (errors and warnings) of the policy files, checked together, sorted."""
+def check_policy_files(
+    paths: Iterable[str | Path], sources: Sources, disabled: Iterable[str] = ()
+) -> list[Diagnostic]:
+    """Every diagnostic (errors and warnings, lint's too) of the policy files, checked
+    together, sorted; less the warnings switched off by ``disabled`` codes or by a
+    ``charter: disable=`` comment on their rule."""
     policies, diagnostics = read_policy_files(paths, sources)
-    diagnostics += compile_diagnostics(policies)
-    return sorted(diagnostics, key=Diagnostic.sort_key)
+    return _checked(policies, diagnostics, sources, disabled)
+
+
+def check_texts(texts: Mapping[str, str], disabled: Iterable[str] = ()) -> list[Diagnostic]:
+    """:func:`check_policy_files` on texts in memory (file name -> text), for an editor.
+
+    >>> [str(d) for d in check_texts({"p.dl": "error(x) :- q(x, y), not q(x, 1)"})]  # doctest: +ELLIPSIS
+    ['p.dl:1:13: warning[unknown_table]: literal q(x, y) reads table q, ...', 'p.dl:1:18: ...]
+    """
+    sources: Sources = {}
+
+    def read(path: str | Path, sources: Sources) -> PolicyFile:
+        name = str(path)
+        sources[name] = texts[name]
+        return policy_from_text(name, texts[name])
+
+    policies, diagnostics = read_policy_files(list(texts), sources, read)
+    return _checked(policies, diagnostics, sources, disabled)
+
+
+def _checked(
+    policies: list[PolicyFile],
+    diagnostics: list[Diagnostic],
+    sources: Sources,
+    disabled: Iterable[str],
+) -> list[Diagnostic]:
+    diagnostics = diagnostics + compile_diagnostics(policies)
+    diagnostics += lint_policies(policies, datasource_schemas(policies))
+    comments = {
+        p.path: Suppressions(
+            sources[p.path], p.rules, Path(p.path).suffix.lower() in LIBRARY_SUFFIXES
+        )
+        for p in policies
+        if p.path in sources
+    }
+    diagnostics += unknown_codes(comments, WARNING_CODES)
+    return sorted(filter_suppressed(diagnostics, comments, disabled), key=Diagnostic.sort_key)
