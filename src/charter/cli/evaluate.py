@@ -13,15 +13,19 @@ import yaml
 from rich.console import Console
 
 from charter.cli.loading import Sources, Workspace, load_workspace
-from charter.cli.output import check_printable, error_text, format_json, print_tables
+from charter.cli.output import check_printable, error_text, format_json, print_tables, printable
+from charter.cli.reports import format_csv, format_junit
 from charter.lang.errors import CharterError, EngineError
 
 
 class OutputFormat(StrEnum):
-    """How ``eval`` prints rows: Rich tables for people, JSON for scripts."""
+    """How ``eval`` prints rows: Rich tables for people, JSON for scripts, CSV for
+    spreadsheets, JUnit XML for CI dashboards."""
 
     table = "table"
     json = "json"
+    csv = "csv"
+    junit = "junit"
 
 
 def query_tables(workspace: Workspace, query: list[str]) -> list[str]:
@@ -70,7 +74,12 @@ def eval_command(
     ] = None,
     output_format: Annotated[
         OutputFormat,
-        typer.Option("--format", "-f", help="table (Rich tables) or json (one JSON object)."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (Rich tables), json (one JSON object), csv (table,values... rows) "
+            "or junit (JUnit XML: a test case per table, a failure per error/warning row).",
+        ),
     ] = OutputFormat.table,
 ) -> None:
     """Evaluate policies over data and print the rows of tables.
@@ -108,6 +117,10 @@ def eval_command(
         )
     if output_format is OutputFormat.json:
         typer.echo(format_json(results))
+    elif output_format is OutputFormat.csv:
+        typer.echo(printable(format_csv(results, workspace.columns)), nl=False)
+    elif output_format is OutputFormat.junit:
+        typer.echo(format_junit(results))
     else:
         console = Console(file=sys.stdout, highlight=False)
         print_tables(console, results, workspace.columns)

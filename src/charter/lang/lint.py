@@ -82,8 +82,7 @@ WARNING_CODES: dict[str, str] = {
         "kept unique rules."
     ),
     "unknown_lint_code": (
-        "A charter: disable= comment names a code that is not a warning code: it switches "
-        "nothing off."
+        "A disable comment names a code that is not a warning code: it switches nothing off."
     ),
 }
 """Every warning code ``--disable`` and ``charter: disable=`` accept: lint's, the compiler's
