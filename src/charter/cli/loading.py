@@ -693,13 +693,16 @@ def load_workspace(
 
 
 def compile_diagnostics(
-    policies: Sequence[PolicyFile], tables: Sequence[DataTable] = ()
+    policies: Sequence[PolicyFile],
+    tables: Sequence[DataTable] = (),
+    compiled: dict[str, list[Rule]] | None = None,
 ) -> list[Diagnostic]:
     """Every diagnostic of compiling the policies together, without loading them.
 
     The checks the engine runs when loading, but collecting warnings too and carrying on
     past errors: each policy's rules compile against the datasource schemas, then the
-    program-wide checks (arity agreement, stratification) run over all policies.
+    program-wide checks (arity agreement, stratification) run over all policies. Each
+    policy's rules that compiled are put in ``compiled`` when given (for lint).
     """
     diagnostics: list[Diagnostic] = []
     engine = Engine()
@@ -715,6 +718,8 @@ def compile_diagnostics(
             unique[rule] = None
         rules, found = engine.compile(policy.name, list(unique), policy.kind)
         diagnostics += found
+        if compiled is not None:
+            compiled[policy.name] = rules
         if policy.kind != "action":
             normalized[policy.name] = rules
     known: Mapping[str, int] = {
@@ -758,8 +763,9 @@ def _checked(
     sources: Sources,
     disabled: Iterable[str],
 ) -> list[Diagnostic]:
-    diagnostics = diagnostics + compile_diagnostics(policies)
-    diagnostics += lint_policies(policies, datasource_schemas(policies))
+    compiled: dict[str, list[Rule]] = {}
+    diagnostics = diagnostics + compile_diagnostics(policies, compiled=compiled)
+    diagnostics += lint_policies(policies, datasource_schemas(policies), compiled)
     comments = {
         p.path: Suppressions(
             sources[p.path], p.rules, Path(p.path).suffix.lower() in LIBRARY_SUFFIXES

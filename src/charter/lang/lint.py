@@ -24,6 +24,7 @@ p.dl:2:33: warning[unknown_table]: literal okk(vm) reads table okk, which no rul
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass, replace
 from typing import Protocol
@@ -31,6 +32,8 @@ from typing import Protocol
 from charter.lang.ast import (
     Aggregate,
     Atom,
+    Comparison,
+    Constant,
     Literal,
     Modal,
     Negation,
@@ -126,14 +129,22 @@ def _head_atom(rule: Rule) -> Atom:
 class _Program:
     """The policies checked together: their rules as written and as compiled."""
 
-    def __init__(self, policies: Sequence[PolicySource], schemas: Schemas):
+    def __init__(
+        self,
+        policies: Sequence[PolicySource],
+        schemas: Schemas,
+        compiled: Mapping[str, Sequence[Rule]] | None = None,
+    ):
         self.policies = list(policies)
         self.names = {p.name for p in self.policies}
         self.schemas = schemas
         self.compiled: dict[str, list[Rule]] = {}
         self.clean: set[tuple | None] = set()  # rules (by place) that compiled without error
         for policy in self.policies:
-            rules, _ = compile_rules(policy.name, policy.rules, schemas, policy.kind)
+            if compiled is not None and policy.name in compiled:
+                rules = list(compiled[policy.name])
+            else:
+                rules, _ = compile_rules(policy.name, policy.rules, schemas, policy.kind)
             self.compiled[policy.name] = rules
             self.clean |= {_key(r.span) for r in rules}
         self.defined: dict[str, dict[str, Rule]] = {}  # policy -> table -> first rule
@@ -243,21 +254,45 @@ def unused_tables(program: _Program) -> list[Diagnostic]:
     return out
 
 
-def _canonical(node: object, names: dict[str, str]) -> object:
-    """A node with its variables renamed in order of appearance and no spans, for equality
-    up to variable names."""
+@functools.cache
+def _fields(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(kind) if f.init and f.name != "span")
+
+
+def _shape(node: object, names: dict[str, int]) -> object:
+    """A node as nested tuples, its variables numbered in order of appearance and without
+    spans: equal shapes are equal rules up to variable names. Constants keep their type
+    (``1``, ``1.0`` and ``"1"`` differ)."""
     if isinstance(node, Variable):
-        return Variable(names.setdefault(node.name, f"v{len(names)}"))
+        return ("var", names.setdefault(node.name, len(names)))
+    if isinstance(node, Constant):
+        return ("const", type(node.value).__name__, node.value)
     if isinstance(node, tuple):
-        return tuple(_canonical(item, names) for item in node)
+        return tuple(_shape(item, names) for item in node)
     if is_dataclass(node) and not isinstance(node, type):
-        changes = {
-            f.name: _canonical(getattr(node, f.name), names)
-            for f in fields(node)
-            if f.init and f.name != "span"
-        }
-        return replace(node, **changes)
+        kind = type(node)
+        return (kind.__name__, *(_shape(getattr(node, f), names) for f in _fields(kind)))
     return node
+
+
+def _outline(rule: Rule) -> tuple:
+    """What two equal rules must share, without their terms: the head's table and arity,
+    and each body literal's kind and table, builtin or operator."""
+    head = _head_atom(rule)
+    body = []
+    for literal in rule.body:
+        if isinstance(literal, Atom):
+            body.append(("atom", literal.qualified, len(literal.args)))
+        elif isinstance(literal, Negation):
+            inner = literal.atom
+            body.append(("not", inner.qualified if isinstance(inner, Atom) else inner.name))
+        elif isinstance(literal, Comparison):
+            body.append(("cmp", literal.op))
+        elif isinstance(literal, Aggregate):
+            body.append(("agg", literal.func, len(literal.body)))
+        else:
+            body.append(("call", getattr(literal, "name", "")))
+    return (type(rule.head).__name__, head.table, len(head.args), tuple(body))
 
 
 def shadowed_rules(program: _Program) -> list[Diagnostic]:
@@ -269,15 +304,22 @@ def shadowed_rules(program: _Program) -> list[Diagnostic]:
     order the policies were given, gets the warning. The same rule twice in one policy is
     ``duplicate_rule``'s, not this check's.
     """
+    if len(program.policies) < 2:
+        return []
+    outlines: dict[object, set[str]] = {}  # a cheap key first: only its matches get shapes
+    for policy in program.policies:
+        for rule in program.compiled.get(policy.name, ()):
+            if rule.body:
+                outlines.setdefault(_outline(rule), set()).add(policy.name)
     first: dict[object, tuple[str, Rule]] = {}
     out = []
     written = {_key(r.span): r for _, r in program.rules()}
     for policy in program.policies:
         for rule in program.compiled.get(policy.name, ()):
-            if not rule.body or isinstance(rule.head, Modal):
+            if not rule.body or len(outlines[_outline(rule)]) < 2:
                 continue
-            head = replace(rule.head, theory=None)
-            key = _canonical(replace(rule, heads=(head,)), {})
+            head = rule.head if isinstance(rule.head, Modal) else replace(rule.head, theory=None)
+            key = _shape((head, rule.body), {})
             if key not in first:
                 first[key] = (policy.name, rule)
                 continue
@@ -294,7 +336,9 @@ def shadowed_rules(program: _Program) -> list[Diagnostic]:
 
 
 def lint_policies(
-    policies: Sequence[PolicySource], schemas: Schemas | Mapping | None = None
+    policies: Sequence[PolicySource],
+    schemas: Schemas | Mapping | None = None,
+    compiled: Mapping[str, Sequence[Rule]] | None = None,
 ) -> list[Diagnostic]:
     """Every lint warning of the policies checked together, sorted by place.
 
@@ -302,10 +346,13 @@ def lint_policies(
         policies: the policies, with their rules as parsed (in the order given).
         schemas: the datasource schemas known (``module -> table -> columns``), as the
             compiler has them.
+        compiled: each policy's rules that compiled without error, as
+            :func:`~charter.lang.checks.compile_rules` returns them, when the caller has
+            them already (else lint compiles the policies against ``schemas``).
     """
     if not isinstance(schemas, Schemas):
         schemas = Schemas(schemas or {})
-    program = _Program(policies, schemas)
+    program = _Program(policies, schemas, compiled)
     written: dict[tuple | None, Literal] = {}
     for _, rule in program.rules():
         for literal in _all_literals(rule.body):

@@ -50,7 +50,7 @@ from charter.lang.ast import (
     Variable,
 )
 from charter.lang.builtins import COMPARISONS
-from charter.lang.checks import head_table
+from charter.lang.checks import body_tables, head_table
 from charter.lang.errors import WARNING, Diagnostic
 from charter.lang.safety import all_aggregate_keys, safe_order
 
@@ -313,15 +313,50 @@ def _rule_env(
     return state
 
 
+def _readers_last(heads: list[tuple[str, Rule]]) -> list[tuple[str, Rule]]:
+    """The rules ordered so a table's rules come after those of the tables it reads (a
+    depth-first post-order; a cycle is cut anywhere), so that one pass reaches the fixed
+    point of a program without recursion, however long its chains of tables."""
+    by_table: dict[str, list[Rule]] = {}
+    for table, rule in heads:
+        by_table.setdefault(table, []).append(rule)
+    reads = {
+        table: [t for rule in rules for t, _ in body_tables(rule) if t in by_table]
+        for table, rules in by_table.items()
+    }
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1: being visited, 2: done
+    for start in by_table:
+        if start in state:
+            continue
+        state[start] = 1
+        stack = [(start, iter(reads[start]))]
+        while stack:
+            table, pending = stack[-1]
+            for nxt in pending:
+                if nxt not in state:
+                    state[nxt] = 1
+                    stack.append((nxt, iter(reads[nxt])))
+                    break
+            else:
+                stack.pop()
+                state[table] = 2
+                order.append(table)
+    return [(table, rule) for table in order for rule in by_table[table]]
+
+
 def table_kinds(rules: Mapping[str, Sequence[Rule]], limit: int = 50) -> dict[str, list[Kinds]]:
     """The kinds each column of each policy table can hold: from its facts and the heads of
     its rules, over all policies until nothing changes (recursion included).
 
     >>> from charter.lang.parser import parse
     >>> from charter.lang.checks import compile_rules
-    >>> rules, _ = compile_rules("p", parse("a(1, 'x')\\nb(y, z) :- a(y, _), z = y + 1"))
+    >>> text = "a(1, 'x')\\nb(y, z) :- a(y, _), z = y + 1\\nc(z) :- b(_, z)"
+    >>> rules, _ = compile_rules("p", parse(text))
     >>> {t: [sorted(k) for k in ks] for t, ks in table_kinds({"p": rules}).items()}
     {'p:a': [['number'], ['string']], 'p:b': [['number'], ['number']]}
+
+    Only tables some rule reads are worked out (``p:c`` is not): no other is looked at.
     """
     heads: list[tuple[str, Rule]] = []
     for policy, policy_rules in rules.items():
@@ -330,6 +365,8 @@ def table_kinds(rules: Mapping[str, Sequence[Rule]], limit: int = 50) -> dict[st
             if isinstance(head, Modal) or head.update:
                 continue
             heads.append((head_table(policy, head), rule))
+    read = {t for _, rule in heads for t, _ in body_tables(rule)}
+    heads = _readers_last([(table, rule) for table, rule in heads if table in read])
     tables: dict[str, list[Kinds]] = {}
     for table, rule in heads:
         tables.setdefault(table, [_NONE] * len(rule.head.args))  # type: ignore[union-attr]
