@@ -140,6 +140,16 @@ def test_sarif_names_a_file_outside_the_current_folder_by_its_absolute_uri(tmp_p
     assert uri == (tmp_path / "p.dl").resolve().as_uri()
 
 
+def test_sarif_of_a_file_that_cannot_be_read_is_a_result_without_a_place(tmp_path):
+    result = charter("check", str(tmp_path / "missing.dl"), "-f", "sarif")
+    assert result.exit_code == 1
+    log = json.loads(result.stdout)
+    sarif_valid(log)
+    (item,) = log["runs"][0]["results"]
+    assert (item["ruleId"], item["level"]) == ("file_error", "error")
+    assert "locations" not in item and "cannot read" in item["message"]["text"]
+
+
 def test_sarif_of_clean_policies_has_no_results():
     log = json.loads(charter("check", "network.dl", "audit.dl", "--format", "sarif").stdout)
     sarif_valid(log)
