@@ -49,7 +49,7 @@ from charter.lang.ast import (
     Term,
     Variable,
 )
-from charter.lang.builtins import COMPARISONS
+from charter.lang.builtins import BUILTINS, COMPARISONS
 from charter.lang.checks import body_tables, head_table
 from charter.lang.errors import WARNING, Diagnostic
 from charter.lang.safety import all_aggregate_keys, safe_order
@@ -243,11 +243,11 @@ class _Rule:
             )
             self.assign(args[2], kinds)
             return
+        builtin = BUILTINS.get(call.name)
+        inputs = builtin.inputs if builtin is not None else len(args)
         fixed = _FIXED_OUTPUTS.get(call.name)
-        for arg in args:
-            if isinstance(arg, Variable) and arg.name not in self.env and not arg.anonymous:
-                self.env[arg.name] = fixed
-            elif isinstance(arg, Variable) and fixed is not None and not arg.anonymous:
+        for arg in args[inputs:]:  # the outputs: bound here, or compared when bound already
+            if isinstance(arg, Variable) and not arg.anonymous:
                 self.bind(arg.name, fixed)
 
     def assign(self, term: Term, kinds: Kinds) -> None:
