@@ -109,17 +109,23 @@ class Client(LanguageClient):
 
 
 @contextlib.asynccontextmanager
-async def started(workspace: Path) -> AsyncIterator[Client]:
-    """A client talking to a fresh ``charter lsp`` initialized on ``workspace``."""
+async def started(
+    workspace: Path, encodings: list[lsp.PositionEncodingKind] | None = None
+) -> AsyncIterator[Client]:
+    """A client talking to a fresh ``charter lsp`` initialized on ``workspace``, offering
+    the position ``encodings`` (none: UTF-16, the protocol's default)."""
     client = Client()
     await client.start_io(sys.executable, "-m", "charter.cli.main", "lsp", cwd=str(workspace))
     try:
         folder = lsp.WorkspaceFolder(uri=workspace.as_uri(), name=workspace.name)
+        general = lsp.GeneralClientCapabilities(position_encodings=encodings)
         params = lsp.InitializeParams(
-            capabilities=lsp.ClientCapabilities(), workspace_folders=[folder]
+            capabilities=lsp.ClientCapabilities(general=general), workspace_folders=[folder]
         )
         result = await asyncio.wait_for(client.initialize_async(params), TIMEOUT)
         assert result.server_info is not None and result.server_info.name == "charter"
+        expected = encodings[0] if encodings else lsp.PositionEncodingKind.Utf16
+        assert result.capabilities.position_encoding == expected
         client.initialized(lsp.InitializedParams())
         yield client
         await asyncio.wait_for(client.shutdown_async(None), TIMEOUT)
@@ -157,6 +163,23 @@ def test_diagnostic_at_its_utf16_range_then_cleared_by_a_fix(workspace: Path):
 
             client.change(uri, 2, APP.replace("stauts", "status"))
             assert await client.diagnostics(uri, 2) == []
+
+    asyncio.run(scenario())
+
+
+def test_a_client_preferring_utf8_gets_columns_in_bytes(workspace: Path):
+    async def scenario() -> None:
+        async with started(workspace, [lsp.PositionEncodingKind.Utf8]) as client:
+            uri = client.open(workspace / "app.dl", APP)
+            (diagnostic,) = await client.diagnostics(uri, 1)
+            before = 'error(vm, "😀") :- nova:servers(id=vm, stauts='.encode()
+            start = lsp.Position(line=1, character=len(before))
+            end = lsp.Position(line=1, character=len(before) + len('"ERROR"'))
+            assert diagnostic.range == lsp.Range(start=start, end=end)
+            on_table = len('error(vm, "😀") :- nova:se'.encode())
+            hover = await client.hover(uri, lsp.Position(line=1, character=on_table))
+            assert hover is not None and isinstance(hover.contents, lsp.MarkupContent)
+            assert hover.contents.value.startswith("**`nova:servers`**")
 
     asyncio.run(scenario())
 

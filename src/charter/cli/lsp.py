@@ -36,10 +36,11 @@ def lsp_command(
     try:
         from charter.lsp.server import serve
     except ImportError as exc:
-        if (exc.name or "").split(".")[0] not in LSP_PACKAGES:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in LSP_PACKAGES:
             raise
         typer.echo(
-            f"error: charter lsp needs {exc.name}, which is not installed: "
+            f"error: charter lsp needs {missing}, which is not installed: "
             f"pip install 'charter[lsp]'",
             err=True,
         )

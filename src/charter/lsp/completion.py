@@ -1,7 +1,8 @@
 """What may be typed at the cursor: tables, named columns and builtins.
 
 - Inside a datasource atom's argument list, at the start of an argument
-  (``nova:servers(id=x, |``): the table's columns not yet named, as ``column=``.
+  (``nova:servers(id=x, |``): the table's columns not yet given (by name, or by position
+  before the cursor), as ``column=``.
 - After ``module:``: the tables of that policy or datasource (``builtin:`` gives builtins).
 - Elsewhere: the current policy's tables, the other policies' ``policy:table``, the
   datasource tables of Congress's driver schemas and those the workspace's rules read,
@@ -62,7 +63,7 @@ def complete(
     if ctx.atom is not None:
         if not ctx.argument_start or ":" in ctx.prefix:
             return []
-        return _columns(ctx.atom, ctx.named, ctx.start, policy, snapshot)
+        return _columns(ctx.atom, ctx.named, ctx.positional, ctx.start, policy, snapshot)
     if ":" in ctx.prefix:
         module, _, typed = ctx.prefix.partition(":")
         if ":" in typed:
@@ -72,8 +73,15 @@ def complete(
 
 
 def _columns(
-    atom: str, named: frozenset[str], start: int, policy: str | None, snapshot: Snapshot
+    atom: str,
+    named: frozenset[str],
+    positional: int,
+    start: int,
+    policy: str | None,
+    snapshot: Snapshot,
 ) -> list[Offer]:
+    """The columns of datasource table ``atom`` that are neither ``named`` nor among the
+    first ``positional`` ones."""
     module, table = resolve(atom, policy, snapshot)
     if module is None or module == policy or module in snapshot.policies():
         return []
@@ -82,7 +90,7 @@ def _columns(
         return []
     offers = []
     for index, column in enumerate(info.columns):
-        if column.name in named:
+        if column.name in named or str(index) in named or index < positional:
             continue
         kind = f" ({column.type})" if column.type else ""
         detail = f"column {index} of {info.qualified}{kind}"

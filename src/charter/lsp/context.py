@@ -100,12 +100,23 @@ def _atom_symbol(
 
 
 def symbol_at(
-    text: str, rules: Sequence[Rule], line: int, character: int, encoding: str = "utf-16"
+    text: str,
+    rules: Sequence[Rule],
+    line: int,
+    character: int,
+    encoding: str = "utf-16",
+    *,
+    complete: bool = False,
 ) -> Symbol | None:
     """The table, builtin or column named at LSP position ``line``:``character``.
 
-    ``rules`` are the text's parsed rules; where none of them covers the cursor, a name
-    directly followed by ``(`` is taken as a table (or builtin) name.
+    ``rules`` are the text's parsed rules. Unless they are all of it (``complete``), a name
+    no rule covers that is directly followed by ``(`` is taken as a table (or builtin) name.
+
+    >>> symbol_at("p(x) :- q(x) // r(x)", [], 0, 16)
+    Symbol(kind='table', name='r', start=16, end=17, column=None)
+    >>> symbol_at("p(x) :- q(x) // r(x)", [], 0, 16, complete=True) is None
+    True
     """
     lines = LineIndex(text)
     cursor = lines.offset(line, character, encoding)
@@ -113,7 +124,7 @@ def symbol_at(
         found = _atom_symbol(atom, text, lines, cursor)
         if found is not None:
             return found
-    return _lexical_symbol(text, cursor)
+    return None if complete else _lexical_symbol(text, cursor)
 
 
 def _lexical_symbol(text: str, cursor: int) -> Symbol | None:
@@ -142,6 +153,8 @@ class _Frame:
     bracket: str
     name: str | None
     named: set[str] = field(default_factory=set)
+    positional: int = 0  # arguments given by position before the cursor
+    naming: bool = False  # the argument being read names its column (``id=``, ``3=``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +164,8 @@ class CompletionContext:
     ``prefix`` is the name being typed (``nova:se``, ``nova:``, or empty), starting at
     offset ``start``. ``atom`` is the table (or builtin) whose argument list holds the
     cursor, if any; ``argument_start`` whether the prefix starts an argument there (after
-    ``(`` or ``,``), and ``named`` the columns that atom already names. ``quiet`` is true
+    ``(`` or ``,``), ``named`` the columns that atom already names (by name, or by number as ``"3"``) and ``positional`` how
+    many arguments before the cursor it gives by position. ``quiet`` is true
     inside a comment or a string, where nothing is offered.
     """
 
@@ -161,6 +175,7 @@ class CompletionContext:
     argument_start: bool = False
     named: frozenset[str] = frozenset()
     quiet: bool = False
+    positional: int = 0
 
 
 def _statement_start(text: str, cursor: int, library: bool) -> int:
@@ -224,8 +239,12 @@ def completion_context(text: str, cursor: int, library: bool = False) -> Complet
                 stack.pop()
         elif kind == "punct" and value in ".;":
             stack.clear()
-        elif kind == "punct" and value == "=" and stack and last_name:
-            stack[-1].named.add(last_name)
+        elif kind == "punct" and value == "=" and stack and (last_name or previous.isdigit()):
+            stack[-1].naming = True
+            stack[-1].named.add(last_name or previous)
+        elif kind == "punct" and value == "," and stack:
+            stack[-1].positional += not stack[-1].naming
+            stack[-1].naming = False
         elif kind == "punct" and value in "\"'" and not library:
             # an unclosed Datalog string runs to the end of its line
             quiet = quiet or "\n" not in text[token.end() : start]
@@ -235,5 +254,11 @@ def completion_context(text: str, cursor: int, library: bool = False) -> Complet
     if frame is None or frame.name is None:
         return CompletionContext(prefix, start, quiet=quiet)
     return CompletionContext(
-        prefix, start, frame.name, previous in ("(", ","), frozenset(frame.named), quiet
+        prefix,
+        start,
+        frame.name,
+        previous in ("(", ","),
+        frozenset(frame.named),
+        quiet,
+        frame.positional,
     )

@@ -18,6 +18,7 @@ initialization (UTF-16 unless the client prefers UTF-8 or UTF-32).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
@@ -31,9 +32,9 @@ from charter.lang.ast import Span
 from charter.lang.errors import ERROR, WARNING, CharterError, Diagnostic, PolicyError
 from charter.lsp.checking import check_texts, is_library, looks_like_library
 from charter.lsp.completion import BUILTIN, COLUMN, MODULE, complete
-from charter.lsp.context import NAME, symbol_at
+from charter.lsp.context import NAME, Symbol, symbol_at
 from charter.lsp.hover import definitions, describe
-from charter.lsp.index import Snapshot, WorkspaceIndex, normal_path
+from charter.lsp.index import ParsedText, Snapshot, WorkspaceIndex, normal_path
 from charter.lsp.positions import UTF16, LineIndex
 
 __all__ = ["CharterLanguageServer", "build_server", "serve"]
@@ -48,6 +49,29 @@ _KIND = {
     MODULE: lsp.CompletionItemKind.Module,
     BUILTIN: lsp.CompletionItemKind.Function,
 }
+
+
+@dataclass(frozen=True)
+class View:
+    """One open document as a request sees it, with the workspace around it."""
+
+    name: str
+    lines: LineIndex
+    snapshot: Snapshot
+    parsed: ParsedText | None
+    encoding: str
+
+    @property
+    def policy(self) -> str | None:
+        return self.parsed.policy if self.parsed else None
+
+    def symbol(self, at: lsp.Position) -> Symbol | None:
+        """The table, builtin or column at ``at``."""
+        rules = self.parsed.rules if self.parsed else ()
+        complete = self.parsed is not None and self.parsed.complete
+        return symbol_at(
+            self.lines.text, rules, at.line, at.character, self.encoding, complete=complete
+        )
 
 
 class CharterLanguageServer(LanguageServer):
@@ -77,7 +101,7 @@ class CharterLanguageServer(LanguageServer):
         name = PurePosixPath(unquote(urlparse(document.uri).path)).name or "untitled"
         if not Path(name).suffix:
             name += ".yaml" if document.language_id == "yaml" else ".dl"
-        return name
+        return normal_path(name)
 
     def uri_of(self, name: str) -> str:
         return self.names.get(name) or from_fs_path(name) or name
@@ -88,9 +112,15 @@ class CharterLanguageServer(LanguageServer):
             found = [self.workspace.root_path]
         return [Path(normal_path(f)) for f in found if f]
 
-    def snapshot(self) -> Snapshot:
+    def view(self, uri: str) -> View:
+        """The open document ``uri`` and the workspace's policy files as they are now."""
+        document = self.workspace.get_text_document(uri)
+        name = self.name_of(document)
+        self.index.open(name, document.source)
         self.index.roots = [str(r) for r in self.roots()]
-        return self.index.snapshot()
+        snapshot = self.index.snapshot()
+        lines = LineIndex(document.source)
+        return View(name, lines, snapshot, snapshot.file(name), self.encoding)
 
     # ------------------------------------------------------------ diagnostics
 
@@ -184,22 +214,16 @@ def build_server() -> CharterLanguageServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     def hover(ls: CharterLanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
-        document = ls.workspace.get_text_document(params.text_document.uri)
-        name = ls.name_of(document)
-        ls.index.open(name, document.source)
-        snapshot = ls.snapshot()
-        parsed = snapshot.file(name)
-        rules = parsed.rules if parsed else ()
-        at = params.position
-        symbol = symbol_at(document.source, rules, at.line, at.character, ls.encoding)
+        view = ls.view(params.text_document.uri)
+        symbol = view.symbol(params.position)
         if symbol is None:
             return None
-        policy = parsed.policy if parsed else None
-        text = describe(symbol, policy, snapshot, ls.roots())
+        text = describe(symbol, view.policy, view.snapshot, ls.roots())
         if text is None:
             return None
-        lines = LineIndex(document.source)
-        where = lsp.Range(ls.position(lines, symbol.start), ls.position(lines, symbol.end))
+        where = lsp.Range(
+            ls.position(view.lines, symbol.start), ls.position(view.lines, symbol.end)
+        )
         content = lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text)
         return lsp.Hover(contents=content, range=where)
 
@@ -207,42 +231,30 @@ def build_server() -> CharterLanguageServer:
     def definition(
         ls: CharterLanguageServer, params: lsp.DefinitionParams
     ) -> list[lsp.Location] | None:
-        document = ls.workspace.get_text_document(params.text_document.uri)
-        name = ls.name_of(document)
-        ls.index.open(name, document.source)
-        snapshot = ls.snapshot()
-        parsed = snapshot.file(name)
-        at = params.position
-        rules = parsed.rules if parsed else ()
-        symbol = symbol_at(document.source, rules, at.line, at.character, ls.encoding)
+        view = ls.view(params.text_document.uri)
+        symbol = view.symbol(params.position)
         if symbol is None or symbol.kind == "column":
             return None
-        found = definitions(symbol, parsed.policy if parsed else None, snapshot)
         locations = []
-        for d in found:
-            target = snapshot.file(d.path)
+        for found in definitions(symbol, view.policy, view.snapshot):
+            target = view.snapshot.file(found.path)
             lines = LineIndex(target.text if target else "")
-            start = lines.offset_of(d.span.line, d.span.col)
+            start = lines.offset_of(found.span.line, found.span.col)
             head = NAME.match(lines.text, start)
             end = head.end() if head else start
             where = lsp.Range(ls.position(lines, start), ls.position(lines, end))
-            locations.append(lsp.Location(uri=ls.uri_of(d.path), range=where))
+            locations.append(lsp.Location(uri=ls.uri_of(found.path), range=where))
         return locations or None
 
     @server.feature(
         lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=TRIGGERS)
     )
     def completion(ls: CharterLanguageServer, params: lsp.CompletionParams) -> lsp.CompletionList:
-        document = ls.workspace.get_text_document(params.text_document.uri)
-        name = ls.name_of(document)
-        ls.index.open(name, document.source)
-        snapshot = ls.snapshot()
-        parsed = snapshot.file(name)
-        lines = LineIndex(document.source)
-        at = params.position
-        cursor = lines.offset(at.line, at.character, ls.encoding)
-        policy = parsed.policy if parsed else None
-        offers = complete(document.source, cursor, policy, snapshot, is_library(name))
+        view = ls.view(params.text_document.uri)
+        lines = view.lines
+        cursor = lines.offset(params.position.line, params.position.character, ls.encoding)
+        library = is_library(view.name)
+        offers = complete(lines.text, cursor, view.policy, view.snapshot, library)
         end = ls.position(lines, cursor)
         items = []
         for offer in offers:
