@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from charter.lang.builtins import BUILTINS
 from charter.lsp.completion import complete
@@ -138,3 +140,28 @@ def test_hover_on_a_variable_or_a_comment_is_nothing():
     parsed = snap.file("/w/p.dl")
     for column in (2, 10, 17):
         assert symbol_at(parsed.text, parsed.rules, 0, column, complete=parsed.complete) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([*"pqx(),:=-'\"/*#{}[]. \n😀", "nova:servers", "not ", "lt", "id"])
+    ).map("".join),
+    st.data(),
+)
+def test_any_text_and_cursor_is_answered_without_failing(text: str, data):
+    """Whatever half-typed text an editor sends, completion and hover answer (maybe nothing)."""
+    index = WorkspaceIndex()
+    index.open("/w/p.dl", text)
+    snap = index.snapshot()
+    parsed = snap.file("/w/p.dl")
+    cursor = data.draw(st.integers(0, len(text)))
+    library = data.draw(st.booleans())
+    for offer in complete(text, cursor, "p", snap, library):
+        assert 0 <= offer.start <= cursor and "\n" not in text[offer.start : cursor]
+    line = text.count("\n", 0, cursor)
+    character = data.draw(st.integers(0, 40))
+    symbol = symbol_at(text, parsed.rules, line, character, complete=parsed.complete)
+    if symbol is not None:
+        describe(symbol, "p", snap)
+        definitions(symbol, "p", snap)

@@ -38,13 +38,13 @@ _STRING = (
     r"""|'(?!''))*'{3}|"(?:[^"\\\n]|\\[\s\S])*"|'(?:[^'\\\n]|\\[\s\S])*')"""
 )
 _TOKEN = re.compile(
-    rf"(?P<comment>//[^\n]*|#[^\n]*|/\*[\s\S]*?(?:\*/|$(?![\s\S])))"
+    rf"(?P<comment>//[^\n]*|#[^\n]*|/\*[\s\S]*?(?:\*/|\Z))"
     rf"|(?P<string>{_STRING})"
     rf"|(?P<name>{_NAME}(?::{_NAME})*)"
     rf"|(?P<ws>\s+)"
     rf"|(?P<punct>:-|[^\s])"
 )
-_PREFIX = re.compile(rf"(?:{_NAME}(?::(?:{_NAME})?)*)$")
+_PREFIX = re.compile(rf"(?:{_NAME}(?::(?:{_NAME})?)*)\Z")
 _YAML_RULE = re.compile(r"^\s*(?:-\s*)?rule\s*:\s*[>|]?[-+]?\s*[\"']?")
 _CLOSE = {")": "(", "]": "[", "}": "{"}
 LOOK_BACK = 200
@@ -89,7 +89,7 @@ def _atom_symbol(
                 continue
             value = lines.offset_of(span.line, span.col)
             written = re.search(
-                rf"(?<![\w.])({re.escape(column)})\s*=\s*$", text[max(0, value - 200) : value]
+                rf"(?<![\w.])({re.escape(column)})\s*=\s*\Z", text[max(0, value - 200) : value]
             )
             if written is None:
                 continue

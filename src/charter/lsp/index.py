@@ -108,7 +108,8 @@ def _parse_datalog(path: str, text: str) -> tuple[tuple[Rule, ...], bool]:
         pass
     starts = [m.start() for m in _STATEMENT_START.finditer(text)]
     rules: list[Rule] = []
-    for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
+    ends = [*starts[1:], len(text)] if starts else []
+    for begin, end in zip(starts, ends, strict=True):
         skipped = text.count("\n", 0, begin)  # lines before the statement
 
         def origin(line: int, col: int, skipped: int = skipped) -> tuple[int, int]:
