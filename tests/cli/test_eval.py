@@ -323,7 +323,9 @@ def test_objects_omitting_a_column_hold_null_and_a_typo_names_the_column(tmp_pat
     data = write(tmp_path, "d.yaml", "nova:servers:\n  - {id: vm1, staus: ERROR}\n")
     result = charter("eval", "network.dl", "--data", data)
     assert_user_error(result, f"{data}:2:5: error[unknown_column]", "did you mean status")
-    policy = write(tmp_path, "p.dl", "error(x, t) :- nova:servers(id=x, status=\"ERROR\", tenant_id=t)")
+    policy = write(
+        tmp_path, "p.dl", 'error(x, t) :- nova:servers(id=x, status="ERROR", tenant_id=t)'
+    )
     data = write(tmp_path, "ok.yaml", "nova:servers:\n  - {id: vm1, status: ERROR}\n")
     assert eval_json(policy, "--data", data) == {"p:error": [["vm1", None]]}
 
