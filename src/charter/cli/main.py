@@ -16,6 +16,7 @@ from charter.cli.backup import backup_command, restore_command
 from charter.cli.check import check_command
 from charter.cli.evaluate import eval_command
 from charter.cli.explain import explain_command
+from charter.cli.policytest import test_command
 from charter.cli.serve import serve_command
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.command("audit")(audit_command)
 app.command("admit")(admit_command)
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
+app.command("test")(test_command)
 
 
 def _show_version(value: bool) -> None:
