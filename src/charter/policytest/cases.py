@@ -122,7 +122,12 @@ class PolicySpec(_Model):
 
 PolicyEntry = Annotated[
     Annotated[str, Tag("file")] | Annotated[PolicySpec, Tag("spec")],
-    Discriminator(lambda v: "file" if isinstance(v, str) else "spec"),
+    Discriminator(
+        lambda v: "file" if isinstance(v, str) else "spec" if isinstance(v, dict) else None,
+        custom_error_type="policy",
+        custom_error_message="a policy is a file name, or a mapping with file:, library: or "
+        "name: and text:",
+    ),
 ]
 
 
@@ -141,7 +146,12 @@ class SubsetSpec(_Model):
 
 Expectation = Annotated[
     Annotated[list[RowSpec], Tag("rows")] | Annotated[SubsetSpec, Tag("subset")],
-    Discriminator(lambda v: "rows" if isinstance(v, list) else "subset"),
+    Discriminator(
+        lambda v: "rows" if isinstance(v, list) else "subset" if isinstance(v, dict) else None,
+        custom_error_type="expectation",
+        custom_error_message="a table's expectation is a list of rows (exactly those; [] for "
+        "none) or a mapping with contains: and/or excludes: rows",
+    ),
 ]
 
 

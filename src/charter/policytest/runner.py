@@ -454,9 +454,7 @@ def incremental_engine(
     rules = [RuleChange(p.name, rule, +1) for p in policies for rule in p.rules]
     deltas = [Delta(table, row, +1) for table, table_rows in rows.items() for row in table_rows]
     rng.shuffle(deltas)
-    count = rng.randint(1, max(1, min(4, len(deltas))))
-    cuts = sorted(rng.sample(range(1, len(deltas)), count - 1)) if count > 1 else []
-    chunks = [deltas[a:b] for a, b in zip([0, *cuts], [*cuts, len(deltas)], strict=True)]
+    chunks = _batches(deltas, rng) or [[]]
     split = rng.randint(0, len(rules))
     rule_parts = [rules[:split], rules[split:]]
     at = sorted(rng.randint(0, len(chunks)) for _ in rule_parts)
@@ -466,24 +464,35 @@ def incremental_engine(
                     if position == i and part]
         if i < len(chunks) and chunks[i]:
             batches.append(list(chunks[i]))
-    churn = rng.sample(deltas, min(len(deltas), rng.randint(0, 3)))
-    if churn:
-        batches.append([Delta(d.table, d.row, -1) for d in churn])
-        batches.append(list(churn))
+    # Then every row out and in again, each batch through the delta rules with every rule
+    # in place: each row's insert and delete take the incremental path at least once.
+    again = _batches([Delta(d.table, d.row, -1) for d in deltas], rng)
+    again += _batches([d for d in rng.sample(deltas, len(deltas))], rng)
+    batches += again
     bodies = [r for r in rules if r.rule.body]
-    again = rng.choice(bodies) if bodies and rng.random() < 0.5 else None
-    if again is not None:
-        batches.append([RuleChange(again.policy, again.rule, -1)])
-        batches.append([again])
+    toggled = rng.choice(bodies) if bodies and rng.random() < 0.5 else None
+    if toggled is not None:
+        batches.append([RuleChange(toggled.policy, toggled.rule, -1)])
+        batches.append([toggled])
     for batch in batches:
         engine.apply(batch)
     placed = ", ".join(f"{len(part)} before row batch {position + 1}"
                        if position < len(chunks) else f"{len(part)} after the rows"
                        for part, position in zip(rule_parts, at, strict=True) if part)
     plan = (f"{len(deltas)} rows in {len(chunks)} batches, rules {placed or 'none'}, "
-            f"{len(churn)} rows deleted and inserted again"
-            + (f", the rule at {_where(again.rule)} removed and added again" if again else ""))
+            f"then every row deleted and inserted again in {len(again)} batches"
+            + (f", the rule at {_where(toggled.rule)} removed and added again"
+               if toggled else ""))
     return engine, plan
+
+
+def _batches(deltas: list[Delta], rng: random.Random) -> list[list[Delta]]:
+    """``deltas`` cut into 1 to 4 batches at random places (none when there are none)."""
+    if not deltas:
+        return []
+    count = rng.randint(1, min(4, len(deltas)))
+    cuts = sorted(rng.sample(range(1, len(deltas)), count - 1))
+    return [deltas[a:b] for a, b in zip([0, *cuts], [*cuts, len(deltas)], strict=True)]
 
 
 def _where(rule: Any) -> str:
