@@ -7,14 +7,13 @@ import re
 import textwrap
 from pathlib import Path
 
-import pytest
 import junitparser
+import pytest
 from junitparser import xunit2
 from typer.testing import CliRunner
 
 import charter.engine.engine as engine_module
 from charter.cli.main import app
-from charter.engine.batch_delta import BatchDelta
 
 ROOT = Path(__file__).parents[2]
 runner = CliRunner()
@@ -109,8 +108,10 @@ def test_a_broken_policy_fails_with_the_diff_and_passes_when_fixed(suite):
     table_line = line_of(test_file, "error: [vm1]")
     assert out.startswith("FAILURES\n" + "-" * 80 + "\n")
     assert f"{test_file}:{case_line}: a failed server is an error: FAIL" in out
-    assert f"{test_file}:{table_line}: ops:error: expected exactly these rows\n" \
-           '    missing:\n      ["vm1"]' in out
+    assert (
+        f"{test_file}:{table_line}: ops:error: expected exactly these rows\n"
+        '    missing:\n      ["vm1"]' in out
+    )
     assert "seed: 5 (replay with --seed 5)" in out
     assert out.rstrip().endswith("PASS: 0/2\nFAIL: 2/2")
     policy.write_text(POLICY)
@@ -121,14 +122,20 @@ def test_a_broken_policy_fails_with_the_diff_and_passes_when_fixed(suite):
 
 
 def test_unexpected_rows_and_subsets_that_do_not_hold(suite):
-    write(suite, "ops_test.yaml", TESTS.replace("error: [vm1]", "error: [vm2]").replace(
-        "excludes: [[vm1, m1.small]]", "excludes: [[vm2, m1.huge]]").replace(
-        "contains: [[vm2, m1.huge]]", "contains: [[vm3, m1.huge]]"))
+    write(
+        suite,
+        "ops_test.yaml",
+        TESTS.replace("error: [vm1]", "error: [vm2]")
+        .replace("excludes: [[vm1, m1.small]]", "excludes: [[vm2, m1.huge]]")
+        .replace("contains: [[vm2, m1.huge]]", "contains: [[vm3, m1.huge]]"),
+    )
     out = charter(str(suite), "--seed", "1").stdout
     assert '    missing:\n      ["vm2"]\n    unexpected:\n      ["vm1"]' in out
-    assert ("ops:warning: expected to contain these rows and exclude those\n"
-            '    missing:\n      ["vm3", "m1.huge"]\n'
-            '    unexpected:\n      ["vm2", "m1.huge"]') in out
+    assert (
+        "ops:warning: expected to contain these rows and exclude those\n"
+        '    missing:\n      ["vm3", "m1.huge"]\n'
+        '    unexpected:\n      ["vm2", "m1.huge"]'
+    ) in out
 
 
 def test_run_selects_cases_by_regex(suite):
@@ -144,7 +151,10 @@ def test_run_selects_cases_by_regex(suite):
 
 
 def test_fixtures_and_the_file_policies_extend_a_case(suite):
-    write(suite, "more_test.yaml", """\
+    write(
+        suite,
+        "more_test.yaml",
+        """\
         policies: [ops.dl]
         fixtures:
           one: {data: {"nova:servers": [{id: a, status: ERROR}]}}
@@ -157,7 +167,8 @@ def test_fixtures_and_the_file_policies_extend_a_case(suite):
           - name: one fixture only
             fixtures: [two]
             expect: {error: [b]}
-        """)
+        """,
+    )
     result = charter(str(suite / "more_test.yaml"))
     assert result.exit_code == 0, result.stdout
 
@@ -214,14 +225,21 @@ def test_the_incremental_run_catches_an_engine_that_answers_differently(suite, m
 
 
 def test_many_seeds_agree_on_recursion_negation_and_aggregates(tmp_path):
-    write(tmp_path, "graph.dl", """\
+    write(
+        tmp_path,
+        "graph.dl",
+        """\
         reach(x, y) :- edge(x, y)
         reach(x, z) :- reach(x, y), edge(y, z)
         unreached(x) :- node(x), not reach("a", x)
         fanout(x, n) :- node(x), n = count : { edge(x, _) }
         big(x) :- fanout(x, n), n > 1
-        """)
-    write(tmp_path, "graph_test.yaml", """\
+        """,
+    )
+    write(
+        tmp_path,
+        "graph_test.yaml",
+        """\
         policies: [graph.dl]
         cases:
           - name: a cycle and a tail
@@ -232,7 +250,8 @@ def test_many_seeds_agree_on_recursion_negation_and_aggregates(tmp_path):
               unreached: [e, f]
               big: [c]
               reach: {contains: [[a, a], [a, d]], excludes: [[a, e]]}
-        """)
+        """,
+    )
     for seed in range(1, 9):
         result = charter(str(tmp_path), "--seed", str(seed))
         assert result.exit_code == 0, result.stdout
@@ -271,15 +290,21 @@ def test_error_expectations(tmp_path):
     out = charter(path, "-v").stdout
     assert f"{path}:2: the column is misspelled: PASS" in out
     assert f"{path}:17: a fixture row may omit columns but not misspell them: PASS" in out
-    assert (f"{path}:9: error: expected error[unsafe_variable], got:\n"
-            f"    {path}:10:73: error[unknown_column]") in out
-    assert (f"{path}:13: error: expected error[unknown_column], but the case loaded "
-            "without an error") in out
+    assert (
+        f"{path}:9: error: expected error[unsafe_variable], got:\n"
+        f"    {path}:10:73: error[unknown_column]"
+    ) in out
+    assert (
+        f"{path}:13: error: expected error[unknown_column], but the case loaded without an error"
+    ) in out
     assert out.rstrip().endswith("PASS: 2/4\nFAIL: 2/4")
 
 
 def test_object_rows_omit_columns_in_fixtures(tmp_path):
-    path = write(tmp_path, "null_test.yaml", """\
+    path = write(
+        tmp_path,
+        "null_test.yaml",
+        """\
         cases:
           - name: omitted columns are null
             policies:
@@ -291,7 +316,8 @@ def test_object_rows_omit_columns_in_fixtures(tmp_path):
               owner: [[vm1, null], [vm2, shop]]
               nova:servers:
                 contains: [{id: vm1}]
-        """)
+        """,
+    )
     result = charter(path)
     assert result.exit_code == 0, result.stdout
 
@@ -323,9 +349,11 @@ def test_simulate_deltas(suite):
     out = charter(path, "-v", "--seed", "3").stdout
     assert f"{path}:3: a server failing adds an error: PASS" in out
     line = line_of(path, "delta: {error: {added: [vm3]}}")
-    assert (f"{path}:{line}: ops:error: simulate 'nova:servers+(\"vm2\", \"n\", \"h\", \"ERROR\", "
-            '"t", "u", "i", "1", "z", "c", "d")\': expected exactly these rows added\n'
-            '    missing:\n      ["vm3"]\n    unexpected:\n      ["vm2"]') in out
+    assert (
+        f'{path}:{line}: ops:error: simulate \'nova:servers+("vm2", "n", "h", "ERROR", '
+        '"t", "u", "i", "1", "z", "c", "d")\': expected exactly these rows added\n'
+        '    missing:\n      ["vm3"]\n    unexpected:\n      ["vm2"]'
+    ) in out
     assert f"{path}:18: simulate: failed: " in out
     assert out.rstrip().endswith("PASS: 1/3\nFAIL: 2/3")
 
@@ -337,12 +365,16 @@ def test_coverage_as_text_and_json_lists_the_uncovered_rule(suite):
     result = charter(str(suite), "--coverage")
     assert result.exit_code == 0
     policy = str(suite / "ops.dl")
-    assert (f"COVERAGE\n{'-' * 80}\n{policy}: 2/3 rules covered (66.7%)\n"
-            f"  {policy}:8: not covered: unused(vm) :- nova:servers(id=vm, status=\"SHELVED\")\n"
-            "TOTAL: 2/3 rules covered (66.7%)") in result.stdout
+    assert (
+        f"COVERAGE\n{'-' * 80}\n{policy}: 2/3 rules covered (66.7%)\n"
+        f'  {policy}:8: not covered: unused(vm) :- nova:servers(id=vm, status="SHELVED")\n'
+        "TOTAL: 2/3 rules covered (66.7%)"
+    ) in result.stdout
     verbose = charter(str(suite), "--coverage", "-v").stdout
-    assert (f"  {policy}:2: covered by {suite / 'ops_test.yaml'}: a failed server is an error; "
-            f"{suite / 'ops_test.yaml'}: a flavor not permitted is a warning") in verbose
+    assert (
+        f"  {policy}:2: covered by {suite / 'ops_test.yaml'}: a failed server is an error; "
+        f"{suite / 'ops_test.yaml'}: a flavor not permitted is a warning"
+    ) in verbose
     report = json.loads(charter(str(suite), "--coverage", "--format", "json").stdout)
     coverage = report["coverage"]
     assert (coverage["covered"], coverage["total"], coverage["percent"]) == (2, 3, 66.7)
@@ -354,14 +386,18 @@ def test_coverage_as_text_and_json_lists_the_uncovered_rule(suite):
 
 
 def test_coverage_counts_rows_derived_inside_a_simulation(suite):
-    path = write(suite, "shelve_test.yaml", """\
+    path = write(
+        suite,
+        "shelve_test.yaml",
+        """\
         policies: [ops.dl]
         cases:
           - name: shelving
             simulate:
               sequence: 'nova:servers+("v", "n", "h", "SHELVED", "t", "u", "i", "1", "z", "c", "d")'
               delta: {unused: {added: [v]}}
-        """)
+        """,
+    )
     out = charter(path, "--coverage").stdout
     assert "ops.dl: 1/3 rules covered" in out and "ops.dl:8: not covered" not in out
 
@@ -378,7 +414,10 @@ def test_json_report(suite):
     assert report["summary"] == {"pass": 0, "fail": 2, "error": 0, "total": 2}
     first = report["cases"][0]
     assert (first["name"], first["status"], first["line"]) == (
-        "a failed server is an error", "fail", 14)
+        "a failed server is an error",
+        "fail",
+        14,
+    )
     (failure,) = first["failures"]
     assert failure["what"] == "ops:error" and failure["missing"] == [["vm1"]]
     assert failure["file"] == str(suite / "ops_test.yaml") and failure["line"] == 17
@@ -386,12 +425,16 @@ def test_json_report(suite):
 
 def test_junit_report_reads_as_jenkins_reads_it(suite, tmp_path_factory):
     (suite / "ops.dl").write_text(POLICY.replace('status="ERROR"', 'status="EROR"'))
-    write(suite, "broken_test.yaml", """\
+    write(
+        suite,
+        "broken_test.yaml",
+        """\
         cases:
           - name: does not parse
             policies: [{name: q, text: "p(x :- q(x)"}]
             expect: {p: []}
-        """)
+        """,
+    )
     result = charter(str(suite), "--format", "junit", "--run", "failed|parse")
     assert result.exit_code == 1
     xml = tmp_path_factory.mktemp("junit") / "report.xml"
@@ -415,23 +458,41 @@ def test_junit_report_reads_as_jenkins_reads_it(suite, tmp_path_factory):
 # ---------------------------------------------------------------- usage errors
 
 
-@pytest.mark.parametrize(("text", "where", "words"), [
-    ("cases:\n  - name: a\n    expect: {p: 3}\n", "3:17", "a table's expectation is a list"),
-    ("cases:\n  - name: a\n    expct: {p: []}\n", "3:5", "unknown key 'expct'; a case has"),
-    ("cases:\n  - name: a\n    fixtures: [nope]\n    expect: {p: []}\n", "3:16",
-     "unknown fixture 'nope'"),
-    ("cases:\n  - name: a\n    policies: [missing.dl]\n    expect: {p: []}\n", "3:16",
-     "no such file"),
-    ("cases:\n  - name: a\n    policies: [{library: Nope}]\n    expect: {p: []}\n", "3:26",
-     "library has no policy 'Nope'"),
-    ("cases:\n  - name: a\n", "2:5", "a case needs expect:, error: or simulate:"),
-    ("cases:\n  - name: a\n    expect: {p: []}\n  - name: a\n    expect: {p: []}\n", "4:11",
-     "case 'a' is also at line 2"),
-    ("cases: [\n", "2:1", "error[test_syntax]: malformed YAML"),
-    ("- 1\n", "1:1", "a test file is a mapping"),
-    ("cases:\n  - name: a\n    data: {servers: []}\n    expect: {p: []}\n", "3:21",
-     "must name a table as name:table"),
-])
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        ("cases:\n  - name: a\n    expect: {p: 3}\n", "3:17", "a table's expectation is a list"),
+        ("cases:\n  - name: a\n    expct: {p: []}\n", "3:5", "unknown key 'expct'; a case has"),
+        (
+            "cases:\n  - name: a\n    fixtures: [nope]\n    expect: {p: []}\n",
+            "3:16",
+            "unknown fixture 'nope'",
+        ),
+        (
+            "cases:\n  - name: a\n    policies: [missing.dl]\n    expect: {p: []}\n",
+            "3:16",
+            "no such file",
+        ),
+        (
+            "cases:\n  - name: a\n    policies: [{library: Nope}]\n    expect: {p: []}\n",
+            "3:26",
+            "library has no policy 'Nope'",
+        ),
+        ("cases:\n  - name: a\n", "2:5", "a case needs expect:, error: or simulate:"),
+        (
+            "cases:\n  - name: a\n    expect: {p: []}\n  - name: a\n    expect: {p: []}\n",
+            "4:11",
+            "case 'a' is also at line 2",
+        ),
+        ("cases: [\n", "2:1", "error[test_syntax]: malformed YAML"),
+        ("- 1\n", "1:1", "a test file is a mapping"),
+        (
+            "cases:\n  - name: a\n    data: {servers: []}\n    expect: {p: []}\n",
+            "3:21",
+            "must name a table as name:table",
+        ),
+    ],
+)
 def test_a_bad_test_file_is_a_usage_error_at_its_place(tmp_path, text, where, words):
     path = write(tmp_path, "bad_test.yaml", text)
     result = charter(path)

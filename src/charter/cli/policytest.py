@@ -44,7 +44,9 @@ def test_command(
     run: Annotated[
         str | None,
         typer.Option(
-            "--run", "-r", help="Only the cases whose 'file: name' matches this regex.",
+            "--run",
+            "-r",
+            help="Only the cases whose 'file: name' matches this regex.",
             show_default=False,
         ),
     ] = None,
@@ -67,8 +69,11 @@ def test_command(
     ] = None,
     verbose: Annotated[
         bool,
-        typer.Option("--verbose", "-v", help="List every case (and, with --coverage, the "
-                     "cases covering each rule)."),
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="List every case (and, with --coverage, the cases covering each rule).",
+        ),
     ] = False,
 ) -> None:
     """Run policy test cases: each on a fresh engine, then incrementally, against what it

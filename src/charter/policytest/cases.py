@@ -115,8 +115,10 @@ class PolicySpec(_Model):
         if self.text is None and (self.name is not None or self.kind != "nonrecursive"):
             raise ValueError("name: and kind: go with text: (a file names its own policy)")
         if self.name is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", self.name):
-            raise ValueError(f"policy name {self.name!r} must be an identifier (letters, "
-                             "digits, _; starting with a letter)")
+            raise ValueError(
+                f"policy name {self.name!r} must be an identifier (letters, "
+                "digits, _; starting with a letter)"
+            )
         return self
 
 
@@ -253,6 +255,7 @@ class SimulateCheck:
     policy: str | None
     action_policy: str | None
     deltas: list[DeltaCheck]
+    origin: Origin | None = None  # where the sequence's text sits in the test file
 
 
 @dataclass
@@ -336,8 +339,9 @@ class _Nodes:
                         node = key_node if key and last else value_node
                         steps.append(step)
                         break
-            elif (isinstance(node, SequenceNode) and isinstance(step, int)
-                  and step < len(node.value)):
+            elif (
+                isinstance(node, SequenceNode) and isinstance(step, int) and step < len(node.value)
+            ):
                 node = node.value[step]
                 steps.append(f"[{step}]")
         return node, steps
@@ -462,15 +466,20 @@ class _Resolver:
             loc = ("cases", i)
             line = self.nodes.line(*loc)
             if case.name in seen:
-                self.error(loc + ("name",), f"case {case.name!r} is also at line "
-                           f"{seen[case.name]}; give each case its own name")
+                self.error(
+                    loc + ("name",),
+                    f"case {case.name!r} is also at line "
+                    f"{seen[case.name]}; give each case its own name",
+                )
             seen[case.name] = line
             policies, data, files = list(top[0]), list(top[1]), list(top[2])
             for j, fixture in enumerate(case.fixtures):
                 if fixture not in fixtures:
                     known = ", ".join(sorted(fixtures)) or "none"
-                    self.error(loc + ("fixtures", j), f"unknown fixture {fixture!r}; this "
-                               f"file's fixtures: {known}")
+                    self.error(
+                        loc + ("fixtures", j),
+                        f"unknown fixture {fixture!r}; this file's fixtures: {known}",
+                    )
                     continue
                 policies += fixtures[fixture][0]
                 data += fixtures[fixture][1]
@@ -479,10 +488,19 @@ class _Resolver:
             policies += own[0]
             data += own[1]
             files += own[2]
-            out.append(TestCase(
-                self.path, case.name, line, list(dict.fromkeys(policies)), data,
-                list(dict.fromkeys(files)), self.expectations(case, loc), case.error,
-                self.simulations(case, loc)))
+            out.append(
+                TestCase(
+                    self.path,
+                    case.name,
+                    line,
+                    list(dict.fromkeys(policies)),
+                    data,
+                    list(dict.fromkeys(files)),
+                    self.expectations(case, loc),
+                    case.error,
+                    self.simulations(case, loc),
+                )
+            )
         if self.errors:
             raise TestFileError(self.errors[:MAX_ERRORS])
         return out
@@ -509,8 +527,9 @@ class _Resolver:
         for table, rows in spec.data.items():
             where = loc + ("data", table)
             if ":" not in table or table.startswith(":") or table.endswith(":"):
-                self.error(where, f"key {table!r} must name a table as name:table "
-                           "(e.g. nova:servers)")
+                self.error(
+                    where, f"key {table!r} must name a table as name:table (e.g. nova:servers)"
+                )
                 continue
             data.append(DataTable(table, rows, self.locate(where)))
         files = []
@@ -539,15 +558,18 @@ class _Resolver:
             found = library_policies().get(entry.library)
             if found is None:
                 known = ", ".join(sorted(library_policies()))
-                self.error(loc + ("library",), f"Charter's library has no policy "
-                           f"{entry.library!r}; it has: {known}")
+                self.error(
+                    loc + ("library",),
+                    f"Charter's library has no policy {entry.library!r}; it has: {known}",
+                )
                 return None
             shown = os.path.relpath(found)  # as a user would type it, under the working folder
             return PolicySource(path=found if shown.startswith("..") else shown)
         node, _ = self.nodes.find(loc + ("text",))
         origin = self.library.origin(node) if isinstance(node, ScalarNode) else None
-        return PolicySource(name=entry.name, kind=entry.kind, text=entry.text, origin=origin,
-                            test_file=self.path)
+        return PolicySource(
+            name=entry.name, kind=entry.kind, text=entry.text, origin=origin, test_file=self.path
+        )
 
     def expectations(self, case: CaseSpec, loc: tuple) -> list[TableCheck]:
         out = []
@@ -557,22 +579,36 @@ class _Resolver:
             if isinstance(expected, list):
                 out.append(TableCheck(table, line, exact=list(expected)))
             else:
-                out.append(TableCheck(table, line, None, list(expected.contains),
-                                      list(expected.excludes)))
+                out.append(
+                    TableCheck(table, line, None, list(expected.contains), list(expected.excludes))
+                )
         return out
 
     def simulations(self, case: CaseSpec, loc: tuple) -> list[SimulateCheck]:
         out = []
         for i, sim in enumerate(case.simulate):
-            where = loc + ("simulate", i) if len(case.simulate) > 1 or self._listed(loc) else (
-                loc + ("simulate",))
+            where = (
+                loc + ("simulate", i)
+                if len(case.simulate) > 1 or self._listed(loc)
+                else (loc + ("simulate",))
+            )
             deltas = []
             for table, delta in sim.delta.items():
                 node, _ = self.nodes.find(where + ("delta", table), key=True)
                 line = node.start_mark.line + 1 if node is not None else 1
                 deltas.append(DeltaCheck(table, line, list(delta.added), list(delta.removed)))
-            out.append(SimulateCheck(sim.sequence, self.nodes.line(*where), sim.policy,
-                                     sim.action_policy, deltas))
+            node, _ = self.nodes.find(where + ("sequence",))
+            origin = self.library.origin(node) if isinstance(node, ScalarNode) else None
+            out.append(
+                SimulateCheck(
+                    sim.sequence,
+                    self.nodes.line(*where),
+                    sim.policy,
+                    sim.action_policy,
+                    deltas,
+                    origin,
+                )
+            )
         return out
 
     def _listed(self, loc: tuple) -> bool:

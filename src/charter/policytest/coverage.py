@@ -119,13 +119,15 @@ class Coverage:
         files = []
         for file, rules in self.files().items():
             covered = sum(r.covered for r in rules)
-            files.append({
-                "file": file,
-                "covered": covered,
-                "total": len(rules),
-                "percent": _percent(covered, len(rules)),
-                "rules": [r.to_json() for r in rules],
-            })
+            files.append(
+                {
+                    "file": file,
+                    "covered": covered,
+                    "total": len(rules),
+                    "percent": _percent(covered, len(rules)),
+                    "rules": [r.to_json() for r in rules],
+                }
+            )
         covered = sum(r.covered for r in self.rules.values())
         return {
             "files": files,
@@ -140,8 +142,9 @@ class Coverage:
         lines = []
         for file, rules in self.files().items():
             covered = sum(r.covered for r in rules)
-            lines.append(f"{file}: {covered}/{len(rules)} rules covered "
-                         f"({_percent(covered, len(rules))}%)")
+            lines.append(
+                f"{file}: {covered}/{len(rules)} rules covered ({_percent(covered, len(rules))}%)"
+            )
             for rule in rules:
                 if not rule.covered:
                     lines.append(f"  {file}:{rule.line}: not covered: {rule.text}")

@@ -60,8 +60,9 @@ def _counts(outcomes: Sequence[Outcome]) -> dict[str, int]:
     return counts
 
 
-def text_report(outcomes: Sequence[Outcome], coverage: Coverage | None = None,
-                verbose: bool = False) -> str:
+def text_report(
+    outcomes: Sequence[Outcome], coverage: Coverage | None = None, verbose: bool = False
+) -> str:
     out: list[str] = []
     failing = [o for o in outcomes if o.status != PASS]
     if failing:
@@ -73,8 +74,7 @@ def text_report(outcomes: Sequence[Outcome], coverage: Coverage | None = None,
             out.append("")
     if verbose:
         out += ["SUMMARY", RULE]
-        out += [f"{o.case.file}:{o.case.line}: {o.case.name}: {o.status.upper()}"
-                for o in outcomes]
+        out += [f"{o.case.file}:{o.case.line}: {o.case.name}: {o.status.upper()}" for o in outcomes]
         out.append("")
     if coverage is not None:
         out += ["COVERAGE", RULE, coverage.to_text(verbose), ""]
@@ -125,43 +125,59 @@ def json_report(outcomes: Sequence[Outcome], seed: int, coverage: Coverage | Non
 def junit_report(outcomes: Sequence[Outcome]) -> str:
     """JUnit XML as Jenkins and GitLab read it: testsuites > testsuite per file > testcase."""
     counts = _counts(outcomes)
-    root = ET.Element("testsuites", {
-        "name": "charter test",
-        "tests": str(len(outcomes)),
-        "failures": str(counts[FAIL]),
-        "errors": str(counts[ERROR]),
-        "time": f"{sum(o.duration for o in outcomes):.6f}",
-    })
+    root = ET.Element(
+        "testsuites",
+        {
+            "name": "charter test",
+            "tests": str(len(outcomes)),
+            "failures": str(counts[FAIL]),
+            "errors": str(counts[ERROR]),
+            "time": f"{sum(o.duration for o in outcomes):.6f}",
+        },
+    )
     by_file: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
         by_file.setdefault(outcome.case.file, []).append(outcome)
     for file, file_outcomes in by_file.items():
         file_counts = _counts(file_outcomes)
-        suite = ET.SubElement(root, "testsuite", {
-            "name": _xml(file),
-            "tests": str(len(file_outcomes)),
-            "failures": str(file_counts[FAIL]),
-            "errors": str(file_counts[ERROR]),
-            "skipped": "0",
-            "time": f"{sum(o.duration for o in file_outcomes):.6f}",
-        })
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            {
+                "name": _xml(file),
+                "tests": str(len(file_outcomes)),
+                "failures": str(file_counts[FAIL]),
+                "errors": str(file_counts[ERROR]),
+                "skipped": "0",
+                "time": f"{sum(o.duration for o in file_outcomes):.6f}",
+            },
+        )
         for outcome in file_outcomes:
             case = outcome.case
-            element = ET.SubElement(suite, "testcase", {
-                "name": _xml(case.name),
-                "classname": _xml(file),
-                "time": f"{outcome.duration:.6f}",
-            })
+            element = ET.SubElement(
+                suite,
+                "testcase",
+                {
+                    "name": _xml(case.name),
+                    "classname": _xml(file),
+                    "time": f"{outcome.duration:.6f}",
+                },
+            )
             if outcome.status == PASS:
                 continue
             first = (outcome.error or "").splitlines()[:1] or [
                 f"{case.file}:{f.line}: {f.what}: {f.message.splitlines()[0]}"
-                for f in outcome.failures[:1]]
+                for f in outcome.failures[:1]
+            ]
             kind = "failure" if outcome.status == FAIL else "error"
-            detail = ET.SubElement(element, kind, {
-                "message": _xml(first[0] if first else kind),
-                "type": "charter_test_" + kind,
-            })
+            detail = ET.SubElement(
+                element,
+                kind,
+                {
+                    "message": _xml(first[0] if first else kind),
+                    "type": "charter_test_" + kind,
+                },
+            )
             detail.text = _xml(f"{case.file}:{case.line}: {case.name}\n" + failure_text(outcome))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")

@@ -13,6 +13,7 @@ reported with the seed.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import os
@@ -37,7 +38,7 @@ from charter.cli.loading import (
 from charter.cli.output import error_text
 from charter.engine import Delta, Engine, RuleChange
 from charter.lang.errors import CharterError, Diagnostic, PolicyError
-from charter.lang.parser import parse, parse_sequence
+from charter.lang.parser import parse
 from charter.policytest.cases import (
     ErrorSpec,
     PolicySource,
@@ -104,8 +105,11 @@ class _Found:
     col: int | None = None
 
 
-_LOCATED = re.compile(r"^(?P<file>.*?)(?::(?P<line>\d+):(?P<col>\d+))?: error\[(?P<code>\w+)\]: "
-                      r"(?P<message>.*)$", re.S)
+_LOCATED = re.compile(
+    r"^(?P<file>.*?)(?::(?P<line>\d+):(?P<col>\d+))?: error\[(?P<code>\w+)\]: "
+    r"(?P<message>.*)$",
+    re.S,
+)
 
 
 def _found(exc: BaseException) -> list[_Found]:
@@ -119,13 +123,29 @@ def _found(exc: BaseException) -> list[_Found]:
                 out.append(_Found("data_error", text))
                 continue
             line, col = m["line"], m["col"]
-            out.append(_Found(m["code"], m["message"], m["file"], int(line) if line else None,
-                              int(col) if col else None))
+            out.append(
+                _Found(
+                    m["code"],
+                    m["message"],
+                    m["file"],
+                    int(line) if line else None,
+                    int(col) if col else None,
+                )
+            )
         return out
     if isinstance(exc, ServiceError):
         if isinstance(exc.data, list):
-            return [_Found(d.get("code", ""), d.get("message", ""), d.get("file"), d.get("line"),
-                           d.get("col")) for d in exc.data if isinstance(d, dict)]
+            return [
+                _Found(
+                    d.get("code", ""),
+                    d.get("message", ""),
+                    d.get("file"),
+                    d.get("line"),
+                    d.get("col"),
+                )
+                for d in exc.data
+                if isinstance(d, dict)
+            ]
         return [_Found("simulate_error", exc.message)]
     if isinstance(exc, OSError):
         return [_Found("file_error", str(exc), exc.filename)]
@@ -151,8 +171,14 @@ def _value(value: Any) -> Any:
 
 
 def _rows_key(row: Row) -> tuple:
-    return tuple((0, v, "") if isinstance(v, int | float) and not isinstance(v, bool)
-                 else (1, 0, v) if isinstance(v, str) else (2, 0, repr(v)) for v in row)
+    return tuple(
+        (0, v, "")
+        if isinstance(v, int | float) and not isinstance(v, bool)
+        else (1, 0, v)
+        if isinstance(v, str)
+        else (2, 0, repr(v))
+        for v in row
+    )
 
 
 def _sorted(rows: Iterable[Row]) -> list[Row]:
@@ -173,8 +199,6 @@ class Runner:
     def policy_file(self, source: PolicySource) -> PolicyFile:
         if source.text is not None:
             file = source.test_file or "<test>"
-            if file not in self.sources:
-                self.sources[file] = Path(file).read_text("utf-8-sig")
             rules = parse(source.text, file, origin=source.origin)
             return PolicyFile(source.name or "", file, source.kind, tuple(rules))
         path = source.path or ""
@@ -201,8 +225,10 @@ class Runner:
                 diagnostics += exc.diagnostics
                 continue
             if policy.name in defined:
-                message = (f"{defined[policy.name]} and {policy.path} both define policy "
-                           f"{policy.name}; a case loads each policy once")
+                message = (
+                    f"{defined[policy.name]} and {policy.path} both define policy "
+                    f"{policy.name}; a case loads each policy once"
+                )
                 diagnostics.append(Diagnostic("duplicate_policy", message))
                 continue
             defined[policy.name] = policy.path
@@ -223,6 +249,9 @@ class Runner:
         return outcome
 
     def _run(self, case: TestCase, outcome: Outcome) -> None:
+        if case.file not in self.sources:  # to show the lines of inline rules' errors
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                self.sources[case.file] = Path(case.file).read_text("utf-8-sig")
         engine = Engine()
         try:
             policies = self.policies(case)
@@ -240,9 +269,14 @@ class Runner:
                 outcome.error = error_text(exc, self.sources)
             return
         if case.error is not None:
-            outcome.failures.append(Failure(
-                case.line, "error", f"expected error[{case.error.code}]"
-                f"{_place(case.error)}, but the case loaded without an error"))
+            outcome.failures.append(
+                Failure(
+                    case.line,
+                    "error",
+                    f"expected error[{case.error.code}]"
+                    f"{_place(case.error)}, but the case loaded without an error",
+                )
+            )
             return
         if self.coverage is not None:  # the rules of files that some case could load
             for source, policy in zip(case.policies, policies, strict=True):
@@ -255,9 +289,13 @@ class Runner:
         try:
             incremental, outcome.plan = incremental_engine(policies, schemas, rows, rng)
         except CharterError as exc:
-            outcome.failures.append(Failure(
-                case.line, "incremental", f"the incremental run raised an error the fresh one "
-                f"did not: {exc}"))
+            outcome.failures.append(
+                Failure(
+                    case.line,
+                    "incremental",
+                    f"the incremental run raised an error the fresh one did not: {exc}",
+                )
+            )
         if incremental is not None:
             self.compare(case, engine, incremental, outcome)
         for check in case.expect:
@@ -268,21 +306,27 @@ class Runner:
         for sim in case.simulate:
             self.check_simulate(engine, incremental, sim, default, case, outcome)
 
-    def compare(self, case: TestCase, fresh: Engine, incremental: Engine,
-                outcome: Outcome) -> None:
+    def compare(self, case: TestCase, fresh: Engine, incremental: Engine, outcome: Outcome) -> None:
         for table in sorted(set(fresh.tables()) | set(incremental.tables())):
             a, b = _rows_of(fresh, table), _rows_of(incremental, table)
             if a != b:
-                outcome.failures.append(Failure(
-                    case.line, f"incremental {table}",
-                    f"the incremental run ({outcome.plan}) differs from the fresh one: an engine "
-                    "bug; rows only in the fresh run are missing, rows only in the incremental "
-                    "run unexpected", _sorted(a - b), _sorted(b - a)))
+                outcome.failures.append(
+                    Failure(
+                        case.line,
+                        f"incremental {table}",
+                        f"the incremental run ({outcome.plan}) differs from the fresh one: an engine "
+                        "bug; rows only in the fresh run are missing, rows only in the incremental "
+                        "run unexpected",
+                        _sorted(a - b),
+                        _sorted(b - a),
+                    )
+                )
 
     # ------------------------------------------------------------ expectations
 
-    def check_error(self, case: TestCase, spec: ErrorSpec, exc: BaseException,
-                    outcome: Outcome) -> None:
+    def check_error(
+        self, case: TestCase, spec: ErrorSpec, exc: BaseException, outcome: Outcome
+    ) -> None:
         found = _found(exc)
         folder = os.path.dirname(case.file)
         for f in found:
@@ -297,37 +341,49 @@ class Runner:
             if spec.message is not None and spec.message not in f.message:
                 continue
             return
-        outcome.failures.append(Failure(
-            case.line, "error", f"expected error[{spec.code}]{_place(spec)}"
-            + (f" with {spec.message!r}" if spec.message else "") + ", got:\n"
-            + error_text(exc, self.sources)))
+        outcome.failures.append(
+            Failure(
+                case.line,
+                "error",
+                f"expected error[{spec.code}]{_place(spec)}"
+                + (f" with {spec.message!r}" if spec.message else "")
+                + ", got:\n"
+                + error_text(exc, self.sources),
+            )
+        )
 
     def expected_row(self, engine: Engine, table: str, spec: Any) -> Row:
         if isinstance(spec, dict):
             module, _, name = table.partition(":")
             columns = engine.schemas.columns(module, name)
             if columns is None:
-                raise _CaseProblem(f"row {format_row(spec.values())} is an object, but {table} "
-                                   "has no named columns: write the row as a list")
+                raise _CaseProblem(
+                    f"row {format_row(spec.values())} is an object, but {table} "
+                    "has no named columns: write the row as a list"
+                )
             unknown = [k for k in spec if k not in columns]
             if unknown:
-                raise _CaseProblem(f"expected row names unknown column {unknown[0]}; {table} "
-                                   f"has columns {', '.join(columns)}")
+                raise _CaseProblem(
+                    f"expected row names unknown column {unknown[0]}; {table} "
+                    f"has columns {', '.join(columns)}"
+                )
             values = [spec.get(c) for c in columns]
         else:
             values = spec if isinstance(spec, list) else [spec]
         row = tuple(_value(v) for v in values)
         arity = engine.arity(table)
         if arity is not None and len(row) != arity:
-            raise _CaseProblem(f"expected row {format_row(row)} has {len(row)} values; {table} "
-                               f"has {arity} columns")
+            raise _CaseProblem(
+                f"expected row {format_row(row)} has {len(row)} values; {table} has {arity} columns"
+            )
         return row
 
     def qualify(self, engine: Engine, table: str, policy: str | None) -> str:
         if ":" not in table:
             if policy is None:
-                raise _CaseProblem(f"table {table} names no policy and the case has none: "
-                                   "write policy:table")
+                raise _CaseProblem(
+                    f"table {table} names no policy and the case has none: write policy:table"
+                )
             table = f"{policy}:{table}"
         if not engine.has_table(table):
             hint = difflib.get_close_matches(table, engine.tables(), n=1)
@@ -335,8 +391,9 @@ class Runner:
             raise _CaseProblem(f"unknown table {table}{more}")
         return table
 
-    def check_table(self, engine: Engine, check: TableCheck, policy: str | None,
-                    outcome: Outcome) -> None:
+    def check_table(
+        self, engine: Engine, check: TableCheck, policy: str | None, outcome: Outcome
+    ) -> None:
         table = self.qualify(engine, check.table, policy)
         actual = engine.rows(table)
         if check.exact is not None:
@@ -350,59 +407,85 @@ class Runner:
             what = "expected to contain these rows and exclude those"
         if missing or unexpected:
             outcome.failures.append(
-                Failure(check.line, table, what, _sorted(missing), _sorted(unexpected)))
+                Failure(check.line, table, what, _sorted(missing), _sorted(unexpected))
+            )
 
-    def check_simulate(self, fresh: Engine, incremental: Engine | None, sim: SimulateCheck,
-                       default: str | None, case: TestCase, outcome: Outcome) -> None:
+    def check_simulate(
+        self,
+        fresh: Engine,
+        incremental: Engine | None,
+        sim: SimulateCheck,
+        default: str | None,
+        case: TestCase,
+        outcome: Outcome,
+    ) -> None:
         policy = sim.policy or default
         try:
             got = self.simulate(fresh, sim, policy, case)
             if incremental is not None:
-                again = self.simulate(incremental, sim, policy, None)
+                again = self.simulate(incremental, sim, policy, case, record=False)
                 for table in sorted(set(got) | set(again)):
                     (a_add, a_del), (b_add, b_del) = got[table], again[table]
                     if (a_add, a_del) != (b_add, b_del):
-                        outcome.failures.append(Failure(
-                            sim.line, f"incremental simulate {table}",
-                            f"the incremental run ({outcome.plan}) simulates differently: "
-                            "an engine bug; rows the fresh run adds or removes and the "
-                            "incremental one does not are missing, the others unexpected",
-                            _sorted((a_add - b_add) | (a_del - b_del)),
-                            _sorted((b_add - a_add) | (b_del - a_del))))
+                        outcome.failures.append(
+                            Failure(
+                                sim.line,
+                                f"incremental simulate {table}",
+                                f"the incremental run ({outcome.plan}) simulates differently: "
+                                "an engine bug; rows the fresh run adds or removes and the "
+                                "incremental one does not are missing, the others unexpected",
+                                _sorted((a_add - b_add) | (a_del - b_del)),
+                                _sorted((b_add - a_add) | (b_del - a_del)),
+                            )
+                        )
             for delta in sim.deltas:
                 table = delta.table if ":" in delta.table else f"{policy}:{delta.table}"
                 added, removed = got[table]
                 want_added = {self.expected_row(fresh, table, r) for r in delta.added}
                 want_removed = {self.expected_row(fresh, table, r) for r in delta.removed}
-                for kind, want, have in (("added", want_added, added),
-                                         ("removed", want_removed, removed)):
+                for kind, want, have in (
+                    ("added", want_added, added),
+                    ("removed", want_removed, removed),
+                ):
                     if want != have:
-                        outcome.failures.append(Failure(
-                            delta.line, table, f"simulate {sim.sequence!r}: expected exactly "
-                            f"these rows {kind}", _sorted(want - have), _sorted(have - want)))
+                        outcome.failures.append(
+                            Failure(
+                                delta.line,
+                                table,
+                                f"simulate {sim.sequence!r}: expected exactly these rows {kind}",
+                                _sorted(want - have),
+                                _sorted(have - want),
+                            )
+                        )
         except _CaseProblem as exc:
             outcome.failures.append(Failure(sim.line, "simulate", str(exc)))
         except (CharterError, ServiceError) as exc:
-            text = exc.message if isinstance(exc, ServiceError) else str(exc)
+            text = exc.message if isinstance(exc, ServiceError) else error_text(exc, self.sources)
             outcome.failures.append(Failure(sim.line, "simulate", f"failed: {text}"))
 
-    def simulate(self, engine: Engine, sim: SimulateCheck, policy: str | None,
-                 case: TestCase | None) -> dict[str, tuple[set[Row], set[Row]]]:
+    def simulate(
+        self,
+        engine: Engine,
+        sim: SimulateCheck,
+        policy: str | None,
+        case: TestCase,
+        record: bool = True,
+    ) -> dict[str, tuple[set[Row], set[Row]]]:
         """Each named table's rows added and removed by the sequence, read inside it."""
         if policy is None:
             raise _CaseProblem("simulate needs a policy: the case has none; give policy:")
         actions = sim.action_policy
         if actions is None and DEFAULT_ACTION_POLICY in engine.policies:
             actions = DEFAULT_ACTION_POLICY
-        steps = parse_steps(policy, parse_sequence(sim.sequence), declared_actions(
-            engine, actions), actions)
+        elements = parse(sim.sequence, case.file, origin=sim.origin)
+        steps = parse_steps(policy, elements, declared_actions(engine, actions), actions)
         tables = [d.table if ":" in d.table else f"{policy}:{d.table}" for d in sim.deltas]
         before = {t: _rows_of(engine, t) for t in tables}
         known = {t for t in tables if engine.has_table(t)}
         with projected(engine, policy, actions, steps):
             after = {t: _rows_of(engine, t) for t in tables}
             known |= {t for t in tables if engine.has_table(t)}
-            if case is not None and self.coverage is not None:
+            if record and self.coverage is not None:
                 self.coverage.record(engine, case.label)
         for table in tables:
             if table not in known:
@@ -421,8 +504,11 @@ def _place(spec: ErrorSpec) -> str:
     if spec.file is not None:
         where = ":".join(str(p) for p in (spec.file, spec.line, spec.col) if p is not None)
         return f" at {where}"
-    parts = [f"{name} {value}" for name, value in (("line", spec.line), ("col", spec.col))
-             if value is not None]
+    parts = [
+        f"{name} {value}"
+        for name, value in (("line", spec.line), ("col", spec.col))
+        if value is not None
+    ]
     return f" at {', '.join(parts)}" if parts else ""
 
 
@@ -460,29 +546,36 @@ def incremental_engine(
     at = sorted(rng.randint(0, len(chunks)) for _ in rule_parts)
     batches: list[list[Delta | RuleChange]] = []
     for i in range(len(chunks) + 1):
-        batches += [part for part, position in zip(rule_parts, at, strict=True)
-                    if position == i and part]
+        batches += [
+            part for part, position in zip(rule_parts, at, strict=True) if position == i and part
+        ]
         if i < len(chunks) and chunks[i]:
             batches.append(list(chunks[i]))
-    # Then every row out and in again, each batch through the delta rules with every rule
-    # in place: each row's insert and delete take the incremental path at least once.
+    bodies = [r for r in rules if r.rule.body]
+    toggled = rng.choice(bodies) if bodies and rng.random() < 0.5 else None
+    if toggled is not None:  # its tables are re-evaluated whole
+        batches.append([RuleChange(toggled.policy, toggled.rule, -1)])
+        batches.append([toggled])
+    # Last, every row out and in again, each batch through the delta rules with every rule
+    # in place: each row's delete and insert take the incremental path, and the tables
+    # compared are what the delta rules made.
     again = _batches([Delta(d.table, d.row, -1) for d in deltas], rng)
     again += _batches([d for d in rng.sample(deltas, len(deltas))], rng)
     batches += again
-    bodies = [r for r in rules if r.rule.body]
-    toggled = rng.choice(bodies) if bodies and rng.random() < 0.5 else None
-    if toggled is not None:
-        batches.append([RuleChange(toggled.policy, toggled.rule, -1)])
-        batches.append([toggled])
     for batch in batches:
         engine.apply(batch)
-    placed = ", ".join(f"{len(part)} before row batch {position + 1}"
-                       if position < len(chunks) else f"{len(part)} after the rows"
-                       for part, position in zip(rule_parts, at, strict=True) if part)
-    plan = (f"{len(deltas)} rows in {len(chunks)} batches, rules {placed or 'none'}, "
-            f"then every row deleted and inserted again in {len(again)} batches"
-            + (f", the rule at {_where(toggled.rule)} removed and added again"
-               if toggled else ""))
+    placed = ", ".join(
+        f"{len(part)} before row batch {position + 1}"
+        if position < len(chunks)
+        else f"{len(part)} after the rows"
+        for part, position in zip(rule_parts, at, strict=True)
+        if part
+    )
+    plan = (
+        f"{len(deltas)} rows in {len(chunks)} batches, rules {placed or 'none'}"
+        + (f", the rule at {_where(toggled.rule)} removed and added again" if toggled else "")
+        + f", then every row deleted and inserted again in {len(again)} batches"
+    )
     return engine, plan
 
 
