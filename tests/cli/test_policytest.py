@@ -507,3 +507,45 @@ def test_missing_paths_and_folders_without_tests_are_usage_errors(tmp_path):
     assert result.exit_code == 2 and "no such file or folder" in result.stderr
     result = charter(str(tmp_path))
     assert result.exit_code == 2 and "no test files (*_test.yaml)" in result.stderr
+
+
+# ---------------------------------------------------------------- docs/testing.md
+
+
+def _doc_steps(text: str) -> list[tuple[str, str, str]]:
+    """``("file", name, text)`` for each block titled with a file name and ``("run", command,
+    expected output)`` for each ``$ ...`` line of the console blocks, in the page's order."""
+    steps: list[tuple[str, str, str]] = []
+    for info, body in re.findall(r"^```(.*?)\n(.*?)^```", text, re.M | re.S):
+        title = re.search(r'title="(.*?)"', info)
+        if title:
+            steps.append(("file", title[1], body))
+        elif info.strip() == "console":
+            for chunk in re.split(r"^\$ ", body, flags=re.M)[1:]:
+                command, _, output = chunk.partition("\n")
+                steps.append(("run", command, output.rstrip("\n")))
+    return steps
+
+
+def _unseeded(text: str) -> str:
+    return re.sub(r"seed: \d+ \(replay with --seed \d+\)", "seed: N (replay with --seed N)", text)
+
+
+def test_the_worked_example_of_docs_testing_md_prints_what_it_shows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    steps = _doc_steps((ROOT / "docs" / "testing.md").read_text())
+    assert sum(kind == "run" for kind, _, _ in steps) >= 5
+    status = 0
+    for kind, first, second in steps:
+        if kind == "file":
+            (tmp_path / first).write_text(second)
+            continue
+        if first == "echo $?":
+            assert second == str(status)
+            continue
+        args = first.split()
+        assert args[:2] == ["charter", "test"], first
+        result = runner.invoke(app, args[1:])
+        status = result.exit_code
+        got = "\n".join(line.rstrip() for line in result.output.rstrip("\n").splitlines())
+        assert _unseeded(got) == _unseeded(second), first
