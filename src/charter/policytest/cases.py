@@ -305,7 +305,8 @@ def find_test_files(paths: Iterable[str | Path]) -> list[str]:
             found.append(str(path))
         elif p.is_dir():
             for child in sorted(p.rglob("*")):
-                if child.is_file() and child.name.endswith(TEST_SUFFIXES):
+                hidden = any(part.startswith(".") for part in child.relative_to(p).parts)
+                if not hidden and child.is_file() and child.name.endswith(TEST_SUFFIXES):
                     found.append(str(child))
         else:
             raise TestFileError([f"{path}: error[file_error]: no such file or folder"])
