@@ -304,10 +304,11 @@ def find_test_files(paths: Iterable[str | Path]) -> list[str]:
         if p.is_file():
             found.append(str(path))
         elif p.is_dir():
-            for child in sorted(p.rglob("*")):
-                hidden = any(part.startswith(".") for part in child.relative_to(p).parts)
-                if not hidden and child.is_file() and child.name.endswith(TEST_SUFFIXES):
-                    found.append(str(child))
+            within: list[str] = []
+            for folder, folders, names in os.walk(p):
+                folders[:] = [f for f in folders if not f.startswith(".")]  # .git, .venv
+                within += [os.path.join(folder, n) for n in names if n.endswith(TEST_SUFFIXES)]
+            found += sorted(within)
         else:
             raise TestFileError([f"{path}: error[file_error]: no such file or folder"])
     return list(dict.fromkeys(found))
