@@ -307,7 +307,11 @@ def find_test_files(paths: Iterable[str | Path]) -> list[str]:
             within: list[str] = []
             for folder, folders, names in os.walk(p):
                 folders[:] = [f for f in folders if not f.startswith(".")]  # .git, .venv
-                within += [os.path.join(folder, n) for n in names if n.endswith(TEST_SUFFIXES)]
+                within += [
+                    os.path.normpath(os.path.join(folder, n))
+                    for n in names
+                    if n.endswith(TEST_SUFFIXES)
+                ]
             found += sorted(within)
         else:
             raise TestFileError([f"{path}: error[file_error]: no such file or folder"])
