@@ -303,24 +303,44 @@ def test_arity_of_a_policy_fact_table_comes_from_its_rules(tmp_path):
     assert_user_error(result, f"{data}:2:5:", "audit:exempt has 1 columns")
 
 
-def test_objects_with_missing_or_extra_keys_are_errors(tmp_path):
+def test_objects_may_omit_columns_of_a_driver_schema_but_not_name_unknown_ones(tmp_path):
     row = {"id": "f1", "name": "tiny", "vcpus": 1, "ram": 1, "disk": 1, "ephemeral": 0}
     extra = dict(row, rxtx_factor=1.0, colour="red")
     data = write(tmp_path, "d.json", json.dumps({"nova:flavors": [row, extra]}, indent=1))
     result = charter("eval", "network.dl", "--data", data)
     assert_user_error(
         result,
-        "error[missing_column]: row 1 of nova:flavors",
-        "lacks column rxtx_factor",
         "error[unknown_column]: row 2 of nova:flavors",
         "has unknown column colour",
     )
+    assert "row 1 of" not in result.stderr  # rxtx_factor omitted: null, not an error
+    data = write(tmp_path, "ok.json", json.dumps({"nova:flavors": [row]}))
+    out = eval_json("network.dl", "--data", data, "--query", "nova:flavors")
+    assert out == {"nova:flavors": [["f1", "tiny", 1, 1, 1, 0, None]]}
 
 
-def test_objects_of_a_table_without_schema_must_share_their_keys(tmp_path):
-    data = write(tmp_path, "d.yaml", "ext:t:\n  - {a: 1, b: 2}\n  - {a: 1, c: 2}\n")
+def test_objects_omitting_a_column_hold_null_and_a_typo_names_the_column(tmp_path):
+    data = write(tmp_path, "d.yaml", "nova:servers:\n  - {id: vm1, staus: ERROR}\n")
     result = charter("eval", "network.dl", "--data", data)
-    assert_user_error(result, f"{data}:3:5:", "lacks column b", "has unknown column c")
+    assert_user_error(result, f"{data}:2:5: error[unknown_column]", "did you mean status")
+    policy = write(
+        tmp_path, "p.dl", 'error(x, t) :- nova:servers(id=x, status="ERROR", tenant_id=t)'
+    )
+    data = write(tmp_path, "ok.yaml", "nova:servers:\n  - {id: vm1, status: ERROR}\n")
+    assert eval_json(policy, "--data", data) == {"p:error": [["vm1", None]]}
+
+
+def test_objects_of_a_table_without_schema_declare_the_union_of_their_keys(tmp_path):
+    data = write(tmp_path, "d.yaml", "ext:t:\n  - {a: 1, b: 2}\n  - {a: 1, c: 2}\n")
+    more = write(tmp_path, "e.yaml", "ext:t:\n  - {d: 4}\n")
+    out = eval_json("network.dl", "--data", data, "--data", more, "--query", "ext:t")
+    assert out == {"ext:t": [[1, 2, None, None], [1, None, 2, None], [None, None, None, 4]]}
+
+
+def test_objects_of_a_policy_facts_table_must_share_their_keys(tmp_path):
+    data = write(tmp_path, "d.yaml", "audit:exempt:\n  - {vm: a}\n  - {host: b}\n")
+    result = charter("eval", "network.dl", "audit.dl", "--data", data)
+    assert_user_error(result, f"{data}:3:5:", "lacks column vm", "has unknown column host")
 
 
 def test_unknown_table_of_a_driver_in_the_data(tmp_path):

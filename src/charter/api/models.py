@@ -375,7 +375,11 @@ class DatasourceBody(Body):
         return data
 
 
-Row = Annotated[list[Scalar], Field(description="One row: its values by column.")]
+Row = Annotated[
+    list[Scalar] | dict[str, Scalar],
+    Field(description="One row: its values by position, or (for a table with declared "
+                      "columns) an object of column: value, where an omitted column is null."),
+]
 
 
 class RowsBody(RootModel[list[Row]]):
@@ -389,12 +393,12 @@ class RowsBody(RootModel[list[Row]]):
         # The push driver's own words (it checks again, with the table's width).
         table = (info.context or {}).get("table", "the table")
         if not isinstance(data, list):
-            raise ServiceError(f"the rows of {table} must be a JSON list of lists, got "
-                               f"{type(data).__name__}")
+            raise ServiceError(f"the rows of {table} must be a JSON list of lists or objects, "
+                               f"got {type(data).__name__}")
         for i, item in enumerate(data):
-            if not isinstance(item, list):
-                raise ServiceError(f"row {i} of {table} is not a list: {item!r}")
-            for value in item:
+            if not isinstance(item, list | dict):
+                raise ServiceError(f"row {i} of {table} is not a list or an object: {item!r}")
+            for value in item.values() if isinstance(item, dict) else item:
                 if not isinstance(value, str | int | float | bool | None):
                     raise ServiceError(f"row {i} of {table} holds {value!r}; values must be "
                                        "strings, numbers, booleans or null")

@@ -409,11 +409,13 @@ def _raise_data_errors(errors: list[str]) -> None:
 
 
 def _object_columns(table: DataTable) -> tuple[str, ...] | None:
-    """The columns a table's rows declare: the keys of its first object row, in order."""
+    """The columns a table's rows declare: every key of its object rows, in the order they
+    first appear (a row may omit some; they are null there). None without object rows."""
+    keys: dict[str, None] = {}
     for row in table.rows:
         if isinstance(row, dict):
-            return tuple(str(k) for k in row)
-    return None
+            keys.update(dict.fromkeys(str(k) for k in row))
+    return tuple(keys) or None
 
 
 def datasource_schemas(
@@ -449,8 +451,9 @@ def datasource_schemas(
             columns = _object_columns(table)
             if columns is None and table.rows and isinstance(table.rows[0], list):
                 columns = tuple(f"c{i}" for i in range(len(table.rows[0])))
-            if columns is not None:
-                schema.setdefault(table.name, columns)
+            if columns is not None:  # the union of the keys of every file's objects
+                known = schema.get(table.name, ())
+                schema[table.name] = known + tuple(c for c in columns if c not in known)
         for policy in policies:
             for atom in _atoms(policy.rules):
                 if atom.theory == module and atom.table not in schema and not atom.named:
@@ -462,8 +465,16 @@ def datasource_schemas(
 # ---------------------------------------------------------------- rows
 
 
+OMITTED = object()
+"""A column an object row leaves out: None in the row, as a driver's translator gives for an
+absent field (unlike an explicit null, which Congress's drivers stored as "None")."""
+
+
 def _value(value: object) -> str | int | float | None:
-    """A data value as Congress's drivers stored it: bools and null become strings."""
+    """A data value as Congress's drivers stored it: bools and null become strings; an
+    omitted column is None; a list or an object is None too (the caller refuses it)."""
+    if value is OMITTED:
+        return None
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, str | int | float):
@@ -509,7 +520,7 @@ class _RowReader:
             if values is None or not self.fits(index, values):
                 continue
             converted = [_value(v) for v in values]
-            bad = [i for i, v in enumerate(converted) if v is None]
+            bad = [i for i, v in enumerate(values) if isinstance(v, list | dict)]
             if bad:
                 column = self.columns[bad[0]] if self.columns else f"c{bad[0]}"
                 message = (
@@ -522,13 +533,17 @@ class _RowReader:
         return self.out
 
     def named(self, index: int, row: dict) -> list | None:
+        """An object row's values in column order. With a known schema (a driver's, or the
+        columns the data's objects declare) an omitted column is None; without one (a
+        policy's facts) the first object's keys name the columns and every object has them.
+        A key that is not a column is an error either way."""
         row = {str(k): v for k, v in row.items()}
         keys = list(row)
         columns = self.columns or self.keys
         if columns is None:  # no schema: the first object's keys name the columns
             self.keys = columns = tuple(keys)
-        missing = [c for c in columns if c not in row]
         extra = [k for k in keys if k not in columns]
+        missing = [c for c in columns if c not in row] if self.columns is None else []
         if missing or extra:
             parts = []
             if missing:
@@ -540,13 +555,14 @@ class _RowReader:
                 f"{' and '.join(parts)}; {self.table.table} has columns "
                 f"{', '.join(columns)}{source}"
             )
-            hint = difflib.get_close_matches(extra[0], missing, n=1, cutoff=0.5) if extra else []
+            unused = [c for c in columns if c not in row]
+            hint = difflib.get_close_matches(extra[0], unused, n=1, cutoff=0.5) if extra else []
             if hint:
                 message += f"; did you mean {hint[0]} for {extra[0]}?"
             code = "unknown_column" if extra and not missing else "missing_column"
             self.error(index, code, message)
             return None
-        return [row[c] for c in columns]
+        return [row.get(c, OMITTED) for c in columns]
 
     def fits(self, index: int, values: list) -> bool:
         expected = len(self.columns) if self.columns is not None else self.arity

@@ -17,6 +17,7 @@ from charter.cli.check import check_command
 from charter.cli.evaluate import eval_command
 from charter.cli.explain import explain_command
 from charter.cli.lsp import lsp_command
+from charter.cli.policytest import test_command
 from charter.cli.serve import serve_command
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app.command("admit")(admit_command)
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 app.command("lsp")(lsp_command)
+app.command("test")(test_command)
 
 
 def _show_version(value: bool) -> None:

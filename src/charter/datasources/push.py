@@ -5,13 +5,18 @@ config (``{"tables": {"alarms": ["id", "host", "severity"]}}``) so that rules ca
 columns and rows of the wrong width are refused with a message; without a schema, a
 table's width is fixed by the first rows pushed to it.
 
+With a schema a row may also be an object of ``column: value``: a column it omits is null
+(``None``), as a polling driver's translator gives for an absent field, and a key that is
+not a column is refused.
+
 >>> d = PushDriver("mon", {"tables": {"alarms": ["id", "host"]}})
->>> d.rows_for("alarms", [["a1", "h1"], ["a2", "h2"]])
-[('a1', 'h1'), ('a2', 'h2')]
+>>> d.rows_for("alarms", [["a1", "h1"], {"id": "a2"}])
+[('a1', 'h1'), ('a2', None)]
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -57,7 +62,8 @@ class PushDriver(Driver):
         }
 
     def rows_for(self, table: str, data: Any, width: int | None = None) -> list[Row]:
-        """Check pushed JSON (a list of lists of scalars) and turn it into rows.
+        """Check pushed JSON (a list of rows: lists of scalars, or objects of column:
+        scalar when the table has a schema) and turn it into rows.
 
         ``width`` is the table's current width when it has no schema but already has rows.
         """
@@ -68,16 +74,23 @@ class PushDriver(Driver):
             )
         if not isinstance(data, list):
             raise DriverError(
-                f"the rows of {self.name}:{table} must be a JSON list of lists, "
+                f"the rows of {self.name}:{table} must be a JSON list of lists or objects, "
                 f"got {type(data).__name__}"
             )
-        expected = len(self._schema[table]) if table in self._schema else width
+        columns = self._schema.get(table)
+        expected = len(columns) if columns is not None else width
         rows: list[Row] = []
         for i, item in enumerate(data):
-            if isinstance(item, Mapping) and "data" in item:
+            if isinstance(item, Mapping) and set(item) == {"data"} and isinstance(
+                item["data"], list
+            ):
                 item = item["data"]  # the shape GET .../rows returns
+            elif isinstance(item, Mapping):
+                item = self._named(table, i, item, columns)
             if not isinstance(item, list):
-                raise DriverError(f"row {i} of {self.name}:{table} is not a list: {item!r}")
+                raise DriverError(
+                    f"row {i} of {self.name}:{table} is not a list or an object: {item!r}"
+                )
             for value in item:
                 if not isinstance(value, SCALARS):
                     raise DriverError(
@@ -93,6 +106,28 @@ class PushDriver(Driver):
                 )
             rows.append(tuple(item))
         return rows
+
+    def _named(
+        self, table: str, i: int, item: Mapping, columns: tuple[str, ...] | None
+    ) -> list:
+        """An object row's values in column order; an omitted column is None."""
+        if columns is None:
+            raise DriverError(
+                f"row {i} of {self.name}:{table} is an object, but datasource {self.name} "
+                f"declares no columns for {table}: give rows as lists, or declare "
+                f'{{"tables": {{"{table}": [column, ...]}}}} in its config'
+            )
+        unknown = [str(k) for k in item if k not in columns]
+        if unknown:
+            omitted = [c for c in columns if c not in item]
+            hint = difflib.get_close_matches(unknown[0], omitted, n=1, cutoff=0.5)
+            more = f"; did you mean {hint[0]} for {unknown[0]}?" if hint else ""
+            raise DriverError(
+                f"row {i} of {self.name}:{table} has unknown column"
+                f"{'s' * (len(unknown) > 1)} {', '.join(unknown)}; {self.name}:{table} has "
+                f"columns {', '.join(columns)}{more}"
+            )
+        return [item.get(c) for c in columns]
 
     def webhook(self, payload: Any) -> dict[str, list[Row]]:
         """A webhook replaces whole tables: ``{"tables": {"t": [[...], ...]}}``."""
