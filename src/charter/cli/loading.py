@@ -39,8 +39,10 @@ from charter.engine.engine import POLICY_KINDS
 from charter.lang import limits
 from charter.lang.ast import Aggregate, Atom, Modal, Negation, Rule, Span
 from charter.lang.checks import check_program
+from charter.lang.duplicates import unique_rules
 from charter.lang.errors import DataError, Diagnostic, PolicyError
 from charter.lang.library import load_library_policy, unconstructable
+from charter.lang.names import policy_name_problem, suggested_name
 from charter.lang.parser import parse
 
 __all__ = [
@@ -70,12 +72,15 @@ Sources = dict[str, str]
 
 @dataclass(frozen=True, slots=True)
 class PolicyFile:
-    """One policy read from a file: its name, kind and parsed (not yet compiled) rules."""
+    """One policy read from a file: its name, kind and parsed (not yet compiled) rules,
+    each once, and the warnings of reading it (``duplicate_rule``: a rule the file writes
+    twice, kept once as Congress kept it)."""
 
     name: str
     path: str
     kind: str
     rules: tuple[Rule, ...]
+    warnings: tuple[Diagnostic, ...] = ()
 
 
 def _read_text(path: str) -> str:
@@ -88,8 +93,9 @@ def read_policy_file(path: str | Path, sources: Sources) -> PolicyFile:
     """Read and parse one policy file (library YAML or Datalog text).
 
     Raises:
-        PolicyError: the file cannot be read (``file_error``), does not parse, or names an
-            unknown policy kind.
+        PolicyError: the file cannot be read (``file_error``), does not parse, names an
+            unknown policy kind, or names its policy with a name that is not an identifier
+            (``invalid_policy_name``: a Datalog file's stem, a library file's ``name:``).
     """
     name = str(path)
     try:
@@ -108,8 +114,31 @@ def read_policy_file(path: str | Path, sources: Sources) -> PolicyFile:
             span = Span(name, _key_line(text, "kind"), 1)
             raise PolicyError([Diagnostic("library_invalid", message, span)])
         rules = tuple(entry.rule for entry in library.rules)
-        return PolicyFile(library.name, name, library.kind, rules)
-    return PolicyFile(Path(name).stem, name, "nonrecursive", tuple(parse(text, name)))
+        return PolicyFile(library.name, name, library.kind, rules, library.warnings)
+    return _read_datalog(name, text)
+
+
+def _read_datalog(name: str, text: str) -> PolicyFile:
+    """A Datalog file: its policy is named by the file's stem, which must be an identifier
+    (reported with the file's syntax errors, if any)."""
+    stem = Path(name).stem
+    diagnostics: list[Diagnostic] = []
+    problem = policy_name_problem(stem)
+    if problem is not None:
+        fixed = suggested_name(stem) + Path(name).suffix
+        message = (
+            f"{problem}; a Datalog file's policy is named by the file's name, so rename "
+            f"{Path(name).name} (e.g. to {fixed})"
+        )
+        diagnostics.append(Diagnostic("invalid_policy_name", message, Span(name, 1, 1)))
+    try:
+        rules = parse(text, name)
+    except PolicyError as exc:
+        raise PolicyError(diagnostics + exc.diagnostics) from None
+    if diagnostics:
+        raise PolicyError(diagnostics)
+    kept, warnings = unique_rules(rules, stem)
+    return PolicyFile(stem, name, "nonrecursive", tuple(kept), tuple(warnings))
 
 
 def _key_line(text: str, key: str) -> int:
@@ -146,6 +175,7 @@ def read_policy_files(
             continue
         defined[policy.name] = policy.path
         policies.append(policy)
+        diagnostics += policy.warnings
     return policies, diagnostics
 
 
@@ -556,11 +586,13 @@ class _RowReader:
 
 @dataclass
 class Workspace:
-    """An engine loaded from files, and the column names the CLI shows for its tables."""
+    """An engine loaded from files, the column names the CLI shows for its tables, and
+    the warnings of reading the files (a rule written twice)."""
 
     engine: Engine
     policies: list[PolicyFile]
     data_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    warnings: list[Diagnostic] = field(default_factory=list)
 
     def columns(self, table: str) -> tuple[str, ...] | None:
         """A table's column names: from its schema, else from the data's objects."""
@@ -676,7 +708,7 @@ def load_workspace(
     load_policies(engine, policies)
     rows, keys = data_rows(engine, tables, [p.name for p in policies])
     engine.load_rows(rows)
-    return Workspace(engine, policies, keys)
+    return Workspace(engine, policies, keys, diagnostics)
 
 
 def compile_diagnostics(
