@@ -42,7 +42,7 @@ from charter.lang.checks import check_program
 from charter.lang.duplicates import unique_rules
 from charter.lang.errors import DataError, Diagnostic, PolicyError
 from charter.lang.library import load_library_policy, unconstructable
-from charter.lang.names import policy_name_problem, suggested_name
+from charter.lang.names import POLICY_NAME_RULE, is_policy_name, suggested_name
 from charter.lang.parser import parse
 
 __all__ = [
@@ -123,12 +123,12 @@ def _read_datalog(name: str, text: str) -> PolicyFile:
     (reported with the file's syntax errors, if any)."""
     stem = Path(name).stem
     diagnostics: list[Diagnostic] = []
-    problem = policy_name_problem(stem)
-    if problem is not None:
+    if not is_policy_name(stem):
         fixed = suggested_name(stem) + Path(name).suffix
         message = (
-            f"{problem}; a Datalog file's policy is named by the file's name, so rename "
-            f"{Path(name).name} (e.g. to {fixed})"
+            f"policy name {stem!r} is not an identifier: a Datalog file's policy is named by "
+            f"the file's name, which must use {POLICY_NAME_RULE}; rename {Path(name).name} "
+            f"(e.g. to {fixed})"
         )
         diagnostics.append(Diagnostic("invalid_policy_name", message, Span(name, 1, 1)))
     try:
