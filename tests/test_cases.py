@@ -3,9 +3,12 @@
 Each file holds ``cases:``, each with ``note``, ``policy`` (Datalog text of policy ``p``) or
 ``policies`` (name -> text), optional ``schemas`` (datasource -> table -> columns) and
 ``data`` (``module:table`` -> rows), then either ``want`` (``policy:table`` -> rows) or
-``want_error`` (``code``, ``line``, ``col``, optional ``message`` substring), and optional
-``want_warning`` (codes). Every case with ``want`` runs twice: rules then rows one batch
-at a time (incremental), and rows then rules (whole evaluation); both must give ``want``.
+``want_error`` (``code``, ``line``, ``col``, optional ``message`` substring and ``count``
+of diagnostics with that code), and optional
+``want_warning`` (codes, or ``{code, line, col}``): warnings of reading the policy text
+(a rule written twice) and of compiling it. Every case with ``want`` runs twice: rules then
+rows one batch at a time (incremental), and rows then rules (whole evaluation); both must
+give ``want``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import pytest
 import yaml
 
 from charter.engine import Engine
+from charter.lang.duplicates import unique_rules
 from charter.lang.errors import CharterError, PolicyError
+from charter.lang.parser import parse
 
 CASES = Path(__file__).parent / "cases"
 
@@ -65,6 +70,8 @@ def test_case(case):
         assert isinstance(error, PolicyError), error
         found = [d for d in error.diagnostics if d.code == want["code"]]
         assert found, f"wanted {want['code']}, got {[str(d) for d in error.diagnostics]}"
+        if "count" in want:
+            assert len(found) == want["count"], [str(d) for d in found]
         d = found[0]
         if "line" in want:
             assert (d.span.line, d.span.col) == (want["line"], want["col"]), str(d)
@@ -81,13 +88,18 @@ def test_case(case):
             engine.insert_rows(table, [row])
     _check_want(engine, case)
     if case.get("want_warning"):
-        codes = set()
+        found = []
         for name, text in _policies(case).items():
-            from charter.lang.parser import parse
-
-            _, diagnostics = engine.compile(name, parse(text))
-            codes |= {d.code for d in diagnostics}
-        assert set(case["want_warning"]) <= codes
+            kept, warnings = unique_rules(parse(text, f"{name}.dl"), name)
+            _, diagnostics = engine.compile(name, kept)
+            found += warnings + diagnostics
+        for want in case["want_warning"]:
+            want = want if isinstance(want, dict) else {"code": want}
+            hits = [d for d in found if d.code == want["code"] and not d.is_error]
+            assert hits, f"wanted warning {want['code']}, got {[str(d) for d in found]}"
+            if "line" in want:
+                places = [(d.span.line, d.span.col) for d in hits]
+                assert (want["line"], want["col"]) in places, places
 
     # whole: rows first, then rules in one batch (evaluated from scratch)
     engine = _engine(case)

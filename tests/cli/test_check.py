@@ -122,7 +122,7 @@ def test_duplicate_policies_and_rules(tmp_path):
     two = write(tmp_path, "other/p.dl", "ok(2)\n")
     result = check(one, two)
     assert result.exit_code == 1
-    assert "error[rule_already_exists]" in result.stdout
+    assert f"{one}:2:1: warning[duplicate_rule]" in result.stdout  # kept once, as Congress
     assert "error[duplicate_policy]" in result.stdout and "both define policy p" in result.stdout
 
 

@@ -200,13 +200,16 @@ def test_errors_name_the_file():
 def test_minimal_policy_and_optional_fields():
     policy = load_library_policy("name: empty\n")
     assert policy == LibraryPolicy("empty", "", (), "nonrecursive", None)
-    policy = load_library_policy("name: 42\nrules:\nkind: action\nabbreviation: act\n")
+    policy = load_library_policy("name: acts\nrules:\nkind: action\nabbreviation: act\n")
     assert (policy.name, policy.rules, policy.kind, policy.abbreviation) == (
-        "42",
+        "acts",
         (),
         "action",
         "act",
     )
+    with pytest.raises(PolicyError) as info:  # a number is read as text, and is no name
+        load_library_policy("name: 42\n")
+    assert [d.code for d in info.value.diagnostics] == ["invalid_policy_name"]
 
 
 def test_library_rule_keeps_the_text():

@@ -110,6 +110,14 @@ exprs = st.recursive(
     lambda inner: st.builds(BinOp, st.sampled_from("+-*/%"), inner, inner),
     max_leaves=6,
 )
+def _columns_once(atom: Atom) -> bool:
+    """A column given twice (by name, by number, by number and position) does not parse."""
+    keys = [k for k, _ in atom.named]
+    return len(set(keys)) == len(keys) and all(
+        not isinstance(k, int) or k >= len(atom.args) for k in keys
+    )
+
+
 atoms = st.builds(
     Atom,
     tables,
@@ -117,7 +125,7 @@ atoms = st.builds(
     st.one_of(st.none(), names.filter(lambda n: n != "builtin")),
     st.lists(st.tuples(st.one_of(names, st.integers(0, 12)), terms), max_size=2).map(tuple),
     st.sampled_from([None, "+", "-"]),
-)
+).filter(_columns_once)
 builtin_calls = st.builds(
     BuiltinCall, st.sampled_from(sorted(BUILTINS)), st.lists(terms, max_size=3).map(tuple)
 )

@@ -43,7 +43,7 @@ from charter.service import errors as E
 from charter.service.errors import ServiceError
 from charter.service.policies import KINDS
 
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"  # charter.lang.names: Congress's policy names
 DATASOURCE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 
 Scalar = str | int | float | bool | None
@@ -217,8 +217,9 @@ class PolicyBody(Body):
     what: ClassVar[str] = "a policy"
     noun: ClassVar[str] = "policy"
 
-    name: str = Field(description="Letters, digits, '_', '-' and '.', starting with a letter "
-                      "or '_'.", json_schema_extra={"pattern": NAME_PATTERN})
+    name: str = Field(description="An identifier: letters, digits and '_', starting with a "
+                      "letter (rules read the policy's tables as <name>:<table>).",
+                      json_schema_extra={"pattern": NAME_PATTERN})
     abbreviation: str | None = Field(None, max_length=5, description="At most 5 characters "
                                      "(default: the name's first 5).")
     kind: str | None = _KIND
@@ -246,7 +247,9 @@ class LibraryPolicyBody(Body):
     what: ClassVar[str] = "a library policy"
     noun: ClassVar[str] = "library policy"
 
-    name: str = Field(min_length=1, description="The library policy's name.")
+    name: str = Field(min_length=1, description="The library policy's name, which the "
+                      "policies made from it take: letters, digits and '_', starting with a "
+                      "letter.", json_schema_extra={"pattern": NAME_PATTERN})
     description: str | None = None
     abbreviation: str | None = Field(None, max_length=5)
     kind: str | None = _KIND

@@ -20,6 +20,7 @@ from charter.api.models import (
     parse,
     request_body,
 )
+from charter.lang.errors import Diagnostic
 from charter.service.errors import ServiceError
 from charter.service.simulate import simulate
 from charter.store.records import LibraryPolicyRecord, PolicyRecord, RuleRecord
@@ -34,6 +35,14 @@ def policy_json(p: PolicyRecord) -> dict:
 
 def rule_json(r: RuleRecord) -> dict:
     return {"id": r.id, "name": r.name, "rule": r.rule, "comment": r.comment}
+
+
+def with_warnings(out: dict, warnings: list[Diagnostic]) -> dict:
+    """Charter: ``warnings`` (diagnostics: a rule given twice, kept once) beside Congress's
+    fields, only when there are any, so Congress's clients see Congress's shape."""
+    if warnings:
+        out["warnings"] = [w.to_json() for w in warnings]
+    return out
 
 
 def library_json(lib: LibraryPolicyRecord, include_rules: bool = True) -> dict:
@@ -59,20 +68,23 @@ def create_policy(*, request: Request, library_policy: str | None = None,
     """A policy (``PolicyBody``), or with ``?library_policy=<id or name>`` and an empty body
     a copy of a library policy."""
     service = svc(request)
+    warnings: list[Diagnostic] = []
     if library_policy is not None:
         if data:
             raise ServiceError("create a policy from a library policy with an empty body")
-        rec, rules = service.library.activate(library_policy, owner=name_of(who))
+        rec, rules = service.library.activate(library_policy, owner=name_of(who),
+                                              warnings=warnings)
     else:
         body = parse(PolicyBody, data)
         raw = data.get("rules")  # as sent: the service reads each rule's fields itself
         rec, rules = service.policies.create(
             body.name, abbreviation=body.abbreviation, kind=body.kind,
-            description=body.description or "", owner=name_of(who), rules=raw)
+            description=body.description or "", owner=name_of(who), rules=raw,
+            warnings=warnings)
     out = policy_json(rec)
     if rules:
         out["rules"] = [rule_json(r) for r in rules]
-    return created(f"/v1/policies/{rec.id}", out)
+    return created(f"/v1/policies/{rec.id}", with_warnings(out, warnings))
 
 
 @router.get("/policies/{policy}", responses=errors(*AUTH, *POLICY))
@@ -214,8 +226,9 @@ def list_library(*, request: Request, name: str | None = None,
              openapi_extra=request_body(LibraryPolicyBody))
 def create_library(*, request: Request, data: JsonBody) -> JSONResponse:
     parse(LibraryPolicyBody, data)
-    rec = svc(request).library.create(data)
-    return created(f"/v1/librarypolicies/{rec.id}", library_json(rec))
+    warnings: list[Diagnostic] = []
+    rec = svc(request).library.create(data, warnings)
+    return created(f"/v1/librarypolicies/{rec.id}", with_warnings(library_json(rec), warnings))
 
 
 @router.get("/librarypolicies/{lib}", responses=errors(*AUTH, 400, 404))
@@ -228,7 +241,9 @@ def show_library(*, lib: str, request: Request, include_rules: str | None = None
             openapi_extra=request_body(LibraryPolicyBody))
 def replace_library(*, lib: str, request: Request, data: JsonBody) -> dict:
     parse(LibraryPolicyBody, data)
-    return library_json(svc(request).library.replace(lib, data))
+    warnings: list[Diagnostic] = []
+    rec = svc(request).library.replace(lib, data, warnings)
+    return with_warnings(library_json(rec), warnings)
 
 
 @router.delete("/librarypolicies/{lib}", responses=errors(*AUTH, 404))

@@ -13,7 +13,14 @@ import yaml
 from rich.console import Console
 
 from charter.cli.loading import Sources, Workspace, load_workspace
-from charter.cli.output import check_printable, error_text, format_json, print_tables, printable
+from charter.cli.output import (
+    check_printable,
+    error_text,
+    format_json,
+    print_tables,
+    printable,
+    render_diagnostics,
+)
 from charter.cli.reports import format_csv, format_junit
 from charter.lang.errors import CharterError, EngineError
 
@@ -90,7 +97,8 @@ def eval_command(
     glancev2, ...) are known, so rows may be objects keyed by column name.
 
     Exit status: 0 when evaluated (violations are output, not failure); 1 on any error in
-    the files or the query, printed on stderr as file:line:col: error[code]: message.
+    the files or the query, printed on stderr as file:line:col: error[code]: message. A
+    rule a file writes twice is kept once, with a warning on stderr.
     """
     for path in files:
         if path.suffix.lower() == ".json":
@@ -108,6 +116,8 @@ def eval_command(
     except (CharterError, OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
         typer.echo(error_text(exc, sources), err=True)
         raise typer.Exit(1) from None
+    if workspace.warnings:  # a rule written twice: kept once, said on stderr
+        typer.echo(render_diagnostics(workspace.warnings, sources), err=True)
     if not query and not tables:
         names = ", ".join(p.name for p in workspace.policies) or "(none)"
         typer.echo(

@@ -20,7 +20,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from charter.cli.loading import Sources, Workspace, load_workspace
-from charter.cli.output import error_text
+from charter.cli.output import error_text, render_diagnostics
 from charter.engine.explain import (
     Absence,
     AggregateProof,
@@ -169,6 +169,8 @@ def explain_command(
     except (CharterError, OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
         typer.echo(error_text(exc, sources), err=True)
         raise typer.Exit(1) from None
+    if workspace.warnings:  # a rule written twice: kept once, said on stderr
+        typer.echo(render_diagnostics(workspace.warnings, sources), err=True)
     try:
         if output_format is ExplainFormat.json:
             text = json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False)

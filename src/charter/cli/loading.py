@@ -39,9 +39,11 @@ from charter.engine.engine import POLICY_KINDS
 from charter.lang import limits
 from charter.lang.ast import Aggregate, Atom, Modal, Negation, Rule, Span
 from charter.lang.checks import check_program
+from charter.lang.duplicates import unique_rules
 from charter.lang.errors import DataError, Diagnostic, PolicyError
 from charter.lang.library import load_library_policy, unconstructable
 from charter.lang.lint import WARNING_CODES, lint_policies
+from charter.lang.names import POLICY_NAME_RULE, is_policy_name, suggested_name
 from charter.lang.parser import parse
 from charter.lang.suppress import Suppressions, filter_suppressed, unknown_codes
 
@@ -74,12 +76,15 @@ Sources = dict[str, str]
 
 @dataclass(frozen=True, slots=True)
 class PolicyFile:
-    """One policy read from a file: its name, kind and parsed (not yet compiled) rules."""
+    """One policy read from a file: its name, kind and parsed (not yet compiled) rules,
+    each once, and the warnings of reading it (``duplicate_rule``: a rule the file writes
+    twice, kept once as Congress kept it)."""
 
     name: str
     path: str
     kind: str
     rules: tuple[Rule, ...]
+    warnings: tuple[Diagnostic, ...] = ()
 
 
 def _read_text(path: str) -> str:
@@ -92,8 +97,9 @@ def read_policy_file(path: str | Path, sources: Sources) -> PolicyFile:
     """Read and parse one policy file (library YAML or Datalog text).
 
     Raises:
-        PolicyError: the file cannot be read (``file_error``), does not parse, or names an
-            unknown policy kind.
+        PolicyError: the file cannot be read (``file_error``), does not parse, names an
+            unknown policy kind, or names its policy with a name that is not an identifier
+            (``invalid_policy_name``: a Datalog file's stem, a library file's ``name:``).
     """
     name = str(path)
     try:
@@ -118,8 +124,31 @@ def policy_from_text(name: str, text: str) -> PolicyFile:
             span = Span(name, _key_line(text, "kind"), 1)
             raise PolicyError([Diagnostic("library_invalid", message, span)])
         rules = tuple(entry.rule for entry in library.rules)
-        return PolicyFile(library.name, name, library.kind, rules)
-    return PolicyFile(Path(name).stem, name, "nonrecursive", tuple(parse(text, name)))
+        return PolicyFile(library.name, name, library.kind, rules, library.warnings)
+    return _read_datalog(name, text)
+
+
+def _read_datalog(name: str, text: str) -> PolicyFile:
+    """A Datalog file: its policy is named by the file's stem, which must be an identifier
+    (reported with the file's syntax errors, if any)."""
+    stem = Path(name).stem
+    diagnostics: list[Diagnostic] = []
+    if not is_policy_name(stem):
+        fixed = suggested_name(stem) + Path(name).suffix
+        message = (
+            f"policy name {stem!r} is not an identifier: a Datalog file's policy is named by "
+            f"the file's name, which must use {POLICY_NAME_RULE}; rename {Path(name).name} "
+            f"(e.g. to {fixed})"
+        )
+        diagnostics.append(Diagnostic("invalid_policy_name", message, Span(name, 1, 1)))
+    try:
+        rules = parse(text, name)
+    except PolicyError as exc:
+        raise PolicyError(diagnostics + exc.diagnostics) from None
+    if diagnostics:
+        raise PolicyError(diagnostics)
+    kept, warnings = unique_rules(rules, stem)
+    return PolicyFile(stem, name, "nonrecursive", tuple(kept), tuple(warnings))
 
 
 def _key_line(text: str, key: str) -> int:
@@ -159,6 +188,7 @@ def read_policy_files(
             continue
         defined[policy.name] = policy.path
         policies.append(policy)
+        diagnostics += policy.warnings
     return policies, diagnostics
 
 
@@ -585,11 +615,13 @@ class _RowReader:
 
 @dataclass
 class Workspace:
-    """An engine loaded from files, and the column names the CLI shows for its tables."""
+    """An engine loaded from files, the column names the CLI shows for its tables, and
+    the warnings of reading the files (a rule written twice)."""
 
     engine: Engine
     policies: list[PolicyFile]
     data_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    warnings: list[Diagnostic] = field(default_factory=list)
 
     def columns(self, table: str) -> tuple[str, ...] | None:
         """A table's column names: from its schema, else from the data's objects."""
@@ -705,7 +737,7 @@ def load_workspace(
     load_policies(engine, policies)
     rows, keys = data_rows(engine, tables, [p.name for p in policies])
     engine.load_rows(rows)
-    return Workspace(engine, policies, keys)
+    return Workspace(engine, policies, keys, diagnostics)
 
 
 def compile_diagnostics(

@@ -51,6 +51,7 @@ from charter.engine.rule_check import CheckedRules, ProgramView, check_changes
 from charter.lang.ast import Atom, Constant, Modal, Rule, Variable
 from charter.lang.checks import compile_rules, head_table
 from charter.lang.columns import FreshVariables, resolve_columns
+from charter.lang.duplicates import unique_rules
 from charter.lang.errors import DataError, Diagnostic, EngineError, PolicyError, raise_if_errors
 from charter.lang.parser import parse, parse_literal
 from charter.lang.schema import Schemas
@@ -193,8 +194,8 @@ class Engine:
     def _rules(
         self, policy: str, rules: str | Rule | Sequence[Rule], file: str | None
     ) -> list[Rule]:
-        if isinstance(rules, str):
-            return parse(rules, file)
+        if isinstance(rules, str):  # a text, as a file: a rule written twice is kept once
+            return unique_rules(parse(rules, file), policy)[0]
         if isinstance(rules, Rule):
             return [rules]
         return list(rules)
@@ -206,7 +207,8 @@ class Engine:
         file: str | None = None,
         kind: str = "nonrecursive",
     ) -> dict[str, TableDelta]:
-        """Create the policy if needed and add its rules, all or none."""
+        """Create the policy if needed and add its rules, all or none (a rule the text
+        writes twice is kept once, as Congress kept it)."""
         parsed = self._rules(name, rules, file)
         created = name not in self.policies
         if created:

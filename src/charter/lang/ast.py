@@ -135,14 +135,21 @@ class Atom:
 
 @dataclass(frozen=True, slots=True)
 class BuiltinCall:
-    """A call of a builtin, written bare (``lt(x, y)``) or qualified (``builtin:lt(x, y)``)."""
+    """A call of a builtin, written bare (``lt(x, y)``) or qualified (``builtin:lt(x, y)``).
+
+    ``str()`` prints it as written; a bare name in a body is always the builtin, so the
+    printed rule parses back to an equal one."""
 
     name: str
     args: tuple[Term, ...]
     span: Span | None = _span()
+    # Written without ``builtin:`` (``lt(x, y)``): printed so, as the user wrote it. Not
+    # part of equality: both spellings call the same builtin.
+    bare: bool = field(default=False, compare=False, repr=False)
 
     def __str__(self) -> str:
-        return f"builtin:{self.name}({', '.join(str(a) for a in self.args)})"
+        prefix = "" if self.bare else "builtin:"
+        return f"{prefix}{self.name}({', '.join(str(a) for a in self.args)})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,12 +120,13 @@ def check_heads(rule: Rule, ctx: _RuleContext) -> Rule:
 
 
 def _qualify(atom: Atom, ctx: _RuleContext, fresh: FreshVariables) -> Atom:
+    written = str(atom)  # messages show the literal as the user wrote it
     theory = atom.theory or ctx.policy
     atom = replace(atom, theory=theory)
     if atom.update and ctx.kind != "action":
         ctx.error(
             "update_table",
-            f"literal {atom} reads an update table; update tables belong in action policies",
+            f"literal {written} reads an update table; update tables belong in action policies",
             atom,
         )
     columns = ctx.schemas.columns(theory, atom.table)
@@ -135,16 +136,16 @@ def _qualify(atom: Atom, ctx: _RuleContext, fresh: FreshVariables) -> Atom:
         suggestion = f"; did you mean {theory}:{hint[0]}?" if hint else ""
         ctx.error(
             "unknown_table",
-            f"literal {atom} uses unknown table {atom.table} from policy {theory}{suggestion}",
+            f"literal {written} uses unknown table {atom.table} from policy {theory}{suggestion}",
             atom,
         )
         return atom
-    atom = resolve_columns(atom, columns, fresh, ctx.diagnostics)
+    atom = resolve_columns(atom, columns, fresh, ctx.diagnostics, label=written)
     if columns is not None and len(atom.args) > len(columns):
         ctx.error(
             "arity_mismatch",
-            f"literal {atom} contained {len(atom.args)} arguments but exactly {len(columns)} "
-            f"arguments are permitted ({atom.qualified}: {', '.join(columns)})",
+            f"literal {written} contained {len(atom.args)} arguments but exactly "
+            f"{len(columns)} arguments are permitted ({atom.qualified}: {', '.join(columns)})",
             atom,
         )
     return atom
@@ -162,19 +163,19 @@ def _normalize_literal(literal: Literal, ctx: _RuleContext, fresh: FreshVariable
 
 
 def resolve_tables(rule: Rule, ctx: _RuleContext) -> Rule:
-    """Qualify body tables with their policy; resolve column references against schemas."""
+    """Qualify body tables with their policy; resolve column references against schemas.
+
+    An action written without a service (``execute[p(x)]``) is the policy's own, as in
+    Congress (``congress/policy_engines/agnostic.py``, ``_execute_table``: ``service =
+    service or theory``): its table is ``<policy>:execute[<policy>:p]``.
+    """
     fresh = FreshVariables()
     head = rule.head
     if isinstance(head, Modal):
         atom = head.atom
-        if atom.theory is None:
-            ctx.error(
-                "service_action_syntax",
-                f"action {atom.table} in {head} must name its service: <service>:<action>",
-                head,
-            )
-        elif atom.named:
-            head = replace(head, atom=_qualify(atom, ctx, fresh))
+        if atom.named:
+            atom = _qualify(atom, ctx, fresh)
+        head = replace(head, atom=replace(atom, theory=atom.theory or ctx.policy))
     body = tuple(_normalize_literal(lit, ctx, fresh) for lit in rule.body)
     return replace(rule, heads=(head, *rule.heads[1:]), body=body)
 
@@ -246,26 +247,89 @@ def check_facts(rule: Rule, ctx: _RuleContext) -> Rule:
     if variables:
         ctx.error(
             "fact_not_ground",
-            f"fact not ground: {rule} (variable {variables[0]}; facts hold constants only)",
+            f"fact not ground: {ctx.source or rule} (variable {variables[0]}; facts hold "
+            f"constants only)",
             variables[0],
         )
     return rule
 
 
-def _unsafe_message(literal: Literal, missing: set[str]) -> str:
-    names = ", ".join(sorted(missing))
+def _unsafe_what(literal: Literal) -> str:
     if isinstance(literal, Negation):
-        what = "a negated literal"
-    elif isinstance(literal, BuiltinCall):
-        what = "the inputs of a builtin"
-    elif isinstance(literal, Aggregate):
-        what = "the group-by variables of an aggregate"
-    else:
-        what = "a comparison"
-    return (
-        f"unsafe literal {literal}: {what} needs {names} bound by a positive literal of the "
-        f"rule body"
-    )
+        return "a negated literal"
+    if isinstance(literal, BuiltinCall):
+        return "the inputs of a builtin"
+    if isinstance(literal, Aggregate):
+        return "the group-by variables of an aggregate"
+    return "a comparison"
+
+
+def _unsafe_groups(missing: Mapping[int, set[str]]) -> list[list[int]]:
+    """The unsafe literals, grouped: two literals are in one group when they miss a
+    variable in common (so a variable missing in several places is one error)."""
+    parent = {i: i for i in missing}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i in sorted(missing):
+        for name in missing[i]:
+            if name in owner:
+                parent[root(i)] = root(owner[name])
+            else:
+                owner[name] = i
+    groups: dict[int, list[int]] = {}
+    for i in sorted(missing):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(groups.values())
+
+
+def _report_unsafe(
+    missing: Mapping[int, set[str]],
+    shown: Sequence[Literal],
+    spans: Sequence[Literal],
+    ctx: _RuleContext,
+) -> None:
+    """One ``unsafe_variable`` error per group of literals that share a missing variable,
+    naming each variable and each literal, as Congress reported them in one message
+    (``congress/datalog/compile.py``, ``reorder_for_safety``: "Could not reorder rule {}.
+    Unsafe lits: {}", each literal with its variables). ``shown`` are the literals as the
+    user wrote them; ``spans`` where to point (the same literals, normalized)."""
+    for group in _unsafe_groups(missing):
+        first = group[0]
+        if len(group) == 1:
+            names = ", ".join(sorted(missing[first]))
+            message = (
+                f"unsafe literal {shown[first]}: {_unsafe_what(shown[first])} needs {names} "
+                f"bound by a positive literal of the rule body"
+            )
+            ctx.error("unsafe_variable", message, spans[first])
+            continue
+        names = sorted(set().union(*(missing[i] for i in group)))
+        if len(names) == 1:
+            listed = [str(shown[i]) for i in group]
+            what = f"unsafe variable {names[0]}"
+            need = f"need {names[0]} bound"
+        else:
+            listed = [f"{shown[i]} (needs {', '.join(sorted(missing[i]))})" for i in group]
+            what = f"unsafe variables {', '.join(names)}"
+            need = "need them bound"
+        message = (
+            f"{what}: {', '.join(listed[:-1])} and {listed[-1]} {need} by a positive "
+            f"literal of the rule body"
+        )
+        notes = tuple(
+            f"also unsafe: {shown[i]} at {spans[i].span}"
+            for i in group[1:]
+            if spans[i].span is not None
+        )
+        ctx.diagnostics.append(
+            Diagnostic("unsafe_variable", message, spans[first].span, notes=notes)
+        )
 
 
 def check_safety(rule: Rule, ctx: _RuleContext) -> Rule:
@@ -275,10 +339,10 @@ def check_safety(rule: Rule, ctx: _RuleContext) -> Rule:
     bound: set[str] = set()
     for i in order:
         bound |= binds(rule.body[i], bound)
-    for i, names in missing.items():
-        ctx.error("unsafe_variable", _unsafe_message(rule.body[i], names), rule.body[i])
+    source = ctx.source.body if ctx.source is not None else rule.body
+    _report_unsafe(missing, source, rule.body, ctx)
     for i, key in keys.items():
-        _check_aggregate_body(rule.body[i], key, ctx)
+        _check_aggregate_body(rule.body[i], source[i], key, ctx)
     head_atom = rule.head.atom if isinstance(rule.head, Modal) else rule.head
     skolemized = ctx.kind == "action" and isinstance(rule.head, Atom) and rule.head.update
     if rule.body and not skolemized:
@@ -293,17 +357,19 @@ def check_safety(rule: Rule, ctx: _RuleContext) -> Rule:
     return rule
 
 
-def _check_aggregate_body(aggregate: Aggregate, keys: frozenset[str], ctx: _RuleContext) -> None:
+def _check_aggregate_body(
+    aggregate: Aggregate, source: Literal, keys: frozenset[str], ctx: _RuleContext
+) -> None:
     inner_keys = {i: frozenset() for i, lit in enumerate(aggregate.body)}
     order, missing = safe_order(aggregate.body, set(), inner_keys)
-    for i, names in missing.items():
-        ctx.error("unsafe_variable", _unsafe_message(aggregate.body[i], names), aggregate.body[i])
+    shown = source if isinstance(source, Aggregate) else aggregate
+    _report_unsafe(missing, shown.body, aggregate.body, ctx)
     bound = {v.name for i in order for v in literal_variables(aggregate.body[i])}
     for var in expr_variables(aggregate.target):
         if var.name not in bound:
             ctx.error(
                 "unsafe_variable",
-                f"aggregate target variable {var} is not bound inside the braces of {aggregate}",
+                f"aggregate target variable {var} is not bound inside the braces of {shown}",
                 var,
             )
 
@@ -364,25 +430,38 @@ def _atoms_with_arity(rule: Rule, policy: str) -> Iterable[tuple[str, int, Atom]
             yield atom.qualified, len(atom.args), atom
 
 
+def _shown(atom: Atom, policy: str) -> str:
+    """A normalized atom as its rule's author wrote it: without the prefix of the rule's
+    own policy, which normalizing added."""
+    return str(replace(atom, theory=None)) if atom.theory == policy else str(atom)
+
+
 def check_arity(
     rules: Mapping[str, Sequence[Rule]], known: Mapping[str, int] | None = None
 ) -> list[Diagnostic]:
     """Every table is used with one arity across all policies (and its known schema)."""
-    seen: dict[str, tuple[int, Atom | None]] = {t: (n, None) for t, n in (known or {}).items()}
+    seen: dict[str, tuple[int, Atom | None, str]] = {
+        t: (n, None, "") for t, n in (known or {}).items()
+    }
     diagnostics = []
     for policy, policy_rules in rules.items():
         for rule in policy_rules:
             for table, arity, atom in _atoms_with_arity(rule, policy):
                 if table not in seen:
-                    seen[table] = (arity, atom)
+                    seen[table] = (arity, atom, policy)
                     continue
-                expected, first = seen[table]
+                expected, first, first_policy = seen[table]
                 if arity != expected:
-                    where = f" (as in {first} at {first.span})" if first is not None else ""
+                    where = (
+                        f" (as in {_shown(first, first_policy)} at {first.span})"
+                        if first is not None
+                        else ""
+                    )
                     diagnostics.append(
                         Diagnostic(
                             "arity_mismatch",
-                            f"{atom} has {arity} arguments but {table} has {expected}{where}",
+                            f"{_shown(atom, policy)} has {arity} arguments but {table} has "
+                            f"{expected}{where}",
                             atom.span,
                         )
                     )

@@ -29,9 +29,13 @@ def resolve_columns(
     columns: tuple[str, ...] | None,
     fresh: FreshVariables,
     diagnostics: list[Diagnostic],
+    label: str | None = None,
 ) -> Atom:
-    """Return ``atom`` with only positional arguments, reporting misuse of column references."""
-    label = str(atom)
+    """Return ``atom`` with only positional arguments, reporting misuse of column references.
+
+    ``label`` is the literal as messages show it (as the user wrote it; default ``atom``).
+    """
+    label = label or str(atom)
     if not atom.named:
         if columns is not None and len(atom.args) < len(columns):
             diagnostics.append(

@@ -65,7 +65,7 @@ class Diagnostic:
 
     def to_json(self) -> dict:
         s = self.span
-        return {
+        out = {
             "code": self.code,
             "message": self.message,
             "severity": self.severity,
@@ -73,6 +73,9 @@ class Diagnostic:
             "line": s.line if s else None,
             "col": s.col if s else None,
         }
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
 
 class PolicyError(CharterError):

@@ -39,7 +39,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from charter.lang import limits
 from charter.lang.ast import Rule, Span
+from charter.lang.duplicates import duplicate_positions
 from charter.lang.errors import Diagnostic, PolicyError
+from charter.lang.names import is_policy_name, policy_name_problem
 from charter.lang.parser import Origin, parse_rule
 
 __all__ = [
@@ -65,13 +67,15 @@ class LibraryRule:
 
 @dataclass(frozen=True, slots=True)
 class LibraryPolicy:
-    """A policy read from a library file."""
+    """A policy read from a library file: each rule once, and the warnings of reading it
+    (``duplicate_rule`` for a rule the file writes twice, kept once as Congress kept it)."""
 
     name: str
     description: str
     rules: tuple[LibraryRule, ...]
     kind: str = DEFAULT_KIND
     abbreviation: str | None = None
+    warnings: tuple[Diagnostic, ...] = ()
 
 
 def load_library_file(path: str | Path) -> LibraryPolicy:
@@ -97,6 +101,7 @@ def load_library_policy(text: str, file: str | None = None) -> LibraryPolicy:
     Raises:
         PolicyError: ``library_syntax`` for malformed YAML, ``library_invalid`` for a file
             of the wrong shape (no ``name``, ``rules`` not a list, an entry without ``rule``),
+            ``invalid_policy_name`` for a ``name`` that is not an identifier,
             the codes of :func:`charter.lang.limits.check_yaml` for a file past the input
             limits (``too_deep``, ``yaml_aliases``, ``literal_too_large``,
             ``invalid_unicode``), and the parser's codes for rules that do not parse;
@@ -183,13 +188,25 @@ class _Loader:
             raise PolicyError(self.diagnostics)
         nodes = {key.value: value for key, value in root.value if isinstance(key, ScalarNode)}
         name = self.string(data, nodes, "name", root, required=True)
+        if name is not None and not is_policy_name(name):
+            problem = policy_name_problem(name)
+            span = self.span(nodes.get("name"))
+            self.diagnostics.append(Diagnostic("invalid_policy_name", str(problem), span))
         description = self.string(data, nodes, "description", root) or ""
         kind = self.string(data, nodes, "kind", root) or DEFAULT_KIND
         abbreviation = self.string(data, nodes, "abbreviation", root)
         rules = self.rules(data.get("rules"), nodes.get("rules"))
         if self.diagnostics:
             raise PolicyError(self.diagnostics)
-        return LibraryPolicy(name or "", description, rules, kind, abbreviation)
+        kept, warnings = duplicate_positions([r.rule for r in rules], name)
+        return LibraryPolicy(
+            name or "",
+            description,
+            tuple(rules[i] for i in kept),
+            kind,
+            abbreviation,
+            tuple(warnings),
+        )
 
     def string(
         self, data: dict, nodes: dict, key: str, parent: Node, required: bool = False

@@ -181,6 +181,7 @@ def parse_literal(text: str, file: str | None = None) -> Atom:
 class _Named(NamedTuple):
     key: str | int
     term: Term
+    where: Token  # the column's name or number, for messages
 
 
 class _AggregateRhs(NamedTuple):
@@ -324,7 +325,7 @@ class _Builder:
         if atom.named:
             message = f"builtin {atom.table} takes positional arguments only, not column names"
             self.error("parse_error", message, atom)
-        return BuiltinCall(atom.table, atom.args, atom.span)
+        return BuiltinCall(atom.table, atom.args, atom.span, bare=not explicit)
 
     def negation(self, meta, children) -> Negation:
         return Negation(children[1], self.span(meta))
@@ -353,11 +354,37 @@ class _Builder:
                 f"Atom {atom.qualified} has a positional parameter after a reference parameter"
             )
             self.error("positional_after_named", message, term)
+        self.check_named(atom, [c for c in children[1:] if isinstance(c, _Named)])
         return atom
+
+    def check_named(self, atom: Atom, named: list[_Named]) -> None:
+        """A column given twice, by name or by number, or by number and by position, is an
+        error with or without a schema, as Congress's parser found it
+        (``congress/datalog/compile.py``, ``create_atom_dual_arg_list``: "In atom {} two
+        values for column name {} were provided"); with a schema, a name and a number of
+        the same column are found when the columns are resolved."""
+        first: dict[str | int, _Named] = {}
+        for item in named:
+            key = item.key
+            if isinstance(key, int) and key < len(atom.args):
+                message = (
+                    f"in {atom} column {key} is given twice: by position "
+                    f"({atom.args[key]}) and as {key}={item.term}; give each column once"
+                )
+                self.error("duplicate_column", message, item.where)
+            elif key in first:
+                message = (
+                    f"in {atom} column {key} is given twice: {key}={first[key].term} and "
+                    f"{key}={item.term}; give each column once"
+                )
+                self.error("duplicate_column", message, item.where)
+            else:
+                first[key] = item
 
     def named(self, meta, children) -> _Named:
         key, _eq, term = children
-        return _Named(self.integer(key) if key.type == "INT" else key.value, self.term(term))
+        value = self.integer(key) if key.type == "INT" else key.value
+        return _Named(value, self.term(term), key)
 
     # terms and expressions
 

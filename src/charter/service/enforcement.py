@@ -109,7 +109,9 @@ class Enforcement:
     def _why(self, d: Decision) -> str:
         call = f"{d.table.datasource}:{d.table.action}({', '.join(map(repr, d.row))})"
         if d.verdict == DRY_RUN:
-            return f"would call {call} (policy {d.table.policy} is in dry-run mode)"
+            own = (f"; {d.table.datasource} is the policy itself, which has no actions, so in "
+                   "enforce mode the call fails" if _policy_own(d.table) else "")
+            return f"would call {call} (policy {d.table.policy} is in dry-run mode{own})"
         if d.verdict == CAPPED:
             return (f"not called: more than {self.limits.per_batch} actions in one evaluation "
                     "(enforcement.max_actions_per_batch)")
@@ -219,6 +221,8 @@ class Enforcement:
         return None
 
     def _run(self, action: ActionRecord) -> Any:
+        if action.datasource == action.policy:
+            raise ActionFailed(own_action_message(action.policy, action.action), 404)
         try:
             return self.service.datasources.execute(
                 action.datasource, action.action, {"positional": list(action.row)})
@@ -230,6 +234,21 @@ class Enforcement:
     def pending(self, policy: str) -> int:
         svc = self.service
         return len(svc.stored(svc.store.actions, policy=policy, status=PENDING, limit=100_000))
+
+
+def _policy_own(table: ActionTable) -> bool:
+    return table.datasource == table.policy
+
+
+def own_action_message(policy: str, action: str) -> str:
+    """Why an action written without a service (``execute[p(x)]``) is not called: its
+    service is the policy itself, as in Congress (``congress/policy_engines/agnostic.py``,
+    ``_execute_table``: ``service = service or theory``), and a policy offers no actions
+    (Congress's ``execute_action`` logged "Service %s not found" and called nothing)."""
+    return (f"{policy}:{action} is not called: execute[{action}(...)] names no service, so "
+            f"its service is policy {policy} itself, which has no actions (Congress: "
+            f"'Service {policy} not found'); write execute[<datasource>:{action}(...)] to "
+            "call a datasource's action")
 
 
 def audit_entry(action: ActionRecord, result: str, detail: str, now: datetime) -> AuditRecord:

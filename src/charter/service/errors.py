@@ -64,7 +64,6 @@ class Unavailable(ServiceError):
 _POLICY_CODES = {
     "multiple_rules": MULTIPLE_RULES,
     "rule_already_exists": RULE_ALREADY_EXISTS,
-    "service_action_syntax": SERVICE_ACTION_SYNTAX,
 }
 
 

@@ -12,12 +12,14 @@ import uuid
 from importlib import resources
 from pathlib import Path
 
-from charter.lang.errors import PolicyError
+from charter.lang.duplicates import duplicate_positions
+from charter.lang.errors import Diagnostic, PolicyError
 from charter.lang.library import load_library_file
+from charter.lang.names import policy_name_problem
 from charter.lang.parser import parse_rule
 from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
-from charter.service.policies import KINDS, _rule_body
+from charter.service.policies import KINDS, _rule_body, request_places
 from charter.store.records import LibraryPolicyRecord, PolicyRecord, RuleRecord
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class Library:
                 continue
             if self.find(lib.name) is not None:
                 continue
+            for warning in lib.warnings:  # a rule the file writes twice: stored once
+                log.warning("library policy %s: %s", path, warning)
             rules = [{"rule": r.text, "name": r.name, "comment": r.comment or ""}
                      for r in lib.rules]
             self.create({"name": lib.name, "description": lib.description, "kind": lib.kind,
@@ -72,7 +76,10 @@ class Library:
             raise NotFound(f"No library policy {ref}")
         return found
 
-    def _record(self, body: object, lib_id: str) -> LibraryPolicyRecord:
+    def _record(self, body: object, lib_id: str,
+                warnings: list[Diagnostic] | None = None) -> LibraryPolicyRecord:
+        """The library policy a request body describes; a rule given twice is kept once,
+        with a ``duplicate_rule`` warning added to ``warnings`` (when given)."""
         if not isinstance(body, dict):
             raise ServiceError("a library policy is a JSON object with name, rules, ...")
         if "id" in body and body["id"] != lib_id:
@@ -82,6 +89,9 @@ class Library:
         if not isinstance(name, str) or not name:
             raise ServiceError("Library policy name is required",
                                code=E.POLICY_NAME_MUST_BE_PROVIDED)
+        problem = policy_name_problem(name)
+        if problem is not None:  # Congress: "name `%s` is not a valid policy name"
+            raise ServiceError(f"invalid library policy name: {problem}")
         kind = body.get("kind") or "nonrecursive"
         if kind not in KINDS:
             raise ServiceError(f"unknown policy kind {kind!r}; use one of {', '.join(KINDS)}")
@@ -92,21 +102,26 @@ class Library:
         raw_rules = body.get("rules", [])
         if not isinstance(raw_rules, list):
             raise ServiceError("'rules' must be a list of {rule, name?, comment?} objects")
-        rules = []
+        rules, parsed = [], []
         for i, item in enumerate(raw_rules):
             text, rname, comment = _rule_body(i, item)
             try:
-                parse_rule(text)
+                parsed.append(parse_rule(text))
             except PolicyError as exc:
                 raise E.rule_error(exc, f"rules[{i}]") from exc
             rules.append({"rule": text, "name": rname, "comment": comment or ""})
+        kept, found = duplicate_positions(parsed, name, request_places(parsed, "rules"))
+        rules = [rules[i] for i in kept]
+        if warnings is not None:
+            warnings += found
         return LibraryPolicyRecord(id=lib_id, name=name,
                                    description=str(body.get("description") or ""),
                                    abbreviation=abbreviation, kind=kind, rules=rules)
 
-    def create(self, body: object) -> LibraryPolicyRecord:
+    def create(self, body: object,
+               warnings: list[Diagnostic] | None = None) -> LibraryPolicyRecord:
         svc = self.service
-        rec = self._record(body, str(uuid.uuid4()))
+        rec = self._record(body, str(uuid.uuid4()), warnings)
         with svc.lock:
             if self.find(rec.name) is not None:
                 raise Conflict(f"a library policy named {rec.name} already exists")
@@ -114,9 +129,10 @@ class Library:
             self.items[rec.id] = rec
         return rec
 
-    def replace(self, ref: str, body: object) -> LibraryPolicyRecord:
+    def replace(self, ref: str, body: object,
+                warnings: list[Diagnostic] | None = None) -> LibraryPolicyRecord:
         svc = self.service
-        rec = self._record(body, self.get(ref).id)  # its rules parsed outside the lock
+        rec = self._record(body, self.get(ref).id, warnings)  # parsed outside the lock
         with svc.lock:
             old = self.get(ref)
             if old.id != rec.id:  # replaced by another request meanwhile
@@ -136,9 +152,12 @@ class Library:
             del self.items[rec.id]
         return rec
 
-    def activate(self, ref: str, owner: str = "user") -> tuple[PolicyRecord, list[RuleRecord]]:
+    def activate(self, ref: str, owner: str = "user",
+                 warnings: list[Diagnostic] | None = None,
+                 ) -> tuple[PolicyRecord, list[RuleRecord]]:
         """Create a live policy from a library policy (``POST /v1/policies?library_policy=``)."""
         lib = self.get(ref)
         return self.service.policies.create(
             lib.name, abbreviation=lib.abbreviation, kind=lib.kind,
-            description=lib.description, owner=owner, rules=[dict(r) for r in lib.rules])
+            description=lib.description, owner=owner, rules=[dict(r) for r in lib.rules],
+            warnings=warnings)

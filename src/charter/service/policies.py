@@ -8,15 +8,21 @@ Congress.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass, field, replace
 
 from charter.enforce.actions import MODES
 from charter.engine import RuleChange
 from charter.engine.rule_check import CheckedRules, ProgramView, check_changes
-from charter.lang.ast import Aggregate, Atom, Modal, Rule, literal_atom
-from charter.lang.errors import CharterError, PolicyError
+from charter.lang.ast import Aggregate, Atom, Modal, Rule, Span, literal_atom
+from charter.lang.duplicates import duplicate_positions
+from charter.lang.errors import CharterError, Diagnostic, PolicyError
+from charter.lang.names import (
+    POLICY_NAME_RULE,
+    is_policy_name,
+    policy_name_problem,
+    suggested_name,
+)
 from charter.lang.parser import parse_rule
 from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
@@ -31,7 +37,6 @@ BUILTIN_POLICIES = (
     ("action", "action", "default action policy"),
 )
 KINDS = ("nonrecursive", "action", "database", "materialized")
-NAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
 
 
 @dataclass
@@ -53,6 +58,11 @@ class Policies:
         records = svc.stored(svc.store.list_policies)
         rules = svc.stored(svc.store.list_rules)
         for rec in records:
+            if not is_policy_name(rec.name):  # stored by an earlier Charter: still served
+                log.warning("policy %s was stored under a name new policies may no longer "
+                            "have (%s); it loads and serves as before, but rules cannot "
+                            "read its tables: copy its rules into a policy named %s",
+                            rec.name, POLICY_NAME_RULE, suggested_name(rec.name))
             svc.engine.create_policy(rec.name, rec.kind)
             self.live[rec.id] = LivePolicy(rec)
         by_id = {p.record.id: p for p in self.live.values()}
@@ -121,14 +131,20 @@ class Policies:
 
     def create(self, name: str | None, *, abbreviation: str | None = None,
                kind: str | None = None, description: str = "", owner: str = "user",
-               rules: list[dict] | None = None) -> tuple[PolicyRecord, list[RuleRecord]]:
+               rules: list[dict] | None = None,
+               warnings: list[Diagnostic] | None = None,
+               ) -> tuple[PolicyRecord, list[RuleRecord]]:
+        """Create a policy with its rules, all or none.
+
+        A rule given twice is created once, and a ``duplicate_rule`` warning is added to
+        ``warnings`` (when given), as Congress kept the unique rules of one request.
+        """
         svc = self.service
         if not name:
             raise ServiceError("Policy name is required", code=E.POLICY_NAME_MUST_BE_PROVIDED)
-        if not isinstance(name, str) or not NAME.match(name):
-            raise ServiceError(
-                f"invalid policy name {name!r}: use letters, digits, '_', '-' and '.', "
-                "starting with a letter or '_'")
+        problem = policy_name_problem(name)
+        if problem is not None:  # Congress: "Policy name %s is not a valid tablename"
+            raise ServiceError(f"invalid policy name: {problem}")
         kind = kind or "nonrecursive"
         if kind not in KINDS:
             raise ServiceError(
@@ -144,6 +160,10 @@ class Policies:
             view = svc.engine.view()
         # Parsed and checked outside the lock: both take time in proportion to the rules.
         parsed = [self._parse(text, f"rule {i}") for i, (text, _, _) in enumerate(texts)]
+        kept, found = duplicate_positions(parsed, name, request_places(parsed, "rules"))
+        texts, parsed = [texts[i] for i in kept], [parsed[i] for i in kept]
+        if warnings is not None:
+            warnings += found
         changes = [RuleChange(name, r, +1) for r in parsed]
         checked = self._check(view, changes, new_policy=(name, kind))
         with svc.lock:
@@ -379,6 +399,13 @@ def _rule_body(index: int, item: object) -> tuple[str, str | None, str | None]:
     if unknown:
         raise ServiceError(f"{where} has unknown keys {sorted(unknown)}; use rule, name, comment")
     return text, name or None, comment
+
+
+def request_places(rules: list[Rule], field_name: str) -> list[Span | None]:
+    """Where each rule of a JSON request sits, for diagnostics: ``rules[i]`` and the
+    line and column within its text."""
+    return [Span(f"{field_name}[{i}]", r.span.line, r.span.col) if r.span else
+            Span(f"{field_name}[{i}]", 1, 1) for i, r in enumerate(rules)]
 
 
 def _unique_names(rules: list[RuleRecord]) -> None:

@@ -41,10 +41,19 @@ from charter.lang.ast import (
     Modal,
     Negation,
     Rule,
+    Span,
     Variable,
 )
 from charter.lang.columns import FreshVariables, resolve_columns
-from charter.lang.errors import CharterError, EngineError, PolicyError, raise_if_errors
+from charter.lang.duplicates import DUPLICATE_RULE
+from charter.lang.errors import (
+    WARNING,
+    CharterError,
+    Diagnostic,
+    EngineError,
+    PolicyError,
+    raise_if_errors,
+)
 from charter.lang.parser import parse_literal, parse_sequence
 from charter.lang.safety import all_aggregate_keys, binds, safe_order
 from charter.service import errors as E
@@ -111,6 +120,7 @@ def simulate(service, policy_ref: str, query: object, sequence: object,
         engine = service.engine
         steps = parse_steps(policy, elements, declared_actions(engine, actions_from),
                             actions_from)
+        warnings = repeated_rules(elements, steps)
         pattern = replace(pattern, theory=pattern.theory or policy)
 
         writable = _writable(engine, policy, actions_from, steps)
@@ -137,7 +147,35 @@ def simulate(service, policy_ref: str, query: object, sequence: object,
     out: dict = {"result": result}
     if log is not None:
         out["trace"] = "\n".join(log)
+    if warnings:
+        out["warnings"] = [w.to_json() for w in warnings]
     return out
+
+
+def repeated_rules(elements: list[Rule], steps: list[Step]) -> list[Diagnostic]:
+    """A ``duplicate_rule`` warning for an update rule the sequence inserts again while its
+    first copy is still in (no removal between): the copy changes nothing, as in Congress,
+    whose engine inserted a rule already present as no change."""
+    inserted: dict[tuple[str, Rule], Rule] = {}
+    out: list[Diagnostic] = []
+    for element, step in zip(elements, steps, strict=True):
+        if not isinstance(step, Update) or step.rule is None:
+            continue
+        key = (step.rule.policy, step.rule.rule)
+        if step.rule.sign < 0:
+            inserted.pop(key, None)
+            continue
+        first = inserted.setdefault(key, element)
+        if first is not element:
+            out.append(Diagnostic(
+                DUPLICATE_RULE, f"rule {element} is written twice in the sequence; the copy "
+                "changes nothing", _in_sequence(element.span), WARNING,
+                (f"first written at {_in_sequence(first.span)}",)))
+    return out
+
+
+def _in_sequence(span: Span | None) -> Span | None:
+    return replace(span, file="sequence") if span is not None else None
 
 
 def _writable(engine: Engine, policy: str, action_policy: str | None,
