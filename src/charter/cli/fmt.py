@@ -126,12 +126,9 @@ def _format_file(path: Path, name: str, width: int) -> tuple[str, str, bool] | N
 def unified_diff(before: str, after: str, name: str) -> str:
     """A unified diff of a file's text and its formatted text, as ``patch -p0`` reads it.
 
-    >>> print(unified_diff("p(x):-q(x)\\n", "p(x) :- q(x)\\n", "a.dl"), end="")
-    --- a.dl	(original)
-    +++ a.dl	(formatted)
-    @@ -1 +1 @@
-    -p(x):-q(x)
-    +p(x) :- q(x)
+    >>> diff = unified_diff("p(x):-q(x)\\n", "p(x) :- q(x)\\n", "a.dl")
+    >>> diff.splitlines()[:2], diff.splitlines()[3:]
+    (['--- a.dl\\t(original)', '+++ a.dl\\t(formatted)'], ['-p(x):-q(x)', '+p(x) :- q(x)'])
     """
     lines = difflib.unified_diff(
         _lines(before), _lines(after), f"{name}\t(original)", f"{name}\t(formatted)"

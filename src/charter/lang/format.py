@@ -37,7 +37,6 @@ import re
 from dataclasses import dataclass, field
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from charter.lang.ast import (
     Aggregate,
@@ -59,6 +58,7 @@ from charter.lang.ast import (
 from charter.lang.errors import CharterError
 from charter.lang.library import LibraryPolicy, load_library_policy
 from charter.lang.parser import parse
+from charter.lang.yaml_scalars import ScalarRewrite, rule_scalars
 
 __all__ = ["DEFAULT_WIDTH", "FormatError", "format_datalog", "format_library_yaml"]
 
@@ -120,7 +120,7 @@ def format_library_yaml(text: str, file: str | None = None, width: int = DEFAULT
     edits: list[tuple[int, int, str]] = []
     done: dict[int, str] = {}  # id of a scalar node -> its formatted text
     texts: list[str] = []
-    for key, node, flow in _rule_scalars(yaml.compose(text, Loader=yaml.SafeLoader)):
+    for key, node, flow in rule_scalars(yaml.compose(text, Loader=yaml.SafeLoader)):
         if id(node) not in done:  # a node reached again through an alias is done
             indent = key.start_mark.column + 2
             try:
@@ -130,7 +130,7 @@ def format_library_yaml(text: str, file: str | None = None, width: int = DEFAULT
                 raise FormatError(f"{where}: {exc}") from None
             done[id(node)] = new
             if node.value.rstrip("\n") != new:
-                edits.append(_Scalar(text, key, node, flow, newline).edit(new))
+                edits.append(ScalarRewrite(text, key, node, flow, newline).edit(new))
         texts.append(done[id(node)])
     out = text
     for start, end, replacement in sorted(edits, reverse=True):
@@ -223,6 +223,12 @@ class _Group:
     end: int
     text: str
     after_code: bool  # code precedes it on its line (a comment at a line's end)
+
+    @property
+    def ends_line(self) -> bool:
+        """Whether it ends in a ``//`` or ``#`` comment, after which nothing fits on the line."""
+        last = self.text.rsplit("*/", 1)[-1]
+        return "//" in last or "#" in last
 
 
 @dataclass(eq=False)
@@ -325,6 +331,35 @@ class _Placer:
             container.closing.append(group)
 
 
+    def settle(self, items: list[_Item], container: _Item, after: list[_Group] | None = None):
+        """Moves what a line comment would swallow onto lines of its own.
+
+        A comment placed after ``// ...`` on an item's line (it was written inside the item,
+        on a later line) cannot stay on that line: it goes on its own line after the item,
+        where it is found again when the output is formatted again (before the next item,
+        or before an aggregate's ``}``; after a statement, at the top level). ``after`` is
+        where comments after the last item go: ``container.closing`` unless given.
+        """
+        after = container.closing if after is None else after
+        for index, item in enumerate(items):
+            following = items[index + 1].leading if index + 1 < len(items) else after
+            if item.children is not None:
+                sink = following if item.statement else item.closing
+                item.open, spilled = _split(item.open)
+                (item.children[0].leading if item.children else sink)[0:0] = spilled
+                self.settle(item.children, item, sink)
+            item.trailing, spilled = _split(item.trailing)
+            following[0:0] = spilled
+
+
+def _split(groups: list[_Group]) -> tuple[list[_Group], list[_Group]]:
+    """The groups that fit on one line, and those after the first line comment."""
+    for index, group in enumerate(groups):
+        if group.ends_line:
+            return groups[: index + 1], groups[index + 1 :]
+    return groups, []
+
+
 # ---------------------------------------------------------------- printing
 
 
@@ -351,6 +386,7 @@ class _Printer:
         statements = placer.items(rules)
         for group in _groups(source):
             placer.place(group, statements, top)
+        placer.settle(statements, top)
         entries: list[_Group | _Item] = [*top.open]
         for item in statements:
             entries += [*item.leading, item]
@@ -425,7 +461,7 @@ class _Printer:
         if column is not None:
             text = ", ".join(self.literal(b.node) for b in body)
             return [f"{head.ljust(column)} :- {text}{_trail(body[-1].trailing)}"]
-        lines = [f"{head} :-{_trail(heads.trailing + item.open)}"]
+        lines = [f"{head} :-{_trail(heads.trailing)}"]
         lines += self.block(body, INDENT)
         lines += [" " * INDENT + g.text for g in item.closing]
         return lines
@@ -625,138 +661,6 @@ def _verify(text: str, out: str, rules: list[Rule], file: str | None) -> None:
 
 
 # ---------------------------------------------------------------- library YAML
-
-
-def _rule_scalars(root: Node | None) -> list[tuple[ScalarNode, ScalarNode, bool]]:
-    """The key and value node of each entry's ``rule`` (the last one, as the loader reads
-    it), and whether it sits in flow style (``{rule: ...}``), where no block scalar may go.
-    The file has loaded, so each entry is a mapping with a ``rule`` scalar."""
-    rules = _last(root, "rules")
-    if rules is None or not isinstance(rules[1], SequenceNode):
-        return []
-    flow = bool(root.flow_style or rules[1].flow_style)
-    found = []
-    for entry in rules[1].value:
-        pair = _last(entry, "rule")
-        if pair is not None and isinstance(pair[1], ScalarNode):
-            found.append((pair[0], pair[1], flow or bool(entry.flow_style)))
-    return found
-
-
-def _last(mapping: Node | None, name: str) -> tuple[ScalarNode, Node] | None:
-    found = None
-    if isinstance(mapping, MappingNode):
-        for key, value in mapping.value:
-            if isinstance(key, ScalarNode) and key.value == name:
-                found = (key, value)
-    return found
-
-
-class _Scalar:
-    """Rewrites one rule scalar of a YAML text in the first style that holds the new text."""
-
-    def __init__(self, text: str, key: ScalarNode, node: ScalarNode, flow: bool, newline: str):
-        self.text = text
-        self.key = key
-        self.node = node
-        self.flow = flow
-        self.newline = newline
-        self.start = _content_start(text, node)
-        end = node.end_mark.index
-        if node.style in ("|", ">"):
-            end = self.start + len(text[self.start : end].rstrip())
-        self.end = end
-
-    def edit(self, new: str) -> tuple[int, int, str]:
-        for candidate in self.candidates(new):
-            if self.holds(candidate, new):
-                return self.place(candidate)
-        raise FormatError(  # pragma: no cover - a double-quoted scalar holds any text
-            f"line {self.node.start_mark.line + 1}: no YAML style holds the formatted rule"
-        )
-
-    def candidates(self, new: str) -> list[str]:
-        style = self.node.style
-        multiline = "\n" in new
-        out: list[str] = []
-        if self.flow:
-            if style == "'" and not multiline:
-                out.append(_single_quoted(new))
-            return [*out, _double_quoted_yaml(new)]
-        if style in (">", "|"):
-            other = "|" if style == ">" else ">"
-            out += [self.block(new, style), self.block(new, other)]
-        elif multiline:
-            out += [self.block(new, ">"), self.block(new, "|")]
-        elif style == "'":
-            out.append(_single_quoted(new))
-        elif style is None:
-            out.append(new)
-        if not multiline:
-            out.append(_single_quoted(new))
-        return [*out, _double_quoted_yaml(new)]
-
-    def block(self, new: str, style: str) -> str:
-        """A block scalar: the original header (its chomping, indentation indicator and
-        comment kept) and indentation when it was one, else ``>`` or ``|`` at key + 2."""
-        node, text = self.node, self.text
-        if node.style in ("|", ">"):
-            header_end = text.find("\n", self.start)
-            header = style + text[self.start + 1 : header_end].rstrip("\r")
-            content = text[header_end + 1 : self.end]
-            indent = min(
-                (len(line) - len(line.lstrip(" ")) for line in content.split("\n") if line.strip()),
-                default=self.key.start_mark.column + 2,
-            )
-        else:
-            header, indent = style, self.key.start_mark.column + 2
-        lines = [(" " * indent + line) if line else "" for line in new.split("\n")]
-        return self.newline.join([header, *lines])
-
-    def holds(self, candidate: str, new: str) -> bool:
-        """Whether the candidate, in the key's context, loads as exactly the new text."""
-        if self.flow:
-            document = "{rule: " + candidate + "}"
-        else:
-            document = " " * self.key.start_mark.column + "rule: " + candidate + self.newline
-        try:
-            loaded = yaml.safe_load(document)
-        except yaml.YAMLError:
-            return False
-        value = loaded.get("rule") if isinstance(loaded, dict) else None
-        return isinstance(value, str) and value.rstrip("\n") == new
-
-    def place(self, candidate: str) -> tuple[int, int, str]:
-        """The edit: from the scalar's content (after any tag or anchor) to its end; from
-        right after ``rule:`` when the scalar started on a later line."""
-        text = self.text
-        key_line = self.key.start_mark.line
-        if self.node.start_mark.line == key_line:
-            return self.start, self.end, candidate
-        colon = text.index(":", self.key.end_mark.index) + 1
-        properties = text[self.node.start_mark.index : self.start].strip()
-        prefix = f" {properties} " if properties else " "
-        return colon, self.end, prefix + candidate
-
-
-def _content_start(text: str, node: ScalarNode) -> int:
-    """Where a scalar's own text begins: after any tag (``!!str``) or anchor (``&a``)."""
-    start = node.start_mark.index
-    while text[start : start + 1] in ("!", "&"):
-        while start < len(text) and not text[start].isspace():
-            start += 1
-        while start < len(text) and text[start] in " \t":
-            start += 1
-    return start
-
-
-def _single_quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _double_quoted_yaml(text: str) -> str:
-    dumped = yaml.dump(text, default_style='"', allow_unicode=True, width=1 << 30)
-    return dumped.rstrip("\n").removesuffix("\n...").rstrip("\n")
 
 
 def _verify_library(out: str, file: str | None, before: LibraryPolicy, texts: list[str]) -> None:
