@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from charter.cli.main import app
+from charter.lang.format import format_datalog
 
 ROOT = Path(__file__).parents[2]
 runner = CliRunner()
@@ -225,3 +226,10 @@ def test_the_charter_script_runs_fmt(files):
     )
     assert result.returncode == 1
     assert result.stderr.startswith("would reformat ugly.dl\n")
+
+
+def test_the_docs_example_is_what_fmt_prints():
+    docs = (ROOT / "docs" / "cli.md").read_text()
+    before = docs.split("```text\n// before\n", 1)[1].split("```", 1)[0]
+    after = docs.split("```text\n// after\n", 1)[1].split("```", 1)[0]
+    assert format_datalog(before) == after
