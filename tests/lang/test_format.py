@@ -245,6 +245,13 @@ def test_a_comment_inside_a_literal_moves_to_the_end_of_its_line():
     )
 
 
+def test_a_comment_a_line_comment_would_swallow_goes_on_its_own_line():
+    text = "p(x) :- q(x, // a */ b\n y /* c */), r(1)\nf(1 // d\n) /* e */"
+    assert format_datalog(text) == lines(
+        "p(x) :-", "    q(x, y),  // a */ b", "    /* c */", "    r(1)", "f(1)  // d", "/* e */"
+    )
+
+
 def test_comments_on_one_line_stay_together():
     assert format_datalog("/* a */ /* b */ // c\np(1) /* d */ q(2)") == lines(
         "/* a */ /* b */ // c", "p(1)  /* d */", "q(2)"
@@ -461,6 +468,59 @@ def test_a_rule_in_flow_style_that_becomes_several_lines_is_double_quoted():
     text = "name: p\nrules: [{rule: 'p(x) :- q(x), r(x)'}]\n"
     assert format_library_yaml(text, width=10) == (
         'name: p\nrules: [{rule: "p(x) :-\\n    q(x),\\n    r(x)"}]\n'
+    )
+
+
+def test_quoted_rule_texts_keep_their_quotes_and_an_indentation_indicator_its_column():
+    text = lines(
+        "name: p",
+        "rules:",
+        "  - rule: \"p(x):-q(x, 'a')\"",
+        "  - rule: 'p(x):-q(x, \"a\")'",
+        "  - rule: >2",
+        "        p(x):-q(x)",
+    )
+    assert format_library_yaml(text) == lines(
+        "name: p",
+        "rules:",
+        '  - rule: "p(x) :- q(x, \\"a\\")"',
+        "  - rule: 'p(x) :- q(x, \"a\")'",
+        "  - rule: >2",
+        "      p(x) :- q(x)",
+    )
+
+
+def test_tags_anchors_aliases_and_next_line_scalars_keep_their_place():
+    text = lines(
+        "name: p",
+        "rules:",
+        "  - rule:",
+        "      p(x):-q(x), r(x)",
+        "  - rule: &a !!str",
+        "      s(x):-q(x), r(x)",
+        "  - rule: *a",
+    )
+    assert format_library_yaml(text) == lines(
+        "name: p",
+        "rules:",
+        "  - rule:",
+        "      p(x) :- q(x), r(x)",
+        "  - rule: &a !!str",
+        "      s(x) :- q(x), r(x)",
+        "  - rule: *a",
+    )
+    assert format_library_yaml(text, width=14) == lines(
+        "name: p",
+        "rules:",
+        "  - rule: >",
+        "      p(x) :-",
+        "          q(x),",
+        "          r(x)",
+        "  - rule: &a !!str >",
+        "      s(x) :-",
+        "          q(x),",
+        "          r(x)",
+        "  - rule: *a",
     )
 
 

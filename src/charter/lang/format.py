@@ -223,12 +223,7 @@ class _Group:
     end: int
     text: str
     after_code: bool  # code precedes it on its line (a comment at a line's end)
-
-    @property
-    def ends_line(self) -> bool:
-        """Whether it ends in a ``//`` or ``#`` comment, after which nothing fits on the line."""
-        last = self.text.rsplit("*/", 1)[-1]
-        return "//" in last or "#" in last
+    ends_line: bool  # it ends in a `//` or `#` comment: nothing more fits on its line
 
 
 @dataclass(eq=False)
@@ -267,11 +262,16 @@ def _groups(source: _Source) -> list[_Group]:
             and "\n" not in text[last.end : start]
             and not text[last.end : start].strip()
         ):
-            last.end, last.text = end, f"{last.text} {raw}"
+            last.end, last.text, last.ends_line = end, f"{last.text} {raw}", _line_comment(raw)
             continue
         line_start = source.line_starts[source.line(start)]
-        groups.append(_Group(start, end, raw, bool(text[line_start:start].strip())))
+        after_code = bool(text[line_start:start].strip())
+        groups.append(_Group(start, end, raw, after_code, _line_comment(raw)))
     return groups
+
+
+def _line_comment(comment: str) -> bool:
+    return comment.startswith(("//", "#"))
 
 
 # ---------------------------------------------------------------- placing comments
@@ -330,7 +330,6 @@ class _Placer:
         else:
             container.closing.append(group)
 
-
     def settle(self, items: list[_Item], container: _Item, after: list[_Group] | None = None):
         """Moves what a line comment would swallow onto lines of its own.
 
@@ -364,7 +363,6 @@ def _split(groups: list[_Group]) -> tuple[list[_Group], list[_Group]]:
 
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "%": 2}
-_UNARY = 3
 _NUMBER = re.compile(
     r"-?(?:(?:[0-9]+\.[0-9]+|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+"
     r"|0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)"
@@ -539,9 +537,9 @@ class _Printer:
             return self.term(expr)
         if _is_negation(expr):
             operand = expr.right
-            inner = self.term(operand) if not isinstance(operand, BinOp) else None
-            text = "-" + (inner if inner is not None else f"({self.expr(operand)})")
-            return text
+            if isinstance(operand, BinOp):
+                return f"-({self.expr(operand)})"
+            return "-" + self.term(operand)
         precedence = _PRECEDENCE[expr.op]
         left = self.expr(expr.left, precedence)
         text = f"{left} {expr.op} {self.expr(expr.right, precedence, right=True)}"

@@ -67,25 +67,23 @@ class ScalarRewrite:
         raise AssertionError("a double-quoted scalar holds any text")  # pragma: no cover
 
     def candidates(self, new: str) -> list[str]:
+        """The forms to try, the scalar's own style first; a quoted form last, which holds
+        any text (in flow style, where no block may go, only quoted forms)."""
         style = self.node.style
         multiline = "\n" in new
-        out: list[str] = []
+        single = [] if multiline else [_single_quoted(new)]
+        double = [_double_quoted_yaml(new)]
         if self.flow:
-            if style == "'" and not multiline:
-                out.append(_single_quoted(new))
-            return [*out, _double_quoted_yaml(new)]
+            return double if style == '"' else single + double
+        blocks = []
         if style in (">", "|"):
-            other = "|" if style == ">" else ">"
-            out += [self.block(new, style), self.block(new, other)]
+            blocks = [self.block(new, style), self.block(new, "|" if style == ">" else ">")]
         elif multiline:
-            out += [self.block(new, ">"), self.block(new, "|")]
-        elif style == "'":
-            out.append(_single_quoted(new))
-        elif style is None:
-            out.append(new)
-        if not multiline:
-            out.append(_single_quoted(new))
-        return [*out, _double_quoted_yaml(new)]
+            blocks = [self.block(new, ">"), self.block(new, "|")]
+        if style == '"':
+            return blocks + double
+        plain = [new] if style is None and not multiline else []
+        return blocks + plain + single + double
 
     def block(self, new: str, style: str) -> str:
         """A block scalar: the original header (its chomping, indentation indicator and
@@ -95,10 +93,13 @@ class ScalarRewrite:
             header_end = text.find("\n", self.start)
             header = style + text[self.start + 1 : header_end].rstrip("\r")
             content = text[header_end + 1 : self.end]
+            digits = [ch for ch in header.split("#", 1)[0] if ch.isdigit()]
             indent = min(
                 (len(line) - len(line.lstrip(" ")) for line in content.split("\n") if line.strip()),
                 default=self.key.start_mark.column + 2,
             )
+            if digits:  # an indentation indicator counts from the mapping's column
+                indent = self.key.start_mark.column + int(digits[0])
         else:
             header, indent = style, self.key.start_mark.column + 2
         lines = [(" " * indent + line) if line else "" for line in new.split("\n")]
@@ -119,10 +120,10 @@ class ScalarRewrite:
 
     def place(self, candidate: str) -> tuple[int, int, str]:
         """The edit: from the scalar's content (after any tag or anchor) to its end. A block
-        scalar that replaces one written on the line after ``rule:`` starts on the key's
-        line, where its header belongs."""
+        scalar replacing text written on a line after ``rule:`` starts on the key's line
+        (after the tag or anchor), where its header belongs."""
         block = candidate[:1] in ("|", ">")
-        if not block or self.node.start_mark.line == self.key.start_mark.line:
+        if not block or self.text.count("\n", 0, self.start) == self.key.start_mark.line:
             return self.start, self.end, candidate
         colon = self.text.index(":", self.key.end_mark.index) + 1
         properties = self.text[self.node.start_mark.index : self.start].strip()
@@ -135,7 +136,7 @@ def _content_start(text: str, node: ScalarNode) -> int:
     while text[start : start + 1] in ("!", "&"):
         while start < len(text) and not text[start].isspace():
             start += 1
-        while start < len(text) and text[start] in " \t":
+        while start < len(text) and text[start].isspace():  # also to the next line
             start += 1
     return start
 
