@@ -211,8 +211,10 @@ class _Source:
 
     def blank_before(self, offset: int) -> bool:
         """Whether a blank line separates ``offset`` from the text before it."""
-        before = self.text[:offset]
-        return before[len(before.rstrip()) :].count("\n") >= 2
+        text, start = self.text, offset
+        while start and text[start - 1].isspace():
+            start -= 1
+        return text.count("\n", start, offset) >= 2
 
 
 @dataclass(eq=False)
@@ -282,6 +284,7 @@ class _Placer:
 
     def __init__(self, source: _Source):
         self.source = source
+        self.starts: dict[int, list[int]] = {}  # id of a list of items -> where each starts
 
     def items(self, rules: list[Rule]) -> list[_Item]:
         return [self.statement(rule) for rule in rules]
@@ -307,7 +310,10 @@ class _Placer:
         return where
 
     def place(self, group: _Group, items: list[_Item], container: _Item) -> None:
-        index = bisect.bisect_right([it.start for it in items], group.start) - 1
+        starts = self.starts.get(id(items))
+        if starts is None:
+            starts = self.starts[id(items)] = [it.start for it in items]
+        index = bisect.bisect_right(starts, group.start) - 1
         here = items[index] if index >= 0 else None
         if here is not None and group.start < here.end:  # inside this item
             if here.children is not None:
