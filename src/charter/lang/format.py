@@ -4,17 +4,20 @@ The layout is printed from the syntax tree, so it depends only on what the text 
 on where its comments and blank lines are, never on how it was spaced:
 
 - spaces after commas and around ``:-``, operators and comparisons; none inside
-  ``col=x``, ``p(...)``, ``execute[...]``; ``not`` for ``NOT`` and ``!``; no ``;``/``.``;
+  ``col=x``, ``p(...)``, ``execute[...]``; ``not`` for ``NOT`` and ``!``; ``p`` for ``p()``;
+  no ``;``/``.``;
 - a rule that fits in ``width`` columns stays on one line, and consecutive one-line rules
   (no blank line or comment between them) align their ``:-``; a longer rule puts each body
   literal on its own line, indented by four spaces, and an aggregate too long for its line
   puts its own body one literal per line between ``{`` and ``}``;
 - strings take double quotes unless that needs more escapes (``'say "hi"'`` stays); every
   literal is otherwise kept as written (``0x1F``, ``1e3``, escapes, ``builtin:lt`` or bare
-  ``lt``); arithmetic has the parentheses its meaning needs and no others;
+  ``lt``), but a string written over several lines is printed from its value on one;
+  arithmetic has the parentheses its meaning needs and no others;
 - every comment stays with the code it was written beside: before a rule or a literal on
   its own line, or at the end of a line; a comment written inside a literal moves to the end
-  of that literal's line. Blank lines between statements are kept (at most one).
+  of that literal's line (onto a line of its own when a ``//`` comment is already there).
+  Blank lines between statements are kept (at most one).
 
 The result is checked before it is returned: it must parse to the same rules, with the same
 comments in the same order; otherwise :class:`FormatError` is raised and nothing changes.
@@ -60,7 +63,14 @@ from charter.lang.library import LibraryPolicy, load_library_policy
 from charter.lang.parser import parse
 from charter.lang.yaml_scalars import ScalarRewrite, rule_scalars
 
-__all__ = ["DEFAULT_WIDTH", "FormatError", "format_datalog", "format_library_yaml"]
+__all__ = [
+    "DEFAULT_WIDTH",
+    "FormatError",
+    "comment_ranges",
+    "comments",
+    "format_datalog",
+    "format_library_yaml",
+]
 
 DEFAULT_WIDTH = 88
 INDENT = 4
@@ -127,7 +137,7 @@ def format_library_yaml(text: str, file: str | None = None, width: int = DEFAULT
                 new = format_datalog(node.value, width=max(width - indent, 1)).rstrip("\n")
             except FormatError as exc:
                 where = f"{file or '<string>'}:{node.start_mark.line + 1}"
-                raise FormatError(f"{where}: {exc}") from None
+                raise FormatError(f"{where}: {str(exc).removeprefix('<string>: ')}") from None
             done[id(node)] = new
             if node.value.rstrip("\n") != new:
                 edits.append(ScalarRewrite(text, key, node, flow, newline).edit(new))
