@@ -686,8 +686,9 @@ def _verify_library(out: str, file: str | None, before: LibraryPolicy, texts: li
             f"{where}: the formatted file does not load ({exc}); it is left as it was: "
             "please report this with the file"
         ) from None
+    scalars = rule_scalars(yaml.compose(out, Loader=yaml.SafeLoader))
     if (
-        [r.text.rstrip("\n") for r in after.rules] != texts
+        [node.value.rstrip("\n") for _, node, _ in scalars] != texts
         or [(r.rule, r.comment, r.name) for r in after.rules]
         != [(r.rule, r.comment, r.name) for r in before.rules]
         or (after.name, after.description, after.kind, after.abbreviation)
