@@ -19,6 +19,8 @@ import pytest
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
+from charter.lang.format import format_datalog
+
 TIMEOUT = 60.0
 """Seconds any one answer may take (the server's start imports Charter; CI is busy)."""
 
@@ -290,12 +292,8 @@ def test_documents_are_checked_together_and_each_gets_its_own(workspace: Path):
 
 
 def test_formatting_answers_one_edit_of_charter_fmt(workspace: Path):
-    fmt = pytest.importorskip(
-        "charter.lang.format",
-        reason="charter.lang.format (charter fmt's printer) is not on this branch yet",
-    )
     messy = 'error( vm ) :-   nova:servers(id=vm,status="ERROR")\n'
-    expected = fmt.format_datalog(messy, str(workspace / "messy.dl"))
+    expected = format_datalog(messy, str(workspace / "messy.dl"))
     assert expected != messy
 
     async def scenario() -> None:

@@ -16,6 +16,7 @@ from charter.cli.backup import backup_command, restore_command
 from charter.cli.check import check_command
 from charter.cli.evaluate import eval_command
 from charter.cli.explain import explain_command
+from charter.cli.fmt import fmt_command
 from charter.cli.lsp import lsp_command
 from charter.cli.policytest import test_command
 from charter.cli.serve import serve_command
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 app.command("eval")(eval_command)
 app.command("check")(check_command)
+app.command("fmt")(fmt_command)
 app.command("serve")(serve_command)
 app.command("explain")(explain_command)
 app.command("audit")(audit_command)

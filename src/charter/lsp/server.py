@@ -30,6 +30,7 @@ from pygls.workspace import TextDocument
 from charter import __version__
 from charter.lang.ast import Span
 from charter.lang.errors import ERROR, WARNING, CharterError, Diagnostic, PolicyError
+from charter.lang.format import FormatError, format_datalog, format_library_yaml
 from charter.lsp.checking import check_texts, is_library, looks_like_library
 from charter.lsp.completion import BUILTIN, COLUMN, MODULE, complete
 from charter.lsp.context import NAME, Symbol, symbol_at
@@ -283,11 +284,6 @@ def build_server() -> CharterLanguageServer:
     ) -> list[lsp.TextEdit]:
         document = ls.workspace.get_text_document(params.text_document.uri)
         name = ls.name_of(document)
-        try:
-            from charter.lang.format import format_datalog, format_library_yaml
-        except ImportError as exc:
-            log.warning("formatting is not available: %s", exc)
-            return []
         text = document.source
         try:
             if is_library(name):
@@ -296,6 +292,9 @@ def build_server() -> CharterLanguageServer:
                 formatted = format_datalog(text, name)
         except PolicyError:
             return []  # the diagnostics already say why it does not parse
+        except FormatError as exc:  # the printer's own bug: never edit the buffer with it
+            log.error("charter fmt refused to format %s: %s", name, exc)
+            return []
         if formatted == text:
             return []
         lines = LineIndex(text)
