@@ -175,13 +175,7 @@ class _Rule:
         columns = self.columns(atom)
         for i, term in enumerate(atom.args):
             column = columns[i] if i < len(columns) else None
-            mine = self.term(term)
-            if _known(column) and _known(mine) and not (column & mine):  # type: ignore[operator]
-                what = (
-                    _value_text(term.value)
-                    if isinstance(term, Constant)
-                    else f"{_text(mine)} ({term})"  # type: ignore[arg-type]
-                )
+            if (what := self.mismatch(column, term)) is not None:
                 self.warn(
                     atom,
                     f"literal {self.shown(atom)} never matches: column {i + 1} of "
@@ -191,6 +185,15 @@ class _Rule:
                 column = None  # report the first impossibility only, not what follows
             if isinstance(term, Variable) and not term.anonymous:
                 self.bind(term.name, column)
+
+    def mismatch(self, column: Kinds, term: Term) -> str | None:
+        """What ``term`` holds, said for a warning, when no value of it fits ``column``."""
+        mine = self.term(term)
+        if not (_known(column) and _known(mine)) or column & mine:  # type: ignore[operator]
+            return None
+        if isinstance(term, Constant):
+            return _value_text(term.value)
+        return f"{_text(mine)} ({term})"  # type: ignore[arg-type]
 
     def term(self, term: Term) -> Kinds:
         if isinstance(term, Constant):
@@ -217,13 +220,7 @@ class _Rule:
         columns = self.columns(atom)
         for i, term in enumerate(atom.args):
             column = columns[i] if i < len(columns) else None
-            mine = self.term(term)
-            if _known(column) and _known(mine) and not (column & mine):  # type: ignore[operator]
-                what = (
-                    _value_text(term.value)
-                    if isinstance(term, Constant)
-                    else f"{_text(mine)} ({term})"  # type: ignore[arg-type]
-                )
+            if (what := self.mismatch(column, term)) is not None:
                 self.warn(
                     negation,
                     f"{self.shown(negation)} is always true: column {i + 1} of {atom.table} "
