@@ -816,7 +816,9 @@ def _checked(
     diagnostics += lint_policies(policies, datasource_schemas(policies), compiled)
     comments = {
         p.path: Suppressions(
-            sources[p.path], p.rules, Path(p.path).suffix.lower() in LIBRARY_SUFFIXES
+            sources[p.path],
+            [*p.rules, *(w.span for w in p.warnings if w.span is not None)],
+            Path(p.path).suffix.lower() in LIBRARY_SUFFIXES,
         )
         for p in policies
         if p.path in sources

@@ -176,7 +176,9 @@ def _rule_lines(span: Span | None, entries: Sequence[tuple[int, int]]) -> tuple[
 class Suppressions:
     """The codes each rule of one file switches off with its comments."""
 
-    def __init__(self, text: str, rules: Iterable[Rule], yaml_file: bool = False):
+    def __init__(self, text: str, rules: Iterable[Rule | Span], yaml_file: bool = False):
+        """``rules``: every rule the file writes (or its span), copies dropped as
+        ``duplicate_rule`` included, so a comment can switch that warning off too."""
         self.directives = directives(text, yaml_file)
         alone = _comment_only_lines(text, yaml_file) if self.directives else set()
         entries = _yaml_entries(text) if yaml_file and self.directives else []
@@ -188,7 +190,7 @@ class Suppressions:
         if not self.directives:
             return
         for rule in rules:
-            lines = _rule_lines(rule.span, entries)
+            lines = _rule_lines(rule if isinstance(rule, Span) else rule.span, entries)
             if lines is None:
                 continue
             first, last = lines
