@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from charter.datasources.schemas import driver_schema
 from charter.engine import Engine, RuleChange
 from charter.engine.engine import POLICY_KINDS
 from charter.lang import limits
-from charter.lang.ast import Aggregate, Atom, Modal, Negation, Rule, Span
+from charter.lang.ast import Rule, Span, rule_atoms
 from charter.lang.checks import check_program
 from charter.lang.duplicates import unique_rules
 from charter.lang.errors import DataError, Diagnostic, PolicyError
@@ -192,29 +192,13 @@ def read_policy_files(
     return policies, diagnostics
 
 
-def _atoms(rules: Iterable[Rule]) -> Iterator[Atom]:
-    """Every table atom of the rules: heads, body literals, negations, aggregate bodies."""
-    for rule in rules:
-        for head in rule.heads:
-            yield head.atom if isinstance(head, Modal) else head
-        stack = list(rule.body)
-        while stack:
-            literal = stack.pop()
-            if isinstance(literal, Aggregate):
-                stack.extend(literal.body)
-            elif isinstance(literal, Negation) and isinstance(literal.atom, Atom):
-                yield literal.atom
-            elif isinstance(literal, Atom):
-                yield literal
-
-
 def referenced_modules(rules: Iterable[Rule]) -> set[str]:
     """The ``module`` of every ``module:table`` the rules name.
 
     >>> sorted(referenced_modules(parse("p(x) :- nova:servers(id=x), not q:t(x)")))
     ['nova', 'q']
     """
-    return {atom.theory for atom in _atoms(rules) if atom.theory}
+    return {atom.theory for atom in rule_atoms(rules) if atom.theory}
 
 
 # ---------------------------------------------------------------- data files
@@ -485,7 +469,7 @@ def datasource_schemas(
                 known = schema.get(table.name, ())
                 schema[table.name] = known + tuple(c for c in columns if c not in known)
         for policy in policies:
-            for atom in _atoms(policy.rules):
+            for atom in rule_atoms(policy.rules):
                 if atom.theory == module and atom.table not in schema and not atom.named:
                     schema[atom.table] = tuple(f"c{i}" for i in range(len(atom.args)))
         schemas[module] = schema

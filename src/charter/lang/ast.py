@@ -13,6 +13,7 @@ take part in equality, so equal rules compare equal wherever they were written.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -261,6 +262,42 @@ class Rule:
         if not self.body:
             return heads
         return f"{heads} :- {', '.join(str(lit) for lit in self.body)}"
+
+
+def flat_literals(body: Iterable[Literal]) -> Iterator[Literal | Atom | BuiltinCall]:
+    """The literals a body writes, in order, with each aggregate's body spliced in and each
+    negation unwrapped: every atom, builtin call and comparison, at any depth."""
+    for literal in body:
+        if isinstance(literal, Aggregate):
+            yield from flat_literals(literal.body)
+        elif isinstance(literal, Negation):
+            yield literal.atom
+        else:
+            yield literal
+
+
+def rule_literals(rules: Iterable[Rule]) -> Iterator[Literal | Atom | BuiltinCall]:
+    """Each rule's head atoms (inside ``execute[...]`` too), then its :func:`flat_literals`."""
+    for rule in rules:
+        for head in rule.heads:
+            yield head.atom if isinstance(head, Modal) else head
+        yield from flat_literals(rule.body)
+
+
+def body_atoms(body: Iterable[Literal]) -> Iterator[Atom]:
+    """Every table atom a body reads: positive, negated, inside aggregates."""
+    return (a for a in flat_literals(body) if isinstance(a, Atom))
+
+
+def rule_atoms(rules: Iterable[Rule]) -> Iterator[Atom]:
+    """Every table atom of the rules: heads (inside ``execute[...]`` too) and bodies.
+
+    >>> from charter.lang.parser import parse
+    >>> rules = parse("execute[nova:pause(x)] :- q(x), not r(x), n = count : { s(x) }, lt(n, 2)")
+    >>> [a.table for a in rule_atoms(rules)]
+    ['pause', 'q', 'r', 's']
+    """
+    return (a for a in rule_literals(rules) if isinstance(a, Atom))
 
 
 def literal_atom(literal: Literal) -> Atom | None:

@@ -40,6 +40,7 @@ from charter.lang.ast import (
     Rule,
     Span,
     Variable,
+    body_atoms,
     literal_variables,
 )
 from charter.lang.checks import compile_rules
@@ -110,17 +111,6 @@ def _warn(code: str, message: str, span: Span | None) -> Diagnostic:
     return Diagnostic(code, message, span, WARNING)
 
 
-def _body_atoms(body: Iterable[Literal]) -> Iterator[Atom]:
-    """Every table atom a body reads: positive, negated, inside aggregates."""
-    for literal in body:
-        if isinstance(literal, Atom):
-            yield literal
-        elif isinstance(literal, Negation) and isinstance(literal.atom, Atom):
-            yield literal.atom
-        elif isinstance(literal, Aggregate):
-            yield from _body_atoms(literal.body)
-
-
 def _head_atom(rule: Rule) -> Atom:
     head = rule.head
     return head.atom if isinstance(head, Modal) else head
@@ -174,7 +164,7 @@ def unknown_tables(program: _Program) -> list[Diagnostic]:
     """
     out = []
     for policy, rule in program.rules():
-        for atom in _body_atoms(rule.body):
+        for atom in body_atoms(rule.body):
             owner = atom.theory or policy.name
             if owner not in program.names or atom.update:
                 continue
@@ -230,7 +220,7 @@ def unused_tables(program: _Program) -> list[Diagnostic]:
         for rule in policy.rules:
             head = _head_atom(rule)
             own = f"{head.theory or policy.name}:{head.table}"
-            for atom in _body_atoms(rule.body):
+            for atom in body_atoms(rule.body):
                 table = f"{atom.theory or policy.name}:{atom.table}"
                 if table != own or isinstance(rule.head, Modal):
                     read.add(table)

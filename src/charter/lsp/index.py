@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeGuard
 
-from charter.lang.ast import Aggregate, Atom, BuiltinCall, Modal, Negation, Rule, Span
+from charter.lang.ast import Atom, BuiltinCall, Modal, Rule, Span, rule_literals
 from charter.lang.errors import PolicyError
 from charter.lang.library import load_library_policy
 from charter.lang.parser import BUILTIN_THEORY, parse
@@ -87,18 +87,7 @@ class Definition:
 def walk_atoms(rules: Iterable[Rule]) -> Iterator[Atom | BuiltinCall]:
     """Every table atom and builtin call the rules write: heads (inside ``execute[...]``
     too), body literals, negations and aggregate bodies."""
-    for rule in rules:
-        for head in rule.heads:
-            yield head.atom if isinstance(head, Modal) else head
-        stack = list(rule.body)
-        while stack:
-            literal = stack.pop()
-            if isinstance(literal, Aggregate):
-                stack.extend(literal.body)
-            elif isinstance(literal, Negation):
-                yield literal.atom
-            elif isinstance(literal, Atom | BuiltinCall):
-                yield literal
+    return (a for a in rule_literals(rules) if isinstance(a, Atom | BuiltinCall))
 
 
 def _parse_datalog(path: str, text: str) -> tuple[tuple[Rule, ...], bool]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from charter.enforce.actions import MODES
 from charter.engine import RuleChange
 from charter.engine.rule_check import CheckedRules, ProgramView, check_changes
-from charter.lang.ast import Aggregate, Atom, Modal, Rule, Span, literal_atom
+from charter.lang.ast import Atom, Rule, Span, rule_atoms
 from charter.lang.duplicates import duplicate_positions
 from charter.lang.errors import CharterError, Diagnostic, PolicyError
 from charter.lang.names import (
@@ -349,7 +349,7 @@ class Policies:
             name = live.record.name
             out: set[str] = set()
             for _, rule in live.rules.values():
-                for atom in _atoms(rule):
+                for atom in rule_atoms((rule,)):
                     if (atom.theory or name) == name:
                         out.add(atom.table)
             return sorted(out)
@@ -370,15 +370,6 @@ class Policies:
         return [rec for rec, rule in live.rules.values()
                 if isinstance(rule.head, Atom) and rule.head.theory in (None, live.record.name)
                 and rule.head.table == table]
-
-
-def _atoms(rule: Rule) -> list[Atom]:
-    """Every table atom of a rule: heads (inside ``execute[...]`` too) and body."""
-    atoms = [h.atom if isinstance(h, Modal) else h for h in rule.heads]
-    for literal in rule.body:
-        inner = literal.body if isinstance(literal, Aggregate) else (literal,)
-        atoms += [a for a in map(literal_atom, inner) if a is not None]
-    return [a for a in atoms if isinstance(a, Atom)]
 
 
 def _rule_body(index: int, item: object) -> tuple[str, str | None, str | None]:
