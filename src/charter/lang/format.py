@@ -60,7 +60,7 @@ from charter.lang.ast import (
 )
 from charter.lang.errors import CharterError
 from charter.lang.library import LibraryPolicy, load_library_policy
-from charter.lang.parser import parse
+from charter.lang.parser import comment_ranges, parse
 from charter.lang.yaml_scalars import ScalarRewrite, rule_scalars
 
 __all__ = [
@@ -150,41 +150,6 @@ def format_library_yaml(text: str, file: str | None = None, width: int = DEFAULT
 
 
 # ---------------------------------------------------------------- source and comments
-
-
-_STRING = re.compile(
-    r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*"""'
-    r"|'''(?:[^'\\]|\\[\s\S]|'(?!''))*'''"
-    r'|"(?:[^"\\\n]|\\[\s\S])*"'
-    r"|'(?:[^'\\\n]|\\[\s\S])*'"
-)
-_COMMENT = re.compile(r"//[^\n]*|#[^\n]*|/\*[\s\S]*?\*/")
-_QUOTE_OR_COMMENT = re.compile(r"['\"#/]")
-# The grammar's STRING and COMMENT terminals (grammar.lark), in the order its lexer tries them.
-
-
-def comment_ranges(text: str) -> list[tuple[int, int]]:
-    """Start and end offsets of every comment of a Datalog text that parses, in order.
-
-    A quote always starts a string in such a text, and a comment can only hide in one, so
-    skipping strings finds the comments exactly as the parser's lexer does.
-
-    >>> text = "p('#no') // yes"
-    >>> [text[s:e] for s, e in comment_ranges(text)]
-    ['// yes']
-    """
-    found: list[tuple[int, int]] = []
-    i = 0
-    while (mark := _QUOTE_OR_COMMENT.search(text, i)) is not None:
-        j = mark.start()
-        match = (_STRING if text[j] in "'\"" else _COMMENT).match(text, j)
-        if match is None:  # a division sign
-            i = j + 1
-            continue
-        if text[j] not in "'\"":
-            found.append((j, match.end()))
-        i = match.end()
-    return found
 
 
 def _comment_text(raw: str) -> str:

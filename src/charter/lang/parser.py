@@ -84,6 +84,28 @@ def _lark() -> Lark:
     )
 
 
+@functools.cache
+def _strings_and_comments() -> re.Pattern[str]:
+    """Strings and comments, from the grammar's own terminals (not a copy of them)."""
+    string = _lark().get_terminal("STRING").pattern.to_regexp()
+    comment = _lark().get_terminal("COMMENT").pattern.to_regexp()
+    return re.compile(f"(?P<string>{string})|(?P<comment>{comment})")
+
+
+def comment_ranges(text: str) -> list[tuple[int, int]]:
+    """Start and end offsets of every comment of Datalog text, in order.
+
+    The parser drops comments (``grammar.lark`` ignores ``COMMENT``); what keeps or reads
+    them (``charter fmt``, ``charter: disable=`` directives) finds them again with the
+    lexer's own terminals, so a comment mark inside a string is no comment.
+
+    >>> text = "p('#no') // yes"
+    >>> [text[s:e] for s, e in comment_ranges(text)]
+    ['// yes']
+    """
+    return [m.span() for m in _strings_and_comments().finditer(text) if m.lastgroup == "comment"]
+
+
 def _cache_file() -> str | None:
     """Where Lark keeps the parse tables it built (45 ms a process otherwise, the first
     parse's cost): the user's own cache directory, never a shared one such as /tmp,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from charter.lang.ast import Rule, Span
 from charter.lang.errors import WARNING, Diagnostic
-from charter.lang.parser import _lark
+from charter.lang.parser import comment_ranges
 
 __all__ = ["Directive", "Suppressions", "directives", "filter_suppressed", "unknown_codes"]
 
@@ -49,14 +48,6 @@ class Directive:
     line: int
     col: int
     codes: tuple[str, ...]
-
-
-@functools.cache
-def _datalog_tokens() -> re.Pattern[str]:
-    """Strings and comments, from the grammar's own terminals (not a copy of them)."""
-    string = _lark().get_terminal("STRING").pattern.to_regexp()
-    comment = _lark().get_terminal("COMMENT").pattern.to_regexp()
-    return re.compile(f"(?P<string>{string})|(?P<comment>{comment})")
 
 
 class _Lines:
@@ -82,11 +73,7 @@ def _comments(text: str, yaml_file: bool) -> list[tuple[int, int, str]]:
                 out.append((start, offset + len(line), line[found.start(1) :]))
             offset += len(line) + 1
         return out
-    return [
-        (m.start(), m.end(), m.group())
-        for m in _datalog_tokens().finditer(text)
-        if m.lastgroup == "comment"
-    ]
+    return [(start, end, text[start:end]) for start, end in comment_ranges(text)]
 
 
 def directives(text: str, yaml_file: bool = False) -> list[Directive]:
