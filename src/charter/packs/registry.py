@@ -57,7 +57,16 @@ def builtin_folder() -> Path:
 def _pack_folders(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if (p / PACK_FILE).is_file())
+    return sorted(_shown(p) for p in folder.iterdir() if (p / PACK_FILE).is_file())
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working folder when it is under it (as messages show it)."""
+    try:
+        relative = Path(os.path.relpath(path))
+    except ValueError:  # another drive
+        return path
+    return path if relative.parts[:1] == ("..",) else relative
 
 
 def _entry_point_folders(ep: metadata.EntryPoint) -> list[Path]:
