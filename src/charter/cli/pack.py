@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -229,6 +230,13 @@ def _call(url: str, token: str | None, method: str, path: str, **kwargs: Any) ->
     return response
 
 
+def _when(iso: str | None) -> str:
+    """An API timestamp as people read it: ``2025-06-02 09:14:03Z`` (UTC)."""
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
 def _show_posture(pack: str, output_format: ShowFormat, rows: bool, url: str,
                   token: str | None) -> None:
     params = {"rows": "true"} if rows else {}
@@ -247,8 +255,8 @@ def _show_posture(pack: str, output_format: ShowFormat, rows: bool, url: str,
     table = [("CONTROL", "SEVERITY", "STATUS", "VIOLATIONS", "FIRST SEEN", "TITLE")]
     for c in data["controls"]:
         table.append((c["id"], c["severity"], c["status"], str(c["violations"]),
-                      c["first_seen"] or "-", c["title"]))
-    out = [f"{data['pack']} {data['version']} at {data['at']}", _columns(table)]
+                      _when(c["first_seen"]), c["title"]))
+    out = [f"{data['pack']} {data['version']} at {_when(data['at'])}", _columns(table)]
     notes = [f"{c['id']}: not evaluated: {c['reason']}" for c in data["controls"]
              if c["reason"]]
     if rows:

@@ -108,7 +108,8 @@ def update_markdown(text: str, packs: Iterable[Pack]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from charter.packs.registry import builtin_folder, load_pack
+    from charter.packs.load import load_pack
+    from charter.packs.registry import builtin_folder
 
     if len(argv) != 1:
         print("usage: python -m charter.packs.describe docs/packs.md", file=sys.stderr)
