@@ -211,3 +211,29 @@ def test_a_server_that_cannot_be_reached():
 ])
 def test_set_values(text, rows):
     assert pack_cli._parameter_value(text) == rows
+
+
+def test_a_pack_over_a_charter_driver_that_congress_did_not_have(tmp_path):
+    """The ceph driver's tables come from the installed driver: named columns resolve in
+    the pack's checks, in its test cases and in the policy a control becomes."""
+    pack_yaml = PACK_YAML.replace("nova:\n    tables: [servers, flavors]",
+                                  "ceph:\n    tables: [osds]")
+    pack_yaml = pack_yaml[:pack_yaml.index("parameters:")] + pack_yaml[
+        pack_yaml.index("controls:"):].replace("table: bad_flavor", "table: osd_down") \
+        .replace("columns: [server, project, flavor, detail]", "columns: [osd, host, detail]")
+    policy = 'osd_down(osd, host, detail) :- ceph:osds(name=osd, host=host, up=0), detail = "down"\n'
+    tests = ("cases:\n"
+             "  - name: a down OSD fails\n"
+             "    data: {ceph:osds: [{name: osd.1, host: h1, up: 0}]}\n"
+             "    expect: {osd_down: [[osd.1, h1, down]]}\n"
+             "  - name: an up OSD passes\n"
+             "    data: {ceph:osds: [{name: osd.1, host: h1, up: 1}]}\n"
+             "    expect: {osd_down: []}\n"
+             "  - name: full rows, by position\n"
+             "    data: {ceph:osds: [[0, osd.0, h1, 0, 1, down, 1.0, 1.0, ssd]]}\n"
+             "    expect: {osd_down: [[osd.0, h1, down]]}\n")
+    folder = write_pack(tmp_path / "ceph", pack_yaml, policies={"ceph.dl": policy},
+                        tests={"ceph_test.yaml": tests})
+    result = charter("pack", "test", str(folder), "--coverage")
+    assert result.exit_code == 0, result.output
+    assert "TOTAL: 1/1 rules covered (100.0%)" in result.stdout

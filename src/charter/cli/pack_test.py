@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from charter.cli.loading import PolicyFile
 from charter.lang.ast import Rule
+from charter.packs.build import datasource_tables
 from charter.packs.load import Pack
 from charter.policytest.cases import PolicySource, TestCase, load_test_file
 from charter.policytest.coverage import Coverage
@@ -54,6 +55,7 @@ class PackRunner(Runner):
             self.packs[_key(pack)] = PolicyFile(pack.spec.policy_name, _key(pack),
                                                 "nonrecursive", tuple(pack.test_rules()))
             self.sources.update(pack.sources)
+            self.schemas.update(datasource_tables(pack.spec))
 
     def policy_file(self, source: PolicySource) -> PolicyFile:
         if source.text is None and source.path in self.packs:

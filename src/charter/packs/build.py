@@ -23,9 +23,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from charter.datasources.schemas import driver_schema
 from charter.lang.ast import Aggregate, Atom, Constant, Literal, Modal, Negation, Rule, Variable
 from charter.lang.columns import FreshVariables, resolve_columns
+from charter.packs.schemas import driver_tables
 from charter.packs.spec import ControlSpec, PackSpec, ParameterSpec, row_problem, row_values
 
 __all__ = [
@@ -169,13 +169,14 @@ class ControlPolicy:
     datasources: tuple[str, ...]
 
 
-def _schemas(spec: PackSpec) -> dict[str, dict[str, tuple[str, ...]]]:
+def datasource_tables(spec: PackSpec) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Each declared datasource's tables, when its driver's are known (else the rules read
+    it by position)."""
     out = {}
     for name, ds in spec.datasources.items():
-        try:
-            out[name] = driver_schema(ds.driver or name)
-        except LookupError:
-            continue  # a driver this Charter does not ship: the rules read it by position
+        tables = driver_tables(ds.driver or name)
+        if tables is not None:
+            out[name] = tables
     return out
 
 
@@ -210,7 +211,7 @@ def control_policy(spec: PackSpec, rules: Iterable[Rule], control: ControlSpec,
                    values: Rows) -> ControlPolicy:
     """The policy a control becomes, with ``values`` for the parameters its rules read."""
     sliced, needed = slice_rules(rules, control.table)
-    schemas = _schemas(spec)
+    schemas = datasource_tables(spec)
     out = [{"rule": str(fact), "comment": f"{control.id}: parameter {fact.head.table}"}
            for fact in parameter_facts(values, needed)]
     for rule in sliced:

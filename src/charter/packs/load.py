@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from charter.datasources.schemas import driver_schema
 from charter.engine import Engine, RuleChange
 from charter.lang.ast import Modal, Rule, Span
 from charter.lang.errors import CharterError, Diagnostic, PolicyError
@@ -34,6 +33,7 @@ from charter.packs.build import (
     parameter_values,
     slice_rules,
 )
+from charter.packs.schemas import driver_tables
 from charter.packs.spec import ControlSpec, PackError, PackSpec, YamlPlaces, parse_pack_yaml
 
 __all__ = ["PACK_FILE", "Pack", "load_pack"]
@@ -203,7 +203,7 @@ class _Checks:
                                f"datasources.{atom.theory}.tables", atom.span)
                 used.setdefault(atom.theory, set()).add(atom.table)
         for name, ds in self.spec.datasources.items():
-            schema = _schema(ds.driver or name)
+            schema = driver_tables(ds.driver or name)
             for i, table in enumerate(ds.tables):
                 where = self.places.span("datasources", name, "tables", i)
                 if schema is not None and table not in schema:
@@ -244,18 +244,11 @@ class _Checks:
                            "(add one for it, or remove the rule)", rule.span)
 
 
-def _schema(driver: str) -> dict[str, tuple[str, ...]] | None:
-    try:
-        return driver_schema(driver)
-    except LookupError:
-        return None
-
-
 def _compile(spec: PackSpec, rules: Iterable[Rule]) -> list[Diagnostic]:
     """The compiler's diagnostics for the pack's rules, with its defaults and drivers."""
     engine = Engine()
     for name, ds in spec.datasources.items():
-        schema = _schema(ds.driver or name)
+        schema = driver_tables(ds.driver or name)
         if schema is not None:
             engine.declare_datasource(name, schema)
     policy = spec.policy_name
