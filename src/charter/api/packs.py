@@ -11,7 +11,7 @@ import csv
 import io
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from charter.api.body import flag
@@ -24,6 +24,9 @@ from charter.service.packs import ControlPosture, Posture
 from charter.store.records import PackRecord
 
 router = APIRouter(prefix="/v1")
+
+#: A pack's id in the path; the example (a shipped pack) lets API testers reach it.
+PackId = Annotated[str, Path(description="The pack's id.", examples=["openstack-security"])]
 
 CSV = "text/csv"
 POSTURE_RESPONSES = {
@@ -63,7 +66,7 @@ def list_packs(*, request: Request) -> dict:
 
 
 @router.get("/packs/{pack}", responses=errors(*AUTH, 404, 409))
-def show_pack(*, pack: str, request: Request) -> dict:
+def show_pack(*, pack: PackId, request: Request) -> dict:
     """The pack: datasources, parameters (default and in force) and every control."""
     service = svc(request)
     return pack_state_json(service, service.packs.get(pack), detail=True)
@@ -71,7 +74,7 @@ def show_pack(*, pack: str, request: Request) -> dict:
 
 @router.post("/packs/{pack}", responses=errors(*AUTH, *BODY, 404, 409),
              openapi_extra=request_body(PackEnableBody, required=False))
-def pack_action(*, pack: str, request: Request, who: Caller, data: OptionalBody,
+def pack_action(*, pack: PackId, request: Request, who: Caller, data: OptionalBody,
                 action: str | None = None) -> dict:
     """``?action=enable`` (``PackEnableBody``: the parameters) makes a policy per control;
     ``?action=disable`` deletes them."""
@@ -146,7 +149,7 @@ def _wants_csv(request: Request, output_format: str | None) -> bool:
 
 @router.get("/packs/{pack}/posture", responses={**errors(*AUTH, 400, 404, 409),
                                                 **POSTURE_RESPONSES})
-def posture(*, pack: str, request: Request,
+def posture(*, pack: PackId, request: Request,
             output_format: Annotated[Literal["json", "csv"] | None,
                                      Query(alias="format")] = None,
             rows: str | None = None) -> Response:

@@ -237,8 +237,12 @@ _KEYS = {
 
 def _pydantic(places: YamlPlaces, error: ValidationError) -> list[Diagnostic]:
     out: dict[tuple, Diagnostic] = {}
+    missing: dict[tuple, list[str]] = {}  # parent -> the keys it lacks, in one message
     for item in error.errors(include_url=False):
         loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if item["type"] == "missing":
+            missing.setdefault(loc[:-1], []).append(repr(loc[-1]))
+            continue
         extra = item["type"] == "extra_forbidden"
         span = places.span(*loc, key=extra)
         where = (span.line, span.col)
@@ -249,15 +253,20 @@ def _pydantic(places: YamlPlaces, error: ValidationError) -> list[Diagnostic]:
             kind = (loc[0],) if len(loc) >= 2 else ()
             known = _KEYS.get(kind)
             message = f"unknown key {loc[-1]!r}" + (f"; use {known}" if known else "")
-        elif item["type"] == "missing":
-            message = f"{loc[-1]!r} is required"
         elif item["type"] == "string_pattern_mismatch":
             message = _pattern_hint(loc, item.get("input"))
         elif item["type"] == "literal_error":
             message = f"{item.get('input')!r} is not one of: {_literals(loc)}"
-        shown = _where(loc[:-1] if extra or item["type"] == "missing" else loc)
+        shown = _where(loc[:-1] if extra else loc)
         text = f"{shown}: {message}" if shown else message
         out[where] = Diagnostic("pack_invalid", text, span)
+    for parent, keys in missing.items():
+        span = places.span(*parent)
+        what = keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + " and " + keys[-1]
+        message = f"{what} {'is' if len(keys) == 1 else 'are'} required"
+        shown = _where(parent)
+        out[(span.line, span.col, "missing")] = Diagnostic(
+            "pack_invalid", f"{shown}: {message}" if shown else message, span)
     return list(out.values())
 
 
@@ -313,7 +322,8 @@ def parse_pack_yaml(text: str, file: str) -> tuple[PackSpec, YamlPlaces]:
 
     >>> parse_pack_yaml("id: My Pack\\n", "pack.yaml")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    charter.packs.spec.PackError: 6 errors occurred:
+    charter.packs.spec.PackError: 2 errors occurred:
+    pack.yaml:1:1: error[pack_invalid]: 'title', 'version', 'description', 'datasources' and 'controls' are required
     pack.yaml:1:5: error[pack_invalid]: id: pack id 'My Pack' must be lower case words ...
     """
     data, root = _compose(file, text)
