@@ -63,8 +63,12 @@ cases:
 """
 
 
-def write_pack(folder: Path, pack_yaml: str = PACK_YAML, policies: dict[str, str] | None = None,
-               tests: dict[str, str] | None = None) -> Path:
+def write_pack(
+    folder: Path,
+    pack_yaml: str = PACK_YAML,
+    policies: dict[str, str] | None = None,
+    tests: dict[str, str] | None = None,
+) -> Path:
     """A pack folder: pack.yaml, its .dl files and its test files."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pack.yaml").write_text(textwrap.dedent(pack_yaml))
@@ -97,8 +101,13 @@ def stand_in(client: TestClient, driver: str, rows: dict[str, list] | None = Non
     """A push datasource named for the driver, with all of the driver's tables and columns,
     holding ``rows`` (table -> objects of column: value)."""
     schema = {t: list(cols) for t, cols in driver_schema(driver).items()}
-    ok(client.post("/v1/data-sources", json={"name": driver, "driver": "push",
-                                             "config": {"tables": schema}}), 201)
+    ok(
+        client.post(
+            "/v1/data-sources",
+            json={"name": driver, "driver": "push", "config": {"tables": schema}},
+        ),
+        201,
+    )
     for table, table_rows in (rows or {}).items():
         push(client, driver, table, table_rows)
 

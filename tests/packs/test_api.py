@@ -16,52 +16,98 @@ from tests.api.conftest import make_service
 from tests.packs.conftest import ok, push, stand_in
 
 PACK = "openstack-security"
-POLICIES = ["OS_NET_001", "OS_NET_002", "OS_NET_003", "OS_IMG_001", "OS_IMG_002",
-            "OS_BLK_001", "OS_CMP_001", "OS_IAM_001"]
+POLICIES = [
+    "OS_NET_001",
+    "OS_NET_002",
+    "OS_NET_003",
+    "OS_IMG_001",
+    "OS_IMG_002",
+    "OS_BLK_001",
+    "OS_CMP_001",
+    "OS_IAM_001",
+]
 
 CLOUD = {
     "neutronv2": {
         "security_group_rules": [
-            {"id": "r-ssh", "security_group_id": "sg-web", "tenant_id": "shop",
-             "direction": "ingress", "protocol": "tcp", "port_range_min": 22,
-             "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"},
-            {"id": "r-web", "security_group_id": "sg-web", "tenant_id": "shop",
-             "direction": "ingress", "protocol": "tcp", "port_range_min": 80,
-             "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0"}],
-        "networks": [{"id": "net-shop", "tenant_id": "shop", "shared": "False"},
-                     {"id": "net-lab", "tenant_id": "lab", "shared": "False"}],
-        "ports": [{"id": "port-1", "tenant_id": "shop", "network_id": "net-shop",
-                   "device_id": "web-1"},
-                  {"id": "port-3", "tenant_id": "shop", "network_id": "net-lab",
-                   "device_id": "web-1"}],
+            {
+                "id": "r-ssh",
+                "security_group_id": "sg-web",
+                "tenant_id": "shop",
+                "direction": "ingress",
+                "protocol": "tcp",
+                "port_range_min": 22,
+                "port_range_max": 22,
+                "remote_ip_prefix": "0.0.0.0/0",
+            },
+            {
+                "id": "r-web",
+                "security_group_id": "sg-web",
+                "tenant_id": "shop",
+                "direction": "ingress",
+                "protocol": "tcp",
+                "port_range_min": 80,
+                "port_range_max": 443,
+                "remote_ip_prefix": "0.0.0.0/0",
+            },
+        ],
+        "networks": [
+            {"id": "net-shop", "tenant_id": "shop", "shared": "False"},
+            {"id": "net-lab", "tenant_id": "lab", "shared": "False"},
+        ],
+        "ports": [
+            {"id": "port-1", "tenant_id": "shop", "network_id": "net-shop", "device_id": "web-1"},
+            {"id": "port-3", "tenant_id": "shop", "network_id": "net-lab", "device_id": "web-1"},
+        ],
         "security_group_port_bindings": [{"port_id": "port-1", "security_group_id": "sg-web"}],
     },
     "nova": {
-        "servers": [{"id": "web-1", "tenant_id": "shop", "flavor_id": "f-small",
-                     "image_id": "img-ok", "status": "ACTIVE"},
-                    {"id": "big-1", "tenant_id": "lab", "flavor_id": "f-huge",
-                     "image_id": "img-old", "status": "ACTIVE"}],
+        "servers": [
+            {
+                "id": "web-1",
+                "tenant_id": "shop",
+                "flavor_id": "f-small",
+                "image_id": "img-ok",
+                "status": "ACTIVE",
+            },
+            {
+                "id": "big-1",
+                "tenant_id": "lab",
+                "flavor_id": "f-huge",
+                "image_id": "img-old",
+                "status": "ACTIVE",
+            },
+        ],
         "flavors": [{"id": "f-small", "name": "m1.small"}, {"id": "f-huge", "name": "m1.huge"}],
     },
     "glancev2": {
-        "images": [{"id": "img-ok", "owner": "p-admin", "visibility": "public",
-                    "status": "active"},
-                   {"id": "img-old", "owner": "p-admin", "visibility": "private",
-                    "status": "deactivated"}],
+        "images": [
+            {"id": "img-ok", "owner": "p-admin", "visibility": "public", "status": "active"},
+            {"id": "img-old", "owner": "p-admin", "visibility": "private", "status": "deactivated"},
+        ],
     },
     "keystonev3": {
-        "projects": [{"id": "p-admin", "name": "admin", "enabled": "True"},
-                     {"id": "shop", "name": "shop", "enabled": "True"},
-                     {"id": "lab", "name": "lab", "enabled": "True"}],
+        "projects": [
+            {"id": "p-admin", "name": "admin", "enabled": "True"},
+            {"id": "shop", "name": "shop", "enabled": "True"},
+            {"id": "lab", "name": "lab", "enabled": "True"},
+        ],
     },
     "cinder": {
         "volumes": [{"id": "vol-1", "encrypted": "True"}],
         "attachments": [{"volume_id": "vol-1", "server_id": "web-1"}],
     },
 }
-EXPECTED = {"OS-NET-001": "failing", "OS-NET-002": "failing", "OS-NET-003": "failing",
-            "OS-IMG-001": "passing", "OS-IMG-002": "failing", "OS-BLK-001": "passing",
-            "OS-CMP-001": "failing", "OS-IAM-001": "passing"}
+EXPECTED = {
+    "OS-NET-001": "failing",
+    "OS-NET-002": "failing",
+    "OS-NET-003": "failing",
+    "OS-IMG-001": "passing",
+    "OS-IMG-002": "failing",
+    "OS-BLK-001": "passing",
+    "OS-CMP-001": "failing",
+    "OS-IAM-001": "passing",
+}
 
 
 def posture(client, **params) -> dict:
@@ -87,8 +133,10 @@ def test_list_and_show_before_and_after_enabling(client):
     assert shown["controls"][0]["datasources"] == ["neutronv2"]
     assert shown["parameters"]["admin_projects"] == {
         "description": shown["parameters"]["admin_projects"]["description"],
-        "columns": [{"name": "name", "type": "string"}], "default": ["admin"],
-        "value": ["admin"]}
+        "columns": [{"name": "name", "type": "string"}],
+        "default": ["admin"],
+        "value": ["admin"],
+    }
     enabled = ok(client.post(f"/v1/packs/{PACK}?action=enable"))
     assert enabled["enabled"] is True and enabled["policies"] == POLICIES
     assert enabled["parameters_set"] == {} and enabled["enabled_by"]
@@ -107,10 +155,13 @@ def test_each_control_is_a_library_policy_and_create_from_library_works(client):
     # the pack cannot take a name a policy it did not make holds
     refused = client.post(f"/v1/packs/{PACK}?action=enable")
     assert refused.status_code == 409
-    assert "policy OS_IMG_001 exists and pack openstack-security did not make it" in \
-        refused.json()["error"]["message"]
-    assert not {"OS_NET_001", "OS_IAM_001"} & {p["name"] for p in
-                                               ok(client.get("/v1/policies"))["results"]}
+    assert (
+        "policy OS_IMG_001 exists and pack openstack-security did not make it"
+        in refused.json()["error"]["message"]
+    )
+    assert not {"OS_NET_001", "OS_IAM_001"} & {
+        p["name"] for p in ok(client.get("/v1/policies"))["results"]
+    }
     ok(client.delete("/v1/policies/OS_IMG_001"))
     ok(client.post(f"/v1/packs/{PACK}?action=enable"))
 
@@ -120,14 +171,16 @@ def test_posture_not_evaluated_until_the_datasources_report(client):
     answer = posture(client)
     assert answer["summary"] == {"passing": 0, "failing": 0, "not_evaluated": 8, "total": 8}
     first = answer["controls"][0]
-    assert first["reason"] == ("datasource neutronv2 is not configured (create it with driver "
-                               "neutronv2)")
+    assert first["reason"] == (
+        "datasource neutronv2 is not configured (create it with driver neutronv2)"
+    )
     build_cloud(client, ["neutronv2"])
     got = {c["id"]: c for c in posture(client)["controls"]}
     assert got["OS-NET-001"]["status"] == "failing" and got["OS-NET-001"]["reason"] is None
     assert got["OS-NET-002"]["status"] == "not_evaluated"
-    assert got["OS-NET-002"]["reason"] == ("datasource nova is not configured (create it "
-                                           "with driver nova)")
+    assert got["OS-NET-002"]["reason"] == (
+        "datasource nova is not configured (create it with driver nova)"
+    )
     build_cloud(client, ["nova", "glancev2", "keystonev3", "cinder"])
     assert statuses(client) == EXPECTED
 
@@ -140,25 +193,47 @@ def test_posture_counts_and_first_seen_are_the_violations_of_each_control(client
     net = answer["controls"][0]
     assert net["violations"] == 1
     (row,) = net["rows"]
-    assert row == {"resource": "r-ssh", "project": "shop", "detail": "SSH is open to the internet",
-                   "columns": {"rule_id": "r-ssh", "project": "shop", "security_group": "sg-web",
-                               "port": 22, "detail": "SSH is open to the internet"},
-                   "first_seen": net["first_seen"]}
+    assert row == {
+        "resource": "r-ssh",
+        "project": "shop",
+        "detail": "SSH is open to the internet",
+        "columns": {
+            "rule_id": "r-ssh",
+            "project": "shop",
+            "security_group": "sg-web",
+            "port": 22,
+            "detail": "SSH is open to the internet",
+        },
+        "first_seen": net["first_seen"],
+    }
     (violation,) = ok(client.get("/v1/policies/OS_NET_001/violations"))["results"]
     assert violation["first_seen"] == net["first_seen"]
     assert violation["row"] == ["r-ssh", "shop", "sg-web", 22, "SSH is open to the internet"]
     # a violation that clears, then the control passes
-    push(client, "neutronv2", "security_group_rules", CLOUD["neutronv2"]["security_group_rules"][1:])
+    push(
+        client, "neutronv2", "security_group_rules", CLOUD["neutronv2"]["security_group_rules"][1:]
+    )
     net = posture(client)["controls"][0]
     assert (net["status"], net["violations"], net["first_seen"]) == ("passing", 0, None)
 
 
 def test_parameters_replace_defaults_and_stay_until_changed(client):
     build_cloud(client)
-    answer = ok(client.post(f"/v1/packs/{PACK}?action=enable", json={"parameters": {
-        "allowed_flavors": ["m1.small", "m1.huge"], "admin_ports": [[2222, "SSH"]]}}))
-    assert answer["parameters_set"] == {"allowed_flavors": [["m1.small"], ["m1.huge"]],
-                                        "admin_ports": [[2222, "SSH"]]}
+    answer = ok(
+        client.post(
+            f"/v1/packs/{PACK}?action=enable",
+            json={
+                "parameters": {
+                    "allowed_flavors": ["m1.small", "m1.huge"],
+                    "admin_ports": [[2222, "SSH"]],
+                }
+            },
+        )
+    )
+    assert answer["parameters_set"] == {
+        "allowed_flavors": [["m1.small"], ["m1.huge"]],
+        "admin_ports": [[2222, "SSH"]],
+    }
     assert answer["parameters"]["admin_ports"]["value"] == [[2222, "SSH"]]
     got = statuses(client)
     assert got["OS-CMP-001"] == "passing" and got["OS-NET-001"] == "passing"
@@ -176,14 +251,17 @@ def test_parameters_replace_defaults_and_stay_until_changed(client):
 
 
 def test_parameters_that_do_not_fit_are_refused_with_every_problem(client):
-    r = client.post(f"/v1/packs/{PACK}?action=enable", json={"parameters": {
-        "admin_ports": [["ssh", 22]], "colour": ["red"]}})
+    r = client.post(
+        f"/v1/packs/{PACK}?action=enable",
+        json={"parameters": {"admin_ports": [["ssh", 22]], "colour": ["red"]}},
+    )
     assert r.status_code == 400
     error = r.json()["error"]
     assert error["error_data"] == [
         "no parameter 'colour'; the pack's parameters: admin_ports, admin_projects, "
         "allowed_flavors",
-        "parameter admin_ports, row 1: port is an integer, not 'ssh'"]
+        "parameter admin_ports, row 1: port is an integer, not 'ssh'",
+    ]
     assert ok(client.get(f"/v1/packs/{PACK}"))["enabled"] is False
     r = client.post(f"/v1/packs/{PACK}?action=enable", json={"parameters": {"admin_ports": 22}})
     assert r.status_code == 400 and "parameters.admin_ports" in r.json()["error"]["message"]
@@ -201,19 +279,31 @@ def test_posture_as_csv(client, format_, accept):
     assert [line["control"] for line in lines] == list(EXPECTED)
     assert {line["control"]: line["status"] for line in lines} == EXPECTED
     assert lines[0]["violations"] == "1" and lines[0]["first_seen"]
-    assert lines[5] == {"pack": PACK, "control": "OS-BLK-001",
-                        "title": "Unencrypted volume attached to a server",
-                        "severity": "medium", "status": "passing", "violations": "0",
-                        "first_seen": "", "reason": ""}
-    r = client.get(f"/v1/packs/{PACK}/posture", params={**params, "rows": "true"},
-                   headers=headers)
+    assert lines[5] == {
+        "pack": PACK,
+        "control": "OS-BLK-001",
+        "title": "Unencrypted volume attached to a server",
+        "severity": "medium",
+        "status": "passing",
+        "violations": "0",
+        "first_seen": "",
+        "reason": "",
+    }
+    r = client.get(f"/v1/packs/{PACK}/posture", params={**params, "rows": "true"}, headers=headers)
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert {(x["control"], x["resource"], x["project"]) for x in rows} == {
-        ("OS-NET-001", "r-ssh", "shop"), ("OS-NET-002", "port-3", "shop"),
-        ("OS-NET-003", "web-1", "shop"), ("OS-IMG-002", "big-1", "lab"),
-        ("OS-CMP-001", "big-1", "lab")}
-    assert client.get(f"/v1/packs/{PACK}/posture", headers={
-        "Accept": "application/json, text/csv"}).headers["content-type"] == "application/json"
+        ("OS-NET-001", "r-ssh", "shop"),
+        ("OS-NET-002", "port-3", "shop"),
+        ("OS-NET-003", "web-1", "shop"),
+        ("OS-IMG-002", "big-1", "lab"),
+        ("OS-CMP-001", "big-1", "lab"),
+    }
+    assert (
+        client.get(
+            f"/v1/packs/{PACK}/posture", headers={"Accept": "application/json, text/csv"}
+        ).headers["content-type"]
+        == "application/json"
+    )
 
 
 def test_posture_from_the_api_equals_the_controls_tables(client, service):
@@ -232,8 +322,12 @@ def test_posture_from_the_api_equals_the_controls_tables(client, service):
     engine.apply(RuleChange(policy, r, +1) for r in [*pack.rules, *facts])
     for driver, tables in CLOUD.items():
         schema = driver_schema(driver)
-        engine.load_rows({f"{driver}:{t}": [tuple(row.get(c) for c in schema[t]) for row in rows]
-                          for t, rows in tables.items()})
+        engine.load_rows(
+            {
+                f"{driver}:{t}": [tuple(row.get(c) for c in schema[t]) for row in rows]
+                for t, rows in tables.items()
+            }
+        )
     for control, got in zip(pack.controls, answer["controls"], strict=True):
         offline = engine.rows(f"{policy}:{control.table}")
         live = service.engine.rows(f"{control.policy}:{control.table}")
@@ -266,16 +360,19 @@ def test_disable_deletes_the_packs_policies_and_keeps_others(client):
     assert set(POLICIES) <= {p["name"] for p in ok(client.get("/v1/librarypolicies"))["results"]}
 
 
-@pytest.mark.parametrize(("method", "path", "status", "message"), [
-    ("get", "/v1/packs/nope", 404, "No pack nope; installed packs: openstack-security"),
-    ("get", "/v1/packs/nope/posture", 404, "No pack nope"),
-    ("get", f"/v1/packs/{PACK}/posture", 409, "pack openstack-security is not enabled: enable"),
-    ("post", f"/v1/packs/{PACK}?action=disable", 409, "pack openstack-security is not enabled"),
-    ("post", "/v1/packs/nope?action=enable", 404, "No pack nope"),
-    ("post", f"/v1/packs/{PACK}?action=start", 400, "unknown action 'start'"),
-    ("post", f"/v1/packs/{PACK}", 400, "Missing required action parameter"),
-    ("get", f"/v1/packs/{PACK}/posture?format=xml", 400, "format"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message"),
+    [
+        ("get", "/v1/packs/nope", 404, "No pack nope; installed packs: openstack-security"),
+        ("get", "/v1/packs/nope/posture", 404, "No pack nope"),
+        ("get", f"/v1/packs/{PACK}/posture", 409, "pack openstack-security is not enabled: enable"),
+        ("post", f"/v1/packs/{PACK}?action=disable", 409, "pack openstack-security is not enabled"),
+        ("post", "/v1/packs/nope?action=enable", 404, "No pack nope"),
+        ("post", f"/v1/packs/{PACK}?action=start", 400, "unknown action 'start'"),
+        ("post", f"/v1/packs/{PACK}", 400, "Missing required action parameter"),
+        ("get", f"/v1/packs/{PACK}/posture?format=xml", 400, "format"),
+    ],
+)
 def test_errors_say_what_to_do(client, method, path, status, message):
     r = client.request(method.upper(), path)
     assert r.status_code == status, r.text
@@ -298,8 +395,12 @@ def test_an_enabled_pack_and_its_history_survive_a_restart(tmp_path, settings):
     first = make_service(tmp_path)
     with TestClient(create_app(first, settings)) as client:
         build_cloud(client)
-        ok(client.post(f"/v1/packs/{PACK}?action=enable",
-                       json={"parameters": {"allowed_flavors": ["m1.huge"]}}))
+        ok(
+            client.post(
+                f"/v1/packs/{PACK}?action=enable",
+                json={"parameters": {"allowed_flavors": ["m1.huge"]}},
+            )
+        )
         before = posture(client)
     first.close()
     again = make_service(tmp_path)
@@ -307,11 +408,13 @@ def test_an_enabled_pack_and_its_history_survive_a_restart(tmp_path, settings):
         with TestClient(create_app(again, settings)) as client:
             after = posture(client)
             assert after["enabled_at"] == before["enabled_at"]
-            assert [(c["id"], c["status"], c["violations"], c["first_seen"])
-                    for c in after["controls"]] == \
-                [(c["id"], c["status"], c["violations"], c["first_seen"])
-                 for c in before["controls"]]
+            assert [
+                (c["id"], c["status"], c["violations"], c["first_seen"]) for c in after["controls"]
+            ] == [
+                (c["id"], c["status"], c["violations"], c["first_seen"]) for c in before["controls"]
+            ]
             assert ok(client.get(f"/v1/packs/{PACK}"))["parameters_set"] == {
-                "allowed_flavors": [["m1.huge"]]}
+                "allowed_flavors": [["m1.huge"]]
+            }
     finally:
         again.close()

@@ -29,46 +29,79 @@ runner = CliRunner()
 CLOUD = {
     "neutronv2": {
         "security_group_rules": [
-            {"id": "r-ssh", "security_group_id": "sg-web", "tenant_id": "shop",
-             "direction": "ingress", "protocol": "tcp", "port_range_min": 22,
-             "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"},
-            {"id": "r-https", "security_group_id": "sg-web", "tenant_id": "shop",
-             "direction": "ingress", "protocol": "tcp", "port_range_min": 443,
-             "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0"}],
+            {
+                "id": "r-ssh",
+                "security_group_id": "sg-web",
+                "tenant_id": "shop",
+                "direction": "ingress",
+                "protocol": "tcp",
+                "port_range_min": 22,
+                "port_range_max": 22,
+                "remote_ip_prefix": "0.0.0.0/0",
+            },
+            {
+                "id": "r-https",
+                "security_group_id": "sg-web",
+                "tenant_id": "shop",
+                "direction": "ingress",
+                "protocol": "tcp",
+                "port_range_min": 443,
+                "port_range_max": 443,
+                "remote_ip_prefix": "0.0.0.0/0",
+            },
+        ],
         "networks": [{"id": "net-shop", "tenant_id": "shop", "shared": "False"}],
-        "ports": [{"id": "port-web", "tenant_id": "shop", "network_id": "net-shop",
-                   "device_id": "web-1"},
-                  {"id": "port-db", "tenant_id": "shop", "network_id": "net-shop",
-                   "device_id": "db-1"}],
+        "ports": [
+            {"id": "port-web", "tenant_id": "shop", "network_id": "net-shop", "device_id": "web-1"},
+            {"id": "port-db", "tenant_id": "shop", "network_id": "net-shop", "device_id": "db-1"},
+        ],
         "security_group_port_bindings": [
             {"port_id": "port-web", "security_group_id": "sg-web"},
-            {"port_id": "port-db", "security_group_id": "sg-web"}],
+            {"port_id": "port-db", "security_group_id": "sg-web"},
+        ],
     },
     "nova": {
-        "servers": [{"id": "web-1", "tenant_id": "shop", "flavor_id": "f-small",
-                     "image_id": "img-ubuntu", "status": "ACTIVE"},
-                    {"id": "db-1", "tenant_id": "shop", "flavor_id": "f-big",
-                     "image_id": "img-ubuntu", "status": "ACTIVE"}],
+        "servers": [
+            {
+                "id": "web-1",
+                "tenant_id": "shop",
+                "flavor_id": "f-small",
+                "image_id": "img-ubuntu",
+                "status": "ACTIVE",
+            },
+            {
+                "id": "db-1",
+                "tenant_id": "shop",
+                "flavor_id": "f-big",
+                "image_id": "img-ubuntu",
+                "status": "ACTIVE",
+            },
+        ],
         "flavors": [{"id": "f-small", "name": "m1.small"}, {"id": "f-big", "name": "m1.2xlarge"}],
     },
     "glancev2": {
-        "images": [{"id": "img-ubuntu", "owner": "p-admin", "visibility": "public",
-                    "status": "active"},
-                   {"id": "img-tools", "owner": "shop", "visibility": "public",
-                    "status": "active"}],
+        "images": [
+            {"id": "img-ubuntu", "owner": "p-admin", "visibility": "public", "status": "active"},
+            {"id": "img-tools", "owner": "shop", "visibility": "public", "status": "active"},
+        ],
     },
     "keystonev3": {
-        "projects": [{"id": "p-admin", "name": "admin", "enabled": "True"},
-                     {"id": "shop", "name": "shop", "enabled": "True"}],
+        "projects": [
+            {"id": "p-admin", "name": "admin", "enabled": "True"},
+            {"id": "shop", "name": "shop", "enabled": "True"},
+        ],
     },
 }
 
 
 def test_the_controls_table_is_current():
-    packs = [load_pack(p) for p in sorted(builtin_folder().iterdir()) if (p / "pack.yaml").is_file()]
+    packs = [
+        load_pack(p) for p in sorted(builtin_folder().iterdir()) if (p / "pack.yaml").is_file()
+    ]
     text = DOC.read_text()
-    assert update_markdown(text, packs) == text, \
+    assert update_markdown(text, packs) == text, (
         "docs/packs.md is stale: run python -m charter.packs.describe docs/packs.md"
+    )
 
 
 def console_examples(text: str) -> list[tuple[str, str]]:

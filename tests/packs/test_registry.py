@@ -23,7 +23,8 @@ def distribution(site: Path, name: str, entry_points: dict[str, str], module: st
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
     lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
     (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}")
-    (site / f"{module}.py").write_text(textwrap.dedent("""\
+    (site / f"{module}.py").write_text(
+        textwrap.dedent("""\
         from pathlib import Path
 
         HERE = Path(__file__).parent
@@ -36,7 +37,8 @@ def distribution(site: Path, name: str, entry_points: dict[str, str], module: st
 
         def broken():
             raise RuntimeError("the vendor's code failed")
-        """))
+        """)
+    )
 
 
 @pytest.fixture
@@ -68,25 +70,38 @@ def test_a_distributions_entry_point_is_found_as_installed(site):
 
 def test_callables_broken_packs_failing_code_and_taken_ids(site):
     write_pack(site / "acme" / "one", renamed("acme-one"))
-    write_pack(site / "acme" / "two", renamed("acme-two").replace("severity: low",
-                                                                  "severity: dire"))
+    write_pack(
+        site / "acme" / "two", renamed("acme-two").replace("severity: low", "severity: dire")
+    )
     write_pack(site / "acme" / "tiny", renamed("openstack-security"))
-    distribution(site, "acme-packs", {"several": "acme_packs:several",
-                                      "failing": "acme_packs:broken",
-                                      "missing": "acme_nonesuch:X",
-                                      "taken": "acme_packs:FOLDER"}, "acme_packs")
+    distribution(
+        site,
+        "acme-packs",
+        {
+            "several": "acme_packs:several",
+            "failing": "acme_packs:broken",
+            "missing": "acme_nonesuch:X",
+            "taken": "acme_packs:FOLDER",
+        },
+        "acme_packs",
+    )
     importlib.invalidate_caches()
     installed = installed_packs()
     assert "acme-one" in installed.packs and "acme-two" not in installed.packs
     broken = {b.name: b for b in installed.broken}
     assert set(broken) == {"several", "failing", "missing", "taken"}
-    assert "two/pack.yaml:16:15: error[pack_invalid]: controls[0].severity: 'dire'" in \
-        broken["several"].error
-    assert broken["failing"].error == ("entry point failing (acme_packs:broken) did not load: "
-                                       "RuntimeError: the vendor's code failed")
+    assert (
+        "two/pack.yaml:16:15: error[pack_invalid]: controls[0].severity: 'dire'"
+        in broken["several"].error
+    )
+    assert broken["failing"].error == (
+        "entry point failing (acme_packs:broken) did not load: "
+        "RuntimeError: the vendor's code failed"
+    )
     assert "ModuleNotFoundError" in broken["missing"].error
-    assert broken["taken"].error.startswith("pack id openstack-security is also the id of the "
-                                            "pack from charter")
+    assert broken["taken"].error.startswith(
+        "pack id openstack-security is also the id of the pack from charter"
+    )
     assert installed.packs["openstack-security"].origin == "charter"
 
 
@@ -112,11 +127,25 @@ def test_a_third_party_pack_enables_and_reports_posture(client, service, tmp_pat
         service.packs.installed = installed_packs(entry_points=lambda: [ep])
     finally:
         FOLDERS.clear()
-    ok(client.post("/v1/packs/acme-tiny?action=enable",
-                   json={"parameters": {"allowed_flavors": ["m1.small", "m1.medium"]}}))
-    stand_in(client, "nova", {"servers": [{"id": "vm1", "tenant_id": "p", "flavor_id": "f"}],
-                              "flavors": [{"id": "f", "name": "m1.large"}]})
+    ok(
+        client.post(
+            "/v1/packs/acme-tiny?action=enable",
+            json={"parameters": {"allowed_flavors": ["m1.small", "m1.medium"]}},
+        )
+    )
+    stand_in(
+        client,
+        "nova",
+        {
+            "servers": [{"id": "vm1", "tenant_id": "p", "flavor_id": "f"}],
+            "flavors": [{"id": "f", "name": "m1.large"}],
+        },
+    )
     (control,) = ok(client.get("/v1/packs/acme-tiny/posture?rows=true"))["controls"]
     assert (control["id"], control["status"], control["violations"]) == ("ACME-001", "failing", 1)
-    assert control["rows"][0]["columns"] == {"server": "vm1", "project": "p",
-                                             "flavor": "m1.large", "detail": "flavor not allowed"}
+    assert control["rows"][0]["columns"] == {
+        "server": "vm1",
+        "project": "p",
+        "flavor": "m1.large",
+        "detail": "flavor not allowed",
+    }

@@ -25,8 +25,14 @@ def store(request, tmp_path):
 
 
 def test_packs_are_kept_replaced_and_deleted(store):
-    first = PackRecord("openstack-security", "0.1.0", {"admin_ports": [[22, "SSH"]]},
-                       ("OS_NET_001", "OS_NET_002"), "alice", AT)
+    first = PackRecord(
+        "openstack-security",
+        "0.1.0",
+        {"admin_ports": [[22, "SSH"]]},
+        ("OS_NET_001", "OS_NET_002"),
+        "alice",
+        AT,
+    )
     other = PackRecord("acme", "1.0", {}, ("ACME_001",), "bob", AT)
     store.put_pack(first)
     store.put_pack(other)

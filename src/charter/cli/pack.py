@@ -40,10 +40,17 @@ pack_app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-URL = typer.Option("--url", envvar="CHARTER_URL",
-                   help="The Charter API, e.g. http://127.0.0.1:1789 (env CHARTER_URL).")
-TOKEN = typer.Option("--token", envvar="CHARTER_TOKEN", show_default=False,
-                     help="API token, sent as X-Auth-Token (env CHARTER_TOKEN).")
+URL = typer.Option(
+    "--url",
+    envvar="CHARTER_URL",
+    help="The Charter API, e.g. http://127.0.0.1:1789 (env CHARTER_URL).",
+)
+TOKEN = typer.Option(
+    "--token",
+    envvar="CHARTER_TOKEN",
+    show_default=False,
+    help="API token, sent as X-Auth-Token (env CHARTER_TOKEN).",
+)
 DEFAULT_URL = "http://127.0.0.1:1789"
 
 
@@ -91,12 +98,14 @@ def _resolve(ref: str, installed: Installed | None = None) -> Pack:
         return found
     for broken in installed.broken:
         if broken.name == ref:
-            typer.echo(printable(f"pack {ref} ({broken.origin}) does not load:\n{broken.error}"),
-                       err=True)
+            typer.echo(
+                printable(f"pack {ref} ({broken.origin}) does not load:\n{broken.error}"), err=True
+            )
             raise typer.Exit(1)
     known = ", ".join(sorted(installed.packs)) or "none"
-    raise _usage(f"error: no installed pack {ref!r} (installed: {known}); give an id or a "
-                 "pack folder")
+    raise _usage(
+        f"error: no installed pack {ref!r} (installed: {known}); give an id or a pack folder"
+    )
 
 
 def _sources(exc: PackError) -> dict[str, str]:
@@ -115,8 +124,9 @@ def _sources(exc: PackError) -> dict[str, str]:
 
 @pack_app.command("list")
 def list_command(
-    output_format: Annotated[ListFormat, typer.Option("--format", "-f",
-                                                      help="table or json.")] = ListFormat.table,
+    output_format: Annotated[
+        ListFormat, typer.Option("--format", "-f", help="table or json.")
+    ] = ListFormat.table,
 ) -> None:
     """List the installed packs: Charter's own and those installed distributions provide.
 
@@ -126,32 +136,45 @@ def list_command(
     installed = _installed()
     packs = sorted(installed.packs.values(), key=lambda p: p.id)
     if output_format is ListFormat.json:
-        out = {"packs": [pack_json(p, detail=False) for p in packs],
-               "unavailable": [{"name": b.name, "origin": b.origin, "error": b.error}
-                               for b in installed.broken]}
+        out = {
+            "packs": [pack_json(p, detail=False) for p in packs],
+            "unavailable": [
+                {"name": b.name, "origin": b.origin, "error": b.error} for b in installed.broken
+            ],
+        }
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         rows = [("ID", "VERSION", "CONTROLS", "TITLE", "FROM")]
-        rows += [(p.id, p.spec.version, str(len(p.controls)), p.spec.title, p.origin)
-                 for p in packs]
+        rows += [
+            (p.id, p.spec.version, str(len(p.controls)), p.spec.title, p.origin) for p in packs
+        ]
         typer.echo(printable(_columns(rows)))
     for broken in installed.broken:
-        typer.echo(printable(f"pack {broken.name} ({broken.origin}) does not load:\n"
-                             f"{broken.error}"), err=True)
+        typer.echo(
+            printable(f"pack {broken.name} ({broken.origin}) does not load:\n{broken.error}"),
+            err=True,
+        )
     if installed.broken:
         raise typer.Exit(1)
 
 
 def _columns(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def _text(pack: Pack) -> str:
     spec = pack.spec
-    lines = [f"{spec.id} {spec.version}: {spec.title}", f"from: {pack.origin}", "",
-             " ".join(spec.description.split()), "", "datasources:"]
+    lines = [
+        f"{spec.id} {spec.version}: {spec.title}",
+        f"from: {pack.origin}",
+        "",
+        " ".join(spec.description.split()),
+        "",
+        "datasources:",
+    ]
     for name, ds in spec.datasources.items():
         driver = f" (driver {ds.driver})" if ds.driver and ds.driver != name else ""
         lines.append(f"  {name}{driver}: {', '.join(ds.tables)}")
@@ -176,15 +199,24 @@ def _text(pack: Pack) -> str:
 
 @pack_app.command("show")
 def show_command(
-    pack: Annotated[str, typer.Argument(help="An installed pack's id, or a pack folder.",
-                                        show_default=False)],
-    output_format: Annotated[ShowFormat, typer.Option(
-        "--format", "-f", help="text, json, markdown (the controls table), or csv (with "
-        "--posture).")] = ShowFormat.text,
-    posture: Annotated[bool, typer.Option(
-        "--posture", help="Print the pack's posture on the server at --url instead.")] = False,
-    rows: Annotated[bool, typer.Option(
-        "--rows", help="With --posture: every violation, not only the counts.")] = False,
+    pack: Annotated[
+        str, typer.Argument(help="An installed pack's id, or a pack folder.", show_default=False)
+    ],
+    output_format: Annotated[
+        ShowFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text, json, markdown (the controls table), or csv (with --posture).",
+        ),
+    ] = ShowFormat.text,
+    posture: Annotated[
+        bool,
+        typer.Option("--posture", help="Print the pack's posture on the server at --url instead."),
+    ] = False,
+    rows: Annotated[
+        bool, typer.Option("--rows", help="With --posture: every violation, not only the counts.")
+    ] = False,
     url: Annotated[str, URL] = DEFAULT_URL,
     token: Annotated[str | None, TOKEN] = None,
 ) -> None:
@@ -237,8 +269,9 @@ def _when(iso: str | None) -> str:
     return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _show_posture(pack: str, output_format: ShowFormat, rows: bool, url: str,
-                  token: str | None) -> None:
+def _show_posture(
+    pack: str, output_format: ShowFormat, rows: bool, url: str, token: str | None
+) -> None:
     params = {"rows": "true"} if rows else {}
     if output_format is ShowFormat.csv:
         params["format"] = "csv"
@@ -254,11 +287,18 @@ def _show_posture(pack: str, output_format: ShowFormat, rows: bool, url: str,
         raise _usage("error: --posture prints text, json or csv")
     table = [("CONTROL", "SEVERITY", "STATUS", "VIOLATIONS", "FIRST SEEN", "TITLE")]
     for c in data["controls"]:
-        table.append((c["id"], c["severity"], c["status"], str(c["violations"]),
-                      _when(c["first_seen"]), c["title"]))
+        table.append(
+            (
+                c["id"],
+                c["severity"],
+                c["status"],
+                str(c["violations"]),
+                _when(c["first_seen"]),
+                c["title"],
+            )
+        )
     out = [f"{data['pack']} {data['version']} at {_when(data['at'])}", _columns(table)]
-    notes = [f"{c['id']}: not evaluated: {c['reason']}" for c in data["controls"]
-             if c["reason"]]
+    notes = [f"{c['id']}: not evaluated: {c['reason']}" for c in data["controls"] if c["reason"]]
     if rows:
         for c in data["controls"]:
             for r in c.get("rows", []):
@@ -266,8 +306,10 @@ def _show_posture(pack: str, output_format: ShowFormat, rows: bool, url: str,
                 out.append(f"{c['id']} {r['resource']}{project}: {r['detail']}")
     summary = data["summary"]
     out += notes
-    out.append(f"passing: {summary['passing']}, failing: {summary['failing']}, "
-               f"not evaluated: {summary['not_evaluated']} (of {summary['total']})")
+    out.append(
+        f"passing: {summary['passing']}, failing: {summary['failing']}, "
+        f"not evaluated: {summary['not_evaluated']} (of {summary['total']})"
+    )
     typer.echo(printable("\n".join(out)))
 
 
@@ -296,34 +338,54 @@ def _config_parameters(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise _usage(f"{where}: error[config_syntax]: malformed YAML: "
-                     f"{getattr(exc, 'problem', None) or exc}") from None
+        raise _usage(
+            f"{where}: error[config_syntax]: malformed YAML: {getattr(exc, 'problem', None) or exc}"
+        ) from None
     places = YamlPlaces(str(path), node)
     if not isinstance(data, dict) or set(data) - {"parameters"}:
         extra = sorted(set(data) - {"parameters"}) if isinstance(data, dict) else []
         span = places.span(extra[0], key=True) if extra else places.span()
-        raise _usage(f"{span}: error[config_invalid]: a pack's config file is a mapping with "
-                     "parameters: (parameter -> its rows)")
+        raise _usage(
+            f"{span}: error[config_invalid]: a pack's config file is a mapping with "
+            "parameters: (parameter -> its rows)"
+        )
     parameters = data.get("parameters") or {}
     if not isinstance(parameters, dict):
-        raise _usage(f"{places.span('parameters')}: error[config_invalid]: parameters: maps "
-                     "each parameter to its rows, e.g. admin_ports: [[22, SSH]]")
+        raise _usage(
+            f"{places.span('parameters')}: error[config_invalid]: parameters: maps "
+            "each parameter to its rows, e.g. admin_ports: [[22, SSH]]"
+        )
     for name, rows in parameters.items():
         if not isinstance(rows, list):
-            raise _usage(f"{places.span('parameters', name)}: error[config_invalid]: "
-                         f"parameters.{name}: give a list of rows")
+            raise _usage(
+                f"{places.span('parameters', name)}: error[config_invalid]: "
+                f"parameters.{name}: give a list of rows"
+            )
     return parameters
 
 
 @pack_app.command("enable")
 def enable_command(
     pack: Annotated[str, typer.Argument(help="The pack's id.", show_default=False)],
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", "-s", help="A parameter's rows, replacing its default: NAME=22,2222 or "
-        "NAME='[[22, SSH]]'. Repeatable; wins over --config.", show_default=False)] = None,
-    config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="A YAML file with parameters: (parameter -> rows).",
-        show_default=False)] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            "-s",
+            help="A parameter's rows, replacing its default: NAME=22,2222 or "
+            "NAME='[[22, SSH]]'. Repeatable; wins over --config.",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="A YAML file with parameters: (parameter -> rows).",
+            show_default=False,
+        ),
+    ] = None,
     url: Annotated[str, URL] = DEFAULT_URL,
     token: Annotated[str | None, TOKEN] = None,
 ) -> None:
@@ -340,11 +402,14 @@ def enable_command(
         parameters = parameters or {}
         parameters[name.strip()] = _parameter_value(value)
     body = {} if parameters is None else {"parameters": parameters}
-    answer = _call(url, token, "POST", f"/v1/packs/{pack}", params={"action": "enable"},
-                   json=body).json()
+    answer = _call(
+        url, token, "POST", f"/v1/packs/{pack}", params={"action": "enable"}, json=body
+    ).json()
     policies = answer.get("policies", [])
-    typer.echo(f"enabled {answer['id']} {answer['version']}: {len(policies)} policies "
-               f"({', '.join(policies)})")
+    typer.echo(
+        f"enabled {answer['id']} {answer['version']}: {len(policies)} policies "
+        f"({', '.join(policies)})"
+    )
     for name, rows in sorted(answer.get("parameters_set", {}).items()):
         typer.echo(f"  {name} = {json.dumps(rows, ensure_ascii=False)}")
 
@@ -358,8 +423,7 @@ def disable_command(
     """Disable a pack on a running Charter: the policies it made are deleted."""
     answer = _call(url, token, "POST", f"/v1/packs/{pack}", params={"action": "disable"}).json()
     deleted = answer.get("deleted_policies", [])
-    typer.echo(f"disabled {answer['id']}: deleted {len(deleted)} policies "
-               f"({', '.join(deleted)})")
+    typer.echo(f"disabled {answer['id']}: deleted {len(deleted)} policies ({', '.join(deleted)})")
 
 
 # ---------------------------------------------------------------- test
@@ -367,16 +431,28 @@ def disable_command(
 
 @pack_app.command("test")
 def test_command(
-    packs: Annotated[list[str] | None, typer.Argument(
-        help="Pack ids or pack folders (default: every installed pack).",
-        show_default=False, metavar="[PACK]...")] = None,
-    output_format: Annotated[TestFormat, typer.Option(
-        "--format", "-f", help="text, json or junit (JUnit XML).")] = TestFormat.text,
-    coverage: Annotated[bool, typer.Option(
-        "--coverage", help="Report which rules derived a row in some case.")] = False,
-    seed: Annotated[int | None, typer.Option(
-        "--seed", help="Seed of the incremental runs' order (default: a random one).",
-        show_default=False)] = None,
+    packs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Pack ids or pack folders (default: every installed pack).",
+            show_default=False,
+            metavar="[PACK]...",
+        ),
+    ] = None,
+    output_format: Annotated[
+        TestFormat, typer.Option("--format", "-f", help="text, json or junit (JUnit XML).")
+    ] = TestFormat.text,
+    coverage: Annotated[
+        bool, typer.Option("--coverage", help="Report which rules derived a row in some case.")
+    ] = False,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Seed of the incremental runs' order (default: a random one).",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every case.")] = False,
 ) -> None:
     """Run packs' test cases (their *_test.yaml files) as charter test runs test files,
@@ -387,15 +463,19 @@ def test_command(
     otherwise; 2 on a usage error (an unknown pack, a test file that does not fit).
     """
     installed = _installed()
-    chosen = [_resolve(ref, installed) for ref in packs] if packs else \
-        sorted(installed.packs.values(), key=lambda p: p.id)
+    chosen = (
+        [_resolve(ref, installed) for ref in packs]
+        if packs
+        else sorted(installed.packs.values(), key=lambda p: p.id)
+    )
     if not chosen:
         raise _usage("error: no packs are installed")
     cases, errors, gaps = [], [], []
     for pack in chosen:
         if not pack.tests:
-            gaps.append(f"{pack.folder / 'pack.yaml'}: pack {pack.id} has no test files "
-                        "(*_test.yaml)")
+            gaps.append(
+                f"{pack.folder / 'pack.yaml'}: pack {pack.id} has no test files (*_test.yaml)"
+            )
             continue
         try:
             found = pack_cases(pack)
@@ -422,4 +502,3 @@ def test_command(
         typer.echo(printable(f"untested: {gap}"), err=True)
     if gaps or any(o.status != PASS for o in outcomes):
         raise typer.Exit(1)
-

@@ -52,8 +52,9 @@ class PackRunner(Runner):
         super().__init__(seed, coverage)
         self.packs: dict[str, PolicyFile] = {}
         for pack in packs:
-            self.packs[_key(pack)] = PolicyFile(pack.spec.policy_name, _key(pack),
-                                                "nonrecursive", tuple(pack.test_rules()))
+            self.packs[_key(pack)] = PolicyFile(
+                pack.spec.policy_name, _key(pack), "nonrecursive", tuple(pack.test_rules())
+            )
             self.sources.update(pack.sources)
             self.schemas.update(datasource_tables(pack.spec))
 
@@ -101,10 +102,13 @@ def control_gaps(pack: Pack, cases: Iterable[TestCase]) -> list[str]:
     out = []
     for control in pack.controls:
         found = seen[control.table]
-        missing = [what for what, ok in (("fails", found.fires), ("passes", found.passes))
-                   if not ok]
+        missing = [
+            what for what, ok in (("fails", found.fires), ("passes", found.passes)) if not ok
+        ]
         if missing:
-            out.append(f"{pack.folder / 'pack.yaml'}: control {control.id}: no case where it "
-                       f"{' or where it '.join(missing)} (a case expecting rows in "
-                       f"{control.table}, and one expecting {control.table}: [])")
+            out.append(
+                f"{pack.folder / 'pack.yaml'}: control {control.id}: no case where it "
+                f"{' or where it '.join(missing)} (a case expecting rows in "
+                f"{control.table}, and one expecting {control.table}: [])"
+            )
     return out

@@ -134,8 +134,12 @@ def parameter_values(spec: PackSpec, overrides: Mapping[str, Any] | None = None)
 def parameter_facts(values: Rows, names: Iterable[str] | None = None) -> list[Rule]:
     """The parameters' rows as facts (only those in ``names``, when given)."""
     wanted = set(values) if names is None else set(names)
-    return [Rule((Atom(name, tuple(Constant(v) for v in row)),))
-            for name, rows in values.items() if name in wanted for row in rows]
+    return [
+        Rule((Atom(name, tuple(Constant(v) for v in row)),))
+        for name, rows in values.items()
+        if name in wanted
+        for row in rows
+    ]
 
 
 def overrides_of(spec: PackSpec, values: Rows) -> dict[str, list[list]]:
@@ -207,13 +211,16 @@ def _where(rule: Rule) -> str:
     return f"{s.file}:{s.line}" if s is not None and s.file else "the pack"
 
 
-def control_policy(spec: PackSpec, rules: Iterable[Rule], control: ControlSpec,
-                   values: Rows) -> ControlPolicy:
+def control_policy(
+    spec: PackSpec, rules: Iterable[Rule], control: ControlSpec, values: Rows
+) -> ControlPolicy:
     """The policy a control becomes, with ``values`` for the parameters its rules read."""
     sliced, needed = slice_rules(rules, control.table)
     schemas = datasource_tables(spec)
-    out = [{"rule": str(fact), "comment": f"{control.id}: parameter {fact.head.table}"}
-           for fact in parameter_facts(values, needed)]
+    out = [
+        {"rule": str(fact), "comment": f"{control.id}: parameter {fact.head.table}"}
+        for fact in parameter_facts(values, needed)
+    ]
     for rule in sliced:
         written = positional(rule, schemas)
         comment = f"{control.id}: {_where(rule)}"
@@ -222,8 +229,9 @@ def control_policy(spec: PackSpec, rules: Iterable[Rule], control: ControlSpec,
         out.append({"rule": str(written), "comment": comment})
     variables = tuple(Variable(c) for c in control.column_names)
     glue = Rule((Atom("error", variables),), (Atom(control.table, variables),))
-    out.append({"rule": str(glue), "comment": f"{control.id}: every row of {control.table} "
-                                              "is a violation"})
+    out.append(
+        {"rule": str(glue), "comment": f"{control.id}: every row of {control.table} is a violation"}
+    )
     read = sorted({a.theory for r in sliced for a in body_atoms(r.body) if a.theory})
     description = f"{spec.title} {control.id} ({control.severity}): {control.title}"
     return ControlPolicy(control.policy, description, out, tuple(read))

@@ -102,8 +102,10 @@ def load_pack(folder: str | Path, origin: str | None = None) -> Pack:
     yaml_path = folder / PACK_FILE
     shown = str(yaml_path)
     if not yaml_path.is_file():
-        message = (f"{folder} is not a pack: it has no {PACK_FILE} (a pack is a folder with "
-                   f"{PACK_FILE} and its .dl policies)")
+        message = (
+            f"{folder} is not a pack: it has no {PACK_FILE} (a pack is a folder with "
+            f"{PACK_FILE} and its .dl policies)"
+        )
         raise PackError([Diagnostic("file_error", message, Span(shown, 1, 1))])
     diagnostics: list[Diagnostic] = []
     text = _read(yaml_path, diagnostics)
@@ -132,8 +134,9 @@ def load_pack(folder: str | Path, origin: str | None = None) -> Pack:
     if any(d.is_error for d in diagnostics):
         raise PackError(diagnostics)
     tests = tuple(str(p) for p in _files(folder, TEST_SUFFIXES))
-    return Pack(spec, folder, origin or str(folder), tuple(files), tuple(rules), tests,
-                sources, places)
+    return Pack(
+        spec, folder, origin or str(folder), tuple(files), tuple(rules), tests, sources, places
+    )
 
 
 class _Checks:
@@ -163,19 +166,32 @@ class _Checks:
             for head in rule.heads:
                 atom = head.atom if isinstance(head, Modal) else head
                 if isinstance(head, Modal):
-                    self.error(f"{head.kind}[...] is not for packs: a pack reports, and the "
-                               "operator decides what acts on its violations", head.span)
+                    self.error(
+                        f"{head.kind}[...] is not for packs: a pack reports, and the "
+                        "operator decides what acts on its violations",
+                        head.span,
+                    )
                 elif atom.theory is not None:
-                    self.error(f"a pack's rules define its own tables; {atom.qualified} "
-                               f"belongs to {atom.theory}", atom.span)
+                    self.error(
+                        f"a pack's rules define its own tables; {atom.qualified} "
+                        f"belongs to {atom.theory}",
+                        atom.span,
+                    )
                 elif atom.table in self.spec.parameters:
-                    self.error(f"{atom.table} is a parameter: its rows come from pack.yaml "
-                               "(parameters.{0}.default) or the operator, not from rules"
-                               .format(atom.table), atom.span)
+                    self.error(
+                        f"{atom.table} is a parameter: its rows come from pack.yaml "
+                        "(parameters.{0}.default) or the operator, not from rules".format(
+                            atom.table
+                        ),
+                        atom.span,
+                    )
                 elif atom.table in ("error", "warning"):
-                    self.error(f"the pack's rules may not define {atom.table}: the policy made "
-                               "from each control derives error from the control's table; "
-                               "name tables for what they hold", atom.span)
+                    self.error(
+                        f"the pack's rules may not define {atom.table}: the policy made "
+                        "from each control derives error from the control's table; "
+                        "name tables for what they hold",
+                        atom.span,
+                    )
 
     def reads(self) -> None:
         defines, _ = dependencies(self.rules)
@@ -187,35 +203,49 @@ class _Checks:
                     if atom.table in self.spec.parameters:
                         parameters_read.add(atom.table)
                     elif atom.table not in defines:
-                        self.error(f"{atom.table} is read, but no rule of the pack defines it "
-                                   "and it is not a parameter (declare it under parameters: "
-                                   "in pack.yaml, or write a datasource:table)", atom.span)
+                        self.error(
+                            f"{atom.table} is read, but no rule of the pack defines it "
+                            "and it is not a parameter (declare it under parameters: "
+                            "in pack.yaml, or write a datasource:table)",
+                            atom.span,
+                        )
                     continue
                 ds = self.spec.datasources.get(atom.theory)
                 if ds is None:
                     known = ", ".join(self.spec.datasources)
-                    self.error(f"{atom.qualified} reads {atom.theory}, which pack.yaml does not "
-                               f"declare (datasources: {known}); add it under datasources:",
-                               atom.span)
+                    self.error(
+                        f"{atom.qualified} reads {atom.theory}, which pack.yaml does not "
+                        f"declare (datasources: {known}); add it under datasources:",
+                        atom.span,
+                    )
                 elif atom.table not in ds.tables:
-                    self.error(f"{atom.qualified} is not among the tables pack.yaml declares for "
-                               f"{atom.theory} ({', '.join(ds.tables)}); add it to "
-                               f"datasources.{atom.theory}.tables", atom.span)
+                    self.error(
+                        f"{atom.qualified} is not among the tables pack.yaml declares for "
+                        f"{atom.theory} ({', '.join(ds.tables)}); add it to "
+                        f"datasources.{atom.theory}.tables",
+                        atom.span,
+                    )
                 used.setdefault(atom.theory, set()).add(atom.table)
         for name, ds in self.spec.datasources.items():
             schema = driver_tables(ds.driver or name)
             for i, table in enumerate(ds.tables):
                 where = self.places.span("datasources", name, "tables", i)
                 if schema is not None and table not in schema:
-                    self.error(f"driver {ds.driver or name} has no table {table}; its tables: "
-                               f"{', '.join(schema)}", where)
+                    self.error(
+                        f"driver {ds.driver or name} has no table {table}; its tables: "
+                        f"{', '.join(schema)}",
+                        where,
+                    )
                 elif table not in used.get(name, set()):
-                    self.error(f"no rule reads {name}:{table}; remove it from the declared "
-                               "tables", where)
+                    self.error(
+                        f"no rule reads {name}:{table}; remove it from the declared tables", where
+                    )
         for name in self.spec.parameters:
             if name not in parameters_read:
-                self.error(f"no rule reads parameter {name}; remove it or use it",
-                           self.places.span("parameters", name, key=True))
+                self.error(
+                    f"no rule reads parameter {name}; remove it or use it",
+                    self.places.span("parameters", name, key=True),
+                )
 
     def controls(self) -> None:
         defines, _ = dependencies(self.rules)
@@ -224,24 +254,34 @@ class _Checks:
             where = self.places.span("controls", i, "table")
             rules = defines.get(control.table)
             if not rules:
-                self.error(f"control {control.id}: no rule of the pack defines table "
-                           f"{control.table}", where)
+                self.error(
+                    f"control {control.id}: no rule of the pack defines table {control.table}",
+                    where,
+                )
                 continue
             width = len(control.columns)
             for rule in rules:
                 for head in rule.heads:
-                    if not isinstance(head, Modal) and head.table == control.table \
-                            and len(head.args) + len(head.named) != width:
-                        self.error(f"control {control.id} declares {width} columns "
-                                   f"({', '.join(control.column_names)}), but this rule gives "
-                                   f"{control.table} {len(head.args) + len(head.named)}",
-                                   head.span)
+                    if (
+                        not isinstance(head, Modal)
+                        and head.table == control.table
+                        and len(head.args) + len(head.named) != width
+                    ):
+                        self.error(
+                            f"control {control.id} declares {width} columns "
+                            f"({', '.join(control.column_names)}), but this rule gives "
+                            f"{control.table} {len(head.args) + len(head.named)}",
+                            head.span,
+                        )
             served.update(slice_rules(self.rules, control.table)[0])
         for rule in self.rules:
             if rule not in served:
                 tables = ", ".join(head_tables(rule))
-                self.error(f"no control reads {tables}: every rule of a pack serves a control "
-                           "(add one for it, or remove the rule)", rule.span)
+                self.error(
+                    f"no control reads {tables}: every rule of a pack serves a control "
+                    "(add one for it, or remove the rule)",
+                    rule.span,
+                )
 
 
 def _compile(spec: PackSpec, rules: Iterable[Rule]) -> list[Diagnostic]:

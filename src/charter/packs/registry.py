@@ -78,8 +78,9 @@ def _entry_point_folders(ep: metadata.EntryPoint) -> list[Path]:
     out = []
     for item in items:
         if not isinstance(item, str | os.PathLike) and not hasattr(item, "joinpath"):
-            raise TypeError(f"{item!r} is not a folder: give a str or a Path (or a callable "
-                            "returning them)")
+            raise TypeError(
+                f"{item!r} is not a folder: give a str or a Path (or a callable returning them)"
+            )
         out.append(Path(str(item)))
     return out
 
@@ -100,16 +101,25 @@ def installed_packs(
     """
     found = Installed()
     sources: list[tuple[str, str, Path | None, str | None]] = [
-        (p.name, "charter", p, None) for p in _pack_folders(builtin_folder())]
-    eps = entry_points() if entry_points is not None else \
-        metadata.entry_points(group=ENTRY_POINT_GROUP)
+        (p.name, "charter", p, None) for p in _pack_folders(builtin_folder())
+    ]
+    eps = (
+        entry_points()
+        if entry_points is not None
+        else metadata.entry_points(group=ENTRY_POINT_GROUP)
+    )
     for ep in sorted(eps, key=lambda e: e.name):
         try:
             folders = _entry_point_folders(ep)
         except Exception as exc:  # noqa: BLE001 - a third party's code: report, go on
-            sources.append((ep.name, _origin(ep), None,
-                            f"entry point {ep.name} ({ep.value}) did not load: "
-                            f"{type(exc).__name__}: {exc}"))
+            sources.append(
+                (
+                    ep.name,
+                    _origin(ep),
+                    None,
+                    f"entry point {ep.name} ({ep.value}) did not load: {type(exc).__name__}: {exc}",
+                )
+            )
             continue
         sources += [(ep.name, _origin(ep), f, None) for f in folders]
     for name, origin, folder, problem in sources:
@@ -123,9 +133,14 @@ def installed_packs(
             continue
         other = found.packs.get(pack.id)
         if other is not None:
-            found.broken.append(BrokenPack(
-                name, origin, f"pack id {pack.id} is also the id of the pack from "
-                              f"{other.origin} ({other.folder}); this one is not used"))
+            found.broken.append(
+                BrokenPack(
+                    name,
+                    origin,
+                    f"pack id {pack.id} is also the id of the pack from "
+                    f"{other.origin} ({other.folder}); this one is not used",
+                )
+            )
             continue
         found.packs[pack.id] = pack
     return found

@@ -227,8 +227,7 @@ def _where(loc: Iterable[Any]) -> str:
 
 
 _KEYS = {
-    (): "id, title, version, description, policy, datasources, references, parameters, "
-    "controls",
+    (): "id, title, version, description, policy, datasources, references, parameters, controls",
     ("controls",): "id, title, severity, table, columns, rationale, remediation, references",
     ("parameters",): "description, columns, default",
     ("datasources",): "driver, tables, description",
@@ -239,7 +238,9 @@ def _pydantic(places: YamlPlaces, error: ValidationError) -> list[Diagnostic]:
     out: dict[tuple, Diagnostic] = {}
     missing: dict[tuple, list[str]] = {}  # parent -> the keys it lacks, in one message
     for item in error.errors(include_url=False):
-        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(
+            p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+        )
         if item["type"] == "missing":
             missing.setdefault(loc[:-1], []).append(repr(loc[-1]))
             continue
@@ -266,7 +267,8 @@ def _pydantic(places: YamlPlaces, error: ValidationError) -> list[Diagnostic]:
         message = f"{what} {'is' if len(keys) == 1 else 'are'} required"
         shown = _where(parent)
         out[(span.line, span.col, "missing")] = Diagnostic(
-            "pack_invalid", f"{shown}: {message}" if shown else message, span)
+            "pack_invalid", f"{shown}: {message}" if shown else message, span
+        )
     return list(out.values())
 
 
@@ -307,8 +309,9 @@ def _compose(file: str, text: str) -> tuple[Any, Node | None]:
         message = f"malformed YAML: {exc.problem or exc.context}"
         raise PackError([Diagnostic("pack_syntax", message, span)]) from None
     except yaml.YAMLError as exc:
-        raise PackError([Diagnostic("pack_syntax", f"malformed YAML: {exc}",
-                                    Span(file, 1, 1))]) from None
+        raise PackError(
+            [Diagnostic("pack_syntax", f"malformed YAML: {exc}", Span(file, 1, 1))]
+        ) from None
     finally:
         loader.dispose()
     return data, root
@@ -329,8 +332,10 @@ def parse_pack_yaml(text: str, file: str) -> tuple[PackSpec, YamlPlaces]:
     data, root = _compose(file, text)
     places = YamlPlaces(file, root)
     if not isinstance(data, dict):
-        message = "pack.yaml must be a mapping with id, title, version, description, " \
-                  "datasources and controls"
+        message = (
+            "pack.yaml must be a mapping with id, title, version, description, "
+            "datasources and controls"
+        )
         raise PackError([Diagnostic("pack_invalid", message, places.span())])
     try:
         spec = PackSpec.model_validate(data)
@@ -353,29 +358,53 @@ def _cross_checks(spec: PackSpec, places: YamlPlaces) -> list[Diagnostic]:
     for i, control in enumerate(spec.controls):
         loc = ("controls", i)
         if control.id in ids:
-            error(f"control id {control.id} is also controls[{ids[control.id]}]'s; give each "
-                  "control its own id", *loc, "id")
+            error(
+                f"control id {control.id} is also controls[{ids[control.id]}]'s; give each "
+                "control its own id",
+                *loc,
+                "id",
+            )
         ids.setdefault(control.id, i)
         if control.table in tables:
-            error(f"table {control.table} is also the table of {tables[control.table]}; each "
-                  "control has its own table", *loc, "table")
+            error(
+                f"table {control.table} is also the table of {tables[control.table]}; each "
+                "control has its own table",
+                *loc,
+                "table",
+            )
         tables.setdefault(control.table, control.id)
         if control.table in ("error", "warning"):
-            error(f"a control's table is named for what it finds, not {control.table!r}: the "
-                  f"policy made from the control puts its rows in error", *loc, "table")
+            error(
+                f"a control's table is named for what it finds, not {control.table!r}: the "
+                f"policy made from the control puts its rows in error",
+                *loc,
+                "table",
+            )
         if control.table in spec.parameters:
-            error(f"table {control.table} is a parameter; a control's table is derived by "
-                  "the pack's rules", *loc, "table")
+            error(
+                f"table {control.table} is a parameter; a control's table is derived by "
+                "the pack's rules",
+                *loc,
+                "table",
+            )
         names = control.column_names
         for j, name in enumerate(names):
             if name in names[:j]:
                 error(f"column {name} is given twice", *loc, "columns", j)
         if "detail" not in names:
-            error("a control's rows say what is wrong in words: add a column named detail "
-                  f"(columns: {', '.join(names)})", *loc, "columns")
+            error(
+                "a control's rows say what is wrong in words: add a column named detail "
+                f"(columns: {', '.join(names)})",
+                *loc,
+                "columns",
+            )
         elif names[0] == "detail":
-            error("the first column is the resource a violation is about; put detail after "
-                  "it", *loc, "columns", 0)
+            error(
+                "the first column is the resource a violation is about; put detail after it",
+                *loc,
+                "columns",
+                0,
+            )
     for name, parameter in spec.parameters.items():
         loc = ("parameters", name)
         columns = [c.name for c in parameter.columns]
@@ -413,20 +442,33 @@ def row_problem(parameter: ParameterSpec, row: Any) -> str | None:
     if values is None:
         return f"a row is a list of {len(names)} values ({', '.join(names)}), not {_kind(row)}"
     if len(values) != len(names):
-        return (f"{list(values)!r} has {len(values)} values; rows have {len(names)} "
-                f"({', '.join(names)})")
+        return (
+            f"{list(values)!r} has {len(values)} values; rows have {len(names)} "
+            f"({', '.join(names)})"
+        )
     for column, value in zip(parameter.columns, values, strict=True):
         kinds = _KINDS[column.type]
         if isinstance(value, bool) or not isinstance(value, kinds):
-            want = {"string": "a string", "integer": "an integer", "number": "a number",
-                    "any": "a string or a number"}[column.type]
+            want = {
+                "string": "a string",
+                "integer": "an integer",
+                "number": "a number",
+                "any": "a string or a number",
+            }[column.type]
             return f"{column.name} is {want}, not {value!r}"
     return None
 
 
 def _kind(value: Any) -> str:
-    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
-             int: "an integer", float: "a number", type(None): "empty"}
+    names = {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "empty",
+    }
     return names.get(type(value), type(value).__name__)
 
 

@@ -96,8 +96,9 @@ class Packs:
         if self._installed is None:
             self._installed = _installed()
             for broken in self._installed.broken:
-                log.error("pack %s (%s) is not available: %s", broken.name, broken.origin,
-                          broken.error)
+                log.error(
+                    "pack %s (%s) is not available: %s", broken.name, broken.origin, broken.error
+                )
         return self._installed
 
     @installed.setter
@@ -111,18 +112,25 @@ class Packs:
         self.enabled = {rec.id: rec for rec in svc.stored(svc.store.list_packs)}
         for pack_id in self.enabled:
             if pack_id not in self.installed.packs:
-                log.error("pack %s is enabled, but no installed pack has that id: its "
-                          "policies stay as they are; disable it or install it again", pack_id)
+                log.error(
+                    "pack %s is enabled, but no installed pack has that id: its "
+                    "policies stay as they are; disable it or install it again",
+                    pack_id,
+                )
         if seed:
             for pack in self.installed.packs.values():
-                self._library(pack, [self._policy(pack, c, parameter_values(pack.spec))
-                                     for c in pack.controls])
+                self._library(
+                    pack,
+                    [self._policy(pack, c, parameter_values(pack.spec)) for c in pack.controls],
+                )
 
     # ------------------------------------------------------------ reading
 
     def list(self) -> list[tuple[Pack, PackRecord | None]]:
-        return [(p, self.enabled.get(p.id)) for p in
-                sorted(self.installed.packs.values(), key=lambda p: p.id)]
+        return [
+            (p, self.enabled.get(p.id))
+            for p in sorted(self.installed.packs.values(), key=lambda p: p.id)
+        ]
 
     def get(self, ref: str) -> Pack:
         pack = self.installed.get(ref)
@@ -154,14 +162,15 @@ class Packs:
             if library.find(cp.name) is not None:
                 continue
             try:
-                library.create({"name": cp.name, "description": cp.description,
-                                "rules": cp.rules})
+                library.create({"name": cp.name, "description": cp.description, "rules": cp.rules})
             except ServiceError as exc:
-                log.error("control %s of pack %s is not in the library: %s", cp.name,
-                          pack.id, exc.message)
+                log.error(
+                    "control %s of pack %s is not in the library: %s", cp.name, pack.id, exc.message
+                )
 
-    def enable(self, ref: str, parameters: dict[str, Any] | None = None,
-               who: str = "user") -> PackRecord:
+    def enable(
+        self, ref: str, parameters: dict[str, Any] | None = None, who: str = "user"
+    ) -> PackRecord:
         """Create (or bring up to date) the policies of the pack's controls.
 
         ``parameters`` (parameter -> rows) replace the defaults of the parameters they
@@ -181,35 +190,51 @@ class Packs:
             try:
                 values = parameter_values(pack.spec, parameters)
             except ParameterError as exc:
-                raise ServiceError(f"cannot enable pack {pack.id}: {exc}", data=exc.messages) from None
+                raise ServiceError(
+                    f"cannot enable pack {pack.id}: {exc}", data=exc.messages
+                ) from None
             wanted = [self._policy(pack, c, values) for c in pack.controls]
             ours = set(current.policies) if current is not None else set()
             for cp in wanted:
                 if cp.name not in ours and svc.policies.find(cp.name) is not None:
-                    raise Conflict(f"policy {cp.name} exists and pack {pack.id} did not make "
-                                   f"it; delete or rename it, then enable the pack")
-            self._library(pack, [self._policy(pack, c, parameter_values(pack.spec))
-                                 for c in pack.controls])
+                    raise Conflict(
+                        f"policy {cp.name} exists and pack {pack.id} did not make "
+                        f"it; delete or rename it, then enable the pack"
+                    )
+            self._library(
+                pack, [self._policy(pack, c, parameter_values(pack.spec)) for c in pack.controls]
+            )
             created: list[str] = []
             try:
                 for cp in wanted:
                     if cp.name in ours and svc.policies.find(cp.name) is not None:
                         self._bring_up_to_date(cp)
                     else:
-                        svc.policies.create(cp.name, description=cp.description, owner=who,
-                                            rules=[dict(r) for r in cp.rules])
+                        svc.policies.create(
+                            cp.name,
+                            description=cp.description,
+                            owner=who,
+                            rules=[dict(r) for r in cp.rules],
+                        )
                         created.append(cp.name)
                 names = tuple(cp.name for cp in wanted)
-                rec = PackRecord(pack.id, pack.spec.version, overrides_of(pack.spec, values),
-                                 names, who, utcnow())
+                rec = PackRecord(
+                    pack.id,
+                    pack.spec.version,
+                    overrides_of(pack.spec, values),
+                    names,
+                    who,
+                    utcnow(),
+                )
                 svc.stored(svc.store.put_pack, rec)
             except BaseException:
                 for name in reversed(created):  # all of it or none of it
                     try:
                         svc.policies.delete(name)
                     except ServiceError as undo:
-                        log.error("policy %s of pack %s not undone: %s", name, pack.id,
-                                  undo.message)
+                        log.error(
+                            "policy %s of pack %s not undone: %s", name, pack.id, undo.message
+                        )
                 raise
             for name in sorted(ours - set(names)):  # a control the pack no longer has
                 if svc.policies.find(name) is not None:
@@ -256,8 +281,10 @@ class Packs:
         pack = self.get(ref)
         rec = self.enabled.get(pack.id)
         if rec is None:
-            raise Conflict(f"pack {pack.id} is not enabled: enable it first (charter pack "
-                           f"enable {pack.id}, or POST /v1/packs/{pack.id}?action=enable)")
+            raise Conflict(
+                f"pack {pack.id} is not enabled: enable it first (charter pack "
+                f"enable {pack.id}, or POST /v1/packs/{pack.id}?action=enable)"
+            )
         svc = self.service
         out = []
         with svc.lock:
@@ -269,8 +296,11 @@ class Packs:
         svc = self.service
         name = control.policy
         if svc.policies.find(name) is None:
-            return ControlPosture(control, NOT_EVALUATED,
-                                  f"policy {name} was deleted: enable the pack again to make it")
+            return ControlPosture(
+                control,
+                NOT_EVALUATED,
+                f"policy {name} was deleted: enable the pack again to make it",
+            )
         table = f"{name}:error"
         rows = svc.engine.rows(table) if svc.engine.has_table(table) else set()
         seen = {row: at for t, row, at in svc.violations.current(name) if t == "error"}
@@ -286,8 +316,9 @@ class Packs:
             live = self.service.datasources.find(ds)
             driver = pack.spec.datasources[ds].driver or ds
             if live is None:
-                reasons.append(f"datasource {ds} is not configured (create it with driver "
-                               f"{driver})")
+                reasons.append(
+                    f"datasource {ds} is not configured (create it with driver {driver})"
+                )
             elif not live.record.enabled:
                 reasons.append(f"datasource {ds} is disabled")
             elif not live.status.initialized:

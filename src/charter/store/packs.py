@@ -27,11 +27,15 @@ class PackStore:
 
     def put_pack(self, pack: PackRecord) -> None:
         """Record a pack as enabled, or replace the record of the pack with its id."""
-        values = asdict(pack) | {"parameters": json.dumps(pack.parameters),
-                                 "policies": json.dumps(list(pack.policies))}
+        values = asdict(pack) | {
+            "parameters": json.dumps(pack.parameters),
+            "policies": json.dumps(list(pack.policies)),
+        }
         with self._tx(write=True) as conn:
-            if conn.execute(update(t.packs).where(t.packs.c.id == pack.id)
-                            .values(values)).rowcount == 0:
+            if (
+                conn.execute(update(t.packs).where(t.packs.c.id == pack.id).values(values)).rowcount
+                == 0
+            ):
                 conn.execute(insert(t.packs).values(values))
 
     def delete_pack(self, pack_id: str) -> None:
@@ -43,9 +47,18 @@ class PackStore:
     def list_packs(self) -> list[PackRecord]:
         """Every enabled pack, in the order they were first enabled."""
         p = t.packs
-        query = select(p.c.id, p.c.version, p.c.parameters, p.c.policies, p.c.enabled_by,
-                       p.c.enabled_at).order_by(p.c.seq)
+        query = select(
+            p.c.id, p.c.version, p.c.parameters, p.c.policies, p.c.enabled_by, p.c.enabled_at
+        ).order_by(p.c.seq)
         with self._tx(write=False) as conn:
-            return [PackRecord(row.id, row.version, json.loads(row.parameters),
-                               tuple(json.loads(row.policies)), row.enabled_by, row.enabled_at)
-                    for row in conn.execute(query)]
+            return [
+                PackRecord(
+                    row.id,
+                    row.version,
+                    json.loads(row.parameters),
+                    tuple(json.loads(row.policies)),
+                    row.enabled_by,
+                    row.enabled_at,
+                )
+                for row in conn.execute(query)
+            ]
