@@ -287,3 +287,11 @@ def test_a_pack_over_a_charter_driver_that_congress_did_not_have(tmp_path):
     result = charter("pack", "test", str(folder), "--coverage")
     assert result.exit_code == 0, result.output
     assert "TOTAL: 1/1 rules covered (100.0%)" in result.stdout
+
+
+def test_run_picks_cases():
+    result = charter("pack", "test", PACK, "--run", "OS-NET-001", "-v")
+    assert result.exit_code == 0, result.output
+    assert "PASS: 4/4" in result.stdout and "OS-IMG" not in result.stdout
+    assert charter("pack", "test", PACK, "--run", "nothing like it").exit_code == 2
+    assert charter("pack", "test", PACK, "--run", "(").exit_code == 2

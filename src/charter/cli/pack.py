@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -439,6 +440,16 @@ def test_command(
             metavar="[PACK]...",
         ),
     ] = None,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            "-r",
+            help="Only the cases whose 'file: name' matches this regex (the check that each "
+            "control fails and passes in some case is then not made).",
+            show_default=False,
+        ),
+    ] = None,
     output_format: Annotated[
         TestFormat, typer.Option("--format", "-f", help="text, json or junit (JUnit XML).")
     ] = TestFormat.text,
@@ -486,6 +497,15 @@ def test_command(
         gaps += control_gaps(pack, found)
     if errors:
         raise _usage("\n".join(errors))
+    if run is not None:
+        try:
+            pattern = re.compile(run)
+        except re.error as exc:
+            raise _usage(f"error: --run {run!r} is not a regular expression: {exc}") from None
+        cases = [c for c in cases if pattern.search(f"{c.file}: {c.name}")]
+        if not cases:
+            raise _usage(f"error: no case matches --run {run!r}")
+        gaps = [g for g in gaps if "has no test files" in g]
     seed = seed if seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     found_coverage = PackCoverage() if coverage else None
     runner = PackRunner(seed, found_coverage, chosen)
