@@ -84,7 +84,7 @@ def test_a_control_policy_is_its_slice_with_its_parameters_and_error(security):
     opens = next(r for r in cp.rules if r["rule"].startswith("has_range"))
     assert opens["rule"] == (
         "has_range(rule) :- neutronv2:security_group_rules(_, rule, _, _, "
-        "_, _, _, low, _, _), low >= 0"
+        "_, _, _, low, _, _), not_null(low)"
     )
     assert opens["comment"].startswith("OS-NET-001: ") and "port_range_min=low" in opens["comment"]
 
