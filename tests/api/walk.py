@@ -48,7 +48,8 @@ def fill(path: str) -> str:
     """A concrete URL for a route template, naming what :func:`build_world` made."""
     table = "servers" if path.startswith("/v1/data-sources") else "error"
     return (path.replace("{policy}", "ops").replace("{rule}", "r1").replace("{ds}", "inv")
-            .replace("{lib}", "lib1").replace("{driver}", "push").replace("{table}", table))
+            .replace("{lib}", "lib1").replace("{driver}", "push").replace("{table}", table)
+            .replace("{pack}", "openstack-security"))
 
 
 def ok(response, status: int = 200) -> Any:

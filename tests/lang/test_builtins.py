@@ -212,6 +212,14 @@ LITERALS: list[tuple[str, tuple, Any]] = [
     ("ip_in_network", ("fe80::ffff:192.168.0.1", "fe80::ffff:192.168.0.0/24"), T),
     ("ip_in_network", ("fe80::ffff:192.168.10.1", "ae80::ffff:192.168.10.1/24"), F),
     ("ip_in_network", ("fe80::zz", "fe80::/64"), netaddr.AddrFormatError),
+    # --- null tests (Charter's): only None is null; Congress's text "None" is a value
+    ("is_null", (None,), T),
+    ("is_null", ("None",), F),
+    ("is_null", ("",), F),
+    ("is_null", (0,), F),
+    ("not_null", (None,), F),
+    ("not_null", ("None",), T),
+    ("not_null", (0,), T),
     # --- type validators: the output is '' when the value is valid
     ("validate_int", (2, 7, 5, ""), T),
     ("validate_int", (2, 7, 9, ""), F),
@@ -345,11 +353,14 @@ CONGRESS_SIGNATURES = {
     "validate_float": (3, 4),
     "validate_string": (5, 6),
 }
+CHARTER_SIGNATURES = {"is_null": (1, 1), "not_null": (1, 1)}
+"""Charter's own: an absent column (None) is the one value no comparison can test for."""
 
 
-def test_table_has_exactly_congress_builtins() -> None:
-    assert {n: (b.inputs, b.arity) for n, b in BUILTINS.items()} == CONGRESS_SIGNATURES
-    assert frozenset(CONGRESS_SIGNATURES) == RESERVED_NAMES
+def test_table_has_exactly_congress_builtins_and_charters_null_tests() -> None:
+    signatures = CONGRESS_SIGNATURES | CHARTER_SIGNATURES
+    assert {n: (b.inputs, b.arity) for n, b in BUILTINS.items()} == signatures
+    assert frozenset(signatures) == RESERVED_NAMES
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))

@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import charter
 from charter.api import admission, datasources, enforcement, errors, extensions, openapi, policies
 from charter.api import explain as explain_api
+from charter.api import packs as packs_api
 from charter.api.auth import Authenticator
 from charter.api.deps import single_values
 from charter.api.metrics import Metrics, MetricsMiddleware
@@ -52,6 +53,7 @@ def create_app(service: Service, settings: Settings,
     app.include_router(explain_api.router)
     app.include_router(admission.router)
     app.include_router(enforcement.router)
+    app.include_router(packs_api.router)
     check_routes(app.routes)
     openapi.install(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

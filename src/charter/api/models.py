@@ -518,6 +518,18 @@ class EnforcementBody(Body):
         return data
 
 
+class PackEnableBody(Body):
+    """``POST /v1/packs/{pack}?action=enable``: the parameters to enable the pack with."""
+
+    what: ClassVar[str] = "a pack's settings"
+    noun: ClassVar[str] = "pack"
+
+    parameters: dict[str, list[Any]] | None = Field(
+        None, description="Parameter -> its rows (a list; a one-column row may be a bare "
+        "value), replacing that parameter's default whole. Parameters not named keep their "
+        "defaults; without 'parameters', those of the pack as enabled before.")
+
+
 # ---------------------------------------------------------------- OpenAPI
 
 #: Every model a route documents, by name, for ``components/schemas``.

@@ -51,6 +51,10 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = 
                              {"ds": "$response.body#/id"}),
         "DeleteDatasource": ("delete", "/v1/data-sources/{ds}", {"ds": "$response.body#/id"}),
     },
+    ("post", "/v1/packs/{pack}", "200"): {
+        "GetPack": ("get", "/v1/packs/{pack}", {"pack": "$request.path.pack"}),
+        "PackPosture": ("get", "/v1/packs/{pack}/posture", {"pack": "$request.path.pack"}),
+    },
     ("post", "/v1/librarypolicies", "201"): {
         "GetLibraryPolicy": ("get", "/v1/librarypolicies/{lib}", {"lib": "$response.body#/id"}),
         "ReplaceLibraryPolicy": ("put", "/v1/librarypolicies/{lib}",

@@ -78,6 +78,13 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("GET", "/v1/librarypolicies/{lib}", VIEWER),
     Permission("PUT", "/v1/librarypolicies/{lib}", EDITOR),
     Permission("DELETE", "/v1/librarypolicies/{lib}", EDITOR),
+    # Compliance packs: enabling one creates (disabling deletes) a policy per control.
+    Permission("GET", "/v1/packs", VIEWER),
+    Permission("GET", "/v1/packs/{pack}", VIEWER),
+    Permission("POST", "/v1/packs/{pack}", EDITOR),
+    Permission("POST", "/v1/packs/{pack}", EDITOR, "?action=enable"),
+    Permission("POST", "/v1/packs/{pack}", EDITOR, "?action=disable"),
+    Permission("GET", "/v1/packs/{pack}/posture", VIEWER),
     # Datasources.
     Permission("GET", "/v1/data-sources", VIEWER),
     Permission("POST", "/v1/data-sources", ADMIN),

@@ -18,6 +18,7 @@ from charter.cli.evaluate import eval_command
 from charter.cli.explain import explain_command
 from charter.cli.fmt import fmt_command
 from charter.cli.lsp import lsp_command
+from charter.cli.pack import pack_app
 from charter.cli.policytest import test_command
 from charter.cli.serve import serve_command
 
@@ -40,6 +41,7 @@ app.command("backup")(backup_command)
 app.command("restore")(restore_command)
 app.command("lsp")(lsp_command)
 app.command("test")(test_command)
+app.add_typer(pack_app, name="pack")
 
 
 def _show_version(value: bool) -> None:

@@ -59,7 +59,7 @@ from charter.lang.limits import current as current_limits
 #: bounded, and a search past the bound raises TimeoutError (false for that row, counted).
 REGEX_TIMEOUT_S = 0.25
 
-CATEGORIES = ("comparison", "arithmetic", "string", "datetime", "netaddr", "type")
+CATEGORIES = ("comparison", "arithmetic", "string", "datetime", "netaddr", "null", "type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +422,15 @@ def _validate_string(regex: Any, max_length: Any, quotes: Any, ignore_case: Any,
     return ""
 
 
+def _is_null(x: Any) -> bool:
+    """True for ``None`` only: the text ``"None"`` of a Congress driver is a value."""
+    return x is None
+
+
+def _not_null(x: Any) -> bool:
+    return x is not None
+
+
 # --- the table ------------------------------------------------------------------------------
 
 _TABLE: tuple[Builtin, ...] = (
@@ -477,6 +486,9 @@ _TABLE: tuple[Builtin, ...] = (
         "networks_overlap", 2, 0, _networks_overlap, "netaddr", "an end of network y lies in x"
     ),
     Builtin("ip_in_network", 2, 0, _ip_in_network, "netaddr", "IP x lies in network y"),
+    # null: a column a driver or data file left out is None, which no comparison accepts
+    Builtin("is_null", 1, 0, _is_null, "null", "x is null (an absent column)"),
+    Builtin("not_null", 1, 0, _not_null, "null", "x holds a value (not null)"),
     # type (used by the config validator)
     Builtin("validate_int", 3, 1, _validate_int, "type", "'' if value is an int in [min, max]"),
     Builtin(

@@ -193,6 +193,9 @@ class Runner:
         self.coverage = coverage
         self.sources: Sources = {}
         self._files: dict[str, PolicyFile | PolicyError] = {}
+        # Datasource schemas to declare besides those the cases' files imply (a pack's
+        # drivers: charter pack test).
+        self.schemas: dict[str, dict[str, tuple[str, ...]]] = {}
 
     # ------------------------------------------------------------ loading
 
@@ -256,7 +259,7 @@ class Runner:
         try:
             policies = self.policies(case)
             tables = list(case.data) + [t for f in case.data_files for t in read_data_file(f)]
-            schemas = datasource_schemas(policies, tables)
+            schemas = datasource_schemas(policies, tables) | self.schemas
             for module, schema in schemas.items():
                 engine.declare_datasource(module, schema)
             load_policies(engine, policies)

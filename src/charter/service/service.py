@@ -64,6 +64,7 @@ class Service:
         from charter.service.enforcement import Enforcement
         from charter.service.library import Library
         from charter.service.notifications import Notifier
+        from charter.service.packs import Packs
         from charter.service.policies import Policies
 
         self.store = store
@@ -76,6 +77,7 @@ class Service:
         self.policies = Policies(self)
         self.library = Library(self, library_dir)
         self.datasources = Datasources(self)
+        self.packs = Packs(self)
         self.started_at = utcnow()
         self.batches = 0
         self.batch_seconds = 0.0
@@ -95,6 +97,7 @@ class Service:
                 self.library.restore(seed=fresh)
                 self.datasources.restore()
                 self.policies.restore()
+                self.packs.restore(seed=fresh)
             finally:
                 self.restoring = False
             now = utcnow()

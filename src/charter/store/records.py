@@ -135,3 +135,16 @@ class NotificationRecord:
     next_attempt_at: datetime
     delivered_at: datetime | None = None
     errors: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class PackRecord:
+    """An enabled pack: the version enabled, the parameters the operator set (those that
+    differ from the pack's defaults, as JSON rows), and the policies it made."""
+
+    id: str
+    version: str
+    parameters: dict
+    policies: tuple[str, ...]
+    enabled_by: str
+    enabled_at: datetime

@@ -46,6 +46,7 @@ from charter.store.errors import (
 )
 from charter.store.guard import StateGuard
 from charter.store.identity import Identity
+from charter.store.packs import PackStore
 from charter.store.records import (
     ActionRecord,
     AuditRecord,
@@ -97,7 +98,7 @@ def _record(record: type[R], row: Row) -> R:
     return record(**row._mapping)
 
 
-class Store:
+class Store(PackStore):
     """Charter's persistent state in SQLite (the default) or PostgreSQL.
 
     ``url`` is a SQLAlchemy URL: ``sqlite:///PATH`` (``sqlite://`` for a throw-away in-memory

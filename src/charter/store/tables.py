@@ -258,5 +258,18 @@ notifications = Table(
 )
 """The webhook outbox: written with the violation change it announces, sent by the sender."""
 
+packs = Table(
+    "packs",
+    metadata,
+    Column("seq", Integer(), primary_key=True),
+    Column("id", String(), nullable=False, unique=True),  # the pack's id, e.g. openstack-security
+    Column("version", String(), nullable=False),
+    Column("parameters", Text(), nullable=False),  # JSON object: parameter -> rows
+    Column("policies", Text(), nullable=False),  # JSON list: the policies it made
+    Column("enabled_by", String(), nullable=False),
+    Column("enabled_at", UTCDateTime(), nullable=False),
+)
+"""Every enabled pack, with the parameters it was enabled with (see charter.packs)."""
+
 TABLE_NAMES = tuple(metadata.tables)
 """Every table the migrations create (besides Alembic's own ``alembic_version``)."""
