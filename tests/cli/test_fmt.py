@@ -180,7 +180,7 @@ def test_a_missing_file_a_folder_and_a_file_not_in_utf8_exit_2(files, tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         "missing.dl: error[file_error]: cannot read missing.dl: No such file or directory\n"
-        "folder: error[file_error]: cannot read folder: Is a directory\n"
+        "folder: error[file_error]: no .dl file under the folder folder\n"
         "latin1.dl:1:1: error[file_error]: not UTF-8 text: invalid continuation byte at byte 6\n"
         "0 files reformatted, 0 files left unchanged, 3 files could not be formatted\n"
     )
@@ -249,3 +249,25 @@ def test_the_docs_example_is_what_fmt_prints():
     before = docs.split("```text\n// before\n", 1)[1].split("```", 1)[0]
     after = docs.split("```text\n// after\n", 1)[1].split("```", 1)[0]
     assert format_datalog(before) == after
+
+
+def test_a_folder_stands_for_the_dl_files_under_it(files):
+    Path("policies/sub").mkdir(parents=True)
+    Path(".hidden").mkdir()
+    files("policies/a.dl", UGLY)
+    files("policies/sub/b.dl", UGLY)
+    files("policies/tests_test.yaml", "cases: [ugly ,  yaml]\n")
+    files("policies/.scratch.dl", UGLY)
+    files(".hidden/c.dl", UGLY)
+    result = fmt("--check", "policies")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "would reformat policies/a.dl",
+        "would reformat policies/sub/b.dl",
+        "2 files would be reformatted, 0 files already formatted",
+    ]
+    assert fmt(".").exit_code == 0  # .hidden/ and .scratch.dl are skipped under a folder
+    assert Path("policies/sub/b.dl").read_text() == PRETTY
+    assert Path("policies/tests_test.yaml").read_text() == "cases: [ugly ,  yaml]\n"
+    assert Path(".hidden/c.dl").read_text() == UGLY
+    assert fmt("--check", ".hidden").exit_code == 1  # named, a hidden folder is formatted

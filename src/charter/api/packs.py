@@ -2,7 +2,9 @@
 
 ``GET /v1/packs/<id>/posture`` answers JSON, or CSV with ``?format=csv`` or an ``Accept``
 header that asks for ``text/csv``: one line per control, or with ``?rows=true`` one line
-per violation (what an auditor's spreadsheet wants).
+per violation (what an auditor's spreadsheet wants). A text cell that a spreadsheet would
+run as a formula (a server named ``=HYPERLINK(...)``) is written with a leading ``'``, as
+OWASP's CSV-injection advice says, so opening the file runs nothing.
 """
 
 from __future__ import annotations
@@ -59,6 +61,20 @@ ROW_COLUMNS = (
     "detail",
     "first_seen",
 )
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: object) -> object:
+    """``value``, with a ``'`` before a text a spreadsheet would take for a formula.
+
+    >>> spreadsheet_text("=1+2"), spreadsheet_text("web-1"), spreadsheet_text(-3)
+    ("'=1+2", 'web-1', -3)
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def enabled_json(rec: PackRecord | None) -> dict:
@@ -177,12 +193,12 @@ def posture_csv(posture: Posture, rows: bool) -> str:
                 [
                     pack,
                     c.control.id,
-                    c.control.title,
+                    spreadsheet_text(c.control.title),
                     c.control.severity,
                     c.status,
                     len(c.rows),
                     first.isoformat() if first else "",
-                    c.reason or "",
+                    spreadsheet_text(c.reason or ""),
                 ]
             )
         return out.getvalue()
@@ -196,9 +212,9 @@ def posture_csv(posture: Posture, rows: bool) -> str:
                     c.control.id,
                     c.control.severity,
                     c.status,
-                    item["resource"],
-                    "" if item["project"] is None else item["project"],
-                    item["detail"],
+                    spreadsheet_text(item["resource"]),
+                    "" if item["project"] is None else spreadsheet_text(item["project"]),
+                    spreadsheet_text(item["detail"]),
                     item["first_seen"] or "",
                 ]
             )

@@ -24,7 +24,7 @@ def fmt_command(
         list[Path],
         typer.Argument(
             help="Policy files: .yaml/.yml is a Congress library policy (only its rule texts "
-            "are formatted), anything else Datalog.",
+            "are formatted), anything else Datalog. A folder stands for the .dl files under it.",
             show_default=False,
             metavar="FILE",
         ),
@@ -60,7 +60,7 @@ def fmt_command(
     """
     changed: list[str] = []
     unchanged = failed = 0
-    for path in files:
+    for path in expand_folders(files):
         name = str(path)
         outcome = _format_file(path, name, width)
         if outcome is None:
@@ -92,9 +92,32 @@ def fmt_command(
         raise typer.Exit(1)
 
 
+def expand_folders(paths: list[Path]) -> list[Path]:
+    """``paths`` with each folder replaced by the ``.dl`` files under it, sorted, skipping
+    names that start with a dot (a folder stays itself when it holds none, so that its
+    error is printed). Only ``.dl``: a folder's YAML may be anything (tests, a pack's
+    pack.yaml), while a library policy named on the command line is one."""
+    out: list[Path] = []
+    for path in paths:
+        found = []
+        if path.is_dir():
+            for file in sorted(path.rglob("*.dl")):
+                hidden = any(p.startswith(".") for p in file.relative_to(path).parts)
+                if file.is_file() and not hidden:
+                    found.append(file)
+        out += found or [path]
+    return out
+
+
 def _format_file(path: Path, name: str, width: int) -> tuple[str, str, bool] | None:
     """The file's text, its formatted text and whether it starts with a BOM; None (with the
     error printed) when it cannot be read or does not parse."""
+    if path.is_dir():
+        typer.echo(
+            printable(f"{name}: error[file_error]: no .dl file under the folder {name}"),
+            err=True,
+        )
+        return None
     try:
         raw = path.read_bytes()
     except OSError as exc:
