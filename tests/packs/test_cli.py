@@ -199,6 +199,8 @@ def test_enable_posture_and_disable(api, tmp_path):
     assert lines[-1] == "passing: 0, failing: 1, not evaluated: 7 (of 8)"
     as_json = json.loads(charter("pack", "show", PACK, "--posture", "-f", "json").stdout)
     assert as_json["summary"]["failing"] == 1
+    from_api = ok(api.get(f"/v1/packs/{PACK}/posture"))
+    assert {**as_json, "at": None} == {**from_api, "at": None}  # the CLI shows the API's
     as_csv = charter("pack", "show", PACK, "--posture", "-f", "csv").stdout
     assert as_csv.splitlines()[0] == (
         "pack,control,title,severity,status,violations,first_seen,reason"
