@@ -32,6 +32,14 @@ replaced by its definition, as enforcement follows them (an undefined or cyclic 
 false, as oslo.policy's ``RuleCheck`` finds it), ``@``/``""`` dropped from a branch with
 other checks and branches with a ``!`` removed: a branch whose only check is ``true``
 lets anyone in, a rule whose only branch is ``false`` lets nobody.
+
+The tables: ``rules``, the rule in force for each target, and where it comes from;
+``defaults``, ``scope_types`` and ``operations``, what the service registers (from its
+sample); ``checks`` and ``expanded``, the rule in force as above; ``default_expanded``, the
+registered default expanded through the defaults' own aliases (what the service enforces
+with no policy file), to compare an override with; ``rule_refs``, the aliases each rule
+names; ``rule_roles``, the roles that some branch of ``expanded`` asks for (not under a
+``not``; a role taken from the target, ``role:%(target.role.name)s``, is left out).
 """
 
 from __future__ import annotations
