@@ -34,7 +34,7 @@ SAMPLE = textwrap.dedent('''\
     #"identity:delete_user": "rule:admin_required or (role:manager and domain_id:%(target.user.domain_id)s)"
 
     # DEPRECATED
-    # "identity:delete_user":"rule:admin_required" has been deprecated
+    # "identity:delete_user":"role:operator" has been deprecated
     # since S in favor of "identity:delete_user":"rule:admin_required or
     # (role:manager and domain_id:%(target.user.domain_id)s)".
     # The user API is now aware of system scope and default roles.
@@ -90,7 +90,7 @@ def test_a_sample_gives_the_defaults_their_scopes_operations_and_deprecations(tm
     out = poll(tmp_path)
     assert of(out, "defaults", "identity:delete_user") == [(
         "rule:admin_required or (role:manager and domain_id:%(target.user.domain_id)s)",
-        "rule:admin_required", "S")]
+        "role:operator", "S")]
     assert of(out, "defaults", "identity:get_legacy") == [("", None, "Z")]
     assert of(out, "defaults", "owner") == [("user_id:%(user_id)s", None, None)]
     assert of(out, "scope_types", "identity:get_user") == [
@@ -152,6 +152,31 @@ def test_files_and_directories_apply_in_order(tmp_path):
         # the old list-of-lists syntax, as oslo.policy prints it
         "c": ("((role:x and role:y) or role:z)", "policy.json")}
     assert branches(out, "checks", "c") == {0: {"role:x", "role:y"}, 1: {"role:z"}}
+
+
+def test_enforce_new_defaults_false_ors_in_the_deprecated_default(tmp_path):
+    sample = write(tmp_path / "sample.yaml", SAMPLE)
+    old = driver({"keystone": {"defaults_file": sample, "enforce_new_defaults": False}}).poll()
+    new = driver({"keystone": {"defaults_file": sample}}).poll()
+    assert of(new, "rules", "identity:delete_user")[0][0] == (
+        "rule:admin_required or (role:manager and domain_id:%(target.user.domain_id)s)")
+    assert of(old, "rules", "identity:delete_user")[0][0] == (
+        "((rule:admin_required or (role:manager and domain_id:%(target.user.domain_id)s)) "
+        "or role:operator)")
+    assert branches(old, "expanded", "identity:delete_user") == {
+        **branches(new, "expanded", "identity:delete_user"), 3: {"role:operator"}}
+    assert of(old, "rule_roles", "identity:delete_user") == [
+        ("admin",), ("manager",), ("operator",)]
+    # what the rule is compared with stays the registered default
+    assert old["default_expanded"] == new["default_expanded"]
+    assert of(old, "rules", "identity:get_user") == of(new, "rules", "identity:get_user")
+
+
+def test_without_oslo_policy_the_datasource_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "oslo_policy", None)
+    with pytest.raises(DriverError, match=r"needs oslo.policy, which is not installed: "
+                                          r"pip install 'charter\[openstack\]'"):
+        driver({"k": {"policy_file": "/x"}})
 
 
 # ------------------------------------------------------------------ checks and expansion
@@ -274,6 +299,8 @@ def test_a_failing_or_hanging_generator_fails_the_poll(tmp_path):
      "services.k.defaults.generator: no file '/no/such/gen'"),
     ({"k": {"defaults": {"generator": "/bin/sh"}}}, "defaults.namespace must name"),
     ({"bad name": {"policy_file": "/x"}}, "service name 'bad name' must be"),
+    ({"k": {"policy_file": "/x", "enforce_new_defaults": "no"}},
+     "services.k.enforce_new_defaults must be true or false"),
 ])
 def test_config_mistakes_are_refused_with_the_key_and_the_fix(services, message):
     with pytest.raises(DriverError, match=message) as err:

@@ -15,6 +15,10 @@ a later file overriding an earlier one, as oslo.policy's ``policy_file`` then
        "nova": {"policy_file": ["/etc/nova/policy.yaml", "/etc/nova/policy.d"],
                 "defaults_file": "/etc/nova/policy.yaml.sample"}}}
 
+A service whose ``[oslo_policy] enforce_new_defaults`` is false (an upgraded cloud
+keeping its old defaults a while) enforces each deprecated default ORed with its
+replacement; ``"enforce_new_defaults": false`` in its entry makes the tables say so too.
+
 The sample generator, not ``oslopolicy-policy-generator``: the latter prints the merged
 policy, with no way to tell an operator's override from a default, and needs the
 service's own config file to find the policy file; the sample lists the registered
@@ -64,7 +68,7 @@ DEFAULT_POLL_S = 300.0
 DEFAULT_TIMEOUT_S = 120.0
 MAX_BRANCHES = 4096  # a rule's DNF beyond this is refused (real policies stay below 50)
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
-SERVICE_KEYS = ("policy_file", "defaults", "defaults_file")
+SERVICE_KEYS = ("policy_file", "defaults", "defaults_file", "enforce_new_defaults")
 EXAMPLE = ('{"keystone": {"policy_file": "/etc/keystone/policy.yaml", "defaults": '
            '{"namespace": "keystone", "generator": "/opt/keystone/bin/'
            'oslopolicy-sample-generator"}}}')
@@ -200,7 +204,7 @@ def atom(check: Any, negated: bool) -> Atom:
 Branches = list[tuple[Atom, ...]]
 
 
-def _product(parts: list[Branches], target: str) -> Branches:
+def _product(parts: list[Branches]) -> Branches:
     size = 1
     for p in parts:
         size *= len(p)
@@ -218,7 +222,7 @@ def written(check: Any, target: str, negated: bool = False) -> Branches:
     if isinstance(check, _checks.AndCheck | _checks.OrCheck):
         parts = [written(c, target, negated) for c in check.rules]
         conj = isinstance(check, _checks.AndCheck) != negated
-        return _product(parts, target) if conj else [b for p in parts for b in p]
+        return _product(parts) if conj else [b for p in parts for b in p]
     return [(atom(check, negated),)]
 
 
@@ -240,7 +244,7 @@ def expand(check: Any, target: str, rules: Mapping[str, Any], negated: bool = Fa
     if isinstance(check, _checks.AndCheck | _checks.OrCheck):
         parts = [expand(c, target, rules, negated, seen) for c in check.rules]
         if isinstance(check, _checks.AndCheck) != negated:
-            out = _product(parts, target)
+            out = _product(parts)
         else:
             out = [b for p in parts for b in p]
         unique: dict[frozenset[Atom], tuple[Atom, ...]] = {}
@@ -418,7 +422,9 @@ class OsloPolicyDriver(Driver):
                      "policy.d directories, later ones override), \"defaults\"?: "
                      "{\"namespace\": name or [names], \"generator\": path of the "
                      "service venv's oslopolicy-sample-generator}, \"defaults_file\"?: a "
-                     "sample it generated}}", required=True),
+                     "sample it generated, \"enforce_new_defaults\"?: false when the "
+                     "service's [oslo_policy] enforce_new_defaults is (default true)}}",
+                     required=True),
         ConfigOption("timeout_seconds", "seconds a sample generator may run",
                      default=DEFAULT_TIMEOUT_S),
         ConfigOption("poll_time", "seconds between polls", default=DEFAULT_POLL_S),
@@ -426,6 +432,12 @@ class OsloPolicyDriver(Driver):
 
     def check_config(self) -> None:
         super().check_config()
+        try:
+            import oslo_policy  # noqa: F401
+        except ImportError:
+            raise DriverError(f"datasource {self.name}: driver oslo_policy needs oslo.policy, "
+                              "which is not installed: pip install 'charter[openstack]'"
+                              ) from None
         self.timeout = number(self, "timeout_seconds", DEFAULT_TIMEOUT_S)
         number(self, "poll_time", DEFAULT_POLL_S)
         services = json_value(self, "services")
@@ -454,7 +466,11 @@ class OsloPolicyDriver(Driver):
             if not files and not spec.get("defaults") and not spec.get("defaults_file"):
                 raise DriverError(f"{at} names no policy: give policy_file, defaults or "
                                   "defaults_file")
-            entry: dict[str, Any] = {"files": files}
+            new_defaults = spec.get("enforce_new_defaults", True)
+            if not isinstance(new_defaults, bool):
+                raise DriverError(f"{at}.enforce_new_defaults must be true or false (the "
+                                  "service's [oslo_policy] enforce_new_defaults)")
+            entry: dict[str, Any] = {"files": files, "enforce_new_defaults": new_defaults}
             if "defaults_file" in spec:
                 if not isinstance(spec["defaults_file"], str) or not spec["defaults_file"]:
                     raise DriverError(f"{at}.defaults_file must be a path")
@@ -554,7 +570,20 @@ class OsloPolicyDriver(Driver):
         file_rules: dict[str, FileRule] = {}
         for path in policy_paths(spec["files"]):
             file_rules.update(parse_policy_file(path))
-        effective = {**default_checks, **{t: r.check for t, r in file_rules.items()}}
+        in_force = dict(default_checks)
+        if not spec["enforce_new_defaults"]:  # oslo.policy ORs in the deprecated default
+            from oslo_policy import _checks
+
+            for target, d in defaults.items():
+                if d.deprecated_check_str not in (None, d.check_str):
+                    try:
+                        old = parse_check(d.deprecated_check_str)
+                    except ValueError as exc:
+                        raise ValueError(f"{where}: deprecated default of {target!r}: "
+                                         f"oslo.policy cannot parse {d.deprecated_check_str!r} "
+                                         f"({exc})") from None
+                    in_force[target] = _checks.OrCheck([default_checks[target], old])
+        effective = {**in_force, **{t: r.check for t, r in file_rules.items()}}
 
         for target, d in defaults.items():
             out["defaults"].append((service, target, d.check_str, d.deprecated_check_str,
@@ -567,8 +596,12 @@ class OsloPolicyDriver(Driver):
             d = defaults.get(target)
             f = file_rules.get(target)
             source = "both" if d and f else ("file" if f else "default")
+            if f:
+                text = f.check_str
+            else:  # the default, or it OR the deprecated one (enforce_new_defaults false)
+                text = d.check_str if check is default_checks[target] else str(check)
             out["rules"].append((
-                service, target, f.check_str if f else d.check_str, source,
+                service, target, text, source,
                 f.file if f else None, f.line if f else None,
                 str(bool(d and d.deprecated_since))))
             try:
