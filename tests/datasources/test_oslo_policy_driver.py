@@ -1,8 +1,8 @@
 """The ``oslo_policy`` driver on policy files and samples written here.
 
-The samples are in the format ``oslopolicy-sample-generator`` writes (the real generator of
-a real Keystone is run by tests/packs/test_openstack_rbac_keystone.py); a fake generator
-script stands in for its failures. Parse errors, a missing file and a failing generator
+The samples are in the format ``oslopolicy-sample-generator`` writes; a policy namespace
+registered here stands for a service's (the real generator of a real Keystone is run by
+tests/packs/test_openstack_rbac_keystone.py). Parse errors, a missing file and a failing generator
 must fail the poll with the place named, and through the API the datasource keeps its last
 good tables and says why in its status.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 import textwrap
 from pathlib import Path
 
@@ -42,6 +43,7 @@ SAMPLE = textwrap.dedent('''\
     # Show a user.
     # GET  /v3/users/{user_id}
     # HEAD  /v3/users/{user_id}
+    # ['PATCH', 'PUT']  /v3/users/{user_id}/both
     # Intended scope(s): system, domain, project
     #"identity:get_user": "role:reader or rule:owner"
 
@@ -96,7 +98,8 @@ def test_a_sample_gives_the_defaults_their_scopes_operations_and_deprecations(tm
     assert of(out, "scope_types", "identity:get_user") == [
         ("domain",), ("project",), ("system",)]
     assert of(out, "operations", "identity:get_user") == [
-        ("GET", "/v3/users/{user_id}"), ("HEAD", "/v3/users/{user_id}")]
+        ("GET", "/v3/users/{user_id}"), ("HEAD", "/v3/users/{user_id}"),
+        ("PATCH", "/v3/users/{user_id}/both"), ("PUT", "/v3/users/{user_id}/both")]
     assert of(out, "operations", "identity:get_legacy") == [("GET", "/v3/legacy")]
     # with no policy file, every rule in force is a default
     assert {r[1]: r[3:] for r in out["rules"]} == {
@@ -256,37 +259,80 @@ def test_a_missing_policy_file_or_sample_is_named(tmp_path):
         driver({"k": {"defaults_file": str(tmp_path / "none.yaml")}}).poll()
 
 
-def generator(tmp_path: Path, body: str) -> str:
-    script = tmp_path / "oslopolicy-sample-generator"
-    script.write_text("#!/bin/sh\n" + body)
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return str(script)
+FAKE_POLICIES = textwrap.dedent("""\
+    from oslo_policy import policy
+
+    def list_rules():
+        return [
+            policy.RuleDefault("admin", "role:admin"),
+            policy.DocumentedRuleDefault(
+                "fake:delete_thing", "rule:admin", "Delete a thing.",
+                [{"method": "DELETE", "path": "/things/{thing_id}"}],
+                scope_types=["project", "system"],
+                deprecated_rule=policy.DeprecatedRule(
+                    "fake:delete_thing",
+                    "role:operator and user_id:%(target.thing.a_rather_long_owner_user_id)s",
+                    deprecated_reason="Secure RBAC.", deprecated_since="Z")),
+            policy.RuleDefault("fake:old", "", deprecated_for_removal=True,
+                               deprecated_reason="Gone.", deprecated_since="Y"),
+        ]
+    """)
 
 
-def test_the_generator_is_run_with_the_namespaces_and_its_sample_read(tmp_path):
-    sample = write(tmp_path / "canned.yaml", SAMPLE)
-    gen = generator(tmp_path, f'echo "$@" > {tmp_path}/args\n'
-                              f'while [ "$1" != --output-file ]; do shift; done\n'
-                              f'cp {sample} "$2"\n')
-    out = driver({"keystone": {"defaults": {"namespace": ["keystone", "extra"],
-                                            "generator": gen}}}).poll()
-    assert len(out["defaults"]) == 5
-    args = (tmp_path / "args").read_text().split()
-    assert args[:4] == ["--namespace", "keystone", "--namespace", "extra"]
-    assert args[4] == "--output-file"
+def script(path: Path, text: str) -> str:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
 
 
-def test_a_failing_or_hanging_generator_fails_the_poll(tmp_path):
-    gen = generator(tmp_path, 'echo "stevedore: no namespace bogus" >&2\nexit 1\n')
-    with pytest.raises(DriverError, match=r"service keystone: .* --namespace bogus failed "
-                                          r"\(exit 1\): stevedore: no namespace bogus") as err:
-        driver({"keystone": {"defaults": {"namespace": "bogus", "generator": gen}}}).poll()
+@pytest.fixture
+def namespace(tmp_path, monkeypatch) -> str:
+    """A policy namespace ``fake`` registered in a directory on PYTHONPATH, and a
+    generator whose interpreter (its #! line) is this test's Python."""
+    site = tmp_path / "site"
+    (site / "fake_policies-1.0.dist-info").mkdir(parents=True)
+    (site / "fake_policies.py").write_text(FAKE_POLICIES)
+    (site / "fake_policies-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: fake-policies\nVersion: 1.0\n")
+    (site / "fake_policies-1.0.dist-info" / "entry_points.txt").write_text(
+        "[oslo.policy.policies]\nfake = fake_policies:list_rules\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    return script(tmp_path / "oslopolicy-sample-generator",
+                  f"#!{sys.executable}\nraise SystemExit('the driver runs its interpreter')\n")
+
+
+def test_the_generator_s_interpreter_lists_the_registered_defaults(namespace):
+    out = driver({"fake": {"defaults": {"namespace": "fake", "generator": namespace}},
+                  }).poll()
+    assert out["defaults"] == [
+        ("fake", "admin", "role:admin", None, None),
+        ("fake", "fake:delete_thing", "rule:admin",
+         "role:operator and user_id:%(target.thing.a_rather_long_owner_user_id)s", "Z"),
+        ("fake", "fake:old", "", None, "Y")]
+    assert out["operations"] == [("fake", "fake:delete_thing", "DELETE", "/things/{thing_id}")]
+    assert out["scope_types"] == [("fake", "fake:delete_thing", "project"),
+                                  ("fake", "fake:delete_thing", "system")]
+    old = driver({"fake": {"defaults": {"namespace": "fake", "generator": namespace},
+                           "enforce_new_defaults": False}}).poll()
+    assert of(old, "rule_roles", "fake:delete_thing") == [("admin",), ("operator",)]
+
+
+def test_an_unknown_namespace_or_a_failing_generator_fails_the_poll(namespace, tmp_path):
+    with pytest.raises(DriverError, match=r"service fake: .* --namespace bogus failed \(exit "
+                                          r"1\): no policy namespace bogus is registered here "
+                                          r"\(entry points oslo.policy.policies: .*fake") as err:
+        driver({"fake": {"defaults": {"namespace": "bogus", "generator": namespace}}}).poll()
     assert err.value.status == 502
-    slow = generator(tmp_path, "exec sleep 30\n")
+    slow = script(tmp_path / "slowpython", "#!/bin/sh\nexec sleep 30\n")
+    gen = script(tmp_path / "slowgen", f"#!{slow}\n")
     with pytest.raises(DriverError, match=r"did not finish in 0.5 s") as err:
-        driver({"keystone": {"defaults": {"namespace": "k", "generator": slow}}},
+        driver({"k": {"defaults": {"namespace": "k", "generator": gen}}},
                timeout_seconds=0.5).poll()
     assert err.value.status == 503
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\x7fELF...")
+    with pytest.raises(DriverError, match=r"it is not a Python console script"):
+        driver({"k": {"defaults": {"namespace": "k", "generator": str(binary)}}}).poll()
 
 
 @pytest.mark.parametrize(("services", "message"), [

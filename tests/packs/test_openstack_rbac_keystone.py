@@ -74,6 +74,18 @@ def test_the_driver_reads_keystone_s_registered_defaults_and_the_overrides(tmp_p
         ["role:manager", "token.domain.id:%(target.user.domain_id)s"]]
     # every role Keystone's policy names is one bootstrap creates
     assert {r[2] for r in out["rule_roles"]} == BOOTSTRAP_ROLES | {"auditor", "member"}
+    # the deprecated defaults come whole (the sample's comments would have wrapped them),
+    # and every one of them parses: with enforce_new_defaults false, each is ORed in
+    deprecated = {r[1]: r[3] for r in out["defaults"] if r[3] is not None}
+    assert len(deprecated) > 50
+    assert "trustor_user_id" in deprecated["identity:list_roles_for_trust"]
+    old = OsloPolicyDriver("pol", {"services": {"keystone": {
+        "policy_file": str(policy), "enforce_new_defaults": False,
+        "defaults": {"namespace": "keystone", "generator": generator()}}}}).poll()
+    old_rules = {r[1]: r[2] for r in old["rules"]}
+    assert old_rules["identity:delete_user"] == "role:member"  # the file's rule stays
+    assert old_rules["identity:get_consumer"].endswith(
+        f" or {deprecated['identity:get_consumer']})")
 
 
 def test_the_posture_shows_exactly_the_planted_problems(client, keystone: KeystoneServer,

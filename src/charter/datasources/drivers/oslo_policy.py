@@ -4,9 +4,9 @@ Each service's effective policy is what oslo.policy enforces: the rules of its p
 files (``policy_file``: a file, a directory of files, or a list of them, applied in order,
 a later file overriding an earlier one, as oslo.policy's ``policy_file`` then
 ``policy_dirs``) over the defaults the service registers in code. The defaults come from
-``defaults``, the service's own ``oslopolicy-sample-generator`` run in the service's venv
-(where the service's code, and so its registered rules, is installed), or from
-``defaults_file``, a sample an operator generated before::
+``defaults``: the service's own ``oslopolicy-sample-generator``, in the service's venv (where
+the service's code, and so its registered rules, is installed), or from ``defaults_file``,
+a sample an operator generated before::
 
     {"services": {
        "keystone": {"policy_file": "/etc/keystone/policy.yaml",
@@ -15,14 +15,21 @@ a later file overriding an earlier one, as oslo.policy's ``policy_file`` then
        "nova": {"policy_file": ["/etc/nova/policy.yaml", "/etc/nova/policy.d"],
                 "defaults_file": "/etc/nova/policy.yaml.sample"}}}
 
+The sample generator, not ``oslopolicy-policy-generator``: the latter prints the merged
+policy, with no way to tell an operator's override from a default, and needs the
+service's own config file to find the policy file; the sample generator lists the
+registered defaults alone, with their intended scopes, operations and deprecations. The
+driver runs what the sample generator runs (``oslo_policy.generator.get_policies_dict`` of
+the namespaces) with the generator's own interpreter, and takes the defaults as JSON:
+the sample it would write wraps the deprecated check strings in comments at 70 columns,
+breaking long words, so they cannot always be read back from it. A ``defaults_file``
+sample is read as the generator writes it (commented out or not); its deprecated check
+strings are only used with ``enforce_new_defaults: false``, and one that does not read
+back is an error that says to use ``defaults``.
+
 A service whose ``[oslo_policy] enforce_new_defaults`` is false (an upgraded cloud
 keeping its old defaults a while) enforces each deprecated default ORed with its
 replacement; ``"enforce_new_defaults": false`` in its entry makes the tables say so too.
-
-The sample generator, not ``oslopolicy-policy-generator``: the latter prints the merged
-policy, with no way to tell an operator's override from a default, and needs the
-service's own config file to find the policy file; the sample lists the registered
-defaults alone, with their intended scopes and deprecations, which the tables keep.
 
 Check strings are parsed by oslo.policy itself (``oslo_policy._parser.parse_rule``), so a
 check means here what it means to the service. A check string oslo.policy cannot parse
@@ -38,21 +45,22 @@ other checks and branches with a ``!`` removed: a branch whose only check is ``t
 lets anyone in, a rule whose only branch is ``false`` lets nobody.
 
 The tables: ``rules``, the rule in force for each target, and where it comes from;
-``defaults``, ``scope_types`` and ``operations``, what the service registers (from its
-sample); ``checks`` and ``expanded``, the rule in force as above; ``default_expanded``, the
-registered default expanded through the defaults' own aliases (what the service enforces
-with no policy file), to compare an override with; ``rule_refs``, the aliases each rule
-names; ``rule_roles``, the roles that some branch of ``expanded`` asks for (not under a
-``not``; a role taken from the target, ``role:%(target.role.name)s``, is left out).
+``defaults``, ``scope_types`` and ``operations``, what the service registers; ``checks``
+and ``expanded``, the rule in force as above; ``default_expanded``, the registered default
+expanded through the defaults' own aliases (what the service enforces with no policy
+file), to compare an override with; ``rule_refs``, the aliases each rule names;
+``rule_roles``, the roles that some branch of ``expanded`` asks for (not under a ``not``;
+a role taken from the target, ``role:%(target.role.name)s``, is left out).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import re
+import shutil
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +80,59 @@ SERVICE_KEYS = ("policy_file", "defaults", "defaults_file", "enforce_new_default
 EXAMPLE = ('{"keystone": {"policy_file": "/etc/keystone/policy.yaml", "defaults": '
            '{"namespace": "keystone", "generator": "/opt/keystone/bin/'
            'oslopolicy-sample-generator"}}}')
+
+
+# What oslopolicy-sample-generator does to list a namespace's registered defaults
+# (oslo_policy.generator.get_policies_dict), run by the generator's own interpreter, with
+# the defaults as JSON rather than the sample's comments, which wrap deprecated check
+# strings at 70 columns, breaking long words, so that they cannot be read back.
+LIST = """\
+import importlib.metadata, json, sys
+from oslo_policy import generator
+listed = generator.get_policies_dict(sys.argv[1:])
+missing = [n for n in sys.argv[1:] if n not in listed]
+if missing:
+    sys.exit("no policy namespace " + ", ".join(missing) + " is registered here"
+             " (entry points oslo.policy.policies: " + ", ".join(sorted(
+                 e.name for e in importlib.metadata.entry_points(
+                     group="oslo.policy.policies"))) + ")")
+out = {}
+for rules in listed.values():
+    for r in rules:
+        old = r.deprecated_rule
+        since = None
+        if old is not None or r.deprecated_for_removal:
+            since = (old.deprecated_since if old is not None else None) or r.deprecated_since
+            since = since or "unknown"
+        out[r.name] = {
+            "check_str": r.check_str, "scope_types": list(r.scope_types or []),
+            "operations": [[m, o["path"]] for o in getattr(r, "operations", None) or []
+                           if o.get("method") and o.get("path")
+                           for m in (o["method"] if isinstance(o["method"], list)
+                                     else [o["method"]])],
+            "deprecated_check_str": None if old is None else old.check_str,
+            "deprecated_since": since}
+json.dump(out, sys.stdout)
+"""
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _interpreter(script: str) -> str | None:
+    """The interpreter a console script's ``#!`` line names (its venv's python), or None."""
+    try:
+        with open(script, "rb") as f:
+            first = f.readline(4096).decode(errors="replace").strip()
+    except OSError:
+        return None
+    if not first.startswith("#!"):
+        return None
+    parts = first[2:].split()
+    if parts and Path(parts[0]).name == "env" and len(parts) > 1:
+        return shutil.which(parts[1])
+    return parts[0] if parts else None
 
 
 def _c(name: str, description: str) -> Column:
@@ -280,7 +341,7 @@ _DEPRECATED_FOR = re.compile(
     r'^"(?P<old>[^"]+)":"(?P<check>.*)" has been deprecated since (?P<since>\S+) in favor '
     r'of "(?P<new>[^"]+)":')
 _DEPRECATED_REMOVAL = re.compile(r'^"(?P<name>[^"]+)" has been deprecated since (?P<since>[^.\s]+)')
-_OPERATION = re.compile(r"^# ([A-Z]+)  (/\S*)$")
+_OPERATION = re.compile(r"^# (\[[^\]]*\]|[A-Z]+)  (/\S*)$")  # a method, or a list of them
 
 
 def _rule_line(line: str) -> tuple[str, str] | None:
@@ -303,6 +364,20 @@ def _rule_line(line: str) -> tuple[str, str] | None:
     return None
 
 
+def _unwrap(lines: Sequence[str]) -> str:
+    """Comment lines the generator wrapped (textwrap, which also breaks after a hyphen),
+    joined back: a space between lines, none after a trailing hyphen.
+
+    >>> _unwrap(["# a:%(x)s or", "# rule:os-", "# admin"])
+    'a:%(x)s or rule:os-admin'
+    """
+    text = ""
+    for line in lines:
+        piece = line.lstrip("#").strip()
+        text += piece if not text or text.endswith("-") else " " + piece
+    return text
+
+
 def parse_sample(text: str, where: str) -> dict[str, Default]:
     """Defaults from ``oslopolicy-sample-generator`` output (its rules commented out or not).
 
@@ -317,7 +392,7 @@ def parse_sample(text: str, where: str) -> dict[str, Default]:
             continue
         prose = " ".join(ln.lstrip("#").strip() for ln in lines)
         if lines[0].strip() == "# DEPRECATED":
-            m = _DEPRECATED_FOR.search(" ".join(ln.lstrip("#").strip() for ln in lines[1:]))
+            m = _DEPRECATED_FOR.search(_unwrap(lines[1:]))
             if m and m.group("new") in out:
                 d = out[m.group("new")]
                 d.deprecated_check_str = m.group("check")
@@ -333,7 +408,7 @@ def parse_sample(text: str, where: str) -> dict[str, Default]:
         for ln in lines:
             op = _OPERATION.match(ln)
             if op:
-                d.operations.append((op.group(1), op.group(2)))
+                d.operations += [(m, op.group(2)) for m in re.findall(r"[A-Z]+", op.group(1))]
             if ln.startswith("# Intended scope(s):"):
                 d.scopes = [s.strip() for s in ln.split(":", 1)[1].split(",") if s.strip()]
         if lines[0].strip() == "# DEPRECATED":
@@ -505,41 +580,53 @@ class OsloPolicyDriver(Driver):
 
     # ------------------------------------------------------------ defaults
 
-    def _generate(self, service: str, generator: str, namespaces: list[str]) -> str:
-        with tempfile.TemporaryDirectory(prefix="charter-oslo-policy-") as tmp:
-            out = Path(tmp) / "sample.yaml"
-            argv = [generator, *itertools.chain.from_iterable(
-                ("--namespace", n) for n in namespaces), "--output-file", str(out)]
-            what = f"service {service}: {' '.join(argv[:-2])}"
-            try:
-                done = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout,
-                                      stdin=subprocess.DEVNULL, cwd=tmp)
-            except subprocess.TimeoutExpired:
-                raise DriverError(f"datasource {self.name}: {what} did not finish in "
-                                  f"{self.timeout:g} s (timeout_seconds)", status=503) from None
-            except OSError as exc:
-                raise DriverError(f"datasource {self.name}: {what}: cannot run it: {exc}",
-                                  status=400) from None
-            if done.returncode != 0 or not out.exists():
-                tail = " / ".join(done.stderr.strip().splitlines()[-3:])[-500:]
-                raise DriverError(f"datasource {self.name}: {what} failed (exit "
-                                  f"{done.returncode}): {tail}; is the namespace registered "
-                                  "in that venv?", status=502)
-            return out.read_text()
+    def _generate(self, service: str, generator: str,
+                  namespaces: list[str]) -> dict[str, Default]:
+        """The registered defaults, listed by the generator's own interpreter (LIST)."""
+        python = _interpreter(generator)
+        what = f"service {service}: {generator} --namespace {' --namespace '.join(namespaces)}"
+        if python is None:
+            raise DriverError(f"datasource {self.name}: {what}: it is not a Python console "
+                              "script (no #! line naming its interpreter); give the "
+                              "oslopolicy-sample-generator of the service's venv", status=400)
+        try:
+            done = subprocess.run([python, "-c", LIST, *namespaces], capture_output=True,
+                                  text=True, timeout=self.timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise DriverError(f"datasource {self.name}: {what} did not finish in "
+                              f"{self.timeout:g} s (timeout_seconds)", status=503) from None
+        except OSError as exc:
+            raise DriverError(f"datasource {self.name}: {what}: cannot run its interpreter "
+                              f"{python}: {exc}", status=400) from None
+        if done.returncode != 0:
+            tail = " / ".join(done.stderr.strip().splitlines()[-3:])[-500:]
+            raise DriverError(f"datasource {self.name}: {what} failed (exit "
+                              f"{done.returncode}): {tail}; is the namespace registered in "
+                              "that venv?", status=502)
+        try:
+            listed = json.loads(done.stdout)
+            return {str(name): Default(
+                        str(r["check_str"]), [str(x) for x in r["scope_types"]],
+                        [(str(m), str(p)) for m, p in r["operations"]],
+                        _text(r["deprecated_check_str"]), _text(r["deprecated_since"]))
+                    for name, r in listed.items()}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DriverError(f"datasource {self.name}: {what} answered in a shape this "
+                              f"driver does not know ({type(exc).__name__}: {exc})",
+                              status=502) from None
 
     def _defaults(self, service: str, spec: dict) -> tuple[dict[str, Default], str]:
         if "generator" in spec:
             where = f"{spec['generator']} --namespace {' '.join(spec['namespaces'])}"
-            text = self._generate(service, spec["generator"], spec["namespaces"])
-        elif "defaults_file" in spec:
-            where = spec["defaults_file"]
-            try:
-                text = Path(where).read_text()
-            except OSError as exc:
-                raise DriverError(f"datasource {self.name}: service {service}: defaults_file "
-                                  f"{where}: cannot read it: {exc.strerror or exc}") from None
-        else:
+            return self._generate(service, spec["generator"], spec["namespaces"]), where
+        if "defaults_file" not in spec:
             return {}, ""
+        where = spec["defaults_file"]
+        try:
+            text = Path(where).read_text()
+        except OSError as exc:
+            raise DriverError(f"datasource {self.name}: service {service}: defaults_file "
+                              f"{where}: cannot read it: {exc.strerror or exc}") from None
         try:
             return parse_sample(text, where), where
         except ValueError as exc:
@@ -581,7 +668,9 @@ class OsloPolicyDriver(Driver):
                     except ValueError as exc:
                         raise ValueError(f"{where}: deprecated default of {target!r}: "
                                          f"oslo.policy cannot parse {d.deprecated_check_str!r} "
-                                         f"({exc})") from None
+                                         f"({exc}); a sample wraps these check strings, give "
+                                         "the service's generator as defaults instead"
+                                         ) from None
                     in_force[target] = _checks.OrCheck([default_checks[target], old])
         effective = {**in_force, **{t: r.check for t, r in file_rules.items()}}
 
