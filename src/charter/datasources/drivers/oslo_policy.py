@@ -274,26 +274,26 @@ def _product(parts: list[Branches]) -> Branches:
     return [tuple(itertools.chain.from_iterable(c)) for c in itertools.product(*parts)]
 
 
-def written(check: Any, target: str, negated: bool = False) -> Branches:
+def written(check: Any, negated: bool = False) -> Branches:
     """The rule as written, in DNF: aliases, ``@`` and ``!`` kept as checks."""
     from oslo_policy import _checks
 
     if isinstance(check, _checks.NotCheck):
-        return written(check.rule, target, not negated)
+        return written(check.rule, not negated)
     if isinstance(check, _checks.AndCheck | _checks.OrCheck):
-        parts = [written(c, target, negated) for c in check.rules]
+        parts = [written(c, negated) for c in check.rules]
         conj = isinstance(check, _checks.AndCheck) != negated
         return _product(parts) if conj else [b for p in parts for b in p]
     return [(atom(check, negated),)]
 
 
-def expand(check: Any, target: str, rules: Mapping[str, Any], negated: bool = False,
+def expand(check: Any, rules: Mapping[str, Any], negated: bool = False,
            seen: frozenset[str] = frozenset()) -> Branches:
     """The rule with aliases replaced by their definitions, in DNF; [] is never, [()] always."""
     from oslo_policy import _checks
 
     if isinstance(check, _checks.NotCheck):
-        return expand(check.rule, target, rules, not negated, seen)
+        return expand(check.rule, rules, not negated, seen)
     if isinstance(check, _checks.TrueCheck):
         return [] if negated else [()]
     if isinstance(check, _checks.FalseCheck):
@@ -301,9 +301,9 @@ def expand(check: Any, target: str, rules: Mapping[str, Any], negated: bool = Fa
     if isinstance(check, _checks.RuleCheck):
         if check.match not in rules or check.match in seen:  # enforcement finds it false
             return [()] if negated else []
-        return expand(rules[check.match], target, rules, negated, seen | {check.match})
+        return expand(rules[check.match], rules, negated, seen | {check.match})
     if isinstance(check, _checks.AndCheck | _checks.OrCheck):
-        parts = [expand(c, target, rules, negated, seen) for c in check.rules]
+        parts = [expand(c, rules, negated, seen) for c in check.rules]
         if isinstance(check, _checks.AndCheck) != negated:
             out = _product(parts)
         else:
@@ -694,7 +694,7 @@ class OsloPolicyDriver(Driver):
                 f.file if f else None, f.line if f else None,
                 str(bool(d and d.deprecated_since))))
             try:
-                as_written = written(check, target)
+                as_written = written(check)
             except ValueError as exc:
                 raise ValueError(f"rule {target!r}: {exc}") from None
             for n, branch in enumerate(as_written):
@@ -711,7 +711,7 @@ class OsloPolicyDriver(Driver):
 
     def _expand(self, check: Any, target: str, rules: Mapping[str, Any]) -> Branches:
         try:
-            return expand(check, target, rules, seen=frozenset({target}))
+            return expand(check, rules, seen=frozenset({target}))
         except ValueError as exc:
             raise ValueError(f"rule {target!r}: {exc}") from None
 
