@@ -1,7 +1,8 @@
 """openstack-rbac over the real Keystone CI runs (tests/realservices/keystone.py).
 
-The ``oslo_policy`` datasource reads Keystone's registered defaults with the
-``oslopolicy-sample-generator`` of Keystone's own venv, under a policy file this test
+The ``oslo_policy`` datasource reads Keystone's registered defaults through the
+``oslopolicy-sample-generator`` of Keystone's own venv (its interpreter runs what the
+generator runs), under a policy file this test
 writes with one planted problem per control; the ``keystonev3`` datasource reads the real
 Keystone's roles, to which the test adds one that no policy accepts (through Keystone's
 REST API). The pack's posture must show exactly the planted problems: Keystone's own
