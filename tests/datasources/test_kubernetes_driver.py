@@ -5,7 +5,8 @@ server on 127.0.0.1 answering with the recorded lists of tests/datasources/fixtu
 (paging, watch streams, 410 Gone, the action endpoints). First the driver alone (schema,
 config, paging, list and watch, faults), then through Charter's API: create the datasource,
 refresh, compare every table with the recording, push watch events and see the delta and a
-violation come and go, run the actions, stop the server, refuse the token.
+violation come and go, run the actions, stop the server, refuse the token; and the
+kubernetes-pod-security pack's posture of the recorded cluster.
 """
 
 from __future__ import annotations
@@ -587,3 +588,84 @@ def test_a_refused_token_says_so_and_keeps_the_rows(kube_api, fake_kube):
     fake_kube.token = TOKEN
     refresh(kube_api)
     assert status(kube_api)["last_error"] is None
+
+
+# ---------------------------------------------------------------- the pack on the recorded cluster
+
+NODE_EXPORTER = "node-exporter-h7k2l"
+API_PODS = ("api-6c9f7b5d8-2xk4p", "api-6c9f7b5d8-9dq7m")
+NO_ESCALATION_OFF = "allowPrivilegeEscalation is not set to false, and it defaults to true"
+NO_SECCOMP = "no seccomp profile is set, for the container or its pod"
+NO_DROP = "does not drop ALL capabilities"
+NO_NETPOL = "no NetworkPolicy: every pod accepts traffic from anywhere in the cluster"
+NO_PSA = "no pod-security.kubernetes.io/enforce label: Pod Security admission enforces no profile"
+# What kubernetes-pod-security finds in the recording (kube-system exempt), written out by
+# hand from the fixtures: control -> {(resource, namespace, detail)}; the others pass.
+POSTURE = {
+    "K8S-PSS-001": {(NODE_EXPORTER, "monitoring", "shares the node's network namespace (hostNetwork)"),
+                    (NODE_EXPORTER, "monitoring", "shares the node's process namespace (hostPID)")},
+    "K8S-PSS-004": {(NODE_EXPORTER, "monitoring", "mounts the node's / (hostPath volume root)")},
+    "K8S-PSS-005": {(NODE_EXPORTER, "monitoring", "opens a port on the node it runs on (hostPort)")},
+    "K8S-PSS-006": {("debug-shell", "default",
+                     "runs without AppArmor confinement (profile unconfined)")},
+    "K8S-PSS-101": {(NODE_EXPORTER, "monitoring",
+                     "volume root is of type hostPath, outside the allowed volume types")},
+    # the api pods' init containers (migrate) set neither; their pod sets runAsNonRoot and
+    # seccomp for them
+    "K8S-PSS-102": {(p, "payments", NO_ESCALATION_OFF) for p in API_PODS} |
+                   {("debug-shell", "default", NO_ESCALATION_OFF),
+                    (NODE_EXPORTER, "monitoring", NO_ESCALATION_OFF)},
+    "K8S-PSS-103": {("debug-shell", "default",
+                     "runAsNonRoot is not set to true, for the container or its pod")},
+    "K8S-PSS-105": {("debug-shell", "default", NO_SECCOMP),
+                    (NODE_EXPORTER, "monitoring", NO_SECCOMP)},
+    "K8S-PSS-106": {(p, "payments", NO_DROP) for p in API_PODS} |
+                   {("debug-shell", "default", NO_DROP), (NODE_EXPORTER, "monitoring", NO_DROP)},
+    "K8S-RBAC-001": {("ops-admins", "", "gives User alice@example.com cluster-admin in every "
+                      "namespace"),
+                     ("ops-admins", "", "gives service account ci/deployer cluster-admin in "
+                      "every namespace")},
+    "K8S-RBAC-002": {("deployer", "payments", "grants every verb on every resource")},
+    "K8S-NET-001": {("default", "default", NO_NETPOL), ("monitoring", "monitoring", NO_NETPOL)},
+    "K8S-NET-002": {("api", "payments", "type NodePort: reachable on a port of every node")},
+    "K8S-WL-001": {("debug-shell", "default", "no CPU limit: it can take every core of its node"),
+                   ("debug-shell", "default", "no memory limit: it can take its node's memory")},
+    "K8S-WL-003": {("debug-shell", "default",
+                    "runs as the default service account, with its API token mounted")},
+    "K8S-WL-004": {("default", "default", "automountServiceAccountToken is not false: every "
+                    "pod that names no account gets its token")},
+    "K8S-WL-005": {("default", "default", NO_PSA), ("monitoring", "monitoring", NO_PSA)},
+    "K8S-WL-006": {("debug-shell", "default",
+                    "runs in the default namespace, which no policy of its own isolates")},
+}
+
+
+def posture(client) -> dict[str, tuple[str, set[tuple]]]:
+    r = client.get("/v1/packs/kubernetes-pod-security/posture?rows=true")
+    assert r.status_code == 200, r.text
+    return {c["id"]: (c["status"], {(row["resource"], row["columns"].get("namespace"),
+                                     row["detail"]) for row in c["rows"]})
+            for c in r.json()["controls"]}
+
+
+def test_the_pod_security_pack_judges_the_recorded_cluster_and_its_changes(kube_api, fake_kube):
+    r = kube_api.post("/v1/packs/kubernetes-pod-security?action=enable")
+    assert r.status_code == 200, r.text
+    found = posture(kube_api)
+    assert {c for c, (status, _) in found.items() if status == "failing"} == set(POSTURE)
+    assert {c: rows for c, (_, rows) in found.items() if rows} == POSTURE
+    assert {status for status, _ in found.values()} == {"failing", "passing"}
+
+    # a privileged pod running as root arrives by the watch, and two controls fail for it
+    fake_kube.add("pods", FakeKube.fixture("privileged_pod.json"))
+
+    def judged() -> bool:
+        refresh(kube_api)
+        return posture(kube_api)["K8S-PSS-002"][0] == "failing"
+
+    eventually(judged, "the privileged pod in the posture")
+    found = posture(kube_api)
+    assert found["K8S-PSS-002"][1] == {(MINER, "payments", "runs privileged: it has every "
+                                        "capability and the node's devices")}
+    assert found["K8S-PSS-104"][1] == {(MINER, "payments",
+                                        "runAsUser is 0: the container runs as root")}
