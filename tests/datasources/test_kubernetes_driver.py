@@ -5,7 +5,8 @@ server on 127.0.0.1 answering with the recorded lists of tests/datasources/fixtu
 (paging, watch streams, 410 Gone, the action endpoints). First the driver alone (schema,
 config, paging, list and watch, faults), then through Charter's API: create the datasource,
 refresh, compare every table with the recording, push watch events and see the delta and a
-violation come and go, run the actions, stop the server, refuse the token.
+violation come and go, run the actions, stop the server, refuse the token; and the
+kubernetes-pod-security pack's posture of the recorded cluster.
 """
 
 from __future__ import annotations
@@ -33,18 +34,35 @@ RULE = 'error(ns, pod) :- kubernetes:containers(ns, pod, _, _, "True", _, _, _)'
 
 COLUMNS = {
     "namespaces": ("name", "phase"),
+    "namespace_labels": ("namespace", "key", "value"),
     "nodes": ("name", "ready", "unschedulable", "kubelet_version", "os_image"),
     "node_labels": ("node", "key", "value"),
     "pods": ("namespace", "name", "node", "phase", "service_account", "host_network", "uid"),
     "pod_labels": ("namespace", "pod", "key", "value"),
+    "pod_security": ("namespace", "pod", "host_pid", "host_ipc", "run_as_non_root",
+                     "run_as_user", "seccomp_profile", "apparmor_profile", "selinux_type",
+                     "selinux_user", "selinux_role", "host_process", "automount_token"),
     "containers": ("namespace", "pod", "name", "image", "privileged", "run_as_non_root",
                    "cpu_limit", "memory_limit"),
+    "container_security": ("namespace", "pod", "container", "kind", "privileged",
+                           "allow_privilege_escalation", "run_as_non_root", "run_as_user",
+                           "read_only_root_filesystem", "proc_mount", "seccomp_profile",
+                           "apparmor_profile", "apparmor_annotation", "selinux_type",
+                           "selinux_user", "selinux_role", "host_process"),
+    "container_capabilities": ("namespace", "pod", "container", "action", "capability"),
+    "container_ports": ("namespace", "pod", "container", "container_port", "host_port",
+                        "protocol"),
+    "pod_volumes": ("namespace", "pod", "name", "type", "host_path"),
+    "pod_sysctls": ("namespace", "pod", "name", "value"),
     "deployments": ("namespace", "name", "replicas", "ready_replicas", "available_replicas"),
     "services": ("namespace", "name", "type", "cluster_ip"),
     "service_ports": ("namespace", "service", "port", "protocol", "node_port"),
+    "service_accounts": ("namespace", "name", "automount_token"),
     "network_policies": ("namespace", "name", "pod_selector"),
     "role_bindings": ("namespace", "name", "role_kind", "role_name", "subject_kind",
                       "subject_name", "subject_namespace"),
+    "role_rules": ("namespace", "role_kind", "role_name", "api_group", "resource", "verb",
+                   "resource_names", "non_resource_url"),
 }
 
 # What the recording holds, written out by hand from the fixtures (not by the driver's code).
@@ -84,6 +102,79 @@ EXPECTED = {
          "quay.io/prometheus/node-exporter:v1.8.2", "False", "True", "250m", "180Mi"),
         ("default", "debug-shell", "shell", "busybox:1.36", "False", "False", "", ""),
     },
+    # the security tables: "" where the recording leaves a field unset
+    "pod_security": {
+        ("kube-system", "coredns-7db6d8ff4d-4kz8w", "False", "False") + ("",) * 9,
+        ("kube-system", "kube-proxy-x7t2q", "False", "False") + ("",) * 9,
+        ("payments", "api-6c9f7b5d8-2xk4p", "False", "False", "True", "10001",
+         "RuntimeDefault", "", "", "", "", "", "False"),
+        ("payments", "api-6c9f7b5d8-9dq7m", "False", "False", "True", "10001",
+         "RuntimeDefault", "", "", "", "", "", "False"),
+        ("monitoring", "node-exporter-h7k2l", "True", "False") + ("",) * 9,
+        ("default", "debug-shell", "False", "False") + ("",) * 9,
+    },
+    "container_security": {
+        ("kube-system", "coredns-7db6d8ff4d-4kz8w", "coredns", "container", "", "False", "",
+         "", "True", "", "", "", "", "", "", "", ""),
+        ("kube-system", "kube-proxy-x7t2q", "kube-proxy", "container", "True") + ("",) * 12,
+        ("payments", "api-6c9f7b5d8-2xk4p", "migrate", "init") + ("",) * 13,
+        ("payments", "api-6c9f7b5d8-2xk4p", "api", "container", "", "False", "", "", "True",
+         "", "", "", "", "", "", "", ""),
+        ("payments", "api-6c9f7b5d8-9dq7m", "migrate", "init") + ("",) * 13,
+        ("payments", "api-6c9f7b5d8-9dq7m", "api", "container", "", "False", "", "", "True",
+         "", "", "", "", "", "", "", ""),
+        ("monitoring", "node-exporter-h7k2l", "node-exporter", "container", "", "", "True",
+         "65534", "True", "", "", "", "", "", "", "", ""),
+        ("default", "debug-shell", "shell", "container", "", "", "", "", "", "", "", "",
+         "unconfined", "", "", "", ""),
+    },
+    "container_capabilities": {
+        ("kube-system", "coredns-7db6d8ff4d-4kz8w", "coredns", "add", "NET_BIND_SERVICE"),
+        ("kube-system", "coredns-7db6d8ff4d-4kz8w", "coredns", "drop", "ALL"),
+        ("payments", "api-6c9f7b5d8-2xk4p", "api", "drop", "ALL"),
+        ("payments", "api-6c9f7b5d8-9dq7m", "api", "drop", "ALL"),
+    },
+    "container_ports": {
+        ("kube-system", "coredns-7db6d8ff4d-4kz8w", "coredns", 53, 0, "UDP"),
+        ("kube-system", "coredns-7db6d8ff4d-4kz8w", "coredns", 53, 0, "TCP"),
+        ("kube-system", "coredns-7db6d8ff4d-4kz8w", "coredns", 9153, 0, "TCP"),
+        ("payments", "api-6c9f7b5d8-2xk4p", "api", 8080, 0, "TCP"),
+        ("payments", "api-6c9f7b5d8-9dq7m", "api", 8080, 0, "TCP"),
+        ("monitoring", "node-exporter-h7k2l", "node-exporter", 9100, 9100, "TCP"),
+    },
+    "pod_volumes": {
+        ("kube-system", "kube-proxy-x7t2q", "kube-proxy", "configMap", ""),
+        ("kube-system", "kube-proxy-x7t2q", "lib-modules", "hostPath", "/lib/modules"),
+        ("kube-system", "kube-proxy-x7t2q", "xtables-lock", "hostPath", "/run/xtables.lock"),
+        ("payments", "api-6c9f7b5d8-2xk4p", "tmp", "emptyDir", ""),
+        ("payments", "api-6c9f7b5d8-9dq7m", "tmp", "emptyDir", ""),
+        ("monitoring", "node-exporter-h7k2l", "root", "hostPath", "/"),
+        ("default", "debug-shell", "kube-api-access-7h2kq", "projected", ""),
+    },
+    "pod_sysctls": {
+        ("payments", "api-6c9f7b5d8-2xk4p", "net.ipv4.ip_unprivileged_port_start", "0"),
+        ("payments", "api-6c9f7b5d8-9dq7m", "net.ipv4.ip_unprivileged_port_start", "0"),
+    },
+    "service_accounts": {("default", "default", ""), ("payments", "default", "False"),
+                         ("payments", "payments-api", "True"), ("kube-system", "coredns", "")},
+    "role_rules": {  # one row per group x resource x verb of each rule, and per URL x verb
+        ("payments", "Role", "secret-reader", "", "secrets", "get", "", ""),
+        ("payments", "Role", "secret-reader", "", "secrets", "list", "", ""),
+        ("payments", "Role", "secret-reader", "", "configmaps", "get", "api-config,api-flags",
+         ""),
+        ("payments", "Role", "deployer", "apps", "*", "*", "", ""),
+        ("payments", "Role", "deployer", "", "*", "*", "", ""),
+        ("", "ClusterRole", "cluster-admin", "*", "*", "*", "", ""),
+        ("", "ClusterRole", "cluster-admin", "", "", "*", "", "*"),
+        ("", "ClusterRole", "view", "", "pods", "get", "", ""),
+        ("", "ClusterRole", "view", "", "pods", "list", "", ""),
+        ("", "ClusterRole", "view", "", "pods", "watch", "", ""),
+        ("", "ClusterRole", "view", "", "services", "get", "", ""),
+        ("", "ClusterRole", "view", "", "services", "list", "", ""),
+        ("", "ClusterRole", "view", "", "services", "watch", "", ""),
+        ("", "ClusterRole", "system:monitoring", "", "", "get", "", "/metrics"),
+        ("", "ClusterRole", "system:monitoring", "", "", "get", "", "/livez"),
+    },
     "deployments": {("kube-system", "coredns", 1, 1, 1), ("payments", "api", 3, 2, 2)},
     "services": {("default", "kubernetes", "ClusterIP", "10.96.0.1"),
                  ("kube-system", "kube-dns", "ClusterIP", "10.96.0.10"),
@@ -114,14 +205,16 @@ def labels(kube: FakeKube, plural: str) -> set[tuple]:
     out = set()
     for obj in kube.items(plural):
         md = obj["metadata"]
-        lead = (md["name"],) if plural == "nodes" else (md["namespace"], md["name"])
+        lead = (md["name"],) if plural in ("nodes", "namespaces") else \
+            (md["namespace"], md["name"])
         out |= {lead + (k, v) for k, v in md.get("labels", {}).items()}
     return out
 
 
 def expected(kube: FakeKube) -> dict[str, set[tuple]]:
     return EXPECTED | {"node_labels": labels(kube, "nodes"),
-                       "pod_labels": labels(kube, "pods")}
+                       "pod_labels": labels(kube, "pods"),
+                       "namespace_labels": labels(kube, "namespaces")}
 
 
 def config(kube: FakeKube, **more) -> dict:
@@ -408,6 +501,8 @@ def test_a_watch_event_arrives_as_a_delta_and_a_violation_comes_and_goes(kube_ap
     assert ("payments", MINER, "miner", "docker.io/library/alpine:3.20", "True", "False", "",
             "") in rows(kube_api, "containers")
     assert ("payments", MINER, "app", "miner") in rows(kube_api, "pod_labels")
+    assert ("payments", MINER, "miner", "container", "True", "", "", "0") + ("",) * 9 in \
+        rows(kube_api, "container_security")
     before = status(kube_api)["number_of_updates"]
     fake_kube.remove("pods", "payments", MINER)
 
@@ -418,6 +513,7 @@ def test_a_watch_event_arrives_as_a_delta_and_a_violation_comes_and_goes(kube_ap
     eventually(cleared, "the violation to clear")
     assert MINER not in {r[1] for r in rows(kube_api, "pods")}
     assert not {r for r in rows(kube_api, "pod_labels") if r[1] == MINER}
+    assert not {r for r in rows(kube_api, "container_security") if r[1] == MINER}
     assert violations(kube_api) == {("kube-system", "kube-proxy-x7t2q")}
     assert status(kube_api)["number_of_updates"] > before
 
@@ -492,3 +588,84 @@ def test_a_refused_token_says_so_and_keeps_the_rows(kube_api, fake_kube):
     fake_kube.token = TOKEN
     refresh(kube_api)
     assert status(kube_api)["last_error"] is None
+
+
+# ---------------------------------------------------------------- the pack on the recorded cluster
+
+NODE_EXPORTER = "node-exporter-h7k2l"
+API_PODS = ("api-6c9f7b5d8-2xk4p", "api-6c9f7b5d8-9dq7m")
+NO_ESCALATION_OFF = "allowPrivilegeEscalation is not set to false, and it defaults to true"
+NO_SECCOMP = "no seccomp profile is set, for the container or its pod"
+NO_DROP = "does not drop ALL capabilities"
+NO_NETPOL = "no NetworkPolicy: every pod accepts traffic from anywhere in the cluster"
+NO_PSA = "no pod-security.kubernetes.io/enforce label: Pod Security admission enforces no profile"
+# What kubernetes-pod-security finds in the recording (kube-system exempt), written out by
+# hand from the fixtures: control -> {(resource, namespace, detail)}; the others pass.
+POSTURE = {
+    "K8S-PSS-001": {(NODE_EXPORTER, "monitoring", "shares the node's network namespace (hostNetwork)"),
+                    (NODE_EXPORTER, "monitoring", "shares the node's process namespace (hostPID)")},
+    "K8S-PSS-004": {(NODE_EXPORTER, "monitoring", "mounts the node's / (hostPath volume root)")},
+    "K8S-PSS-005": {(NODE_EXPORTER, "monitoring", "opens a port on the node it runs on (hostPort)")},
+    "K8S-PSS-006": {("debug-shell", "default",
+                     "runs without AppArmor confinement (profile unconfined)")},
+    "K8S-PSS-101": {(NODE_EXPORTER, "monitoring",
+                     "volume root is of type hostPath, outside the allowed volume types")},
+    # the api pods' init containers (migrate) set neither; their pod sets runAsNonRoot and
+    # seccomp for them
+    "K8S-PSS-102": {(p, "payments", NO_ESCALATION_OFF) for p in API_PODS} |
+                   {("debug-shell", "default", NO_ESCALATION_OFF),
+                    (NODE_EXPORTER, "monitoring", NO_ESCALATION_OFF)},
+    "K8S-PSS-103": {("debug-shell", "default",
+                     "runAsNonRoot is not set to true, for the container or its pod")},
+    "K8S-PSS-105": {("debug-shell", "default", NO_SECCOMP),
+                    (NODE_EXPORTER, "monitoring", NO_SECCOMP)},
+    "K8S-PSS-106": {(p, "payments", NO_DROP) for p in API_PODS} |
+                   {("debug-shell", "default", NO_DROP), (NODE_EXPORTER, "monitoring", NO_DROP)},
+    "K8S-RBAC-001": {("ops-admins", "", "gives User alice@example.com cluster-admin in every "
+                      "namespace"),
+                     ("ops-admins", "", "gives service account ci/deployer cluster-admin in "
+                      "every namespace")},
+    "K8S-RBAC-002": {("deployer", "payments", "grants every verb on every resource")},
+    "K8S-NET-001": {("default", "default", NO_NETPOL), ("monitoring", "monitoring", NO_NETPOL)},
+    "K8S-NET-002": {("api", "payments", "type NodePort: reachable on a port of every node")},
+    "K8S-WL-001": {("debug-shell", "default", "no CPU limit: it can take every core of its node"),
+                   ("debug-shell", "default", "no memory limit: it can take its node's memory")},
+    "K8S-WL-003": {("debug-shell", "default",
+                    "runs as the default service account, with its API token mounted")},
+    "K8S-WL-004": {("default", "default", "automountServiceAccountToken is not false: every "
+                    "pod that names no account gets its token")},
+    "K8S-WL-005": {("default", "default", NO_PSA), ("monitoring", "monitoring", NO_PSA)},
+    "K8S-WL-006": {("debug-shell", "default",
+                    "runs in the default namespace, which no policy of its own isolates")},
+}
+
+
+def posture(client) -> dict[str, tuple[str, set[tuple]]]:
+    r = client.get("/v1/packs/kubernetes-pod-security/posture?rows=true")
+    assert r.status_code == 200, r.text
+    return {c["id"]: (c["status"], {(row["resource"], row["columns"].get("namespace"),
+                                     row["detail"]) for row in c["rows"]})
+            for c in r.json()["controls"]}
+
+
+def test_the_pod_security_pack_judges_the_recorded_cluster_and_its_changes(kube_api, fake_kube):
+    r = kube_api.post("/v1/packs/kubernetes-pod-security?action=enable")
+    assert r.status_code == 200, r.text
+    found = posture(kube_api)
+    assert {c for c, (status, _) in found.items() if status == "failing"} == set(POSTURE)
+    assert {c: rows for c, (_, rows) in found.items() if rows} == POSTURE
+    assert {status for status, _ in found.values()} == {"failing", "passing"}
+
+    # a privileged pod running as root arrives by the watch, and two controls fail for it
+    fake_kube.add("pods", FakeKube.fixture("privileged_pod.json"))
+
+    def judged() -> bool:
+        refresh(kube_api)
+        return posture(kube_api)["K8S-PSS-002"][0] == "failing"
+
+    eventually(judged, "the privileged pod in the posture")
+    found = posture(kube_api)
+    assert found["K8S-PSS-002"][1] == {(MINER, "payments", "runs privileged: it has every "
+                                        "capability and the node's devices")}
+    assert found["K8S-PSS-104"][1] == {(MINER, "payments",
+                                        "runAsUser is 0: the container runs as root")}

@@ -6,8 +6,9 @@ and it cannot be built offline; see /work/shared/real-services.md, section 3), s
 that the driver's real client (the ``kubernetes`` package) talks to, and it answers with the
 Kubernetes API's JSON: the List objects recorded in ``tests/datasources/fixtures/kube/``
 (NamespaceList, NodeList, PodList, DeploymentList, ServiceList, NetworkPolicyList,
-RoleBindingList, ClusterRoleBindingList, written after the API reference and checked to
-deserialize into the client's models), and ``metav1.Status`` objects for errors.
+RoleBindingList, ClusterRoleBindingList, ServiceAccountList, RoleList, ClusterRoleList,
+written after the API reference and checked to deserialize into the client's models), and
+``metav1.Status`` objects for errors.
 
 What it implements, as the API server does:
 
@@ -85,6 +86,9 @@ KINDS = {k.plural: k for k in (
     Kind("networkpolicies", "NetworkPolicy", "networking.k8s.io/v1", True),
     Kind("rolebindings", "RoleBinding", RBAC, True),
     Kind("clusterrolebindings", "ClusterRoleBinding", RBAC, False),
+    Kind("serviceaccounts", "ServiceAccount", "v1", True),
+    Kind("roles", "Role", RBAC, True),
+    Kind("clusterroles", "ClusterRole", RBAC, False),
 )}
 PREFIXES = sorted({k.prefix for k in KINDS.values()}, key=len, reverse=True)
 PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")

@@ -1,5 +1,6 @@
-"""The ``kubernetes`` driver: a cluster's namespaces, nodes, pods, containers, deployments,
-services, network policies and role bindings as tables, kept current by list and watch.
+"""The ``kubernetes`` driver: a cluster's namespaces, nodes, pods, containers (with their
+security contexts, capabilities, ports and volumes), deployments, services, service accounts,
+network policies, RBAC roles and role bindings as tables, kept current by list and watch.
 
 Each resource is listed once (in pages, ``limit`` + ``continue``) and then watched from the
 list's ``resourceVersion`` by a background thread that applies ADDED / MODIFIED / DELETED
@@ -9,10 +10,11 @@ expires (410 Gone) re-lists; a watch that breaks (server down, connection lost) 
 by the next poll, whose error then says why. With ``watch: false`` every poll lists
 everything instead.
 
-Rows come from the API's JSON (not the client's models) through one column table per table
-(``TABLES``): each column's name, description and the function that reads it sit together,
-so the schema the policies compile against and the rows cannot disagree. Booleans are
-``"True"``/``"False"`` and missing strings ``""``, as Congress's drivers stored them.
+Rows come from the API's JSON (not the client's models) through the column tables of
+``kubernetes_tables`` (``TABLES``, and ``RESOURCES``: which kind fills which). Booleans are
+``"True"``/``"False"`` and missing strings ``""``, as Congress's drivers stored them. The
+security-context tables keep an unset boolean apart (``""``): Pod Security's restricted
+profile asks for ``allowPrivilegeEscalation: false`` written, not left to its default.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,18 @@ from kubernetes.client.exceptions import ApiException
 from charter.datasources.driver import (
     ActionArg,
     ActionSpec,
-    Column,
     ConfigOption,
     Driver,
     DriverError,
     Row,
     TableSpec,
+)
+from charter.datasources.drivers.kubernetes_tables import (
+    RESOURCES,
+    TABLES,
+    Resource,
+    as_text,
+    dig,
 )
 
 log = logging.getLogger(__name__)
@@ -50,233 +57,6 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 300  # one watch request's length on the server; the watch then resumes
 LIST_ATTEMPTS = 3  # lists started again when a continue token expires mid-way (410)
 NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-# ---------------------------------------------------------------- reading the API's JSON
-
-Getter = Callable[[Mapping, Mapping], Any]  # (object, item of the object) -> value
-
-
-def dig(obj: Any, *path: str) -> Any:
-    """``obj[path[0]][path[1]]...``, or None where a step is missing."""
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _flag(value: Any) -> str:
-    return str(value is True)
-
-
-def _int(value: Any, default: int = 0) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def obj_text(*path: str) -> Getter:
-    return lambda obj, _item: _text(dig(obj, *path))
-
-
-def item_text(*path: str) -> Getter:
-    return lambda _obj, item: _text(dig(item, *path))
-
-
-def item_int(*path: str) -> Getter:
-    return lambda _obj, item: _int(dig(item, *path))
-
-
-NS: Getter = obj_text("metadata", "namespace")
-NAME: Getter = obj_text("metadata", "name")
-
-
-@dataclass(frozen=True)
-class Col:
-    name: str
-    description: str
-    get: Getter
-    type: str = "string"
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table: its columns, and the items of an object that become its rows."""
-
-    name: str
-    columns: tuple[Col, ...]
-    items: Callable[[Mapping], Iterable[Mapping]] = lambda obj: (obj,)
-
-    def spec(self) -> TableSpec:
-        return TableSpec(self.name, tuple(Column(c.name, c.description, c.type, nullable=False)
-                                          for c in self.columns))
-
-    def rows(self, obj: Mapping) -> list[Row]:
-        return [tuple(c.get(obj, item) for c in self.columns) for item in self.items(obj)]
-
-
-def _labels(obj: Mapping) -> list[Mapping]:
-    labels = dig(obj, "metadata", "labels") or {}
-    return [{"key": k, "value": v} for k, v in sorted(labels.items())]
-
-
-def _list_of(*path: str) -> Callable[[Mapping], list[Mapping]]:
-    return lambda obj: [i for i in (dig(obj, *path) or []) if isinstance(i, Mapping)]
-
-
-def _ready(node: Mapping, _item: Mapping) -> str:
-    for cond in dig(node, "status", "conditions") or []:
-        if isinstance(cond, Mapping) and cond.get("type") == "Ready":
-            return _text(cond.get("status")) or "Unknown"
-    return "Unknown"
-
-
-def _containers(pod: Mapping) -> list[Mapping]:
-    spec = dig(pod, "spec") or {}
-    return [c for key in ("initContainers", "containers") for c in (spec.get(key) or [])
-            if isinstance(c, Mapping)]
-
-
-def _run_as_non_root(pod: Mapping, container: Mapping) -> str:
-    own = dig(container, "securityContext", "runAsNonRoot")  # the container's overrides the pod's
-    return _flag(own if own is not None else dig(pod, "spec", "securityContext", "runAsNonRoot"))
-
-
-def _subjects(binding: Mapping) -> list[Mapping]:
-    return _list_of("subjects")(binding) or [{}]  # a binding without subjects still shows
-
-
-def _pod_selector(policy: Mapping, _item: Mapping) -> str:
-    return json.dumps(dig(policy, "spec", "podSelector") or {}, sort_keys=True)
-
-
-NAMESPACES = Table("namespaces", (
-    Col("name", "namespace name", NAME),
-    Col("phase", "Active or Terminating", obj_text("status", "phase")),
-))
-NODES = Table("nodes", (
-    Col("name", "node name", NAME),
-    Col("ready", 'the Ready condition: "True", "False" or "Unknown"', _ready),
-    Col("unschedulable", '"True" when cordoned (spec.unschedulable)',
-        lambda o, _: _flag(dig(o, "spec", "unschedulable"))),
-    Col("kubelet_version", "kubelet version, e.g. v1.30.4",
-        obj_text("status", "nodeInfo", "kubeletVersion")),
-    Col("os_image", "operating system image, e.g. Ubuntu 22.04.4 LTS",
-        obj_text("status", "nodeInfo", "osImage")),
-))
-NODE_LABELS = Table("node_labels", (
-    Col("node", "node name", NAME),
-    Col("key", "label key", item_text("key")),
-    Col("value", "label value", item_text("value")),
-), _labels)
-PODS = Table("pods", (
-    Col("namespace", "pod namespace", NS),
-    Col("name", "pod name", NAME),
-    Col("node", 'node the pod is bound to ("" while unscheduled)', obj_text("spec", "nodeName")),
-    Col("phase", "Pending, Running, Succeeded, Failed or Unknown", obj_text("status", "phase")),
-    Col("service_account", "service account the pod runs as",
-        lambda o, _: _text(dig(o, "spec", "serviceAccountName")) or "default"),
-    Col("host_network", '"True" when the pod uses the node\'s network namespace',
-        lambda o, _: _flag(dig(o, "spec", "hostNetwork"))),
-    Col("uid", "pod UID (metadata.uid)", obj_text("metadata", "uid")),
-))
-POD_LABELS = Table("pod_labels", (
-    Col("namespace", "pod namespace", NS),
-    Col("pod", "pod name", NAME),
-    Col("key", "label key", item_text("key")),
-    Col("value", "label value", item_text("value")),
-), _labels)
-CONTAINERS = Table("containers", (
-    Col("namespace", "pod namespace", NS),
-    Col("pod", "pod name", NAME),
-    Col("name", "container name (init containers included)", item_text("name")),
-    Col("image", "image reference as written in the pod spec", item_text("image")),
-    Col("privileged", '"True" when securityContext.privileged is true',
-        lambda _o, c: _flag(dig(c, "securityContext", "privileged"))),
-    Col("run_as_non_root", '"True" when runAsNonRoot is true for the container (its own '
-        "securityContext, else the pod's)", _run_as_non_root),
-    Col("cpu_limit", 'resources.limits.cpu, e.g. 500m ("" when no limit)',
-        item_text("resources", "limits", "cpu")),
-    Col("memory_limit", 'resources.limits.memory, e.g. 256Mi ("" when no limit)',
-        item_text("resources", "limits", "memory")),
-), _containers)
-DEPLOYMENTS = Table("deployments", (
-    Col("namespace", "deployment namespace", NS),
-    Col("name", "deployment name", NAME),
-    Col("replicas", "desired replicas (spec.replicas)",
-        lambda o, _: _int(dig(o, "spec", "replicas"), 1), "integer"),
-    Col("ready_replicas", "replicas whose pods are ready",
-        lambda o, _: _int(dig(o, "status", "readyReplicas")), "integer"),
-    Col("available_replicas", "replicas available for at least minReadySeconds",
-        lambda o, _: _int(dig(o, "status", "availableReplicas")), "integer"),
-))
-SERVICES = Table("services", (
-    Col("namespace", "service namespace", NS),
-    Col("name", "service name", NAME),
-    Col("type", "ClusterIP, NodePort, LoadBalancer or ExternalName",
-        lambda o, _: _text(dig(o, "spec", "type")) or "ClusterIP"),
-    Col("cluster_ip", 'cluster IP ("None" for a headless service, "" for ExternalName)',
-        obj_text("spec", "clusterIP")),
-))
-SERVICE_PORTS = Table("service_ports", (
-    Col("namespace", "service namespace", NS),
-    Col("service", "service name", NAME),
-    Col("port", "port the service listens on", item_int("port"), "integer"),
-    Col("protocol", "TCP, UDP or SCTP", lambda _o, p: _text(dig(p, "protocol")) or "TCP"),
-    Col("node_port", "port opened on every node (0 when none)", item_int("nodePort"), "integer"),
-), _list_of("spec", "ports"))
-NETWORK_POLICIES = Table("network_policies", (
-    Col("namespace", "policy namespace", NS),
-    Col("name", "policy name", NAME),
-    Col("pod_selector", 'spec.podSelector as JSON ("{}" selects every pod of the namespace)',
-        _pod_selector),
-))
-ROLE_BINDINGS = Table("role_bindings", (
-    Col("namespace", 'binding namespace ("" for a ClusterRoleBinding)', NS),
-    Col("name", "binding name", NAME),
-    Col("role_kind", "Role or ClusterRole (roleRef.kind)", obj_text("roleRef", "kind")),
-    Col("role_name", "role bound (roleRef.name)", obj_text("roleRef", "name")),
-    Col("subject_kind", 'User, Group or ServiceAccount ("" for a binding without subjects); '
-        "one row per subject", item_text("kind")),
-    Col("subject_name", "subject name", item_text("name")),
-    Col("subject_namespace", 'a service account\'s namespace ("" for users and groups)',
-        item_text("namespace")),
-), _subjects)
-
-TABLES: tuple[Table, ...] = (NAMESPACES, NODES, NODE_LABELS, PODS, POD_LABELS, CONTAINERS,
-                             DEPLOYMENTS, SERVICES, SERVICE_PORTS, NETWORK_POLICIES,
-                             ROLE_BINDINGS)
-
-
-@dataclass(frozen=True)
-class Resource:
-    """A kind the driver lists and watches, the client calls for it, and its tables."""
-
-    name: str
-    api: type
-    list_all: str
-    list_namespaced: str | None  # None: cluster-scoped
-    tables: tuple[Table, ...]
-
-
-RESOURCES: tuple[Resource, ...] = (
-    Resource("namespaces", k8s.CoreV1Api, "list_namespace", None, (NAMESPACES,)),
-    Resource("nodes", k8s.CoreV1Api, "list_node", None, (NODES, NODE_LABELS)),
-    Resource("pods", k8s.CoreV1Api, "list_pod_for_all_namespaces", "list_namespaced_pod",
-             (PODS, POD_LABELS, CONTAINERS)),
-    Resource("deployments", k8s.AppsV1Api, "list_deployment_for_all_namespaces",
-             "list_namespaced_deployment", (DEPLOYMENTS,)),
-    Resource("services", k8s.CoreV1Api, "list_service_for_all_namespaces",
-             "list_namespaced_service", (SERVICES, SERVICE_PORTS)),
-    Resource("network policies", k8s.NetworkingV1Api, "list_network_policy_for_all_namespaces",
-             "list_namespaced_network_policy", (NETWORK_POLICIES,)),
-    Resource("role bindings", k8s.RbacAuthorizationV1Api, "list_role_binding_for_all_namespaces",
-             "list_namespaced_role_binding", (ROLE_BINDINGS,)),
-    Resource("cluster role bindings", k8s.RbacAuthorizationV1Api, "list_cluster_role_binding",
-             None, (ROLE_BINDINGS,)),
-)
 
 
 class _Stream:
@@ -323,7 +103,7 @@ def _status_message(body: Any) -> str:
         data = json.loads(body) if isinstance(body, str | bytes) else None
     except ValueError:
         return ""
-    return _text(data.get("message")) if isinstance(data, dict) else ""
+    return as_text(data.get("message")) if isinstance(data, dict) else ""
 
 
 class KubernetesDriver(Driver):
@@ -333,11 +113,12 @@ class KubernetesDriver(Driver):
 
     Give either ``kubeconfig`` (and ``context``) or ``host`` with ``token`` (and
     ``ca_cert`` or ``verify: false`` for a self-signed API server). The identity needs
-    ``list`` and ``watch`` on namespaces, nodes, pods, services, deployments,
-    networkpolicies, rolebindings and clusterrolebindings, plus ``delete`` on pods,
-    ``patch`` on deployments/scale and nodes for the actions. ``namespaces`` limits the
-    namespaced resources (and the namespaces table) to a list; nodes and cluster role
-    bindings are cluster-wide and always read.
+    ``list`` and ``watch`` on namespaces, nodes, pods, services, serviceaccounts,
+    deployments, networkpolicies, roles, clusterroles, rolebindings and
+    clusterrolebindings, plus ``delete`` on pods, ``patch`` on deployments/scale and nodes
+    for the actions. ``namespaces`` limits the namespaced resources (and the namespaces
+    table) to a list; nodes, cluster roles and cluster role bindings are cluster-wide and
+    always read.
 
     Example config::
 
@@ -347,7 +128,11 @@ class KubernetesDriver(Driver):
     Booleans are ``"True"``/``"False"``, a missing string (no node yet, no limit) is
     ``""``, so ``error(ns, pod) :- k8s:containers(ns, pod, _, _, "True", _, _, _)`` flags
     privileged containers and ``k8s:containers(ns, pod, c, _, _, _, "", _)`` those without
-    a CPU limit.
+    a CPU limit. The security-context tables (pod_security, container_security,
+    service_accounts) say ``""`` for a boolean left unset, since Pod Security tells
+    unset from false; their fields are as written on each level (the container's own, the
+    pod's), so a policy decides which wins. The pack ``kubernetes-pod-security`` checks
+    the Pod Security Standards and the CIS benchmark's RBAC and network sections on them.
 
     Tested against recorded API responses served by a fake API server
     (tests/realservices/fake_kube.py), NOT against a real cluster: no kube-apiserver can
@@ -355,8 +140,9 @@ class KubernetesDriver(Driver):
     """
 
     driver = "kubernetes"
-    description = ("Kubernetes cluster state (nodes, pods, containers, deployments, services, "
-                   "network policies, RBAC bindings) by list and watch")
+    description = ("Kubernetes cluster state (nodes, pods, containers and their security "
+                   "contexts, deployments, services, service accounts, network policies, RBAC "
+                   "roles and bindings) by list and watch")
     config_options = (
         ConfigOption("kubeconfig", "path of a kubeconfig file (instead of host and token)"),
         ConfigOption("context", "kubeconfig context to use (default: its current-context)"),
@@ -551,7 +337,7 @@ class KubernetesDriver(Driver):
                     items.extend(body["items"])
                     token = dig(body, "metadata", "continue")
                     if not token:
-                        return items, _text(dig(body, "metadata", "resourceVersion"))
+                        return items, as_text(dig(body, "metadata", "resourceVersion"))
             except ApiException as exc:
                 if exc.status == 410 and token:
                     log.info("datasource %s: continue token of %s expired; listing again",
@@ -589,7 +375,7 @@ class KubernetesDriver(Driver):
         if not isinstance(name, str):
             raise DriverError(f"datasource {self.name}: an object among {stream.what} from "
                               f"{self.url} has no metadata.name", 502)
-        key = (_text(dig(obj, "metadata", "namespace")), name)
+        key = (as_text(dig(obj, "metadata", "namespace")), name)
         if stream.resource.name == "namespaces" and self.namespaces and \
                 name not in self.namespaces:
             return key, {}
@@ -702,7 +488,7 @@ class KubernetesDriver(Driver):
         if isinstance(exc, DriverError):
             return exc
         if isinstance(exc, ApiException):
-            detail = _status_message(exc.body) or _text(exc.reason)
+            detail = _status_message(exc.body) or as_text(exc.reason)
             if exc.status in (401, 403):
                 fix = ("check 'token' (or the kubeconfig's user)" if exc.status == 401 else
                        "grant the identity list/watch (and the actions' verbs) in RBAC")
@@ -769,7 +555,7 @@ class KubernetesDriver(Driver):
             raise
         except ApiException as exc:
             if exc.status in (404, 409, 422):
-                detail = _status_message(exc.body) or _text(exc.reason)
+                detail = _status_message(exc.body) or as_text(exc.reason)
                 raise DriverError(f"datasource {self.name}: {action} "
                                   f"{' '.join(map(str, args.values()))} failed at {self.url}: "
                                   f"{detail}", {404: 404, 409: 409}.get(exc.status, 400)
