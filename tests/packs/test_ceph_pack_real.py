@@ -155,8 +155,8 @@ def test_ceph_pack_finds_exactly_the_planted_problems(client: TestClient,
 
     # ---- plant a pool of one copy whose CRUSH rule chooses OSDs (the fixture's rule 0,
     # made with osd crush chooseleaf type 0) ...
-    cluster.run("osd", "pool", "create", BAD_POOL, "8", "8", "replicated_rule",
-                "--autoscale-mode=off")
+    cluster.run("osd", "pool", "create", BAD_POOL, "8", "8", "--autoscale-mode=off")
+    cluster.run("osd", "pool", "set", BAD_POOL, "crush_rule", "replicated_rule")
     cluster.run("osd", "pool", "set", BAD_POOL, "size", "1", "--yes-i-really-mean-it")
     cluster.run("osd", "pool", "set", BAD_POOL, "min_size", "1")
     cluster.run("osd", "pool", "application", "enable", BAD_POOL, "rbd")

@@ -194,9 +194,9 @@ def _int(value: Any) -> int | None:
 
 class CephDriver(Driver):
     driver = "ceph"
-    description = ("Ceph cluster state (health, OSDs, CRUSH, pools, placement groups, "
-                   "usage) read with the ceph CLI; actions mark OSDs out/in, reweight, "
-                   "set flags and pool quotas")
+    description = ("Ceph cluster state (health, monitors, OSDs, CRUSH, pools, "
+                   "erasure-code profiles, placement groups, usage) read with the ceph CLI; "
+                   "actions mark OSDs out/in, reweight, set flags and pool quotas")
     poll_seconds = 60.0
     config_options = (
         ConfigOption("conf", "path to the cluster's ceph.conf (default: the ceph CLI's, "
