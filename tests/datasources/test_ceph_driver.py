@@ -9,6 +9,7 @@ test leaves it as it found it (CephCluster.restore).
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -110,8 +111,9 @@ def test_driver_schema_documents_every_column(client: TestClient):
     info = client.get("/v1/system/drivers/ceph").json()
     tables = {t["table_id"]: t["columns"] for t in info["tables"]}
     assert list(tables) == [t.name for t in TABLES]
-    assert set(tables) >= {"health", "health_checks", "osds", "crush_buckets", "crush_rules",
-                           "pools", "placement_groups", "pg_states", "osd_df"}
+    assert set(tables) >= {"health", "health_checks", "osds", "crush_buckets", "crush_types",
+                           "crush_rules", "pools", "erasure_code_profiles", "placement_groups",
+                           "pg_states", "pg_acting", "osd_df", "monitors"}
     assert [c["name"] for c in tables["osds"]] == [
         "id", "name", "host", "up", "in", "status", "crush_weight", "reweight", "device_class"]
     assert all(c["description"] for cols in tables.values() for c in cols)
@@ -126,6 +128,7 @@ def test_tables_match_what_ceph_reports(ceph: TestClient, cluster: CephCluster):
     tree = cluster.json("osd", "tree")
     pgs = cluster.json("pg", "dump", "pgs_brief")["pg_stats"]
     rules = cluster.json("osd", "crush", "rule", "dump")
+    crush = cluster.json("osd", "crush", "dump")
     df = cluster.json("osd", "df")
 
     schema = ceph.get(f"/v1/data-sources/{DS}/schema").json()["tables"]
@@ -145,19 +148,32 @@ def test_tables_match_what_ceph_reports(ceph: TestClient, cluster: CephCluster):
     root = {(n["id"], "default", "root", None) for n in tree["nodes"] if n["type"] == "root"}
     assert rows(ceph, "crush_buckets") == hosts | root
     assert {r[1] for r in hosts} == set(cluster.osd_hosts.values())
+    # The fixture's conf has osd crush chooseleaf type 0: its one rule chooses OSDs.
     assert rows(ceph, "crush_rules") == {
-        (r["rule_id"], r["rule_name"], "replicated", r["min_size"], r["max_size"])
-        for r in rules}
+        (r["rule_id"], r["rule_name"], "replicated", r["min_size"], r["max_size"], "default",
+         "osd", None) for r in rules}
+    assert rows(ceph, "crush_types") == {(t["type_id"], t["name"]) for t in crush["types"]}
+    assert {(0, "osd"), (1, "host"), (3, "rack")} <= rows(ceph, "crush_types")
+    assert rows(ceph, "erasure_code_profiles") == {
+        (name, int(p["k"]), int(p["m"]), p["plugin"], p.get("crush-failure-domain"))
+        for name, p in dump["erasure_code_profiles"].items()}
+    assert ("default", 2, 2, "jerasure", None) in rows(ceph, "erasure_code_profiles")
+    assert rows(ceph, "monitors") == {
+        ("a", 0, f"{realceph.HOST}:{cluster.mon_port_v1}/0", "True")}
     pools = {r[1]: r for r in rows(ceph, "pools")}
     assert set(pools) == {p["pool_name"] for p in dump["pools"]}
     test_pool = next(p for p in dump["pools"] if p["pool_name"] == realceph.POOL)
     assert pools[realceph.POOL] == (test_pool["pool"], realceph.POOL, "replicated", 2, 1,
-                                    realceph.POOL_PGS, 0, "rbd", 0, 0)
+                                    realceph.POOL_PGS, 0, "rbd", 0, 0, None)
     assert rows(ceph, "placement_groups") == {
         (p["pgid"], int(p["pgid"].split(".")[0]), "active+clean", p["up_primary"],
          p["acting_primary"]) for p in pgs}
     assert len([p for p in pgs if p["pgid"].startswith(f"{test_pool['pool']}.")]) == 8
     assert rows(ceph, "pg_states") == {(p["pgid"], s) for p in pgs for s in ("active", "clean")}
+    assert rows(ceph, "pg_acting") == {
+        (p["pgid"], at, osd) for p in pgs for at, osd in enumerate(p["acting"])}
+    assert {len(p["acting"]) for p in pgs if p["pgid"].startswith(f"{test_pool['pool']}.")} \
+        == {2}
     df_rows = {r[0]: r for r in rows(ceph, "osd_df")}
     assert set(df_rows) == set(cluster.osd_hosts)
     for n in df["nodes"]:  # usage moves a little between two reads; sizes do not
@@ -204,6 +220,43 @@ def test_stopped_osd_is_a_violation_as_a_delta_and_clears(ceph: TestClient,
     assert all(resolved[("warning", pg)] is not None for pg in degraded)
 
 
+def test_erasure_pool_profile_rule_steps_and_acting_shards(ceph: TestClient,
+                                                           cluster: CephCluster):
+    """An erasure-coded pool (k=2 m=1 by host) and a replicated rule restricted to a device
+    class: the driver reads the profile, each rule's root, failure domain and class from
+    its steps, and the PGs' acting sets shard by shard. They are removed again after."""
+    profile, pool, rule = "charter-k2m1", "charter-ec", "charter-hdd-by-host"
+    cluster.run("osd", "erasure-code-profile", "set", profile, "k=2", "m=1",
+                "crush-failure-domain=host")
+    try:
+        cluster.run("osd", "crush", "rule", "create-replicated", rule, "default", "host", "hdd")
+        cluster.run("osd", "pool", "create", pool, "4", "4", "erasure", profile,
+                    "--autoscale-mode=off")
+        realceph.wait_for("the erasure pool's PGs active+clean", cluster.all_pgs_clean, 120)
+        refresh(ceph)
+        assert ("charter-k2m1", 2, 1, "jerasure", "host") in rows(ceph, "erasure_code_profiles")
+        rules = {r[1]: r for r in rows(ceph, "crush_rules")}
+        # `ceph osd pool create ... erasure` makes a rule named for the pool
+        assert rules[pool][2:] == ("erasure", 3, 3, "default", "host", None)
+        assert rules[rule][2] == "replicated" and rules[rule][5:] == ("default", "host", "hdd")
+        (ec,) = [r for r in rows(ceph, "pools") if r[1] == pool]
+        assert ec[2:5] == ("erasure", 3, 2) and ec[6] == rules[pool][0] and ec[10] == profile
+        pgs = {pg for pg, pool_id, *_ in rows(ceph, "placement_groups") if pool_id == ec[0]}
+        assert len(pgs) == 4
+        acting = [r for r in rows(ceph, "pg_acting") if r[0] in pgs]
+        hosts = cluster.osd_hosts
+        for pg in pgs:  # three shards, one per host (so one per OSD here)
+            shards = {at: osd for p, at, osd in acting if p == pg}
+            assert set(shards) == {0, 1, 2}
+            assert {hosts[osd] for osd in shards.values()} == set(hosts.values())
+    finally:  # each step alone, so a failed one leaves the others done
+        for undo in (("osd", "pool", "rm", pool, pool, "--yes-i-really-really-mean-it"),
+                     ("osd", "crush", "rule", "rm", pool), ("osd", "crush", "rule", "rm", rule),
+                     ("osd", "erasure-code-profile", "rm", profile)):
+            with contextlib.suppress(realceph.CephError):
+                cluster.run(*undo)
+
+
 def test_execute_actions_change_the_cluster(ceph: TestClient, cluster: CephCluster):
     r = execute(ceph, "osd.out", id=2)
     assert r.status_code == 200, r.text
@@ -227,7 +280,7 @@ def test_execute_actions_change_the_cluster(ceph: TestClient, cluster: CephClust
     assert execute(ceph, "osd.set_flag", flag="noout").status_code == 200
     refresh(ceph)
     (pool,) = [p for p in rows(ceph, "pools") if p[1] == realceph.POOL]
-    assert pool[8:] == (1000, 0)
+    assert pool[8:10] == (1000, 0)
     assert ("noout",) in rows(ceph, "osd_flags")
     dump = cluster.json("osd", "dump")
     assert "noout" in dump["flags_set"]

@@ -2,7 +2,7 @@
 
 The driver runs the ``ceph`` command-line tool (no librados binding in Charter's venv) with
 ``-f json``. A poll feeds all its commands to ONE ``ceph`` process on stdin (the CLI's
-batch mode): each ``ceph`` start costs a Python start and a cluster connection, so six
+batch mode): each ``ceph`` start costs a Python start and a cluster connection, so seven
 separate processes take about three times as long as one. The CLI hangs while the mon is
 down, so every call has ``--connect-timeout`` and a subprocess timeout; a poll that fails
 raises DriverError and the service keeps the last good tables.
@@ -38,13 +38,15 @@ POLL_COMMANDS: tuple[str, ...] = (
     "health detail",
     "osd tree",
     "osd dump",
-    "osd crush rule dump",
+    "osd crush dump",
     "pg dump pgs_brief",
     "osd df",
+    "quorum_status",
 )
 
 RULE_TYPES = {1: "replicated", 3: "erasure"}  # crush rule / pool "type" numbers
 QUOTA_FIELDS = ("max_objects", "max_bytes")
+CRUSH_ITEM_NONE = 2147483647  # an erasure-coded PG's missing shard in its acting set
 
 
 def _c(name: str, description: str, type_: str) -> Column:
@@ -80,12 +82,24 @@ TABLES: tuple[TableSpec, ...] = (
         _c("type", "bucket type: root, datacenter, rack, host, ...", "str"),
         _c("parent", "name of the bucket holding this one (null for a root)", "str"),
     )),
+    TableSpec("crush_types", (
+        _c("id", "type id: 0 is osd, larger ids hold smaller ones (host 1, rack 3, ...)",
+           "int"),
+        _c("name", "type name: osd, host, chassis, rack, row, ..., root", "str"),
+    )),
     TableSpec("crush_rules", (
         _c("id", "rule id (pools' crush_rule)", "int"),
         _c("name", "rule name, e.g. replicated_rule", "str"),
         _c("type", "replicated or erasure", "str"),
         _c("min_size", "smallest pool size the rule applies to (null if not given)", "int"),
         _c("max_size", "largest pool size the rule applies to (null if not given)", "int"),
+        _c("root", "the bucket the rule's first take step starts from, e.g. default (null "
+                   "if none)", "str"),
+        _c("failure_domain", "type of the rule's last choose/chooseleaf step: the level "
+                             "(osd, host, rack, ...) whose buckets each hold one copy "
+                             "(null if none)", "str"),
+        _c("device_class", "device class the take step is restricted to (null if none)",
+           "str"),
     )),
     TableSpec("pools", (
         _c("id", "pool id", "int"),
@@ -99,6 +113,16 @@ TABLES: tuple[TableSpec, ...] = (
                           "(rbd, rgw, cephfs, ...; null if none)", "str"),
         _c("quota_max_objects", "object quota (0: none)", "int"),
         _c("quota_max_bytes", "byte quota (0: none)", "int"),
+        _c("erasure_code_profile", "the erasure-code profile of an erasure pool "
+                                   "(erasure_code_profiles.name; null for replicated)", "str"),
+    )),
+    TableSpec("erasure_code_profiles", (
+        _c("name", "profile name, e.g. default", "str"),
+        _c("k", "data chunks", "int"),
+        _c("m", "coding chunks", "int"),
+        _c("plugin", "erasure-code plugin, e.g. jerasure, isa", "str"),
+        _c("failure_domain", "crush-failure-domain of the profile (null if not given: "
+                             "host)", "str"),
     )),
     TableSpec("placement_groups", (
         _c("pgid", "placement group id, <pool id>.<hex>", "str"),
@@ -106,6 +130,12 @@ TABLES: tuple[TableSpec, ...] = (
         _c("state", "full state, e.g. active+clean, active+undersized+degraded", "str"),
         _c("up_primary", "primary OSD of the up set (-1 if none)", "int"),
         _c("acting_primary", "primary OSD of the acting set (-1 if none)", "int"),
+    )),
+    TableSpec("pg_acting", (
+        _c("pgid", "placement group id", "str"),
+        _c("position", "place in the acting set, from 0 (the shard of an erasure pool)",
+           "int"),
+        _c("osd", "the OSD serving it (a missing shard has no row)", "int"),
     )),
     TableSpec("pg_states", (
         _c("pgid", "placement group id", "str"),
@@ -118,6 +148,12 @@ TABLES: tuple[TableSpec, ...] = (
         _c("kb_avail", "KiB available", "int"),
         _c("utilization", "percent used (0-100)", "float"),
         _c("pgs", "placement groups on the OSD", "int"),
+    )),
+    TableSpec("monitors", (
+        _c("name", "monitor name (the a of mon.a)", "str"),
+        _c("rank", "rank in the monmap", "int"),
+        _c("addr", "its address, host:port/nonce", "str"),
+        _c("in_quorum", "'True' when the monitor is in the quorum, else 'False'", "str"),
     )),
 )
 SPECS = {t.name: t for t in TABLES}
@@ -158,9 +194,9 @@ def _int(value: Any) -> int | None:
 
 class CephDriver(Driver):
     driver = "ceph"
-    description = ("Ceph cluster state (health, OSDs, CRUSH, pools, placement groups, "
-                   "usage) read with the ceph CLI; actions mark OSDs out/in, reweight, "
-                   "set flags and pool quotas")
+    description = ("Ceph cluster state (health, monitors, OSDs, CRUSH, pools, "
+                   "erasure-code profiles, placement groups, usage) read with the ceph CLI; "
+                   "actions mark OSDs out/in, reweight, set flags and pool quotas")
     poll_seconds = 60.0
     config_options = (
         ConfigOption("conf", "path to the cluster's ceph.conf (default: the ceph CLI's, "
@@ -310,16 +346,16 @@ class CephDriver(Driver):
     # ------------------------------------------------------------ poll
 
     def poll(self) -> dict[str, list[Row]]:
-        health, tree, dump, rules, pgs, df = self._read(POLL_COMMANDS)
+        health, tree, dump, crush, pgs, df, quorum = self._read(POLL_COMMANDS)
         try:
-            return self._tables(health, tree, dump, rules, pgs, df)
+            return self._tables(health, tree, dump, crush, pgs, df, quorum)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DriverError(f"datasource {self.name}: {self._where} answered in a shape "
                               f"this driver does not know ({type(exc).__name__}: {exc})",
                               status=502) from exc
 
-    def _tables(self, health: dict, tree: dict, dump: dict, rules: list, pgs: Any,
-                df: dict) -> dict[str, list[Row]]:
+    def _tables(self, health: dict, tree: dict, dump: dict, crush: dict, pgs: Any,
+                df: dict, quorum: dict) -> dict[str, list[Row]]:
         if isinstance(pgs, dict):
             if pgs.get("pg_ready") is False:  # a fresh mgr: no stats yet, not "no PGs"
                 raise DriverError(
@@ -365,27 +401,38 @@ class CephDriver(Driver):
                 up = parent.get(n["id"])
                 out["crush_buckets"].append(
                     (n["id"], n["name"], n["type"], None if up is None else nodes[up]["name"]))
-        for r in rules:
+        out["crush_types"] = [(t["type_id"], t["name"]) for t in crush["types"]]
+        for r in crush["rules"]:
             out["crush_rules"].append((
                 r["rule_id"], r["rule_name"], RULE_TYPES.get(r["type"], str(r["type"])),
-                _int(r.get("min_size")), _int(r.get("max_size"))))
+                _int(r.get("min_size")), _int(r.get("max_size")), *_rule_steps(r)))
         for p in dump["pools"]:
             apps = sorted(p.get("application_metadata") or {})
             out["pools"].append((
                 p["pool"], p["pool_name"], RULE_TYPES.get(p["type"], str(p["type"])),
                 p["size"], p["min_size"], p["pg_num"], p["crush_rule"],
                 ",".join(apps) or None, p.get("quota_max_objects", 0),
-                p.get("quota_max_bytes", 0)))
+                p.get("quota_max_bytes", 0), p.get("erasure_code_profile") or None))
+        for name, profile in sorted(dump.get("erasure_code_profiles", {}).items()):
+            out["erasure_code_profiles"].append((
+                name, _int(profile.get("k")), _int(profile.get("m")), profile.get("plugin"),
+                profile.get("crush-failure-domain")))
         for pg in pg_stats:
             pgid, state = pg["pgid"], pg["state"]
             out["placement_groups"].append((
                 pgid, int(pgid.split(".", 1)[0]), state, pg.get("up_primary", -1),
                 pg.get("acting_primary", -1)))
             out["pg_states"] += [(pgid, word) for word in dict.fromkeys(state.split("+"))]
+            out["pg_acting"] += [(pgid, at, osd) for at, osd in enumerate(pg.get("acting", ()))
+                                 if osd != CRUSH_ITEM_NONE and osd >= 0]
         for n in [*df.get("nodes", []), *df.get("stray", [])]:
             if n.get("type", "osd") == "osd" and n.get("id", -1) >= 0:
                 out["osd_df"].append((n["id"], n["kb"], n["kb_used"], n["kb_avail"],
                                       float(n["utilization"]), n.get("pgs")))
+        in_quorum = set(quorum.get("quorum_names", ()))
+        for mon in quorum["monmap"]["mons"]:
+            out["monitors"].append((mon["name"], mon["rank"], mon.get("addr"),
+                                    _bool(mon["name"] in in_quorum)))
         return out
 
     # ------------------------------------------------------------ actions
@@ -432,6 +479,25 @@ class CephDriver(Driver):
         if isinstance(value, bool) or not text.isdigit():
             raise DriverError(f"an OSD id is a number >= 0 (or osd.N), not {value!r}")
         return int(text)
+
+
+def _rule_steps(rule: dict) -> tuple[str | None, str | None, str | None]:
+    """A CRUSH rule's root, failure domain and device class, from its steps.
+
+    The root is the first take step's bucket: a rule restricted to a device class takes
+    the class's shadow tree, named ``default~ssd``. The failure domain is the type of the
+    last choose/chooseleaf step, the finest level at which copies are kept apart (a rule
+    choosing 2 racks then 2 hosts in each puts no two copies on one host).
+    """
+    root = device_class = failure_domain = None
+    for step in rule.get("steps", ()):
+        op = step.get("op", "")
+        if op == "take" and root is None:
+            root, _, device_class = str(step.get("item_name", "")).partition("~")
+            device_class = device_class or None
+        elif op.startswith("choose"):
+            failure_domain = step.get("type")
+    return root or None, failure_domain, device_class
 
 
 def _number(value: Any, what: str) -> float:
