@@ -37,7 +37,9 @@ def test_list():
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["ID", "VERSION", "CONTROLS", "TITLE", "FROM"]
     assert [line.split()[:3] for line in lines[1:]] == [
-        ["openstack-placement", "0.1.0", "11"], [PACK, "0.1.0", "8"]]
+        ["openstack-placement", "0.1.0", "11"],
+        [PACK, "0.1.0", "8"],
+    ]
     listed = json.loads(charter("pack", "list", "--format", "json").stdout)
     assert [p["id"] for p in listed["packs"]] == ["openstack-placement", PACK]
     assert listed["unavailable"] == []
@@ -78,7 +80,10 @@ def test_show_a_folder_and_mistakes(tmp_path):
     assert charter("pack", "show", str(folder)).stdout.startswith("tiny 1.0.0: A tiny pack")
     result = charter("pack", "show", "nope")
     assert result.exit_code == 2
-    assert "no installed pack 'nope' (installed: openstack-placement, openstack-security)" in result.stderr
+    assert (
+        "no installed pack 'nope' (installed: openstack-placement, openstack-security)"
+        in result.stderr
+    )
     bad = write_pack(tmp_path / "bad", PACK_YAML.replace("version: 1.0.0", "version: x"))
     result = charter("pack", "show", str(bad))
     assert result.exit_code == 1

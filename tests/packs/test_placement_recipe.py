@@ -27,38 +27,82 @@ runner = CliRunner()
 
 
 def hypervisor(n: int, vcpus_used: int, memory_mb_used: int, running: int) -> dict:
-    return {"hypervisor_hostname": f"c{n}.example", "id": n, "host": f"c{n}", "state": "up",
-            "status": "enabled", "hypervisor_type": "QEMU", "vcpus": 32,
-            "vcpus_used": vcpus_used, "memory_mb": 131072, "memory_mb_used": memory_mb_used,
-            "local_gb": 1000, "local_gb_used": 20 * running, "running_vms": running}
+    return {
+        "hypervisor_hostname": f"c{n}.example",
+        "id": n,
+        "host": f"c{n}",
+        "state": "up",
+        "status": "enabled",
+        "hypervisor_type": "QEMU",
+        "vcpus": 32,
+        "vcpus_used": vcpus_used,
+        "memory_mb": 131072,
+        "memory_mb_used": memory_mb_used,
+        "local_gb": 1000,
+        "local_gb_used": 20 * running,
+        "running_vms": running,
+    }
 
 
 def server(name: str, host: str, flavor: str = "f-small") -> dict:
-    return {"id": name, "name": name, "status": "ACTIVE", "tenant_id": "shop",
-            "user_id": "u-ann", "image_id": "img-ubuntu", "flavor_id": flavor, "zone": "az1",
-            "host_name": f"{host}.example", "host": host, "created_at": "2026-06-01T08:00:00Z"}
+    return {
+        "id": name,
+        "name": name,
+        "status": "ACTIVE",
+        "tenant_id": "shop",
+        "user_id": "u-ann",
+        "image_id": "img-ubuntu",
+        "flavor_id": flavor,
+        "zone": "az1",
+        "host_name": f"{host}.example",
+        "host": host,
+        "created_at": "2026-06-01T08:00:00Z",
+    }
 
 
 #: The recipe's cloud: three hosts in zone az1; the anti-affinity group g-web has web-1 on
 #: c1 and web-2 on c2; db-1 runs on c1 too.
 CLOUD = {
     "nova": {
-        "hypervisors": [hypervisor(1, 5, 16896, 2), hypervisor(2, 1, 2560, 1),
-                        hypervisor(3, 0, 512, 0)],
+        "hypervisors": [
+            hypervisor(1, 5, 16896, 2),
+            hypervisor(2, 1, 2560, 1),
+            hypervisor(3, 0, 512, 0),
+        ],
         "aggregates": [{"id": 1, "name": "rack-1", "availability_zone": "az1"}],
         "aggregate_hosts": [{"aggregate_id": 1, "host": h} for h in ("c1", "c2", "c3")],
         "flavors": [
-            {"id": "f-small", "name": "m1.small", "vcpus": 1, "ram": 2048, "disk": 20,
-             "ephemeral": 0},
-            {"id": "f-large", "name": "m1.large", "vcpus": 4, "ram": 8192, "disk": 20,
-             "ephemeral": 0},
+            {
+                "id": "f-small",
+                "name": "m1.small",
+                "vcpus": 1,
+                "ram": 2048,
+                "disk": 20,
+                "ephemeral": 0,
+            },
+            {
+                "id": "f-large",
+                "name": "m1.large",
+                "vcpus": 4,
+                "ram": 8192,
+                "disk": 20,
+                "ephemeral": 0,
+            },
         ],
-        "server_groups": [{"id": "g-web", "name": "web", "policy": "anti-affinity",
-                           "project_id": "shop", "user_id": "u-ann"}],
-        "server_group_members": [{"group_id": "g-web", "server_id": "web-1"},
-                                 {"group_id": "g-web", "server_id": "web-2"}],
-        "servers": [server("web-1", "c1"), server("web-2", "c2"),
-                    server("db-1", "c1", "f-large")],
+        "server_groups": [
+            {
+                "id": "g-web",
+                "name": "web",
+                "policy": "anti-affinity",
+                "project_id": "shop",
+                "user_id": "u-ann",
+            }
+        ],
+        "server_group_members": [
+            {"group_id": "g-web", "server_id": "web-1"},
+            {"group_id": "g-web", "server_id": "web-2"},
+        ],
+        "servers": [server("web-1", "c1"), server("web-2", "c2"), server("db-1", "c1", "f-large")],
     },
 }
 
@@ -66,7 +110,7 @@ CLOUD = {
 def recipe_examples(text: str) -> list[tuple[str, str]]:
     """``(command, expected output)`` for each ``$ ...`` command (continued by a trailing
     backslash) of the recipe's ```console blocks."""
-    section = text[text.index(HEADING):]
+    section = text[text.index(HEADING) :]
     examples: list[tuple[str, list[str]]] = []
     block = continued = False
     for line in section.splitlines():
@@ -87,8 +131,11 @@ def recipe_examples(text: str) -> list[tuple[str, str]]:
 def server_(service, settings, monkeypatch):
     client = TestClient(create_app(service, settings), base_url="http://127.0.0.1:1789")
     monkeypatch.setattr(pack_cli, "api_client", lambda url, token, timeout=30.0: client)
-    monkeypatch.setattr(admit_cli.httpx, "post", lambda url, json, headers, timeout:
-                        client.post(url, json=json, headers=headers))
+    monkeypatch.setattr(
+        admit_cli.httpx,
+        "post",
+        lambda url, json, headers, timeout: client.post(url, json=json, headers=headers),
+    )
     with client:
         for driver, tables in CLOUD.items():
             stand_in(client, driver, tables)
@@ -98,7 +145,7 @@ def server_(service, settings, monkeypatch):
 def test_the_recipe_is_the_last_section():
     text = DOC.read_text()
     assert text.count(HEADING) == 1
-    assert "\n## " not in text[text.index(HEADING) + len(HEADING):]
+    assert "\n## " not in text[text.index(HEADING) + len(HEADING) :]
 
 
 def test_the_recipe_prints_what_the_page_shows(server_):
