@@ -241,11 +241,9 @@ connection = $PG/nova
 [scheduler]
 discover_hosts_in_cells_interval = 5
 # The anti-affinity servers are forced onto the one compute host by an administrator
-# (availability_zone nova:fakehost1, which skips the filters); without the filter and
-# the compute's late group check, Nova lets them share it, as a cloud where the filter
-# was left out of enabled_filters would.
-[filter_scheduler]
-enabled_filters = ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAffinityFilter
+# (availability_zone nova:fakehost1, which skips the scheduler's filters); without the
+# compute's late group check (the "upcall") Nova lets them share it. The filter itself
+# stays enabled: the conductor refuses an anti-affinity group when it is not.
 [workarounds]
 disable_group_policy_check_upcall = true
 [oslo_concurrency]
