@@ -26,9 +26,9 @@
 #        dependencies; Charter itself is always this checkout's src/).
 # Needs root (PostgreSQL/MariaDB/RabbitMQ run as their own users), ~3 GB of RAM, and
 # the installs of scripts/openstack/install.sh on a new machine (6 min measured here, apt
-# and pip together), then 6-8 min to run on a busy 2-core machine (376 s measured: most of
-# it Keystone's start and the database migrations). Every process it starts is stopped by
-# its PID at the end, also on failure; on failure its logs stay in the temp dir.
+# and pip together), then 6-9 min to run on a busy 2-core machine (521 s measured: most
+# of it Keystone's start and the database migrations). Every process it starts is stopped
+# by its PID at the end, also on failure; on failure its logs stay in the temp dir.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
