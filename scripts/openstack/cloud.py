@@ -2,11 +2,13 @@
 
     cloud.py register   Keystone: service project, service users, catalog endpoints
     cloud.py populate   flavors, an image, a network/subnet/port, a security group rule,
-                        one ACTIVE server and one in ERROR
+                        one ACTIVE server and one in ERROR, an anti-affinity server group
+                        with two servers forced onto the one host, host aggregates
     cloud.py check      Charter: nova/glancev2/neutronv2 datasources through its API,
                         their tables against the services' own REST answers, a policy's
-                        violations, and actions (pause a server, set a port down,
-                        deactivate an image) checked in the services
+                        violations, actions (pause a server, set a port down,
+                        deactivate an image) checked in the services, and the posture of
+                        the openstack-placement and openstack-security packs
 
 Everything comes from the environment the shell script sets (E2E_* variables). The
 expected rows in ``check`` are built from raw REST answers (keystoneauth, no openstacksdk),
@@ -162,9 +164,39 @@ def populate() -> None:
         say("e2e-bad did not go to ERROR by itself; resetting its state to error")
         c.reset_server_state(bad, "error")
         wait("server e2e-bad ERROR (reset)", lambda: _status_is(c, bad.id, "ERROR"), 30)
+    placement(c, image, tiny)
     say("populated: flavors m1.tiny m1.small, image e2e-cirros, networks e2e-net e2e-ext, "
         "port e2e-port with a floating IP, router e2e-router, group e2e-sg, "
-        "servers e2e-ok (ACTIVE) e2e-bad (ERROR)")
+        "servers e2e-ok (ACTIVE) e2e-bad (ERROR), server group e2e-anti with e2e-anti-1 and "
+        "e2e-anti-2 on one host, aggregates e2e-ssd and e2e-az2")
+
+
+def placement(c, image, flavor) -> None:
+    """An anti-affinity group whose two members an administrator forces onto the one compute
+    host (``availability_zone`` ``nova:<host>``), and two aggregates: one holding the host
+    (with metadata, no zone: a host with servers cannot change zone), one an empty zone."""
+    (compute,) = [s for s in c.services() if s.binary == "nova-compute"]
+    group = next((g for g in c.server_groups() if g.name == "e2e-anti"), None) or \
+        c.create_server_group(name="e2e-anti", policies=["anti-affinity"])
+    members = []
+    for name in ("e2e-anti-1", "e2e-anti-2"):
+        server = c.find_server(name) or c.create_server(
+            name=name, image_id=image.id, flavor_id=flavor.id, networks="none",
+            scheduler_hints={"group": group.id},
+            availability_zone=f"nova:{compute.host}")
+        members.append(wait(f"server {name} ACTIVE on {compute.host}",
+                            lambda s=server: _status_is(c, s.id, "ACTIVE"), 180))
+    hosts = {m.compute_host for m in members}
+    if hosts != {compute.host}:
+        raise SystemExit(f"[cloud] FAILED: the anti-affinity servers run on {hosts}, not "
+                         f"both on {compute.host}")
+    ssd = c.find_aggregate("e2e-ssd", ignore_missing=True)
+    if ssd is None:
+        ssd = c.create_aggregate(name="e2e-ssd")
+        c.add_host_to_aggregate(ssd, compute.host)
+        c.set_aggregate_metadata(ssd, {"ssd": "true"})
+    if c.find_aggregate("e2e-az2", ignore_missing=True) is None:
+        c.create_aggregate(name="e2e-az2", availability_zone="az2")
 
 
 def _status_is(c, server_id: str, status: str):
@@ -221,7 +253,8 @@ def expected_nova(sess) -> dict[str, set[tuple]]:
         out["servers"].add((s["id"], s["name"], s["hostId"], s["status"], s["tenant_id"],
                             s["user_id"], image, s["flavor"]["id"],
                             s.get("OS-EXT-AZ:availability_zone"),
-                            s.get("OS-EXT-SRV-ATTR:hypervisor_hostname"), s["created"]))
+                            s.get("OS-EXT-SRV-ATTR:hypervisor_hostname"), s["created"],
+                            s.get("OS-EXT-SRV-ATTR:host")))
         for network, addresses in s["addresses"].items():
             for a in addresses:
                 out["servers.addresses"].add((s["id"], network, a["addr"], a["version"],
@@ -231,9 +264,22 @@ def expected_nova(sess) -> dict[str, set[tuple]]:
     out["flavors"] = {(f["id"], f["name"], f["vcpus"], f["ram"], f["disk"],
                        f["OS-FLV-EXT-DATA:ephemeral"], f["rxtx_factor"])
                       for f in rest(sess, "compute", "/flavors/detail", "flavors", "2.26")}
-    out["hypervisors"] = {(h["hypervisor_hostname"], h["id"], h["state"], h["status"])
-                          for h in rest(sess, "compute", "/os-hypervisors", "hypervisors",
-                                        "2.26")}
+    out["hypervisors"] = {
+        (h["hypervisor_hostname"], h["id"], h["state"], h["status"], h["service"]["host"],
+         h["hypervisor_type"], h["vcpus"], h["vcpus_used"], h["memory_mb"],
+         h["memory_mb_used"], h["local_gb"], h["local_gb_used"], h["running_vms"])
+        for h in rest(sess, "compute", "/os-hypervisors/detail", "hypervisors", "2.26")}
+    groups = rest(sess, "compute", "/os-server-groups?all_projects=True", "server_groups",
+                  "2.26")
+    out["server_groups"] = {(g["id"], g["name"], g["policies"][0], g["project_id"],
+                             g["user_id"], None) for g in groups}
+    out["server_group_members"] = {(g["id"], m) for g in groups for m in g["members"]}
+    aggregates = rest(sess, "compute", "/os-aggregates", "aggregates", "2.26")
+    out["aggregates"] = {(a["id"], a["name"], a["availability_zone"]) for a in aggregates}
+    out["aggregate_hosts"] = {(a["id"], h) for a in aggregates for h in a["hosts"]}
+    out["aggregate_metadata"] = {(a["id"], k, v) for a in aggregates
+                                 for k, v in a["metadata"].items()}
+    assert out["server_group_members"] and out["aggregate_hosts"], "the e2e cloud has both"
     out["services"] = {(s["id"], s["binary"], s["host"], s["zone"], s["status"], s["state"],
                         s["updated_at"], s["disabled_reason"])
                        for s in rest(sess, "compute", "/os-services", "services", "2.26")}
@@ -417,6 +463,7 @@ def check() -> None:
     assert bad_call.status_code == 404, bad_call.text
     say("undo: unpause/reactivate/port up -> violations back to", sorted(want))
     enforce(api, conn, ok.id)
+    packs(api, conn)
     say("REPORT", json.dumps(REPORT, sort_keys=True))
 
 
@@ -457,6 +504,46 @@ def enforce(api: Charter, conn, server_id: str) -> None:
     REPORT["guard_audit"] = entries
     say("enforcement: Nova paused e2e-ok, violation cleared; audit", entries)
     api.execute("nova", "servers.unpause", server_id)
+
+
+def packs(api: Charter, conn) -> None:
+    """Enable the openstack-placement and openstack-security packs through the API; their
+    posture must fail OS-PLC-001 with exactly the two anti-affinity servers forced onto one
+    host, and OS-NET-001 with exactly the SSH rule open to 0.0.0.0/0."""
+    group = next(g for g in conn.compute.server_groups() if g.name == "e2e-anti")
+    pair = {conn.compute.find_server(n).id for n in ("e2e-anti-1", "e2e-anti-2")}
+    (compute,) = [s for s in conn.compute.services() if s.binary == "nova-compute"]
+    sg = conn.network.find_security_group("e2e-sg")
+    (ssh,) = [r["id"] for r in conn.network.get_security_group(sg.id).security_group_rules
+              if r.get("port_range_min") == 22]
+    api.refresh("nova")
+    api.refresh("neutronv2")
+    for pack in ("openstack-placement", "openstack-security"):
+        enabled = api.call("POST", f"/v1/packs/{pack}?action=enable", json={})
+        say(f"pack {pack} enabled: {len(enabled.get('policies', []))} policies")
+
+    def control(pack: str, control_id: str) -> dict:
+        posture = api.call("GET", f"/v1/packs/{pack}/posture?rows=true")
+        return next(c for c in posture["controls"] if c["id"] == control_id)
+
+    plc = wait("OS-PLC-001 failing", lambda: (c := control("openstack-placement", "OS-PLC-001"))
+               ["status"] == "failing" and c, 30, 0.5)
+    got = {(r["resource"], r["columns"]["group"], r["columns"]["host"]) for r in plc["rows"]}
+    want = {(server, group.id, compute.host) for server in pair}
+    if got != want:
+        raise SystemExit(f"[cloud] FAILED: OS-PLC-001 rows {got} != {want}")
+    net = wait("OS-NET-001 failing", lambda: (c := control("openstack-security", "OS-NET-001"))
+               ["status"] == "failing" and c, 30, 0.5)
+    rules = {(r["resource"], r["columns"]["port"]) for r in net["rows"]}
+    if rules != {(ssh, 22)}:
+        raise SystemExit(f"[cloud] FAILED: OS-NET-001 rows {rules} != {{({ssh!r}, 22)}}")
+    summary = {}
+    for pack in ("openstack-placement", "openstack-security"):
+        posture = api.call("GET", f"/v1/packs/{pack}/posture")
+        summary[pack] = {c["id"]: c["status"] for c in posture["controls"]}
+    REPORT["posture"] = summary
+    say("packs: OS-PLC-001 failing with exactly", sorted(pair), "on", compute.host,
+        "in group", group.id, "; OS-NET-001 failing with exactly rule", ssh)
 
 
 if __name__ == "__main__":

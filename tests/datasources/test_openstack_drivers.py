@@ -12,16 +12,19 @@ region handling against the real Keystone.
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Iterator
 
 import pytest
 from openstack.block_storage.v3.service import Service as VolumeService
 from openstack.block_storage.v3.snapshot import Snapshot
 from openstack.block_storage.v3.volume import Volume
+from openstack.compute.v2.aggregate import Aggregate
 from openstack.compute.v2.availability_zone import AvailabilityZone
 from openstack.compute.v2.flavor import Flavor
 from openstack.compute.v2.hypervisor import Hypervisor
 from openstack.compute.v2.server import Server
+from openstack.compute.v2.server_group import ServerGroup
 from openstack.compute.v2.service import Service as ComputeService
 from openstack.identity.v3.domain import Domain
 from openstack.identity.v3.project import Project
@@ -72,13 +75,33 @@ def rows_of(cls, **objects) -> dict[str, set[tuple]]:
 # ---------------------------------------------------------------- schemas
 
 
+#: What Charter's drivers read beyond Congress's schema: whole tables, and columns after
+#: Congress's in a Congress table (so Congress's positional policies read what they did).
+CHARTER_ADDITIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "nova": {
+        "servers": ("host",),
+        "hypervisors": ("host", "hypervisor_type", "vcpus", "vcpus_used", "memory_mb",
+                        "memory_mb_used", "local_gb", "local_gb_used", "running_vms"),
+        "server_groups": ("id", "name", "policy", "project_id", "user_id",
+                          "max_server_per_host"),
+        "server_group_members": ("group_id", "server_id"),
+        "aggregates": ("id", "name", "availability_zone"),
+        "aggregate_hosts": ("aggregate_id", "host"),
+        "aggregate_metadata": ("aggregate_id", "key", "value"),
+    },
+}
+
+
 @pytest.mark.parametrize("driver_id", sorted(DRIVERS))
-def test_schema_is_congress_schema(driver_id):
+def test_schema_is_congress_schema_then_charter_additions(driver_id):
     cls = driver_class(driver_id)
     assert cls is DRIVERS[driver_id]
     driver = cls("ds", CONFIG)
     tables = {name: spec.column_names for name, spec in driver.tables().items()}
-    assert tables == driver_schema(driver_id)
+    want = driver_schema(driver_id)
+    for table, added in CHARTER_ADDITIONS.get(driver_id, {}).items():
+        want[table] = want.get(table, ()) + added
+    assert tables == want
     assert {s.name: s.column_names for s in cls.static_tables()} == tables
     assert all(c.description for spec in driver.tables().values() for c in spec.columns)
 
@@ -158,9 +181,9 @@ def test_nova_servers_addresses_and_tags():
         ("9168b536-cd40-4630-b43f-b259807c6e87", "web-1",
          "2091634baaccdc4c5a1d57069c833e402921df696b7f970791b12ec6", "ACTIVE", PROJECT, USER,
          "70a599e0-31e7-49b7-b260-868f441e862b", "1", "nova", "compute1.example",
-         "2024-05-03T04:01:32Z"),
+         "2024-05-03T04:01:32Z", "compute1"),
         ("c0a8b0e2-5e46-4d0a-9a3e-0a8d7f6e1d11", "db-1", "", "ERROR", PROJECT, USER, None,
-         "42", "", None, "2024-05-03T05:00:00Z"),
+         "42", "", None, "2024-05-03T05:00:00Z", None),
     }
     web = "9168b536-cd40-4630-b43f-b259807c6e87"
     assert rows["servers.addresses"] == {
@@ -187,7 +210,7 @@ def test_nova_flavors_hypervisors_services_zones():
         "OS-FLV-EXT-DATA:ephemeral": 0, "rxtx_factor": 1.0, "swap": "",
         "os-flavor-access:is_public": True, "OS-FLV-DISABLED:disabled": False, "links": []})]
     hypervisors = [Hypervisor.existing(**{"hypervisor_hostname": "fake-mini", "id": 1,
-                                          "state": "up", "status": "enabled"})]
+                                          "state": "up", "status": "enabled"})]  # no details
     services = [ComputeService.existing(**{
         "id": 4, "binary": "nova-compute", "disabled_reason": "maintenance", "host": "host1",
         "state": "down", "status": "disabled", "updated_at": "2024-05-03T13:42:02.000000",
@@ -199,11 +222,105 @@ def test_nova_flavors_hypervisors_services_zones():
     rows = rows_of(NovaDriver, flavors=flavors, hypervisors=hypervisors, services=services,
                    availability_zones=zones)
     assert rows["flavors"] == {("1", "m1.tiny", 1, 512, 1, 0, 1.0)}
-    assert rows["hypervisors"] == {("fake-mini", 1, "up", "enabled")}
+    assert rows["hypervisors"] == {("fake-mini", 1, "up", "enabled") + (None,) * 9}
     assert rows["services"] == {(4, "nova-compute", "host1", "nova", "disabled", "down",
                                  "2024-05-03T13:42:02.000000", "maintenance")}
     assert rows["availability_zones"] == {("nova", "available"), ("az2", "unavailable")}
     assert rows["servers"] == rows["tags"] == set()
+
+
+#: GET /os-hypervisors/detail at microversion 2.26 (the API reference's example).
+HYPERVISOR_DETAIL = {
+    "cpu_info": {"arch": "x86_64", "model": "Nehalem", "vendor": "Intel"},
+    "current_workload": 0, "status": "enabled", "state": "up", "disk_available_least": 0,
+    "host_ip": "1.1.1.1", "free_disk_gb": 1028, "free_ram_mb": 7680,
+    "hypervisor_hostname": "host1.example", "hypervisor_type": "fake",
+    "hypervisor_version": 1000, "id": 2, "local_gb": 1028, "local_gb_used": 0,
+    "memory_mb": 8192, "memory_mb_used": 512, "running_vms": 0,
+    "service": {"host": "host1", "id": 6, "disabled_reason": None},
+    "vcpus": 2, "vcpus_used": 0,
+}
+
+
+def test_nova_hypervisors_capacity_and_usage_without_sdk_warnings():
+    """The usage fields openstacksdk marks deprecated are read without its warnings; from
+    microversion 2.88 Nova leaves them out, and they are None."""
+    v288 = {k: v for k, v in HYPERVISOR_DETAIL.items() if k in (
+        "hypervisor_hostname", "hypervisor_type", "hypervisor_version", "status", "state",
+        "host_ip", "service")}
+    v288.update(id="b1e43b5f-eec1-44e0-9f10-7b4945c0226d", hypervisor_hostname="host2.example",
+                service={"host": "host2", "id": "8c5a9a8e-5b3a-4f0e-9f44-2d1f0c1e7a55",
+                         "disabled_reason": "maintenance"},
+                status="disabled")
+    with warnings.catch_warnings():  # building them warns (the SDK reads its own fields)
+        warnings.simplefilter("ignore")
+        hypervisors = listed(Hypervisor, HYPERVISOR_DETAIL, v288)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = rows_of(NovaDriver, hypervisors=hypervisors)
+    assert rows["hypervisors"] == {
+        ("host1.example", 2, "up", "enabled", "host1", "fake", 2, 0, 8192, 512, 1028, 0, 0),
+        ("host2.example", "b1e43b5f-eec1-44e0-9f10-7b4945c0226d", "up", "disabled", "host2",
+         "fake") + (None,) * 7,
+    }
+
+
+def test_nova_server_groups_old_and_new_microversions():
+    """Until 2.63 a group has a ``policies`` list, from 2.64 a ``policy`` and ``rules``."""
+    old = {"id": "616fb98f-46ca-475e-917e-2563e5a8cd19", "name": "web",
+           "policies": ["anti-affinity"], "members": ["vm-a", "vm-b"], "metadata": {},
+           "project_id": PROJECT, "user_id": USER}
+    new = {"id": "5bbcc3c4-1da2-4437-a48a-66f15b1b13f9", "name": "db", "policy":
+           "anti-affinity", "rules": {"max_server_per_host": 3}, "members": [],
+           "project_id": PROJECT, "user_id": USER}
+    soft = {"id": "8c2a33bd-3ef0-4d29-a8f6-4c8e1e7fd9a1", "name": "cache",
+            "policy": "soft-affinity", "rules": {}, "members": ["vm-c"],
+            "project_id": PROJECT, "user_id": USER}
+    rows = rows_of(NovaDriver, server_groups=listed(ServerGroup, old, new, soft))
+    assert rows["server_groups"] == {
+        (old["id"], "web", "anti-affinity", PROJECT, USER, None),
+        (new["id"], "db", "anti-affinity", PROJECT, USER, 3),
+        (soft["id"], "cache", "soft-affinity", PROJECT, USER, None),
+    }
+    assert rows["server_group_members"] == {
+        (old["id"], "vm-a"), (old["id"], "vm-b"), (soft["id"], "vm-c")}
+
+
+def test_nova_aggregates_hosts_and_metadata():
+    bodies = [
+        {"id": 1, "name": "rack-1", "availability_zone": "az1", "hosts": ["host1", "host2"],
+         "metadata": {"availability_zone": "az1", "ssd": "true"}, "deleted": False,
+         "created_at": "2024-05-03T07:00:00.000000", "updated_at": None, "deleted_at": None,
+         "uuid": "6ba28ba7-f29b-45cc-a30b-6e3a40c2fb14"},
+        {"id": 2, "name": "gpu", "availability_zone": None, "hosts": [], "metadata": {},
+         "deleted": False, "created_at": "2024-05-03T07:00:00.000000", "updated_at": None,
+         "deleted_at": None, "uuid": "2b6f9d49-8a4e-4b36-9a35-2b7c1bbd1e01"},
+    ]
+    rows = rows_of(NovaDriver, aggregates=listed(Aggregate, *bodies))
+    assert rows["aggregates"] == {(1, "rack-1", "az1"), (2, "gpu", None)}
+    assert rows["aggregate_hosts"] == {(1, "host1"), (1, "host2")}
+    assert rows["aggregate_metadata"] == {(1, "availability_zone", "az1"), (1, "ssd", "true")}
+
+
+def test_nova_reads_every_table_with_detail_where_it_matters():
+    """The listings a poll makes: hypervisors with their details (capacity), server groups
+    of every project, aggregates."""
+    calls = []
+
+    class Compute:
+        def __getattr__(self, name):
+            return lambda *a, **k: calls.append((name, a, k)) or []
+
+    class Conn:
+        compute = Compute()
+
+    listings = NovaDriver("nova", CONFIG).listings(Conn())
+    assert set(listings) == {t["table-name"] for t in NovaDriver.translators}
+    for listing in listings.values():
+        listing()
+    assert ("hypervisors", (), {"details": True}) in calls
+    assert ("server_groups", (), {"all_projects": True}) in calls
+    assert ("aggregates", (), {}) in calls
 
 
 # ---------------------------------------------------------------- neutron

@@ -1,5 +1,6 @@
 """What the pack tests share: a small pack written into tmp_path, and a service whose
-datasources stand in for a cloud (push datasources with the Congress drivers' schemas)."""
+datasources stand in for a cloud (push datasources with the drivers' tables: Congress's
+schema and the columns and tables Charter's drivers add)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from charter.api.app import create_app
-from charter.datasources.schemas import driver_schema
+from charter.packs.schemas import driver_tables
 from tests.api.conftest import make_service, settings  # noqa: F401 (fixture)
 
 PACK_YAML = """\
@@ -100,7 +101,7 @@ def ok(response, status: int = 200):
 def stand_in(client: TestClient, driver: str, rows: dict[str, list] | None = None) -> None:
     """A push datasource named for the driver, with all of the driver's tables and columns,
     holding ``rows`` (table -> objects of column: value)."""
-    schema = {t: list(cols) for t, cols in driver_schema(driver).items()}
+    schema = {t: list(cols) for t, cols in (driver_tables(driver) or {}).items()}
     ok(
         client.post(
             "/v1/data-sources",

@@ -1,16 +1,27 @@
 """``nova``: Nova's servers (with addresses and tags), flavors, hypervisors, services and
-availability zones, in Congress's tables and columns.
+availability zones, in Congress's tables and columns; and, beyond Congress, what placement
+decisions need: server groups with their members, host aggregates with their hosts and
+metadata, each server's compute host, and each hypervisor's capacity and usage.
 
 Reads use compute microversion 2.26 unless config ``api_version`` says otherwise, as
 Congress's driver did: it is the first with server tags, and the last whose server body
 still carries the flavor's id (from 2.47 on Nova embeds the flavor and only its name
 remains, which ``flavor_id`` then holds). Servers of every project are listed, so the user
 needs admin.
+
+Charter's columns come after Congress's in a Congress table (``servers.host``, the
+hypervisors' capacity), so Congress's positional policies read what they always read. The
+capacity and usage of a hypervisor (vCPUs, RAM, disk, running servers) come from
+``/os-hypervisors/detail``, which gives them up to microversion 2.87; from 2.88 on Nova
+answers them from Placement only, and those columns are None. A server group's ``policy``
+is the 2.64 ``policy`` field, or the one entry of the older ``policies`` list;
+``max_server_per_host`` (its anti-affinity rule) exists from 2.64 on, None before.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any, ClassVar
 
 from charter.datasources.driver import ConfigOption, DriverError
@@ -48,6 +59,49 @@ def flat_addresses(addresses: Any) -> list[dict]:
             for network, listed in (addresses or {}).items() for address in listed or ()]
 
 
+def group_policy(group: Any) -> Any:
+    """A server group's policy: ``policy`` (2.64 on), else the one of ``policies``."""
+    if getattr(group, "policy", None):
+        return group.policy
+    policies = getattr(group, "policies", None) or ()
+    return policies[0] if policies else None
+
+
+def max_per_host(rules: Any) -> Any:
+    """The ``max_server_per_host`` rule of an anti-affinity group (2.64 on), as a number."""
+    if not isinstance(rules, dict) or rules.get("max_server_per_host") is None:
+        return None
+    try:
+        return int(rules["max_server_per_host"])
+    except (TypeError, ValueError):
+        return rules["max_server_per_host"]
+
+
+HYPERVISOR_USAGE = ("vcpus", "vcpus_used", "memory_mb", "memory_mb_used", "local_gb",
+                    "local_gb_used", "running_vms")
+_SDK_USAGE = {"vcpus": "vcpus", "vcpus_used": "vcpus_used", "memory_mb": "memory_size",
+              "memory_mb_used": "memory_used", "local_gb": "local_disk_size",
+              "local_gb_used": "local_disk_used", "running_vms": "running_vms"}
+
+
+def with_usage(hypervisors: Any) -> list:
+    """Hypervisors with their service host and usage fields under Nova's names.
+
+    openstacksdk marks the usage fields deprecated (Nova removed them in 2.88) and warns at
+    each read; Charter reads them on purpose, so those warnings are not shown.
+    """
+    from openstack import warnings as os_warnings
+
+    out = []
+    for h in hypervisors:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", os_warnings.RemovedFieldWarning)
+            usage = {col: getattr(h, attr, None) for col, attr in _SDK_USAGE.items()}
+        service = getattr(h, "service_details", None) or {}
+        out.append(extended(h, host=service.get("host"), **usage))
+    return out
+
+
 def zone_state(state: Any) -> Any:
     """Nova's ``zoneState`` ``{"available": true}`` as "available" or "unavailable"."""
     if isinstance(state, dict):
@@ -73,6 +127,8 @@ SERVERS = {
         field("availability_zone", "zone", "availability zone of the server"),
         field("hypervisor_hostname", "host_name", "hypervisor the server runs on"),
         field("created_at", desc="when the server was created"),
+        field("compute_host", "host", "compute host (nova-compute service) the server runs "
+              "on, as aggregates and services name it (Charter; OS-EXT-SRV-ATTR:host)"),
         {"fieldname": "address_list", "translator": {
             "translation-type": "HDICT", "table-name": "servers.addresses",
             "parent-key": "id", "parent-col-name": "server_id",
@@ -104,11 +160,71 @@ FLAVORS = {
 }
 HYPERVISORS = {
     "translation-type": "HDICT", "table-name": "hypervisors", "selector-type": "DOT_SELECTOR",
+    "objects-extract-fn": with_usage,
     "field-translators": (
         field("name", "hypervisor_hostname", "hypervisor host name"),
         field("id", desc="hypervisor id (an integer before microversion 2.53, then a UUID)"),
         field("state", desc="up or down"),
         field("status", desc="enabled or disabled"),
+        field("host", desc="compute host of its nova-compute service (Charter)"),
+        field("hypervisor_type", desc="QEMU, VMware vCenter Server, ironic, fake, ... "
+              "(Charter)"),
+        field("vcpus", desc="physical CPUs (Charter; None from microversion 2.88 on)"),
+        field("vcpus_used", desc="vCPUs of the servers on it (Charter; None from 2.88 on)"),
+        field("memory_mb", desc="memory in MB (Charter; None from 2.88 on)"),
+        field("memory_mb_used", desc="memory in MB used by its servers and reserved "
+              "(Charter; None from 2.88 on)"),
+        field("local_gb", desc="local disk in GB (Charter; None from 2.88 on)"),
+        field("local_gb_used", desc="local disk in GB used (Charter; None from 2.88 on)"),
+        field("running_vms", desc="servers running on it (Charter; None from 2.88 on)"),
+    ),
+}
+SERVER_GROUPS = {
+    "translation-type": "HDICT", "table-name": "server_groups",
+    "selector-type": "DOT_SELECTOR",
+    "objects-extract-fn": lambda groups: [
+        extended(g, policy=group_policy(g), max_server_per_host=max_per_host(
+            getattr(g, "rules", None))) for g in groups],
+    "field-translators": (
+        field("id", desc="server group id"),
+        field("name", desc="server group name"),
+        field("policy", desc="affinity, anti-affinity, soft-affinity or soft-anti-affinity"),
+        field("project_id", desc="project that owns the group"),
+        field("user_id", desc="user who created the group"),
+        field("max_server_per_host", desc="anti-affinity rule: members allowed on one host "
+              "(microversion 2.64 on; None: one, or an older microversion)"),
+        {"fieldname": "member_ids", "translator": {
+            "translation-type": "LIST", "table-name": "server_group_members",
+            "parent-key": "id", "parent-col-name": "group_id",
+            "parent-key-desc": "server group id", "val-col": "server_id",
+            "val-col-desc": "a server in the group", "translator": value()}},
+    ),
+}
+AGGREGATES = {
+    "translation-type": "HDICT", "table-name": "aggregates", "selector-type": "DOT_SELECTOR",
+    "objects-extract-fn": lambda aggregates: [
+        extended(a, metadata_list=[{"key": k, "value": v}
+                                   for k, v in (getattr(a, "metadata", None) or {}).items()])
+        for a in aggregates],
+    "field-translators": (
+        field("id", desc="host aggregate id"),
+        field("name", desc="aggregate name"),
+        field("availability_zone", desc="availability zone the aggregate makes its hosts "
+              "part of (None: the default zone)"),
+        {"fieldname": "hosts", "translator": {
+            "translation-type": "LIST", "table-name": "aggregate_hosts",
+            "parent-key": "id", "parent-col-name": "aggregate_id",
+            "parent-key-desc": "host aggregate id", "val-col": "host",
+            "val-col-desc": "compute host in the aggregate", "translator": value()}},
+        {"fieldname": "metadata_list", "translator": {
+            "translation-type": "HDICT", "table-name": "aggregate_metadata",
+            "parent-key": "id", "parent-col-name": "aggregate_id",
+            "parent-key-desc": "host aggregate id", "selector-type": "DICT_SELECTOR",
+            "in-list": True,
+            "field-translators": (
+                field("key", desc="metadata key (availability_zone, filter_tenant_id, ...)"),
+                field("value", desc="metadata value"),
+            )}},
     ),
 }
 SERVICES = {
@@ -151,14 +267,15 @@ def _server(verb: str, description: str) -> Action:
 
 class NovaDriver(OpenStackDriver):
     driver = "nova"
-    description = ("OpenStack Compute (Nova): servers, addresses, tags, flavors, hypervisors, "
-                   "services, availability zones")
+    description = ("OpenStack Compute (Nova): servers, addresses, tags, flavors, hypervisors "
+                   "with capacity, services, availability zones, server groups, aggregates")
     service_type = "compute"
     service_label = "Nova"
     config_options: ClassVar[tuple[ConfigOption, ...]] = (*OPENSTACK_OPTIONS, ConfigOption(
         "api_version", "compute microversion for reads (Congress's key)",
         default=DEFAULT_API_VERSION))
-    translators = (SERVERS, FLAVORS, HYPERVISORS, SERVICES, AVAILABILITY_ZONES)
+    translators = (SERVERS, FLAVORS, HYPERVISORS, SERVICES, AVAILABILITY_ZONES, SERVER_GROUPS,
+                   AGGREGATES)
     action_list: ClassVar[tuple[Action, ...]] = (
         _server("pause", "Pause a server (kept in memory, not running)"),
         _server("unpause", "Unpause a paused server"),
@@ -193,7 +310,9 @@ class NovaDriver(OpenStackDriver):
         return {
             "servers": lambda: compute.servers(details=True, all_projects=True),
             "flavors": lambda: compute.flavors(details=True),
-            "hypervisors": lambda: compute.hypervisors(details=False),
+            "hypervisors": lambda: compute.hypervisors(details=True),
             "services": compute.services,
             "availability_zones": lambda: compute.availability_zones(details=False),
+            "server_groups": lambda: compute.server_groups(all_projects=True),
+            "aggregates": compute.aggregates,
         }
