@@ -80,7 +80,16 @@ def keystone_tables(ks: KeystoneServer) -> dict[str, set[tuple]]:
         "roles": {(r["id"], r["name"]) for r in get("roles")},
         "domains": {(str(d["enabled"]), d["description"], d["name"], d["id"])
                     for d in get("domains")},
+        "role_assignments": {assignment_row(a) for a in get("role_assignments")},
     }
+
+
+def assignment_row(a: dict) -> tuple:
+    """A role assignment as Keystone lists it, in the driver's columns."""
+    scope = a["scope"]
+    return (a["role"]["id"], a.get("user", {}).get("id"), a.get("group", {}).get("id"),
+            scope.get("project", {}).get("id"), scope.get("domain", {}).get("id"),
+            str("OS-INHERIT:inherited_to" in scope))
 
 
 def _bare(message: str) -> str:
@@ -126,6 +135,8 @@ def test_schema_and_actions_through_the_api(client, keystone):
         "roles": ["id", "name"],
         "projects": ["enabled", "description", "name", "domain_id", "id"],
         "domains": ["enabled", "description", "name", "id"],
+        "role_assignments": ["role_id", "user_id", "group_id", "project_id", "domain_id",
+                             "inherited"],
     }
     actions = ok(client.get("/v1/data-sources/ks/actions"))["results"]
     assert [a["name"] for a in actions] == ["users.disable", "users.enable",
@@ -390,7 +401,8 @@ def test_faults_keep_the_last_good_tables_and_recover(client, keystone, relay):
                  timeout_seconds=8)
     create(client, "ksf", cfg)
     refresh(client, "ksf")
-    good = {t: rows(client, "ksf", t) for t in ("users", "projects", "roles", "domains")}
+    tables = ("users", "projects", "roles", "domains", "role_assignments")
+    good = {t: rows(client, "ksf", t) for t in tables}
     assert good["domains"] and good == keystone_tables(keystone)
 
     def fails(status_code: int, *needles: str) -> str:

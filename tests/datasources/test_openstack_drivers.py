@@ -29,6 +29,7 @@ from openstack.compute.v2.service import Service as ComputeService
 from openstack.identity.v3.domain import Domain
 from openstack.identity.v3.project import Project
 from openstack.identity.v3.role import Role
+from openstack.identity.v3.role_assignment import RoleAssignment
 from openstack.identity.v3.user import User
 from openstack.image.v2.image import Image
 from openstack.network.v2.floating_ip import FloatingIP
@@ -78,8 +79,11 @@ def rows_of(cls, **objects) -> dict[str, set[tuple]]:
 #: What Charter's drivers read beyond Congress's schema: whole tables, and columns after
 #: Congress's in a Congress table (so Congress's positional policies read what they did).
 CHARTER_ADDITIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "keystonev3": {"role_assignments": ("role_id", "user_id", "group_id", "project_id",
+                                        "domain_id", "inherited")},
     "nova": {
         "servers": ("host",),
+        "servers.details": ("server_id", "updated_at", "key_name", "config_drive", "locked"),
         "hypervisors": ("host", "hypervisor_type", "vcpus", "vcpus_used", "memory_mb",
                         "memory_mb_used", "local_gb", "local_gb_used", "running_vms"),
         "server_groups": ("id", "name", "policy", "project_id", "user_id",
@@ -163,6 +167,13 @@ SERVER_ACTIVE = {
     "security_groups": [{"name": "default"}], "accessIPv4": "", "accessIPv6": "",
     "progress": 0, "config_drive": "", "links": [],
 }
+SERVER_KEYED = {  # a key pair and a config drive ("True", as Nova sends it)
+    "id": "5d1c2b7a-0f7e-4b8a-9e5c-2f4d6a8b0c1e", "name": "app-1", "status": "SHUTOFF",
+    "tenant_id": PROJECT, "user_id": USER, "hostId": "", "image": "",
+    "flavor": {"id": "1", "links": []}, "created": "2024-05-03T06:00:00Z",
+    "updated": "2024-05-04T06:00:00Z", "addresses": {}, "key_name": "ops",
+    "config_drive": "True", "locked": False, "tags": [], "metadata": {}, "links": [],
+}
 SERVER_ERROR = {  # booted from a volume (Nova sends image ""), never scheduled
     "id": "c0a8b0e2-5e46-4d0a-9a3e-0a8d7f6e1d11", "name": "db-1", "status": "ERROR",
     "tenant_id": PROJECT, "user_id": USER, "hostId": "", "image": "",
@@ -192,7 +203,17 @@ def test_nova_servers_addresses_and_tags():
         (web, "v6net", "fd00::3", 6, "fa:16:3e:00:00:07", "fixed"),
     }
     assert rows["tags"] == {(web, "web"), (web, "prod")}
+    assert rows["servers.details"] == {
+        (web, "2024-05-03T04:01:40Z", None, "False", "False"),
+        ("c0a8b0e2-5e46-4d0a-9a3e-0a8d7f6e1d11", None, None, "False", "True"),
+    }
     assert SERVER_ACTIVE["addresses"]["private"][0].get("network_name") is None  # not mutated
+
+
+def test_nova_servers_details_key_pair_and_config_drive():
+    rows = rows_of(NovaDriver, servers=[Server.existing(**SERVER_KEYED)])
+    assert rows["servers.details"] == {
+        ("5d1c2b7a-0f7e-4b8a-9e5c-2f4d6a8b0c1e", "2024-05-04T06:00:00Z", "ops", "True", "False")}
 
 
 def test_nova_flavor_id_with_an_embedded_flavor():
@@ -527,6 +548,15 @@ def test_glance_images_and_tags():
 def test_keystone_rows():
     rows = rows_of(
         KeystoneDriver,
+        role_assignments=[
+            RoleAssignment.existing(**{"role": {"id": "r1"}, "user": {"id": USER},
+                                       "scope": {"project": {"id": PROJECT}}, "links": {}}),
+            RoleAssignment.existing(**{"role": {"id": "r1"}, "group": {"id": "g1"},
+                                       "scope": {"domain": {"id": "default"},
+                                                 "OS-INHERIT:inherited_to": "projects"},
+                                       "links": {}}),
+            RoleAssignment.existing(**{"role": {"id": "r2"}, "user": {"id": USER},
+                                       "scope": {"system": {"all": True}}, "links": {}})],
         users=[User.existing(**{"id": USER, "name": "alice", "enabled": False,
                                 "default_project_id": PROJECT, "domain_id": "default",
                                 "password_expires_at": None, "options": {}, "links": {}})],
@@ -542,6 +572,9 @@ def test_keystone_rows():
         "projects": {("True", "", "demo", "default", PROJECT)},
         "roles": {("r1", "reader")},
         "domains": {("True", "The default domain", "Default", "default")},
+        "role_assignments": {("r1", USER, None, PROJECT, None, "False"),
+                             ("r1", None, "g1", None, "default", "True"),
+                             ("r2", USER, None, None, None, "False")},
     }
 
 

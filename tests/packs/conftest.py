@@ -99,8 +99,9 @@ def ok(response, status: int = 200):
 
 
 def stand_in(client: TestClient, driver: str, rows: dict[str, list] | None = None) -> None:
-    """A push datasource named for the driver, with all of the driver's tables and columns,
-    holding ``rows`` (table -> objects of column: value)."""
+    """A push datasource named for the driver, with all of the driver's tables and columns
+    (Charter's driver's, as packs read them), holding ``rows`` (table -> objects of column:
+    value)."""
     schema = {t: list(cols) for t, cols in (driver_tables(driver) or {}).items()}
     ok(
         client.post(

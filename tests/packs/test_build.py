@@ -45,7 +45,8 @@ def test_defaults_and_overrides(security):
         (
             {"admin_port": [[22, "SSH"]]},
             "no parameter 'admin_port'; the pack's parameters: admin_ports, admin_projects, "
-            "allowed_flavors",
+            "admin_roles, allowed_flavors, config_drive_projects, denied_flavors, denied_images, "
+            "error_hours, service_projects, shutoff_days",
         ),
         (
             {"admin_ports": [["22", "SSH"]]},

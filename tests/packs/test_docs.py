@@ -81,14 +81,30 @@ CLOUD = {
     },
     "glancev2": {
         "images": [
-            {"id": "img-ubuntu", "owner": "p-admin", "visibility": "public", "status": "active"},
-            {"id": "img-tools", "owner": "shop", "visibility": "public", "status": "active"},
+            {
+                "id": "img-ubuntu",
+                "owner": "p-admin",
+                "visibility": "public",
+                "status": "active",
+                "checksum": "3d6f1c2e9a8b7c6d5e4f3a2b1c0d9e8f",
+            },
+            {
+                "id": "img-tools",
+                "owner": "shop",
+                "visibility": "public",
+                "status": "active",
+                "checksum": "8e2f6a1b3c4d5e6f7a8b9c0d1e2f3a4b",
+            },
         ],
     },
     "keystonev3": {
         "projects": [
             {"id": "p-admin", "name": "admin", "enabled": "True"},
             {"id": "shop", "name": "shop", "enabled": "True"},
+        ],
+        "role_assignments": [
+            {"role_id": "r-admin", "user_id": "u-admin", "project_id": "p-admin"},
+            {"role_id": "r-member", "user_id": "u-ann", "project_id": "shop"},
         ],
     },
 }

@@ -16,6 +16,10 @@ capacity and usage of a hypervisor (vCPUs, RAM, disk, running servers) come from
 answers them from Placement only, and those columns are None. A server group's ``policy``
 is the 2.64 ``policy`` field, or the one entry of the older ``policies`` list;
 ``max_server_per_host`` (its anti-affinity rule) exists from 2.64 on, None before.
+
+``servers.details`` is Charter's (Congress's driver had no such table): what a security
+check needs of a server beyond Congress's columns -- when it last changed, its key pair,
+its config drive -- in a table of its own, so that Congress's ``servers`` keeps its columns.
 """
 
 from __future__ import annotations
@@ -109,10 +113,25 @@ def zone_state(state: Any) -> Any:
     return state
 
 
+def true_text(value: Any) -> Any:
+    """Nova's config_drive ("True", "" or a JSON boolean) and locked as "True"/"False"."""
+    if value is None:
+        return None
+    return str(value is True or str(value).strip().lower() in ("true", "1", "yes"))
+
+
+def details(server: Any) -> dict:
+    """The columns of ``servers.details``, from the server's body."""
+    return {"updated_at": server.updated_at, "key_name": server.key_name or None,
+            "config_drive": true_text(server.has_config_drive) or "False",
+            "locked": true_text(server.is_locked)}
+
+
 SERVERS = {
     "translation-type": "HDICT", "table-name": "servers", "selector-type": "DOT_SELECTOR",
     "objects-extract-fn": lambda servers: [
-        extended(s, address_list=flat_addresses(s.addresses)) for s in servers],
+        extended(s, address_list=flat_addresses(s.addresses), details=details(s))
+        for s in servers],
     "field-translators": (
         field("id", desc="server id"),
         field("name", desc="server name"),
@@ -144,6 +163,16 @@ SERVERS = {
             "translation-type": "LIST", "table-name": "tags", "parent-key": "id",
             "parent-col-name": "server_id", "parent-key-desc": "server id",
             "val-col": "tag", "val-col-desc": "a tag of the server", "translator": value()}},
+        {"fieldname": "details", "translator": {
+            "translation-type": "HDICT", "table-name": "servers.details",
+            "parent-key": "id", "parent-col-name": "server_id",
+            "parent-key-desc": "server id", "selector-type": "DICT_SELECTOR",
+            "field-translators": (
+                field("updated_at", desc="when the server last changed (status included)"),
+                field("key_name", desc="key pair injected at boot (None: none)"),
+                field("config_drive", desc="True when the server has a config drive"),
+                field("locked", desc="True when locked (None before microversion 2.9)"),
+            )}},
     ),
 }
 FLAVORS = {
@@ -267,8 +296,9 @@ def _server(verb: str, description: str) -> Action:
 
 class NovaDriver(OpenStackDriver):
     driver = "nova"
-    description = ("OpenStack Compute (Nova): servers, addresses, tags, flavors, hypervisors "
-                   "with capacity, services, availability zones, server groups, aggregates")
+    description = ("OpenStack Compute (Nova): servers (with addresses, tags and details), "
+                   "flavors, hypervisors with capacity, services, availability zones, server "
+                   "groups, aggregates")
     service_type = "compute"
     service_label = "Nova"
     config_options: ClassVar[tuple[ConfigOption, ...]] = (*OPENSTACK_OPTIONS, ConfigOption(
