@@ -80,7 +80,28 @@ def keystone_tables(ks: KeystoneServer) -> dict[str, set[tuple]]:
         "roles": {(r["id"], r["name"]) for r in get("roles")},
         "domains": {(str(d["enabled"]), d["description"], d["name"], d["id"])
                     for d in get("domains")},
+        "services": {(s["id"], s["type"], s.get("name"), str(s["enabled"]), s.get("description"))
+                     for s in get("services")},
+        "endpoints": {(e["id"], e["service_id"], e["interface"], e["region_id"], e["url"],
+                       str(e["enabled"])) for e in get("endpoints")},
+        "endpoint_versions": endpoint_versions(ks, get("endpoints")),
     }
+
+
+def endpoint_versions(ks: KeystoneServer, endpoints: list[dict]) -> set[tuple]:
+    """What each enabled public endpoint's root answers, read here with httpx: this
+    Keystone's catalog holds only endpoints on Keystone itself (tests that add others
+    delete them), whose root lists its versions with a "stable" status."""
+    out = set()
+    for e in endpoints:
+        if e["interface"] != "public" or not e["enabled"]:
+            continue
+        assert e["url"].startswith(ks.base_url), f"an endpoint a test left behind: {e}"
+        answer = httpx.get(f"{ks.base_url}/", headers={"Accept": "application/json"})
+        for v in answer.json()["versions"]["values"]:
+            status = "CURRENT" if v["status"] == "stable" else v["status"].upper()
+            out.add((e["id"], v["id"], v["id"][1:].split(".")[0], status, None, None, None))
+    return out
 
 
 def _bare(message: str) -> str:
@@ -116,6 +137,10 @@ def test_tables_match_keystone(client, keystone):
     assert st["rows"] == {t: len(want) for t, want in expected.items()}
     assert ("True", "The default domain", "Default", "default") in expected["domains"]
     assert {n for _, n in expected["roles"]} >= {"admin", "member", "reader"}
+    # The bootstrap catalog: Keystone itself, whose public endpoint offers identity v3.
+    assert {t for _, t, *_ in expected["services"]} == {"identity"}
+    assert {(major, s) for _, _, major, s, *_ in expected["endpoint_versions"]} == {
+        ("3", "CURRENT")}
 
 
 def test_schema_and_actions_through_the_api(client, keystone):
@@ -126,6 +151,10 @@ def test_schema_and_actions_through_the_api(client, keystone):
         "roles": ["id", "name"],
         "projects": ["enabled", "description", "name", "domain_id", "id"],
         "domains": ["enabled", "description", "name", "id"],
+        "services": ["id", "type", "name", "enabled", "description"],
+        "endpoints": ["id", "service_id", "interface", "region_id", "url", "enabled"],
+        "endpoint_versions": ["endpoint_id", "version_id", "major", "status", "min_version",
+                              "max_version", "error"],
     }
     actions = ok(client.get("/v1/data-sources/ks/actions"))["results"]
     assert [a["name"] for a in actions] == ["users.disable", "users.enable",
