@@ -20,15 +20,30 @@ from tests.realservices.keystone import free_port
 
 json_service = http_service.json_service
 
-KEYSTONE_ROOT = {"versions": {"values": [
-    {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-     "links": [{"rel": "self", "href": "http://ks/v3/"}]}]}}
-NOVA_ROOT = {"versions": [
-    {"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": ""},
-    {"id": "v2.1", "status": "CURRENT", "version": "2.95", "min_version": "2.1"}]}
-CINDER_ROOT = {"versions": [
-    {"id": "v3.0", "status": "CURRENT", "version": "3.70", "min_version": "3.0"},
-    {"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": ""}]}
+KEYSTONE_ROOT = {
+    "versions": {
+        "values": [
+            {
+                "id": "v3.14",
+                "status": "stable",
+                "updated": "2020-04-07T00:00:00Z",
+                "links": [{"rel": "self", "href": "http://ks/v3/"}],
+            }
+        ]
+    }
+}
+NOVA_ROOT = {
+    "versions": [
+        {"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": ""},
+        {"id": "v2.1", "status": "CURRENT", "version": "2.95", "min_version": "2.1"},
+    ]
+}
+CINDER_ROOT = {
+    "versions": [
+        {"id": "v3.0", "status": "CURRENT", "version": "3.70", "min_version": "3.0"},
+        {"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": ""},
+    ]
+}
 
 
 @pytest.fixture
@@ -42,14 +57,17 @@ def rows(session, *endpoints: tuple[str, str]) -> set[tuple]:
     return {tuple(r.values()) for r in endpoint_versions(session, endpoints)}
 
 
-@pytest.mark.parametrize(("url", "root"), [
-    ("http://nova:8774/v2.1/%(tenant_id)s", "http://nova:8774/"),
-    ("http://cinder:8776/v3/$(project_id)s", "http://cinder:8776/"),
-    ("https://cloud.example/identity/v3/", "https://cloud.example/identity/"),
-    ("http://glance:9292", "http://glance:9292/"),
-    ("http://neutron:9696/", "http://neutron:9696/"),
-    ("http://swift:8080/v1/AUTH_%(tenant_id)s", "http://swift:8080/"),
-])
+@pytest.mark.parametrize(
+    ("url", "root"),
+    [
+        ("http://nova:8774/v2.1/%(tenant_id)s", "http://nova:8774/"),
+        ("http://cinder:8776/v3/$(project_id)s", "http://cinder:8776/"),
+        ("https://cloud.example/identity/v3/", "https://cloud.example/identity/"),
+        ("http://glance:9292", "http://glance:9292/"),
+        ("http://neutron:9696/", "http://neutron:9696/"),
+        ("http://swift:8080/v1/AUTH_%(tenant_id)s", "http://swift:8080/"),
+    ],
+)
 def test_version_root_cuts_the_version_and_project_segments(url, root):
     assert version_root(url) == root
 
@@ -60,8 +78,13 @@ def test_each_version_of_each_shape_is_a_row(session, json_service):
     json_service.serve("/volume/", CINDER_ROOT)
     json_service.serve("/image/", {"version": {"id": "v2.9", "status": "CURRENT"}})
     base = json_service.url
-    assert rows(session, ("ks", f"{base}/identity/v3/"), ("nova", f"{base}/compute/v2.1"),
-                ("cinder", f"{base}/volume/v3/%(project_id)s"), ("glance", f"{base}/image/")) == {
+    assert rows(
+        session,
+        ("ks", f"{base}/identity/v3/"),
+        ("nova", f"{base}/compute/v2.1"),
+        ("cinder", f"{base}/volume/v3/%(project_id)s"),
+        ("glance", f"{base}/image/"),
+    ) == {
         ("ks", "v3.14", "3", "CURRENT", None, None, None),
         ("nova", "v2.0", "2", "SUPPORTED", None, None, None),
         ("nova", "v2.1", "2", "CURRENT", "2.1", "2.95", None),
@@ -94,20 +117,22 @@ def test_a_service_answering_garbage_is_an_error_row(session, json_service):
     assert row["error"].startswith(f"{json_service.url}/ did not answer a version document")
 
 
-@pytest.mark.parametrize("document", [{"versions": []}, {"versions": [{"status": "CURRENT"}]},
-                                      {"versions": "v3"}])
+@pytest.mark.parametrize(
+    "document", [{"versions": []}, {"versions": [{"status": "CURRENT"}]}, {"versions": "v3"}]
+)
 def test_a_document_without_usable_versions_is_an_error_row(session, json_service, document):
     json_service.serve("/", document)
     [row] = endpoint_versions(session, [("e1", json_service.url)])
     assert row["status"] == ERROR and row["error"]
 
 
-def test_a_service_that_is_down_is_an_error_row_and_the_others_still_read(session,
-                                                                           json_service):
+def test_a_service_that_is_down_is_an_error_row_and_the_others_still_read(session, json_service):
     json_service.serve("/", KEYSTONE_ROOT)
     closed = f"http://127.0.0.1:{free_port()}/v2.1"
-    got = {r["endpoint_id"]: r for r in endpoint_versions(
-        session, [("down", closed), ("up", json_service.url)])}
+    got = {
+        r["endpoint_id"]: r
+        for r in endpoint_versions(session, [("down", closed), ("up", json_service.url)])
+    }
     assert got["up"]["version_id"] == "v3.14"
     assert got["down"]["status"] == ERROR
     assert "is unreachable" in got["down"]["error"]
@@ -129,23 +154,34 @@ def test_the_driver_reads_enabled_endpoints_of_its_interface_only(json_service, 
             self.id, self.interface, self.is_enabled = id, interface, enabled
             self.url = f"{json_service.url}/v3/"
 
-    config = {"auth_url": "http://ks:5000/v3", "username": "u", "password": "p",
-              "project_name": "admin"}
+    config = {
+        "auth_url": "http://ks:5000/v3",
+        "username": "u",
+        "password": "p",
+        "project_name": "admin",
+    }
     driver = KeystoneDriver("ks", config)
     monkeypatch.setattr(driver, "_get_session", lambda: ks_session.Session(timeout=2))
     endpoints = [E("pub", "public"), E("int", "internal"), E("off", "public", enabled=False)]
     assert {r["endpoint_id"] for r in driver.versions(endpoints)} == {"pub"}
-    assert KeystoneDriver("ks", {**config, "endpoint_versions": "false"}).versions(
-        endpoints) == []
+    assert KeystoneDriver("ks", {**config, "endpoint_versions": "false"}).versions(endpoints) == []
 
 
 def test_endpoint_versions_must_be_a_boolean():
     with pytest.raises(Exception, match="endpoint_versions must be true or false"):
-        KeystoneDriver("ks", {"auth_url": "http://ks:5000/v3", "username": "u",
-                              "password": "p", "project_name": "admin",
-                              "endpoint_versions": "sometimes"})
+        KeystoneDriver(
+            "ks",
+            {
+                "auth_url": "http://ks:5000/v3",
+                "username": "u",
+                "password": "p",
+                "project_name": "admin",
+                "endpoint_versions": "sometimes",
+            },
+        )
 
 
 def test_describe_failure_of_something_unexpected():
     assert discovery.describe_failure("http://x/", ValueError("boom")) == (
-        "http://x/ could not be read (ValueError: boom)")
+        "http://x/ could not be read (ValueError: boom)"
+    )

@@ -36,9 +36,9 @@ def test_list():
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["ID", "VERSION", "CONTROLS", "TITLE", "FROM"]
-    assert lines[1].split()[:3] == [PACK, "0.1.0", "8"]
+    assert [PACK, "0.1.0", "8"] in [line.split()[:3] for line in lines[1:]]
     listed = json.loads(charter("pack", "list", "--format", "json").stdout)
-    assert [p["id"] for p in listed["packs"]] == [PACK] and listed["unavailable"] == []
+    assert PACK in [p["id"] for p in listed["packs"]] and listed["unavailable"] == []
 
 
 def test_list_shows_a_broken_pack_and_fails(monkeypatch, tmp_path):
@@ -76,7 +76,7 @@ def test_show_a_folder_and_mistakes(tmp_path):
     assert charter("pack", "show", str(folder)).stdout.startswith("tiny 1.0.0: A tiny pack")
     result = charter("pack", "show", "nope")
     assert result.exit_code == 2
-    assert "no installed pack 'nope' (installed: openstack-security)" in result.stderr
+    assert "no installed pack 'nope' (installed: " in result.stderr
     bad = write_pack(tmp_path / "bad", PACK_YAML.replace("version: 1.0.0", "version: x"))
     result = charter("pack", "show", str(bad))
     assert result.exit_code == 1

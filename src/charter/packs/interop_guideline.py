@@ -58,8 +58,9 @@ def _get(data: Mapping[str, Any], *path: str) -> Any:
     here: Any = data
     for key in path:
         if not isinstance(here, Mapping) or key not in here:
-            raise GuidelineError(f"the guideline has no {'.'.join(path)} (is it an interop "
-                                 "guideline of schema 2.0?)")
+            raise GuidelineError(
+                f"the guideline has no {'.'.join(path)} (is it an interop guideline of schema 2.0?)"
+            )
         here = here[key]
     return here
 
@@ -74,9 +75,11 @@ def api_of(capability: str, project: str) -> tuple[str, str | None]:
     """
     if project not in PROJECTS:
         known = ", ".join(sorted(PROJECTS))
-        raise GuidelineError(f"capability {capability}: project {project!r} has no service "
-                             f"type in charter.packs.interop_guideline.PROJECTS ({known}); "
-                             "add it there")
+        raise GuidelineError(
+            f"capability {capability}: project {project!r} has no service "
+            f"type in charter.packs.interop_guideline.PROJECTS ({known}); "
+            "add it there"
+        )
     service_type, version = PROJECTS[project]
     named = _NAMED_VERSION.search(f"{capability}-")
     if named and version is not None:
@@ -109,13 +112,17 @@ def facts(data: Mapping[str, Any], source: str) -> str:
         for state in STATUSES:
             for name in sorted(listed.get(state, [])):
                 if name not in capabilities:
-                    raise GuidelineError(f"component {component} lists {state} capability "
-                                         f"{name}, which the guideline does not describe")
+                    raise GuidelineError(
+                        f"component {component} lists {state} capability "
+                        f"{name}, which the guideline does not describe"
+                    )
                 project = str(_get(capabilities[name], "project"))
                 service_type, version = api_of(name, project)
-                cap_lines.append(f"capability({_string(name)}, {_string(component)}, "
-                                 f"{_string(project)}, {_string(state)}, "
-                                 f"{_string(service_type)})")
+                cap_lines.append(
+                    f"capability({_string(name)}, {_string(component)}, "
+                    f"{_string(project)}, {_string(state)}, "
+                    f"{_string(service_type)})"
+                )
                 if version is not None:
                     api_lines.append(f"capability_api({_string(name)}, {_string(version)})")
     lines += [
@@ -149,10 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m charter.packs.interop_guideline",
         description="Write an OpenStack interop guideline's capabilities as the interop "
-                    "pack's Datalog facts.")
+        "pack's Datalog facts.",
+    )
     parser.add_argument("guideline", type=Path, help="the guideline JSON, e.g. 2020.06.json")
-    parser.add_argument("out", type=Path, nargs="?",
-                        help="the .dl file to write (default: standard output)")
+    parser.add_argument(
+        "out", type=Path, nargs="?", help="the .dl file to write (default: standard output)"
+    )
     args = parser.parse_args(argv)
     try:
         text = generate(args.guideline)

@@ -76,21 +76,30 @@ def version_rows(endpoint_id: str, versions: Any) -> list[dict[str, Any]]:
             return [error_row(endpoint_id, f"a version without an id: {_short(repr(version))}")]
         ident = version["id"]
         major = _MAJOR.match(ident)
-        rows.append({
-            "endpoint_id": endpoint_id,
-            "version_id": ident,
-            "major": major.group(1) if major else None,
-            "status": Status.normalize(str(version.get("status") or "")),
-            "min_version": _text(version.get("min_version")),
-            "max_version": _text(version.get("max_version") or version.get("version")),
-            "error": None,
-        })
+        rows.append(
+            {
+                "endpoint_id": endpoint_id,
+                "version_id": ident,
+                "major": major.group(1) if major else None,
+                "status": Status.normalize(str(version.get("status") or "")),
+                "min_version": _text(version.get("min_version")),
+                "max_version": _text(version.get("max_version") or version.get("version")),
+                "error": None,
+            }
+        )
     return rows
 
 
 def error_row(endpoint_id: str, error: str) -> dict[str, Any]:
-    return {"endpoint_id": endpoint_id, "version_id": None, "major": None, "status": ERROR,
-            "min_version": None, "max_version": None, "error": error}
+    return {
+        "endpoint_id": endpoint_id,
+        "version_id": None,
+        "major": None,
+        "status": ERROR,
+        "min_version": None,
+        "max_version": None,
+        "error": error,
+    }
 
 
 def describe_failure(url: str, exc: Exception) -> str:
@@ -127,8 +136,9 @@ def endpoint_versions(session: Any, endpoints: Iterable[tuple[str, str]]) -> lis
     if not roots:
         return []
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(roots))) as pool:
-        answers = dict(zip(roots, pool.map(lambda r: fetch_versions(session, r), roots),
-                           strict=True))
+        answers = dict(
+            zip(roots, pool.map(lambda r: fetch_versions(session, r), roots), strict=True)
+        )
     rows: list[dict[str, Any]] = []
     for endpoint_id, url in endpoints:
         answer = answers[version_root(url)]
