@@ -98,8 +98,9 @@ ENDPOINT_VERSIONS = {
     ),
 }
 VERSIONS_OPTION = ConfigOption(
-    "endpoint_versions", "read the version document of every enabled endpoint of "
-    "interface into endpoint_versions (true/false)", default=True)
+    "endpoint_versions", "read the version document at the root of every enabled endpoint "
+    "of interface (unauthenticated) into endpoint_versions (true/false); one that cannot be "
+    "read is an ERROR row, not a failed poll", default=True)
 
 
 class KeystoneDriver(OpenStackDriver):
