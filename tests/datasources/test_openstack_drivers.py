@@ -27,9 +27,11 @@ from openstack.compute.v2.server import Server
 from openstack.compute.v2.server_group import ServerGroup
 from openstack.compute.v2.service import Service as ComputeService
 from openstack.identity.v3.domain import Domain
+from openstack.identity.v3.endpoint import Endpoint
 from openstack.identity.v3.project import Project
 from openstack.identity.v3.role import Role
 from openstack.identity.v3.role_assignment import RoleAssignment
+from openstack.identity.v3.service import Service as CatalogService
 from openstack.identity.v3.user import User
 from openstack.image.v2.image import Image
 from openstack.network.v2.floating_ip import FloatingIP
@@ -79,8 +81,14 @@ def rows_of(cls, **objects) -> dict[str, set[tuple]]:
 #: What Charter's drivers read beyond Congress's schema: whole tables, and columns after
 #: Congress's in a Congress table (so Congress's positional policies read what they did).
 CHARTER_ADDITIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    "keystonev3": {"role_assignments": ("role_id", "user_id", "group_id", "project_id",
-                                        "domain_id", "inherited")},
+    "keystonev3": {
+        "role_assignments": ("role_id", "user_id", "group_id", "project_id", "domain_id",
+                             "inherited"),
+        "services": ("id", "type", "name", "enabled", "description"),
+        "endpoints": ("id", "service_id", "interface", "region_id", "url", "enabled"),
+        "endpoint_versions": ("endpoint_id", "version_id", "major", "status", "min_version",
+                              "max_version", "error"),
+    },
     "nova": {
         "servers": ("host",),
         "servers.details": ("server_id", "updated_at", "key_name", "config_drive", "locked"),
@@ -566,7 +574,16 @@ def test_keystone_rows():
                                       "tags": []})],
         roles=[Role.existing(**{"id": "r1", "name": "reader", "domain_id": None})],
         domains=[Domain.existing(**{"id": "default", "name": "Default", "enabled": True,
-                                    "description": "The default domain"})])
+                                    "description": "The default domain"})],
+        services=[CatalogService.existing(**{"id": "s1", "type": "identity",
+                                             "name": "keystone", "enabled": True,
+                                             "description": None, "links": {}})],
+        endpoints=[Endpoint.existing(**{"id": "e1", "service_id": "s1", "interface": "public",
+                                        "region_id": "RegionOne", "enabled": False,
+                                        "url": "http://ks:5000/v3/", "links": {}})],
+        endpoint_versions=[
+            {"endpoint_id": "e1", "version_id": "v3.14", "major": "3", "status": "CURRENT",
+             "min_version": None, "max_version": None, "error": None}])
     assert rows == {
         "users": {(USER, "alice", "False", PROJECT, "default")},
         "projects": {("True", "", "demo", "default", PROJECT)},
@@ -575,6 +592,9 @@ def test_keystone_rows():
         "role_assignments": {("r1", USER, None, PROJECT, None, "False"),
                              ("r1", None, "g1", None, "default", "True"),
                              ("r2", USER, None, None, None, "False")},
+        "services": {("s1", "identity", "keystone", "True", None)},
+        "endpoints": {("e1", "s1", "public", "RegionOne", "http://ks:5000/v3/", "False")},
+        "endpoint_versions": {("e1", "v3.14", "3", "CURRENT", None, None, None)},
     }
 
 

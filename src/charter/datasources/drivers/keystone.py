@@ -1,18 +1,35 @@
 """``keystonev3``: Keystone's users, projects, roles and domains, as Congress's driver had them,
-and the role assignments (a table Congress's driver did not have).
+and what Congress's driver left out: the role assignments, and the service catalog.
 
 Keystone is one service for the whole cloud, so this driver reads one identity endpoint
 (``region_name``'s, else the catalog's first) rather than every region. ``enabled`` holds
 "True"/"False" as Congress stored it. ``role_assignments`` is Keystone's ``GET
 /v3/role_assignments`` as listed (not ``effective``): a group's assignment is one row naming
 the group, and an inherited one names the domain or project it is inherited from.
+
+Charter adds the catalog (``services``, ``endpoints``) and ``endpoint_versions``: the API
+versions each enabled endpoint of the configured ``interface`` offers, read from its version
+document (:mod:`charter.datasources.drivers.discovery`), so policies can check what the
+cloud serves (the ``interop`` pack checks it against the OpenStack interop guideline).
+A service that cannot be read gives an ``ERROR`` row there, never a failed poll.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
-from charter.datasources.drivers.openstack import ID, Action, OpenStackDriver, extended, field
+from charter.datasources.driver import ConfigOption
+from charter.datasources.drivers import discovery
+from charter.datasources.drivers.openstack import (
+    ID,
+    OPENSTACK_OPTIONS,
+    Action,
+    OpenStackDriver,
+    extended,
+    field,
+    flag,
+)
 
 USERS = {
     "translation-type": "HDICT", "table-name": "users", "selector-type": "DOT_SELECTOR",
@@ -47,6 +64,46 @@ DOMAINS = {
         field("id", desc="domain id"),
     ),
 }
+SERVICES = {
+    "translation-type": "HDICT", "table-name": "services", "selector-type": "DOT_SELECTOR",
+    "field-translators": (
+        field("id", desc="service id"),
+        field("type", desc="service type, e.g. identity, compute, image, block-storage"),
+        field("name", desc="service name, e.g. keystone, nova"),
+        field("is_enabled", "enabled", "True when the service is enabled"),
+        field("description", desc="service description"),
+    ),
+}
+ENDPOINTS = {
+    "translation-type": "HDICT", "table-name": "endpoints", "selector-type": "DOT_SELECTOR",
+    "field-translators": (
+        field("id", desc="endpoint id"),
+        field("service_id", desc="the service the endpoint serves"),
+        field("interface", desc="public, internal or admin"),
+        field("region_id", desc="region of the endpoint"),
+        field("url", desc="endpoint URL, as the catalog holds it (templates unexpanded)"),
+        field("is_enabled", "enabled", "True when the endpoint is enabled"),
+    ),
+}
+ENDPOINT_VERSIONS = {
+    "translation-type": "HDICT", "table-name": "endpoint_versions",
+    "selector-type": "DICT_SELECTOR",
+    "field-translators": (
+        field("endpoint_id", desc="the endpoint whose version document was read"),
+        field("version_id", desc="a version it offers, e.g. v3.14, v2.1 (null on ERROR)"),
+        field("major", desc="the version's major number as text, e.g. 3 for v3.14"),
+        field("status", desc="CURRENT, SUPPORTED, DEPRECATED, EXPERIMENTAL or UNKNOWN "
+                             "(keystoneauth's normalisation; stable is CURRENT); ERROR when "
+                             "the document could not be read"),
+        field("min_version", desc="lowest microversion, when the version has microversions"),
+        field("max_version", desc="highest microversion, when the version has microversions"),
+        field("error", desc="why the document could not be read (ERROR rows only)"),
+    ),
+}
+VERSIONS_OPTION = ConfigOption(
+    "endpoint_versions", "read the version document at the root of every enabled endpoint "
+    "of interface (unauthenticated) into endpoint_versions (true/false); one that cannot be "
+    "read is an ERROR row, not a failed poll", default=True)
 
 
 
@@ -82,11 +139,13 @@ ROLE_ASSIGNMENTS = {
 class KeystoneDriver(OpenStackDriver):
     driver = "keystonev3"
     description = ("OpenStack Identity (Keystone v3): users, projects, roles, domains, role "
-                   "assignments")
+                   "assignments, and the service catalog with each endpoint's API versions")
+    config_options: ClassVar[tuple[ConfigOption, ...]] = (*OPENSTACK_OPTIONS, VERSIONS_OPTION)
     service_type = "identity"
     service_label = "Keystone"
     all_regions = False
-    translators = (USERS, ROLES, PROJECTS, DOMAINS, ROLE_ASSIGNMENTS)
+    translators = (USERS, ROLES, PROJECTS, DOMAINS, ROLE_ASSIGNMENTS, SERVICES, ENDPOINTS,
+                   ENDPOINT_VERSIONS)
     action_list: ClassVar[tuple[Action, ...]] = (
         Action("users.disable", "Disable a user: it can no longer log in", (ID("user"),),
                lambda c, a: c.identity.update_user(a["id"], is_enabled=False)),
@@ -99,8 +158,25 @@ class KeystoneDriver(OpenStackDriver):
                lambda c, a: c.identity.update_project(a["id"], is_enabled=True)),
     )
 
+    def check_config(self) -> None:
+        super().check_config()
+        self.read_versions = flag(self.config.get("endpoint_versions", True),
+                                  "endpoint_versions", self.name)
+
     def listings(self, conn: Any) -> dict:
         identity = conn.identity
+        endpoints = functools.cache(lambda: list(identity.endpoints()))
         return {"users": identity.users, "roles": identity.roles,
                 "projects": identity.projects, "domains": identity.domains,
-                "role_assignments": identity.role_assignments}
+                "role_assignments": identity.role_assignments,
+                "services": identity.services, "endpoints": endpoints,
+                "endpoint_versions": lambda: self.versions(endpoints())}
+
+    def versions(self, endpoints: list[Any]) -> list[dict[str, Any]]:
+        """endpoint_versions' rows: each enabled endpoint of ``interface``, read unauthenticated
+        through the datasource's session (its TLS settings and timeout)."""
+        if not self.read_versions:
+            return []
+        chosen = [(e.id, e.url) for e in endpoints
+                  if e.interface == self.interface and e.is_enabled is not False and e.url]
+        return discovery.endpoint_versions(self._get_session(), chosen)
