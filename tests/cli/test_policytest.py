@@ -485,6 +485,12 @@ def test_junit_report_reads_as_jenkins_reads_it(suite, tmp_path_factory):
             "case 'a' is also at line 2",
         ),
         ("cases: [\n", "2:1", "error[test_syntax]: malformed YAML"),
+        (
+            "cases:\n  - name: a\n    data:\n      n:servers: [[1]]\n      n:servers: [[2]]\n"
+            "    expect: {p: []}\n",
+            "5:7",
+            "key 'n:servers' is written twice in one mapping (first at line 4)",
+        ),
         ("- 1\n", "1:1", "a test file is a mapping"),
         (
             "cases:\n  - name: a\n    data: {servers: []}\n    expect: {p: []}\n",

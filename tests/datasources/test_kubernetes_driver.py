@@ -643,9 +643,12 @@ POSTURE = {
 def posture(client) -> dict[str, tuple[str, set[tuple]]]:
     r = client.get("/v1/packs/kubernetes-pod-security/posture?rows=true")
     assert r.status_code == 200, r.text
+    controls = r.json()["controls"]
+    for row in (row for c in controls for row in c["rows"]):  # a namespace is the owner
+        assert row["project"] == row["columns"].get("namespace"), row
     return {c["id"]: (c["status"], {(row["resource"], row["columns"].get("namespace"),
                                      row["detail"]) for row in c["rows"]})
-            for c in r.json()["controls"]}
+            for c in controls}
 
 
 def test_the_pod_security_pack_judges_the_recorded_cluster_and_its_changes(kube_api, fake_kube):

@@ -96,6 +96,15 @@ def test_duplicate_controls_are_refused_at_the_second(tmp_path):
     ]
 
 
+def test_a_key_written_twice_is_refused_at_both_places(tmp_path):
+    folder = write_pack(tmp_path / "p", "id: tiny\ntitle: A\nid: other\n")
+    (error,) = errors_of(folder)
+    assert error == (
+        f"{folder / 'pack.yaml'}:3:1: error[pack_syntax]: key 'id' is written twice in one "
+        "mapping (first at line 1); YAML would keep only the last: merge them"
+    )
+
+
 def test_malformed_yaml_and_a_folder_without_pack_yaml(tmp_path):
     folder = write_pack(tmp_path / "p", "id: [unclosed\n")
     (error,) = errors_of(folder)

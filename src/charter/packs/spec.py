@@ -47,6 +47,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from charter.lang import limits
 from charter.lang.ast import Span
 from charter.lang.errors import Diagnostic, PolicyError
+from charter.lang.yaml_nodes import duplicate_keys
+
+OWNER_COLUMNS = ("project", "namespace")
+"""Column names a posture reads as the owner of a violation's resource, first found wins."""
 
 __all__ = [
     "SEVERITIES",
@@ -159,7 +163,9 @@ class ControlSpec(_Model):
 
     @property
     def project_column(self) -> str | None:
-        return "project" if "project" in self.column_names else None
+        """The column that says who owns the resource: ``project`` (OpenStack), else
+        ``namespace`` (Kubernetes); the posture shows it as the row's project."""
+        return next((c for c in OWNER_COLUMNS if c in self.column_names), None)
 
 
 class PackSpec(_Model):
@@ -302,6 +308,17 @@ def _compose(file: str, text: str) -> tuple[Any, Node | None]:
     loader = _YamlLoader(text)
     try:
         root = loader.get_single_node()
+        repeated = [
+            Diagnostic(
+                "pack_syntax",
+                f"key {key.value!r} is written twice in one mapping (first at line "
+                f"{first.start_mark.line + 1}); YAML would keep only the last: merge them",
+                Span(file, key.start_mark.line + 1, key.start_mark.column + 1),
+            )
+            for key, first in duplicate_keys(root)
+        ]
+        if repeated:
+            raise PackError(repeated)
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -56,6 +56,7 @@ from charter.lang import limits
 from charter.lang.library import _Loader as _LibraryLoader  # maps rule text into its YAML
 from charter.lang.library import load_library_file
 from charter.lang.parser import Origin
+from charter.lang.yaml_nodes import duplicate_keys
 
 __all__ = [
     "DeltaCheck",
@@ -373,6 +374,17 @@ def _compose(path: str, text: str) -> tuple[Any, Node | None]:
     loader = _YamlLoader(text)
     try:
         root = loader.get_single_node()
+        repeated = [
+            _message(
+                f"{path}:{key.start_mark.line + 1}:{key.start_mark.column + 1}",
+                f"key {key.value!r} is written twice in one mapping (first at line "
+                f"{first.start_mark.line + 1}); YAML would keep only the last: merge them",
+                "test_syntax",
+            )
+            for key, first in duplicate_keys(root)
+        ]
+        if repeated:
+            raise TestFileError(repeated)
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
