@@ -247,14 +247,18 @@ def rest(sess: ks_session.Session, service: str, path: str, key: str,
 
 def expected_nova(sess) -> dict[str, set[tuple]]:
     servers = rest(sess, "compute", "/servers/detail?all_tenants=1", "servers", "2.26")
-    out: dict[str, set[tuple]] = {"servers": set(), "servers.addresses": set(), "tags": set()}
+    out: dict[str, set[tuple]] = {"servers": set(), "servers.addresses": set(), "tags": set(),
+                                  "servers.details": set()}
     for s in servers:
         image = s["image"]["id"] if s.get("image") else None
         out["servers"].add((s["id"], s["name"], s["hostId"], s["status"], s["tenant_id"],
                             s["user_id"], image, s["flavor"]["id"],
                             s.get("OS-EXT-AZ:availability_zone"),
-                            s.get("OS-EXT-SRV-ATTR:hypervisor_hostname"), s["created"],
-                            s.get("OS-EXT-SRV-ATTR:host")))
+                            s.get("OS-EXT-SRV-ATTR:hypervisor_hostname"), s["created"]))
+        drive = str(s.get("config_drive") is True
+                    or str(s.get("config_drive")).lower() in ("true", "1", "yes"))
+        out["servers.details"].add((s["id"], s["updated"], s.get("key_name") or None, drive,
+                                    str(s["locked"]), s.get("OS-EXT-SRV-ATTR:host")))
         for network, addresses in s["addresses"].items():
             for a in addresses:
                 out["servers.addresses"].add((s["id"], network, a["addr"], a["version"],
@@ -264,11 +268,14 @@ def expected_nova(sess) -> dict[str, set[tuple]]:
     out["flavors"] = {(f["id"], f["name"], f["vcpus"], f["ram"], f["disk"],
                        f["OS-FLV-EXT-DATA:ephemeral"], f["rxtx_factor"])
                       for f in rest(sess, "compute", "/flavors/detail", "flavors", "2.26")}
-    out["hypervisors"] = {
-        (h["hypervisor_hostname"], h["id"], h["state"], h["status"], h["service"]["host"],
-         h["hypervisor_type"], h["vcpus"], h["vcpus_used"], h["memory_mb"],
-         h["memory_mb_used"], h["local_gb"], h["local_gb_used"], h["running_vms"])
-        for h in rest(sess, "compute", "/os-hypervisors/detail", "hypervisors", "2.26")}
+    hypervisors = rest(sess, "compute", "/os-hypervisors/detail", "hypervisors", "2.26")
+    out["hypervisors"] = {(h["hypervisor_hostname"], h["id"], h["state"], h["status"])
+                          for h in hypervisors}
+    out["hypervisors.capacity"] = {
+        (h["id"], h["service"]["host"], h["hypervisor_type"], h["vcpus"], h["vcpus_used"],
+         h["memory_mb"], h["memory_mb_used"], h["local_gb"], h["local_gb_used"],
+         h["running_vms"])
+        for h in hypervisors}
     groups = rest(sess, "compute", "/os-server-groups?all_projects=True", "server_groups",
                   "2.26")
     out["server_groups"] = {(g["id"], g["name"], g["policies"][0], g["project_id"],
@@ -346,7 +353,7 @@ def expected_neutron(sess) -> dict[str, set[tuple]]:
 
 
 # Columns that change on their own between two reads: Nova services' heartbeat time.
-VOLATILE = {("nova", "services"): 6}
+VOLATILE = {("nova", "services"): 6, ("nova", "servers.details"): 1}  # updated_at columns
 
 
 def compare(api: Charter, ds: str, expected: dict[str, set[tuple]]) -> None:

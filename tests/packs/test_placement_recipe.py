@@ -105,6 +105,14 @@ CLOUD = {
         "servers": [server("web-1", "c1"), server("web-2", "c2"), server("db-1", "c1", "f-large")],
     },
 }
+HYPERVISOR = ("hypervisor_hostname", "id", "state", "status")  # Congress's columns
+nova = CLOUD["nova"]
+nova["servers.details"] = [{"server_id": s["id"], "host": s.pop("host")} for s in nova["servers"]]
+nova["hypervisors.capacity"] = [
+    {"hypervisor_id": h["id"], **{k: v for k, v in h.items() if k not in HYPERVISOR}}
+    for h in nova["hypervisors"]
+]
+nova["hypervisors"] = [{k: h[k] for k in HYPERVISOR} for h in nova["hypervisors"]]
 
 
 def recipe_examples(text: str) -> list[tuple[str, str]]:

@@ -46,6 +46,7 @@ from charter.lang.lint import WARNING_CODES, lint_policies
 from charter.lang.names import POLICY_NAME_RULE, is_policy_name, suggested_name
 from charter.lang.parser import parse
 from charter.lang.suppress import Suppressions, filter_suppressed, unknown_codes
+from charter.packs.schemas import driver_tables
 
 __all__ = [
     "LIBRARY_SUFFIXES",
@@ -438,7 +439,9 @@ def datasource_schemas(
     """The schemas to declare, per datasource, before the policies compile.
 
     A datasource is a ``name`` used in ``name:table`` by the policies or the data that is not
-    one of ``policies``. A known Congress driver (by id or alias) gets the driver's schema.
+    one of ``policies``. A known driver (by id, or a Congress alias) gets its tables: the
+    installed driver's (Congress's tables, with their columns, and the tables Charter adds),
+    else Congress's.
     Another datasource whose data gives rows as objects gets its tables' columns from the
     keys. Declaring makes a datasource's table set complete, so that datasource's other
     tables, given as lists or read positionally by the policies, are declared too, with
@@ -449,10 +452,9 @@ def datasource_schemas(
     used |= {t.module for t in tables}
     schemas: dict[str, dict[str, tuple[str, ...]]] = {}
     for module in sorted(used - names):
-        try:
-            schemas[module] = driver_schema(module)
-        except LookupError:
-            continue
+        known_tables = driver_tables(module)  # the installed driver's, else Congress's
+        if known_tables:
+            schemas[module] = dict(known_tables)
     by_module: dict[str, list[DataTable]] = {}
     for table in tables:
         if table.module not in names and table.module not in schemas:
@@ -666,7 +668,7 @@ def data_rows(
         arity = arities.get(table.table, engine.arity(table.table))
         reader = _RowReader(table, columns, arity, errors, keys=keys.get(table.table))
         if columns is not None:
-            reader.origin = _schema_origin(module)
+            reader.origin = _schema_origin(module, name)
         elif arity is not None:
             reader.origin = "as its rules use it"
         rows.setdefault(table.table, []).extend(reader.read())
@@ -677,12 +679,16 @@ def data_rows(
     return rows, keys
 
 
-def _schema_origin(module: str) -> str:
+def _schema_origin(module: str, table: str) -> str:
     try:
-        driver_schema(module)
+        congress = driver_schema(module)
     except LookupError:
-        return "as the data's objects declare them"
-    return f"Congress's {module} driver schema"
+        congress = {}
+    if table in congress:
+        return f"Congress's {module} driver schema"
+    if driver_tables(module):
+        return f"the {module} driver's schema"
+    return "as the data's objects declare them"
 
 
 def load_workspace(

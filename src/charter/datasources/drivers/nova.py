@@ -9,17 +9,17 @@ still carries the flavor's id (from 2.47 on Nova embeds the flavor and only its 
 remains, which ``flavor_id`` then holds). Servers of every project are listed, so the user
 needs admin.
 
-Charter's columns come after Congress's in a Congress table (``servers.host``, the
-hypervisors' capacity), so Congress's positional policies read what they always read. The
-capacity and usage of a hypervisor (vCPUs, RAM, disk, running servers) come from
-``/os-hypervisors/detail``, which gives them up to microversion 2.87; from 2.88 on Nova
-answers them from Placement only, and those columns are None. A server group's ``policy``
-is the 2.64 ``policy`` field, or the one entry of the older ``policies`` list;
-``max_server_per_host`` (its anti-affinity rule) exists from 2.64 on, None before.
+Charter never changes the columns of a table Congress's driver had (Congress's positional
+policies, simulate sequences and data rows keep working); what it reads beyond them is in
+tables of its own. ``hypervisors.capacity``: the capacity and usage of a hypervisor (vCPUs,
+RAM, disk, running servers) from ``/os-hypervisors/detail``, which gives them up to
+microversion 2.87; from 2.88 on Nova answers them from Placement only, and those columns are
+None. A server group's ``policy`` is the 2.64 ``policy`` field, or the one entry of the
+older ``policies`` list; ``max_server_per_host`` (its anti-affinity rule) exists from 2.64
+on, None before.
 
-``servers.details`` is Charter's (Congress's driver had no such table): what a security
-check needs of a server beyond Congress's columns -- when it last changed, its key pair,
-its config drive -- in a table of its own, so that Congress's ``servers`` keeps its columns.
+``servers.details`` is what a check needs of a server beyond Congress's columns: when it
+last changed, its key pair, its config drive, whether it is locked, its compute host.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def with_usage(hypervisors: Any) -> list:
             warnings.simplefilter("ignore", os_warnings.RemovedFieldWarning)
             usage = {col: getattr(h, attr, None) for col, attr in _SDK_USAGE.items()}
         service = getattr(h, "service_details", None) or {}
-        out.append(extended(h, host=service.get("host"), **usage))
+        capacity = {"host": service.get("host"), "hypervisor_type": getattr(h, "hypervisor_type", None), **usage}
+        out.append(extended(h, capacity=capacity))
     return out
 
 
@@ -124,7 +125,8 @@ def details(server: Any) -> dict:
     """The columns of ``servers.details``, from the server's body."""
     return {"updated_at": server.updated_at, "key_name": server.key_name or None,
             "config_drive": true_text(server.has_config_drive) or "False",
-            "locked": true_text(server.is_locked)}
+            "locked": true_text(server.is_locked),
+            "host": getattr(server, "compute_host", None)}
 
 
 SERVERS = {
@@ -146,8 +148,6 @@ SERVERS = {
         field("availability_zone", "zone", "availability zone of the server"),
         field("hypervisor_hostname", "host_name", "hypervisor the server runs on"),
         field("created_at", desc="when the server was created"),
-        field("compute_host", "host", "compute host (nova-compute service) the server runs "
-              "on, as aggregates and services name it (Charter; OS-EXT-SRV-ATTR:host)"),
         {"fieldname": "address_list", "translator": {
             "translation-type": "HDICT", "table-name": "servers.addresses",
             "parent-key": "id", "parent-col-name": "server_id",
@@ -172,6 +172,8 @@ SERVERS = {
                 field("key_name", desc="key pair injected at boot (None: none)"),
                 field("config_drive", desc="True when the server has a config drive"),
                 field("locked", desc="True when locked (None before microversion 2.9)"),
+                field("host", desc="compute host (nova-compute service) the server runs on, "
+                      "as aggregates and services name it (OS-EXT-SRV-ATTR:host)"),
             )}},
     ),
 }
@@ -195,17 +197,22 @@ HYPERVISORS = {
         field("id", desc="hypervisor id (an integer before microversion 2.53, then a UUID)"),
         field("state", desc="up or down"),
         field("status", desc="enabled or disabled"),
-        field("host", desc="compute host of its nova-compute service (Charter)"),
-        field("hypervisor_type", desc="QEMU, VMware vCenter Server, ironic, fake, ... "
-              "(Charter)"),
-        field("vcpus", desc="physical CPUs (Charter; None from microversion 2.88 on)"),
-        field("vcpus_used", desc="vCPUs of the servers on it (Charter; None from 2.88 on)"),
-        field("memory_mb", desc="memory in MB (Charter; None from 2.88 on)"),
-        field("memory_mb_used", desc="memory in MB used by its servers and reserved "
-              "(Charter; None from 2.88 on)"),
-        field("local_gb", desc="local disk in GB (Charter; None from 2.88 on)"),
-        field("local_gb_used", desc="local disk in GB used (Charter; None from 2.88 on)"),
-        field("running_vms", desc="servers running on it (Charter; None from 2.88 on)"),
+        {"fieldname": "capacity", "translator": {
+            "translation-type": "HDICT", "table-name": "hypervisors.capacity",
+            "parent-key": "id", "parent-col-name": "hypervisor_id",
+            "parent-key-desc": "hypervisor id", "selector-type": "DICT_SELECTOR",
+            "field-translators": (
+                field("host", desc="compute host of its nova-compute service"),
+                field("hypervisor_type", desc="QEMU, VMware vCenter Server, ironic, fake, ..."),
+                field("vcpus", desc="physical CPUs (None from microversion 2.88 on)"),
+                field("vcpus_used", desc="vCPUs of the servers on it (None from 2.88 on)"),
+                field("memory_mb", desc="memory in MB (None from 2.88 on)"),
+                field("memory_mb_used", desc="memory in MB used by its servers and reserved "
+                      "(None from 2.88 on)"),
+                field("local_gb", desc="local disk in GB (None from 2.88 on)"),
+                field("local_gb_used", desc="local disk in GB used (None from 2.88 on)"),
+                field("running_vms", desc="servers running on it (None from 2.88 on)"),
+            )}},
     ),
 }
 SERVER_GROUPS = {
