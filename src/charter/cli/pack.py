@@ -25,6 +25,7 @@ import yaml
 
 from charter.cli.output import error_text, printable
 from charter.cli.pack_test import PackCoverage, PackRunner, control_gaps, pack_cases
+from charter.cli.policytest import TestFormat, usage_error
 from charter.packs.describe import controls_markdown, pack_json
 from charter.packs.load import Pack, load_pack
 from charter.packs.registry import Installed, installed_packs
@@ -67,17 +68,6 @@ class ShowFormat(StrEnum):
     csv = "csv"
 
 
-class TestFormat(StrEnum):
-    __test__ = False  # not a pytest test class
-
-    text = "text"
-    json = "json"
-    junit = "junit"
-
-
-def _usage(message: str) -> typer.Exit:
-    typer.echo(printable(message), err=True)
-    return typer.Exit(2)
 
 
 def _installed() -> Installed:
@@ -104,7 +94,7 @@ def _resolve(ref: str, installed: Installed | None = None) -> Pack:
             )
             raise typer.Exit(1)
     known = ", ".join(sorted(installed.packs)) or "none"
-    raise _usage(
+    raise usage_error(
         f"error: no installed pack {ref!r} (installed: {known}); give an id or a pack folder"
     )
 
@@ -227,7 +217,7 @@ def show_command(
         _show_posture(pack, output_format, rows, url, token)
         return
     if output_format is ShowFormat.csv:
-        raise _usage("error: --format csv goes with --posture")
+        raise usage_error("error: --format csv goes with --posture")
     found = _resolve(pack)
     if output_format is ShowFormat.json:
         typer.echo(json.dumps(pack_json(found), indent=2, ensure_ascii=False))
@@ -285,7 +275,7 @@ def _show_posture(
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     if output_format is ShowFormat.markdown:
-        raise _usage("error: --posture prints text, json or csv")
+        raise usage_error("error: --posture prints text, json or csv")
     table = [("CONTROL", "SEVERITY", "STATUS", "VIOLATIONS", "FIRST SEEN", "TITLE")]
     for c in data["controls"]:
         table.append(
@@ -332,33 +322,33 @@ def _config_parameters(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise _usage(f"{path}: error[file_error]: cannot read: {exc}") from None
+        raise usage_error(f"{path}: error[file_error]: cannot read: {exc}") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise _usage(
+        raise usage_error(
             f"{where}: error[config_syntax]: malformed YAML: {getattr(exc, 'problem', None) or exc}"
         ) from None
     places = YamlPlaces(str(path), node)
     if not isinstance(data, dict) or set(data) - {"parameters"}:
         extra = sorted(set(data) - {"parameters"}) if isinstance(data, dict) else []
         span = places.span(extra[0], key=True) if extra else places.span()
-        raise _usage(
+        raise usage_error(
             f"{span}: error[config_invalid]: a pack's config file is a mapping with "
             "parameters: (parameter -> its rows)"
         )
     parameters = data.get("parameters") or {}
     if not isinstance(parameters, dict):
-        raise _usage(
+        raise usage_error(
             f"{places.span('parameters')}: error[config_invalid]: parameters: maps "
             "each parameter to its rows, e.g. admin_ports: [[22, SSH]]"
         )
     for name, rows in parameters.items():
         if not isinstance(rows, list):
-            raise _usage(
+            raise usage_error(
                 f"{places.span('parameters', name)}: error[config_invalid]: "
                 f"parameters.{name}: give a list of rows"
             )
@@ -399,7 +389,7 @@ def enable_command(
     for item in set_ or []:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise _usage(f"error: --set {item!r}: write NAME=VALUES, e.g. admin_ports=22,2222")
+            raise usage_error(f"error: --set {item!r}: write NAME=VALUES, e.g. admin_ports=22,2222")
         parameters = parameters or {}
         parameters[name.strip()] = _parameter_value(value)
     body = {} if parameters is None else {"parameters": parameters}
@@ -480,7 +470,7 @@ def test_command(
         else sorted(installed.packs.values(), key=lambda p: p.id)
     )
     if not chosen:
-        raise _usage("error: no packs are installed")
+        raise usage_error("error: no packs are installed")
     cases, errors, gaps = [], [], []
     for pack in chosen:
         if not pack.tests:
@@ -496,15 +486,15 @@ def test_command(
         cases += found
         gaps += control_gaps(pack, found)
     if errors:
-        raise _usage("\n".join(errors))
+        raise usage_error("\n".join(errors))
     if run is not None:
         try:
             pattern = re.compile(run)
         except re.error as exc:
-            raise _usage(f"error: --run {run!r} is not a regular expression: {exc}") from None
+            raise usage_error(f"error: --run {run!r} is not a regular expression: {exc}") from None
         cases = [c for c in cases if pattern.search(f"{c.file}: {c.name}")]
         if not cases:
-            raise _usage(f"error: no case matches --run {run!r}")
+            raise usage_error(f"error: no case matches --run {run!r}")
         gaps = [g for g in gaps if "has no test files" in g]
     seed = seed if seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     found_coverage = PackCoverage() if coverage else None

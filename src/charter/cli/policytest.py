@@ -27,7 +27,8 @@ class TestFormat(StrEnum):
     junit = "junit"
 
 
-def _usage(message: str) -> typer.Exit:
+def usage_error(message: str) -> typer.Exit:
+    """The message on stderr, and the exit (status 2) a usage error ends with."""
     typer.echo(printable(message), err=True)
     return typer.Exit(2)
 
@@ -90,14 +91,14 @@ def test_command(
     try:
         pattern = re.compile(run) if run is not None else None
     except re.error as exc:
-        raise _usage(f"error: --run {run!r} is not a regular expression: {exc}") from None
+        raise usage_error(f"error: --run {run!r} is not a regular expression: {exc}") from None
     try:
         files = find_test_files(paths)
     except TestFileError as exc:
-        raise _usage(str(exc)) from None
+        raise usage_error(str(exc)) from None
     if not files:
         shown = " ".join(str(p) for p in paths)
-        raise _usage(f"error: no test files (*_test.yaml) under {shown}")
+        raise usage_error(f"error: no test files (*_test.yaml) under {shown}")
     cases: list[TestCase] = []
     errors: list[str] = []
     for file in files:
@@ -106,11 +107,11 @@ def test_command(
         except TestFileError as exc:
             errors += exc.messages
     if errors:
-        raise _usage("\n".join(errors))
+        raise usage_error("\n".join(errors))
     if pattern is not None:
         cases = [c for c in cases if pattern.search(f"{c.file}: {c.name}")]
         if not cases:
-            raise _usage(f"error: no case matches --run {run!r}")
+            raise usage_error(f"error: no case matches --run {run!r}")
     seed = seed if seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     found = Coverage() if coverage else None
     runner = Runner(seed, found)
