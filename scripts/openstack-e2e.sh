@@ -63,6 +63,11 @@ cleanup() {
         log "--keep: stack left running in $W (PIDs ${PIDS[*]})"; return
     fi
     log "stopping the stack"
+    # uwsgi workers outlive a master that is SIGKILLed after the grace period (a nova-api
+    # worker was found running after a passed run): note them now, stop them with the rest.
+    for p in "${PIDS[@]}"; do
+        for c in $(pgrep -P "$p" 2>/dev/null || true); do PIDS+=("$c"); done
+    done
     for f in "${UWSGI_PIDFILES[@]}"; do
         [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
     done
