@@ -6,6 +6,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import charter
+from charter import ui
 from charter.api import admission, datasources, enforcement, errors, extensions, openapi, policies
 from charter.api import explain as explain_api
 from charter.api import packs as packs_api
@@ -19,7 +20,8 @@ from charter.service.service import Service
 
 class TrailingSlash:
     """``/v1/policies/`` and ``/v1/policies`` are the same resource (Congress's clients use
-    both), without a redirect that a client would have to follow for a POST."""
+    both), without a redirect that a client would have to follow for a POST. The dashboard's
+    pages (``/ui/...``) keep theirs: ``/ui/`` is its overview."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -27,7 +29,7 @@ class TrailingSlash:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
-            if len(path) > 1 and path.endswith("/"):
+            if len(path) > 1 and path.endswith("/") and not path.startswith("/ui/"):
                 scope = dict(scope, path=path.rstrip("/") or "/")
         await self.app(scope, receive, send)
 
@@ -56,6 +58,7 @@ def create_app(service: Service, settings: Settings,
     app.include_router(packs_api.router)
     check_routes(app.routes)
     openapi.install(app)
+    ui.install(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(TrailingSlash)
     return app
