@@ -12,10 +12,12 @@ from charter.api import explain as explain_api
 from charter.api import packs as packs_api
 from charter.api.auth import Authenticator
 from charter.api.deps import single_values
+from charter.api.docs_pages import install as install_docs_pages
 from charter.api.metrics import Metrics, MetricsMiddleware
 from charter.api.permissions import authorize, check_routes
 from charter.service.config import Settings
 from charter.service.service import Service
+from charter.ui.static_files import mount_static
 
 
 class TrailingSlash:
@@ -41,6 +43,8 @@ def create_app(service: Service, settings: Settings,
         version=getattr(charter, "__version__", "0.1.0"),
         description="Policy as a service: Congress's REST API v1 and Charter's extensions.",
         redirect_slashes=False,
+        docs_url=None,  # api/docs_pages.py serves /docs and /redoc from local assets
+        redoc_url=None,
         # every route asks api/permissions.py who may call it; then its query is checked
         dependencies=[Depends(authorize), Depends(single_values)],
     )
@@ -56,6 +60,8 @@ def create_app(service: Service, settings: Settings,
     app.include_router(admission.router)
     app.include_router(enforcement.router)
     app.include_router(packs_api.router)
+    install_docs_pages(app)
+    mount_static(app)
     check_routes(app.routes)
     openapi.install(app)
     ui.install(app)

@@ -1,7 +1,7 @@
 """Charter's dashboard: server-rendered pages at ``/ui``, served by ``charter serve`` itself.
 
-Jinja2 templates and htmx (vendored in ``static/vendor``), no build step and nothing from a
-CDN; see docs/ui.md.
+Jinja2 templates and htmx (vendored in ``static/vendor``, served by ``static_files``), no
+build step and nothing from a CDN; see docs/ui.md.
 """
 
 from __future__ import annotations
@@ -11,15 +11,10 @@ from fastapi.responses import RedirectResponse
 
 
 def install(app: FastAPI) -> None:
-    """Mount the dashboard at ``/ui`` (after the static files at ``/ui/static``)."""
-    from pathlib import Path
-
-    from starlette.staticfiles import StaticFiles
-
+    """Mount the dashboard at ``/ui`` (after ``static_files.mount_static``: ``/ui/static``
+    must be matched first)."""
     from charter.ui.app import create_ui
 
-    app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"),
-              name="ui-static")
     app.mount("/ui", create_ui(app), name="ui")
 
     async def to_dashboard(request) -> RedirectResponse:
