@@ -557,12 +557,16 @@ class Store(PackStore):
         assert key is not None
         return int(key[0])
 
-    def audit(self, *, policy: str | None = None, limit: int = 100) -> list[AuditRecord]:
-        """The newest ``limit`` entries of the audit log (of one policy), newest first."""
+    def audit(self, *, policy: str | None = None, limit: int = 100,
+              before: int | None = None) -> list[AuditRecord]:
+        """The newest ``limit`` entries of the audit log (of one policy), newest first;
+        ``before`` an id: only older entries (the dashboard's next page)."""
         a = t.audit
         query = select(*_columns(a, AuditRecord)).order_by(a.c.id.desc()).limit(max(limit, 0))
         if policy is not None:
             query = query.where(a.c.policy == policy)
+        if before is not None:
+            query = query.where(a.c.id < before)
         with self._tx(write=False) as conn:
             stored = conn.execute(query).all()
         return [
@@ -698,11 +702,14 @@ class Store(PackStore):
         status: str | None = None,
         since: datetime | None = None,
         limit: int = 100,
+        before: int | None = None,
     ) -> list[ActionRecord]:
-        """The newest ``limit`` action records (of a policy, in a status, derived since), newest
-        first."""
+        """The newest ``limit`` action records (of a policy, in a status, derived since, older
+        than id ``before``), newest first."""
         a = t.actions
         query = select(a).order_by(a.c.id.desc()).limit(max(limit, 0))
+        if before is not None:
+            query = query.where(a.c.id < before)
         if policy is not None:
             query = query.where(a.c.policy == policy)
         if status is not None:
