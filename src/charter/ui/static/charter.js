@@ -74,6 +74,13 @@
     window.addEventListener("beforeunload", () => source && source.close());
   }
 
+  // A button or form with data-confirm="question" asks before it submits.
+  document.addEventListener("submit", (event) => {
+    const source = event.submitter && event.submitter.dataset.confirm ? event.submitter : event.target;
+    const question = source.dataset && source.dataset.confirm;
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  }, true);
+
   window.charter = { api, flash, escapeHtml };
   document.addEventListener("DOMContentLoaded", startLive);
 })();
