@@ -55,8 +55,9 @@ class _Policy:
     rules: tuple[Rule, ...]
 
 
-def check_rule_text(view: ProgramView, policy: str, text: str,
-                    replaced: Rule | None = None) -> list[Diagnostic]:
+def check_rule_text(
+    view: ProgramView, policy: str, text: str, replaced: Rule | None = None
+) -> list[Diagnostic]:
     """Every diagnostic of ``text`` (rules and facts) as more rules of ``policy``, sorted.
 
     Args:
@@ -83,8 +84,13 @@ def check_rule_text(view: ProgramView, policy: str, text: str,
     kind = view.kinds[policy]
     for rule in rules:
         if rule in live:
-            diagnostics.append(Diagnostic("rule_already_exists", f"rule {rule} already exists "
-                                          f"in policy {policy}", rule.span))
+            diagnostics.append(
+                Diagnostic(
+                    "rule_already_exists",
+                    f"rule {rule} already exists in policy {policy}",
+                    rule.span,
+                )
+            )
     fresh = [rule for rule in rules if rule not in live]
     compiled, found = compile_rules(policy, fresh, view.schemas, kind)
     diagnostics += found
@@ -92,8 +98,11 @@ def check_rule_text(view: ProgramView, policy: str, text: str,
     normalized[policy] = [*live.values(), *compiled]
     program = {name: r for name, r in normalized.items() if view.kinds[name] != "action"}
     diagnostics += _moved_into_text(check_program(program, view.known_arity), policy, compiled)
-    sources = [_Policy(name, view.kinds[name], tuple(r)) for name, r in view.rules.items()
-               if name != policy]
+    sources = [
+        _Policy(name, view.kinds[name], tuple(r))
+        for name, r in view.rules.items()
+        if name != policy
+    ]
     sources.append(_Policy(policy, kind, (*live, *rules)))
     diagnostics += lint_policies(sources, view.schemas, normalized)
     comments = {SOURCE: Suppressions(text, written)}
@@ -102,8 +111,9 @@ def check_rule_text(view: ProgramView, policy: str, text: str,
     return sorted(filter_suppressed(mine, comments), key=Diagnostic.sort_key)
 
 
-def _moved_into_text(found: list[Diagnostic], policy: str,
-                     compiled: Sequence[Rule]) -> list[Diagnostic]:
+def _moved_into_text(
+    found: list[Diagnostic], policy: str, compiled: Sequence[Rule]
+) -> list[Diagnostic]:
     """The program checks' errors, each at a place in the text.
 
     The live program passed these checks, so an error is the text's doing; one reported at a
@@ -116,8 +126,7 @@ def _moved_into_text(found: list[Diagnostic], policy: str,
             continue
         if not compiled:  # the text adds no rule, so it caused nothing
             continue
-        target = next((r for r in compiled if head_table(policy, r.head) in d.message),
-                      compiled[0])
+        target = next((r for r in compiled if head_table(policy, r.head) in d.message), compiled[0])
         where = f"reported at the live rule written {d.span}" if d.span else "reported"
         span = target.span or Span(SOURCE, 1, 1)
         out.append(replace(d, span=span, notes=(*d.notes, f"{where} by charter check")))
