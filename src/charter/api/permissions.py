@@ -59,6 +59,8 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("POST", "/v1/policies/{policy}/rules", EDITOR),
     Permission("GET", "/v1/policies/{policy}/rules/{rule}", VIEWER),
     Permission("DELETE", "/v1/policies/{policy}/rules/{rule}", EDITOR),
+    Permission("PUT", "/v1/policies/{policy}/rules/{rule}", EDITOR),
+    Permission("POST", "/v1/policies/{policy}/check", VIEWER),  # checks text, keeps nothing
     Permission("GET", "/v1/policies/{policy}/rules/{rule}/status", VIEWER),
     Permission("GET", "/v1/policies/{policy}/tables", VIEWER),
     Permission("GET", "/v1/policies/{policy}/tables/{table}", VIEWER),

@@ -357,6 +357,21 @@ class Store(PackStore):
             if conn.execute(delete(t.rules).where(t.rules.c.id == rule_id)).rowcount == 0:
                 raise NotFound(f"rule {rule_id!r} not found")
 
+    def replace_rule(self, rule: RuleRecord) -> None:
+        """Store a rule's new text, name and comment under its id, in one transaction (its
+        policy, place and ``created_at`` stay). NotFound if absent; Conflict on a taken name."""
+        r = t.rules
+        with self._tx(write=True) as conn:
+            if rule.name is not None:
+                query = select(r.c.id).where(
+                    r.c.policy_id == rule.policy_id, r.c.name == rule.name, r.c.id != rule.id
+                )
+                if conn.scalar(query.limit(1)) is not None:
+                    raise Conflict(f"the policy already has a rule named {rule.name!r}")
+            values = {"name": rule.name, "rule": rule.rule, "comment": rule.comment}
+            if conn.execute(update(r).where(r.c.id == rule.id).values(values)).rowcount == 0:
+                raise NotFound(f"rule {rule.id!r} not found")
+
     def list_rules(self, policy_id: str | None = None) -> list[RuleRecord]:
         """The rules of one policy, or of all; in creation order."""
         query = select(*_columns(t.rules, RuleRecord)).order_by(t.rules.c.seq)
