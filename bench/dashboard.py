@@ -48,17 +48,22 @@ POLICIES = {
 
 
 def build(n: int, data_dir: Path) -> Service:
-    service = Service(Store(f"sqlite:///{data_dir / 'bench.db'}",
-                            secret_key=Store.generate_key()))
+    service = Service(Store(f"sqlite:///{data_dir / 'bench.db'}", secret_key=Store.generate_key()))
     service.start()
-    service.datasources.create({"name": "inv", "driver": "push", "config": {
-        "tables": {"servers": ["id", "tenant", "status"]}}})
+    service.datasources.create(
+        {
+            "name": "inv",
+            "driver": "push",
+            "config": {"tables": {"servers": ["id", "tenant", "status"]}},
+        }
+    )
     for name, rules in POLICIES.items():
         service.policies.create(name, rules=[{"rule": r} for r in rules])
     with service.lock:  # straight into the engine: history is recorded as for a push
         status = ("ERROR", "SHUTOFF")
-        service.apply([Delta("inv:servers", (f"vm{i}", f"t{i % 50}", status[i % 2]), +1)
-                       for i in range(n)])
+        service.apply(
+            [Delta("inv:servers", (f"vm{i}", f"t{i % 50}", status[i % 2]), +1) for i in range(n)]
+        )
         tenth = [(f"vm{i}", f"t{i % 50}", status[i % 2]) for i in range(0, n, 10)]
         service.apply([Delta("inv:servers", r, -1) for r in tenth])
         service.apply([Delta("inv:servers", r, +1) for r in tenth])
@@ -68,10 +73,14 @@ def build(n: int, data_dir: Path) -> Service:
 def baseline(service: Service) -> list:
     """A page without the index: every violation as an object, sorted, sliced."""
     with service.lock:
-        everything = [(p, t, row, seen) for (p, t), rows in service.violations.open.items()
-                      for row, seen in rows.items()]
-    everything = [{"policy": p, "table": t, "row": list(r), "first_seen": s}
-                  for p, t, r, s in everything]
+        everything = [
+            (p, t, row, seen)
+            for (p, t), rows in service.violations.open.items()
+            for row, seen in rows.items()
+        ]
+    everything = [
+        {"policy": p, "table": t, "row": list(r), "first_seen": s} for p, t, r, s in everything
+    ]
     everything.sort(key=lambda v: (v["first_seen"], v["policy"], repr(v["row"])), reverse=True)
     return everything[:100]
 
@@ -84,8 +93,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         service = build(args.n, Path(tmp))
-        print(f"state: {args.n:,} current violations, built in "
-              f"{time.perf_counter() - start:.1f} s; {args.repeat} runs each")
+        print(
+            f"state: {args.n:,} current violations, built in "
+            f"{time.perf_counter() - start:.1f} s; {args.repeat} runs each"
+        )
         row = (f"vm{args.n}", "t0", "ERROR")
         turn = iter(range(10**9))
 
@@ -126,8 +137,10 @@ def main() -> None:
     least = {name: min(s) for name, s in samples.items()}
     print(f"{'':<16} {'median':>11} {'ratio':>8} {'minimum':>12} {'ratio':>8}")
     for name in samples:
-        print(f"{name:<16} {median[name] * 1e3:8.2f} ms {median[name] / median['baseline']:7.3f}x "
-              f"{least[name] * 1e3:9.2f} ms {least[name] / least['baseline']:7.3f}x")
+        print(
+            f"{name:<16} {median[name] * 1e3:8.2f} ms {median[name] / median['baseline']:7.3f}x "
+            f"{least[name] * 1e3:9.2f} ms {least[name] / least['baseline']:7.3f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -67,12 +67,24 @@ def _integer(name: str, text: str | None, default: int, allowed: str) -> int:
 def _query(policy, table, severity, datasource, pack, q, sort, offset, limit) -> ViolationQuery:
     key, descending = ViolationQuery.parse_sort(sort)
     everything = limit == "all"
-    size = None if everything else _integer(
-        "limit", limit, 100, f"an integer from 1 to {MAX_LIMIT}, or all")
+    size = (
+        None
+        if everything
+        else _integer("limit", limit, 100, f"an integer from 1 to {MAX_LIMIT}, or all")
+    )
     start = _integer("offset", offset, 0, "an integer >= 0")
-    return ViolationQuery(policy=policy, table=table, severity=severity, datasource=datasource,
-                          pack=pack, q=q or None, sort=key, descending=descending,
-                          offset=start, limit=size)
+    return ViolationQuery(
+        policy=policy,
+        table=table,
+        severity=severity,
+        datasource=datasource,
+        pack=pack,
+        q=q or None,
+        sort=key,
+        descending=descending,
+        offset=start,
+        limit=size,
+    )
 
 
 @router.get("/violations", responses={**errors(*AUTH, 400), **LIST_RESPONSES})
@@ -81,20 +93,29 @@ def list_violations(
     request: Request,
     policy: Annotated[str | None, Query(description="Only this policy's.")] = None,
     table: Annotated[str | None, Query(description="error or warning.")] = None,
-    severity: Annotated[str | None, Query(
-        description="critical, high, medium, low, info (a pack control's), or none.")] = None,
-    datasource: Annotated[str | None, Query(
-        description="Only violations whose table depends on this datasource's tables.")] = None,
+    severity: Annotated[
+        str | None,
+        Query(description="critical, high, medium, low, info (a pack control's), or none."),
+    ] = None,
+    datasource: Annotated[
+        str | None,
+        Query(description="Only violations whose table depends on this datasource's tables."),
+    ] = None,
     pack: Annotated[str | None, Query(description="Only this pack's controls'.")] = None,
-    q: Annotated[str | None, Query(
-        description="Case-insensitive text in the policy's name or a row value.")] = None,
-    sort: Annotated[str, Query(
-        description="first_seen, policy, severity or row; '-' before it: descending.")]
-    = "-first_seen",
+    q: Annotated[
+        str | None, Query(description="Case-insensitive text in the policy's name or a row value.")
+    ] = None,
+    sort: Annotated[
+        str, Query(description="first_seen, policy, severity or row; '-' before it: descending.")
+    ] = "-first_seen",
     offset: Annotated[str | None, Query(description="Violations to skip (default 0).")] = None,
-    limit: Annotated[str | None, Query(
-        description=f"Page size, 1 to {MAX_LIMIT} (default 100), or all: the whole "
-        f"filtered set, up to {EXPORT_CAP}.")] = None,
+    limit: Annotated[
+        str | None,
+        Query(
+            description=f"Page size, 1 to {MAX_LIMIT} (default 100), or all: the whole "
+            f"filtered set, up to {EXPORT_CAP}."
+        ),
+    ] = None,
     output_format: Annotated[Literal["json", "csv"] | None, Query(alias="format")] = None,
 ) -> Response:
     """Current violations of every policy, with their columns, first sighting, severity,
@@ -105,17 +126,26 @@ def list_violations(
         raise ServiceError(
             f"the filtered set holds {found.total - query.offset} violations, more than "
             f"limit=all exports ({EXPORT_CAP}); narrow the filters or page with offset and "
-            "limit", data={"parameter": "limit", "total": found.total})
+            "limit",
+            data={"parameter": "limit", "total": found.total},
+        )
     shown = "all" if query.limit is None else query.limit
     if wants_csv(request, output_format):
         return StreamingResponse(
-            _csv(found), media_type=CSV,
-            headers={"Content-Disposition": 'attachment; filename="violations.csv"'})
+            _csv(found),
+            media_type=CSV,
+            headers={"Content-Disposition": 'attachment; filename="violations.csv"'},
+        )
     if query.limit is None:
-        return StreamingResponse(_json(found, query.offset, shown),
-                                 media_type="application/json")
-    return JSONResponse({"total": found.total, "offset": query.offset, "limit": shown,
-                         "violations": [v.to_json() for v in found.violations]})
+        return StreamingResponse(_json(found, query.offset, shown), media_type="application/json")
+    return JSONResponse(
+        {
+            "total": found.total,
+            "offset": query.offset,
+            "limit": shown,
+            "violations": [v.to_json() for v in found.violations],
+        }
+    )
 
 
 def _json(found: Export, offset: int, limit: object) -> Iterator[str]:
@@ -158,8 +188,15 @@ def _csv(found: Export) -> Iterator[str]:
     writer.writerow([*CSV_COLUMNS, *names])
     for chunk in _chunks(found.violations):
         for v in chunk:
-            writer.writerow([spreadsheet_text(v.policy), v.table, v.severity or "",
-                             v.first_seen.isoformat(), *map(csv_cell, v.row)])
+            writer.writerow(
+                [
+                    spreadsheet_text(v.policy),
+                    v.table,
+                    v.severity or "",
+                    v.first_seen.isoformat(),
+                    *map(csv_cell, v.row),
+                ]
+            )
         yield out.getvalue()
         out.seek(0)
         out.truncate()
@@ -179,8 +216,9 @@ def violations_history(
     *,
     request: Request,
     window: Annotated[str, Query(description=", ".join(WINDOWS))] = "day",
-    recent_limit: Annotated[str | None, Query(
-        alias="recent", description="How many latest changes (default 20).")] = None,
+    recent_limit: Annotated[
+        str | None, Query(alias="recent", description="How many latest changes (default 20).")
+    ] = None,
 ) -> dict:
     """Violations open in each bucket of the window (``series``, oldest first) and the
     latest violations to appear or clear (``recent``, newest first)."""
@@ -198,6 +236,14 @@ def violations_history(
         "window": window,
         "bucket_seconds": int(step.total_seconds()),
         "series": [{"start": start.isoformat(), "open": n} for start, n in series],
-        "recent": [{"event": e.event, "policy": e.policy, "table": e.table, "row": list(e.row),
-                    "at": e.at.isoformat()} for e in events],
+        "recent": [
+            {
+                "event": e.event,
+                "policy": e.policy,
+                "table": e.table,
+                "row": list(e.row),
+                "at": e.at.isoformat(),
+            }
+            for e in events
+        ],
     }

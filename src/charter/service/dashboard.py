@@ -52,8 +52,11 @@ _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 def bad_parameter(name: str, value: object, allowed: str) -> ServiceError:
     """A 400 naming the parameter, what was given and what it may be."""
-    return ServiceError(f"query parameter {name!r}: {value!r} is not allowed; use {allowed}",
-                        status=400, data={"parameter": name, "allowed": allowed})
+    return ServiceError(
+        f"query parameter {name!r}: {value!r} is not allowed; use {allowed}",
+        status=400,
+        data={"parameter": name, "allowed": allowed},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +88,14 @@ class ViolationQuery:
         if self.severity is not None and self.severity not in SEVERITY_FILTERS:
             raise bad_parameter("severity", self.severity, ", ".join(SEVERITY_FILTERS))
         if self.sort not in SORT_KEYS:
-            raise bad_parameter("sort", self.sort,
-                                ", ".join(SORT_KEYS) + " (a leading '-' for descending)")
+            raise bad_parameter(
+                "sort", self.sort, ", ".join(SORT_KEYS) + " (a leading '-' for descending)"
+            )
         if not isinstance(self.offset, int) or self.offset < 0:
             raise bad_parameter("offset", self.offset, "an integer >= 0")
-        if self.limit is not None and (not isinstance(self.limit, int)
-                                       or not 1 <= self.limit <= MAX_LIMIT):
+        if self.limit is not None and (
+            not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_LIMIT
+        ):
             raise bad_parameter("limit", self.limit, f"an integer from 1 to {MAX_LIMIT}")
 
     @staticmethod
@@ -98,8 +103,9 @@ class ViolationQuery:
         """``"-first_seen"`` -> ``("first_seen", True)``; a 400 for an unknown key."""
         key = text.removeprefix("-")
         if key not in SORT_KEYS:
-            raise bad_parameter("sort", text,
-                                ", ".join(SORT_KEYS) + " (a leading '-' for descending)")
+            raise bad_parameter(
+                "sort", text, ", ".join(SORT_KEYS) + " (a leading '-' for descending)"
+            )
         return key, text.startswith("-")
 
 
@@ -136,10 +142,17 @@ class Violation:
     datasources: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"policy": self.policy, "table": self.table, "row": list(self.row),
-                "columns": list(self.columns), "first_seen": self.first_seen.isoformat(),
-                "severity": self.severity, "pack": self.pack, "control": self.control,
-                "datasources": list(self.datasources)}
+        return {
+            "policy": self.policy,
+            "table": self.table,
+            "row": list(self.row),
+            "columns": list(self.columns),
+            "first_seen": self.first_seen.isoformat(),
+            "severity": self.severity,
+            "pack": self.pack,
+            "control": self.control,
+            "datasources": list(self.datasources),
+        }
 
 
 # ---------------------------------------------------------------- the index
@@ -187,14 +200,25 @@ class _Index:
         with self._lock:
             if self._text is None:
                 groups, rows = self.groups, self.rows
-                self._text = ["\x00".join([groups[g].policy, *map(str, rows[i])]).lower()
-                              for i, g in enumerate(self.gid)]
+                self._text = [
+                    "\x00".join([groups[g].policy, *map(str, rows[i])]).lower()
+                    for i, g in enumerate(self.gid)
+                ]
             return self._text
 
     def violation(self, i: int) -> Violation:
         g, row = self.groups[self.gid[i]], self.rows[i]
-        return Violation(g.policy, g.table, row, g.column_names(len(row)), self.seen[i],
-                         g.severity, g.pack, g.control, g.datasources)
+        return Violation(
+            g.policy,
+            g.table,
+            row,
+            g.column_names(len(row)),
+            self.seen[i],
+            g.severity,
+            g.pack,
+            g.control,
+            g.datasources,
+        )
 
 
 @dataclass
@@ -219,8 +243,9 @@ def _cache(service) -> _Cache:
 
 
 def _meta_key(service) -> tuple:
-    packs = tuple((pid, rec.version, rec.policies)
-                  for pid, rec in sorted(list(service.packs.enabled.items())))
+    packs = tuple(
+        (pid, rec.version, rec.policies) for pid, rec in sorted(list(service.packs.enabled.items()))
+    )
     names = tuple(sorted(d.name for d in service.datasources.live.values()))
     return (service.engine.generation, packs, names)
 
@@ -248,8 +273,11 @@ def _index_and(service, read: Callable[[], T]) -> tuple[_Index, T]:
         return cache.index, extra
 
 
-def _build(key: tuple, known: dict[tuple[str, str], Group],
-           open_now: dict[tuple[str, str], dict[tuple, datetime]]) -> _Index:
+def _build(
+    key: tuple,
+    known: dict[tuple[str, str], Group],
+    open_now: dict[tuple[str, str], dict[tuple, datetime]],
+) -> _Index:
     groups: list[Group] = []
     seen: list[datetime] = []
     gid: list[int] = []
@@ -293,13 +321,20 @@ def _groups(service) -> dict[tuple[str, str], Group]:
             columns = None
             if control is not None and table == "error":
                 columns = control.column_names
-            columns = columns or engine.schemas.columns(policy, table) or _head_names(
-                engine, policy, table)
+            columns = (
+                columns
+                or engine.schemas.columns(policy, table)
+                or _head_names(engine, policy, table)
+            )
             out[(policy, table)] = Group(
-                policy, table, tuple(columns) if columns else None,
-                control.severity if control is not None else None, pack,
+                policy,
+                table,
+                tuple(columns) if columns else None,
+                control.severity if control is not None else None,
+                pack,
                 control.id if control is not None else None,
-                _datasources(f"{policy}:{table}", reads, policies))
+                _datasources(f"{policy}:{table}", reads, policies),
+            )
     return out
 
 
@@ -311,8 +346,12 @@ def _head_names(engine, policy: str, table: str) -> tuple[str, ...] | None:
     names: list[str | None] | None = None
     for rule in state.rules:
         head = rule.head
-        if not isinstance(head, Atom) or head.table != table or head.named or (
-                head.theory not in (None, policy)):
+        if (
+            not isinstance(head, Atom)
+            or head.table != table
+            or head.named
+            or (head.theory not in (None, policy))
+        ):
             continue
         mine = [a.name if isinstance(a, Variable) else None for a in head.args]
         if names is None:
@@ -399,7 +438,7 @@ def violation_export(service, query: ViolationQuery) -> Export:
     if keep is not None:
         order = [i for i in order if keep[i]]
     end = None if query.limit is None else query.offset + query.limit
-    page = order[query.offset:end]
+    page = order[query.offset : end]
     kinds = {(idx.gid[i], len(idx.rows[i])) for i in page}
     shapes = {idx.groups[g].column_names(width) for g, width in kinds}
     columns = shapes.pop() if len(shapes) == 1 else None
@@ -438,6 +477,7 @@ def summary(service) -> dict[str, Any]:
     ``next_poll_in_s``), ``unavailable`` (its driver could not start) or ``never_reported``
     (enabled and polled, no poll has succeeded yet). Disabled datasources are left out.
     """
+
     def troubled() -> list[dict[str, Any]]:
         return [t for d in service.datasources.live.values() if (t := _trouble(d))]
 
@@ -454,10 +494,14 @@ def summary(service) -> dict[str, Any]:
         by_severity[group.severity or NO_SEVERITY] += n
         if group.pack is not None:
             by_pack[group.pack] += n
-    return {"total": len(idx.rows), "by_table": dict(by_table),
-            "by_policy": dict(sorted(by_policy.items())), "by_pack": dict(sorted(by_pack.items())),
-            "by_severity": dict(by_severity),
-            "datasources": sorted(trouble, key=lambda t: t["name"])}
+    return {
+        "total": len(idx.rows),
+        "by_table": dict(by_table),
+        "by_policy": dict(sorted(by_policy.items())),
+        "by_pack": dict(sorted(by_pack.items())),
+        "by_severity": dict(by_severity),
+        "datasources": sorted(trouble, key=lambda t: t["name"]),
+    }
 
 
 def _trouble(live) -> dict[str, Any] | None:
@@ -472,16 +516,21 @@ def _trouble(live) -> dict[str, Any] | None:
         problem = "never_reported"
     else:
         return None
-    return {"name": live.name, "driver": live.record.driver, "problem": problem,
-            "error": status.last_error,
-            "error_at": status.last_error_at.isoformat() if status.last_error_at else None,
-            "consecutive_failures": status.consecutive_failures,
-            "next_poll_in_s": status.next_poll_in_s,
-            "last_updated": status.last_updated.isoformat() if status.last_updated else None}
+    return {
+        "name": live.name,
+        "driver": live.record.driver,
+        "problem": problem,
+        "error": status.last_error,
+        "error_at": status.last_error_at.isoformat() if status.last_error_at else None,
+        "consecutive_failures": status.consecutive_failures,
+        "next_poll_in_s": status.next_poll_in_s,
+        "last_updated": status.last_updated.isoformat() if status.last_updated else None,
+    }
 
 
-def history(service, window: str, *, now: datetime | None = None,
-            policy: str | None = None) -> list[tuple[datetime, int]]:
+def history(
+    service, window: str, *, now: datetime | None = None, policy: str | None = None
+) -> list[tuple[datetime, int]]:
     """``(bucket start, violations open at some moment of the bucket)`` over the window,
     oldest first (``WINDOWS`` gives each window's buckets; the last one holds ``now``).
 
@@ -501,16 +550,16 @@ def history(service, window: str, *, now: datetime | None = None,
         key = (service.violation_changes, service.engine.generation, window, last, policy)
     found = cache.history.get(key)
     if found is None:
-        timeline = service.stored(service.store.violation_timeline, starts[0], last + step,
-                                  policy)
+        timeline = service.stored(service.store.violation_timeline, starts[0], last + step, policy)
         found = buckets(timeline, starts, step)
         kept = {k: v for k, v in cache.history.items() if k[:2] == key[:2]}
         cache.history = kept | {key: found}
     return list(found)
 
 
-def buckets(timeline: Timeline, starts: list[datetime],
-            step: timedelta) -> list[tuple[datetime, int]]:
+def buckets(
+    timeline: Timeline, starts: list[datetime], step: timedelta
+) -> list[tuple[datetime, int]]:
     """Per bucket ``[s, s + step)``: the intervals open at the window's start or appeared
     before ``s + step``, less those cleared at or before ``s`` (see
     :class:`~charter.store.history.Timeline`)."""

@@ -63,8 +63,11 @@ class HistoryStore:
         where = [v.c.policy == policy] if policy is not None else []
         query = (
             select(v.c.first_seen, v.c.resolved_at, func.count())
-            .where(*where, v.c.first_seen < until,
-                   or_(v.c.resolved_at.is_(None), v.c.resolved_at > since))
+            .where(
+                *where,
+                v.c.first_seen < until,
+                or_(v.c.resolved_at.is_(None), v.c.resolved_at > since),
+            )
             .group_by(v.c.first_seen, v.c.resolved_at)
         )
         before = 0
@@ -102,6 +105,8 @@ class HistoryStore:
         with self._tx(write=False) as conn:
             for kind, rank, query in (("appeared", 0, appeared), ("cleared", 1, cleared)):
                 for p, table, row, at, seq in conn.execute(query):
-                    found.append((at, rank, seq, ViolationEvent(kind, p, table, decode_row(row), at)))
+                    found.append(
+                        (at, rank, seq, ViolationEvent(kind, p, table, decode_row(row), at))
+                    )
         found.sort(key=lambda f: (f[0], f[1], f[2]), reverse=True)
         return [f[3] for f in found[:limit]]
