@@ -157,6 +157,7 @@ def test_live_fragment_keeps_the_view_and_marks_new_rows(service, settings):  # 
     r = client.get("/ui/violations", params=state, headers=live)
     assert r.status_code == 200
     assert "<h1>" not in r.text and r.text.lstrip().startswith('<div id="violations-results">')
+    assert 'id="filter-sort" name="sort" value="-first_seen" hx-swap-oob="true"' in r.text
     fragment = Page(r.text)
     assert fragment.text_of("violations-total") == "61"
     assert fragment.text_of("page-number") == "2"  # still the page the user was on

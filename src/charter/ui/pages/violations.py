@@ -169,7 +169,9 @@ def violations(request: Request, user: Viewer) -> Response:
         "drawn": drawn.isoformat(), "filtered": bool(shown.filters),
         "export_csv": shown.export_url("csv"), "export_json": shown.export_url("json"),
     }
-    template = "_violations_results.html" if _fragment(request) else "violations.html"
+    fragment = _fragment(request)
+    context["fragment"] = fragment
+    template = "_violations_results.html" if fragment else "violations.html"
     return render(request, template, context, status=400 if problem else 200)
 
 
