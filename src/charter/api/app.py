@@ -10,6 +10,7 @@ from charter import ui
 from charter.api import admission, datasources, enforcement, errors, extensions, openapi, policies
 from charter.api import explain as explain_api
 from charter.api import packs as packs_api
+from charter.api import violations as violations_api
 from charter.api.auth import Authenticator
 from charter.api.deps import single_values
 from charter.api.docs_pages import install as install_docs_pages
@@ -60,6 +61,7 @@ def create_app(service: Service, settings: Settings,
     app.include_router(admission.router)
     app.include_router(enforcement.router)
     app.include_router(packs_api.router)
+    app.include_router(violations_api.router)
     install_docs_pages(app)
     mount_static(app)
     check_routes(app.routes)

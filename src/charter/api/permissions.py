@@ -74,6 +74,10 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("PUT", "/v1/policies/{policy}/enforcement", ADMIN, "mode=enforce"),
     Permission("GET", "/v1/audit", VIEWER),
     Permission("GET", "/v1/notifications", VIEWER),
+    # Every policy's violations (the dashboard's Overview and Violations pages).
+    Permission("GET", "/v1/violations", VIEWER),
+    Permission("GET", "/v1/violations/summary", VIEWER),
+    Permission("GET", "/v1/violations/history", VIEWER),
     # Library policies.
     Permission("GET", "/v1/librarypolicies", VIEWER),
     Permission("POST", "/v1/librarypolicies", EDITOR),

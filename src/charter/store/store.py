@@ -45,6 +45,7 @@ from charter.store.errors import (
     StoreUnavailable,
 )
 from charter.store.guard import StateGuard
+from charter.store.history import HistoryStore
 from charter.store.identity import Identity
 from charter.store.packs import PackStore
 from charter.store.records import (
@@ -98,7 +99,7 @@ def _record(record: type[R], row: Row) -> R:
     return record(**row._mapping)
 
 
-class Store(PackStore):
+class Store(PackStore, HistoryStore):
     """Charter's persistent state in SQLite (the default) or PostgreSQL.
 
     ``url`` is a SQLAlchemy URL: ``sqlite:///PATH`` (``sqlite://`` for a throw-away in-memory

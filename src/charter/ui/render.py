@@ -3,8 +3,8 @@ template may use (the caller and what their role allows, the CSRF token, the nav
 
 Pages are rendered on the server; htmx swaps fragments for filtering, paging and live
 updates, so there is no build step and no second copy of Charter's logic in JavaScript.
-A request from htmx (``HX-Request``) gets the fragment a template names in
-``fragment``, a full request the whole page.
+A page answers an htmx request (``htmx`` is true in the template, ``HX-Target`` names the
+element) with the fragment template it includes (``_<page>_...html``).
 """
 
 from __future__ import annotations

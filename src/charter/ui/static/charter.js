@@ -42,28 +42,31 @@
 
   // Live updates: one EventSource per page for every pattern its elements ask for.
   function startLive() {
-    const elements = Array.from(document.querySelectorAll("[data-live]"));
-    if (!elements.length || !window.EventSource) return;
+    const live = () => Array.from(document.querySelectorAll("[data-live]"));
+    const patternsOf = (el) => el.dataset.live.split(/\s+/).filter(Boolean);
+    if (!live().length || !window.EventSource) return;
+    // the patterns of the page as loaded: a swap may replace a live element by a new one
+    // (so the elements are looked up at each delta), not change what the page watches
     const patterns = new Set();
-    elements.forEach((el) => el.dataset.live.split(/\s+/).filter(Boolean).forEach((p) => patterns.add(p)));
+    live().forEach((el) => patternsOf(el).forEach((p) => patterns.add(p)));
     const query = Array.from(patterns).map((p) => "table=" + encodeURIComponent(p)).join("&");
     const indicator = document.getElementById("live");
     let source = null, timer = null, retry = 1000;
+    const stale = new Set();
     const matches = (pattern, table) => new RegExp("^" + pattern.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$").test(table);
     function refresh(table) {
-      elements.forEach((el) => {
-        if (el.dataset.live.split(/\s+/).some((p) => matches(p, table))) { el.dataset.stale = "1"; }
-      });
+      patterns.forEach((p) => { if (matches(p, table)) stale.add(p); });
       clearTimeout(timer);
       timer = setTimeout(() => {  // many deltas in a burst: one refresh
-        elements.forEach((el) => { if (el.dataset.stale) { delete el.dataset.stale; htmx.trigger(el, "charter:refresh"); } });
+        live().forEach((el) => { if (patternsOf(el).some((p) => stale.has(p))) htmx.trigger(el, "charter:refresh"); });
+        stale.clear();
       }, 250);
     }
     function connect() {
       source = new EventSource("/v1/events?rows=false&" + query);
       source.addEventListener("ready", () => { retry = 1000; if (indicator) { indicator.className = "live on"; indicator.title = "Live: updates as the data changes"; } document.body.dataset.live = "ready"; });
       source.addEventListener("delta", (e) => { try { refresh(JSON.parse(e.data).table); } catch (err) { /* a malformed event changes nothing */ } });
-      source.addEventListener("overflow", () => { source.close(); elements.forEach((el) => htmx.trigger(el, "charter:refresh")); connect(); });
+      source.addEventListener("overflow", () => { source.close(); live().forEach((el) => htmx.trigger(el, "charter:refresh")); connect(); });
       source.onerror = () => {
         if (indicator) { indicator.className = "live off"; indicator.title = "Live updates lost: reconnecting"; }
         document.body.dataset.live = "lost";
