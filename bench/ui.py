@@ -4,14 +4,15 @@ A real ``charter serve`` (noauth, SQLite in a temporary folder, bench.service's 
 a push datasource with ``--violations`` servers, every one of them a violation of policy
 ``ops`` (plus a second, small policy), then:
 
-- **server**: the time to answer ``GET /ui/violations`` (the whole first page, rendered),
-  first request and the median of ``--repeat`` more, beside the same process's answer to
-  ``GET /v1/violations?limit=100`` (the JSON of the same first page) and to ``/healthz``:
-  the ratios say what rendering costs over reading, whatever the machine's load;
 - **browser**: in a headless Chromium (Debian's, driven by Selenium; skipped with a line
-  saying so when it is not installed), a fresh load of ``/ui/violations``: time to the
-  first contentful paint and to ``DOMContentLoaded`` (the Navigation Timing API), beside a
-  load of ``/healthz`` in the same browser.
+  saying so when it is not installed), the first load of ``/ui/violations`` (the page's first
+  request: the server makes its sort order on first use; only the count the benchmark
+  waited on has been asked before): time to the first contentful paint and to ``DOMContentLoaded`` (the
+  Navigation Timing API), beside a load of ``/healthz`` in the same browser;
+- **server**: the time to answer ``GET /ui/violations`` (the whole first page, rendered),
+  a first request and the median of ``--repeat`` more, beside the same process's answer to
+  ``GET /v1/violations?limit=100`` (the JSON of the same first page) and to ``/healthz``:
+  the ratios say what rendering costs over reading, whatever the machine's load.
 
 The issue's figure: the Violations page's first render under 1 s with 100k violations; the
 last line says whether the browser's first contentful paint met it. Exit 1 if a request
@@ -44,9 +45,13 @@ SMALL_RULES = ['error(h) :- inv:servers(_, _, _, h, "ERROR")']
 
 
 def servers(n: int) -> list[list[Any]]:
-    """``n`` active servers on unapproved images, in 1,000 projects; 1 in 1,000 in ERROR."""
-    return [[f"vm-{k:07d}", f"project-{k % 1000:04d}", f"img-{k % 97}", f"host-{k % 5000:05d}",
-             "ERROR" if k % 1000 == 0 else "ACTIVE"] for k in range(n)]
+    """``n`` active servers on unapproved images, in 1,000 projects (``n`` violations of
+    ``ops``), and ``n / 1000`` more in ERROR on 5 hosts (5 violations of ``small``)."""
+    active = [[f"vm-{k:07d}", f"project-{k % 1000:04d}", f"img-{k % 97}",
+               f"host-{k % 5000:05d}", "ACTIVE"] for k in range(n)]
+    failed = [[f"vm-e{k:06d}", "project-0000", "img-ok", f"host-{k % 5:05d}", "ERROR"]
+              for k in range(max(n // 1000, 1))]
+    return active + failed
 
 
 def timed_get(client: httpx.Client, path: str) -> tuple[float, httpx.Response]:
@@ -71,7 +76,7 @@ def measure_server(client: httpx.Client, repeat: int, expected: int) -> dict[str
     first, page = timed_get(client, "/ui/violations")
     if f">{expected:,}<" not in page.text and f">{expected}<" not in page.text:
         raise RuntimeError(f"/ui/violations does not show the total {expected}")
-    out: dict[str, Any] = {"page_first_s": first}
+    out: dict[str, Any] = {"page_first_s": first}  # after the browser's: warm
     for name, path in (("page", "/ui/violations"), ("json", "/v1/violations?limit=100"),
                        ("healthz", "/healthz")):
         out[f"{name}_median_s"] = statistics.median(
@@ -133,12 +138,13 @@ def main(argv: list[str] | None = None) -> int:
                     "name": SMALL, "rules": [{"rule": r} for r in SMALL_RULES]}))
                 began = time.perf_counter()
                 check(client.put(f"/v1/data-sources/{DS}/tables/servers/rows", json=servers(n)))
-                wait_for_violations(client, n - n // 1000)
+                wait_for_violations(client, n)
                 loaded = time.perf_counter() - began
                 expected = check(client.get("/v1/violations", params={"limit": 1})).json()["total"]
+                # the browser first: its load is the page's first render (the index cold)
+                browser = measure_browser(server.url)
                 result = {"violations": expected, "push_and_settle_s": loaded,
                           **measure_server(client, args.repeat, expected)}
-            browser = measure_browser(server.url)
         finally:
             server.stop()
     result["browser"] = browser
