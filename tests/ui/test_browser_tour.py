@@ -51,7 +51,8 @@ def log_in(driver, served: ServedCharter, role: str, then: str = "/ui/") -> None
     driver.delete_all_cookies()
     driver.get(served.url + then)
     field = wait_for(driver, shown('input[name="token"]'), what="the login form")
-    screenshot(driver, "login") if role == "admin" else None
+    if role == "admin":
+        screenshot(driver, "login")
     field.send_keys(served.tokens[role])
     field.submit()
     wait_for(driver, shown(f".role-{role}"), what=f"logged in as {role}")
