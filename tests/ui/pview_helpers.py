@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from charter.api.app import create_app
-from charter.service.config import load_settings
+from charter.service.config import Settings, load_settings
 from charter.service.service import Service
 
 TOKENS = {"admin": "adm-0123456789", "editor": "edt-0123456789", "viewer": "vwr-0123456789"}
@@ -33,6 +35,28 @@ def seed(service: Service, rows: list[list] | None = None) -> None:
     service.policies.create("ops", rules=[dict(r) for r in RULES])
     if rows is not None:
         service.datasources.replace_rows("inv", "servers", rows)
+
+
+@contextmanager
+def seeded(path: Path, rows: list[list]) -> Iterator[tuple[Service, TestClient]]:
+    """A service over ``path`` seeded with ``rows`` and a noauth client of its app (one per
+    module for the tests that only read: starting a service takes seconds)."""
+    from tests.api.conftest import make_service
+
+    svc = make_service(path)
+    seed(svc, rows)
+    try:
+        with TestClient(create_app(svc, Settings(data_dir=str(path))),
+                        raise_server_exceptions=False) as client:
+            yield svc, client
+    finally:
+        svc.close()
+
+
+def get_page(client: TestClient, url: str, status: int = 200) -> Page:
+    r = client.get(url)
+    assert r.status_code == status, r.text
+    return Page(r.text)
 
 
 def token_client(tmp_path: Path, monkeypatch, service: Service, role: str) -> TestClient:

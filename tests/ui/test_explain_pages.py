@@ -6,37 +6,23 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from fastapi.testclient import TestClient
 
-from charter.api.app import create_app
-from charter.service.config import Settings
 from charter.ui.pages.explain import RowError, parse_row
-from tests.api.conftest import make_service
-from tests.ui.pview_helpers import Page, seed
+from tests.ui.pview_helpers import Page, seeded
+from tests.ui.pview_helpers import get_page as get
 
 ROWS = [["vm1", "ERROR", "shop"], ["vm2", "ACTIVE", "shop"], ["vm3", "ERROR", "bank"]]
 
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
-    path = tmp_path_factory.mktemp("explain")
-    svc = make_service(path)
-    seed(svc, ROWS)
-    with TestClient(create_app(svc, Settings(data_dir=str(path))),
-                    raise_server_exceptions=False) as c:
-        yield svc, c
-    svc.close()
+    with seeded(tmp_path_factory.mktemp("explain"), ROWS) as pair:
+        yield pair
 
 
 @pytest.fixture
 def client(shared):
     return shared[1]
-
-
-def get(client, url: str, status: int = 200) -> Page:
-    r = client.get(url)
-    assert r.status_code == status, r.text
-    return Page(r.text)
 
 
 def test_the_proof_tree_of_a_violation(client, shared):

@@ -10,7 +10,7 @@ from charter.api.app import create_app
 from charter.service.config import Settings
 from charter.service.dashboard import WINDOWS
 from tests.api.conftest import make_service
-from tests.ui.pview_helpers import Page, seed
+from tests.ui.pview_helpers import Page, get_page, seed
 
 ROWS = [["vm1", "ERROR", "shop"], ["vm2", "ERROR", "lab"], ["vm3", "SHUTOFF", "shop"]]
 
@@ -30,9 +30,7 @@ def client(service, tmp_path):
 
 
 def get(client, url: str = "/ui/", status: int = 200) -> Page:
-    r = client.get(url)
-    assert r.status_code == status, r.text
-    return Page(r.text)
+    return get_page(client, url, status)
 
 
 def test_empty_states_say_what_to_do_first(client):

@@ -13,9 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from charter.api.app import create_app
-from charter.service.config import Settings
 from tests.api.conftest import make_service, settings  # noqa: F401 (fixture)
-from tests.ui.pview_helpers import Page, rows_of, seed, token_client
+from tests.ui.pview_helpers import Page, rows_of, seed, seeded, token_client
 
 ROWS = [[f"vm{i:03d}", "ERROR", "shop" if i % 2 else "lab"] for i in range(120)] + [
     ["vm-bank", "ERROR", "bank"], ["vm-off", "SHUTOFF", "shop"]]
@@ -23,14 +22,8 @@ ROWS = [[f"vm{i:03d}", "ERROR", "shop" if i % 2 else "lab"] for i in range(120)]
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
-    """One service for the tests that only read (starting one takes seconds)."""
-    path = tmp_path_factory.mktemp("violations")
-    svc = make_service(path)
-    seed(svc, ROWS)
-    with TestClient(create_app(svc, Settings(data_dir=str(path))),
-                    raise_server_exceptions=False) as c:
-        yield svc, c
-    svc.close()
+    with seeded(tmp_path_factory.mktemp("violations"), ROWS) as pair:
+        yield pair
 
 
 @pytest.fixture

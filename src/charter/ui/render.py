@@ -44,11 +44,7 @@ def ago(when: datetime | str | None, now: datetime | None = None) -> str:
     """
     if when is None:
         return ""
-    if isinstance(when, str):
-        when = datetime.fromisoformat(when)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    seconds = ((now or datetime.now(UTC)) - when).total_seconds()
+    seconds = ((now or datetime.now(UTC)) - _utc(when)).total_seconds()
     if seconds < 0:
         return "just now"
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
@@ -61,11 +57,14 @@ def iso(when: datetime | str | None) -> str:
     """A UTC timestamp as ``2026-12-07 14:03:05Z`` (sortable, unambiguous)."""
     if when is None:
         return ""
+    return _utc(when).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _utc(when: datetime | str) -> datetime:
+    """A datetime (or ISO text) with a timezone; naive ones are UTC, as the store keeps them."""
     if isinstance(when, str):
         when = datetime.fromisoformat(when)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def datalog_row(row: tuple | list) -> str:
