@@ -160,7 +160,7 @@ def rows_of(r: dict[str, Any]) -> list[dict[str, Any]]:
         base = f"{fmt_s(batch)} (engine's 1% batch)" if batch else "failed"
         push, poll = r["push"], r["poll"]
         if "error" in push:
-            add("PUT servers, 1% changed", "failed", base, None, push["error"][:90])
+            add("PUT servers, 1% changed", "failed", base, None, push["error"].splitlines()[0][:90])
         else:
             add(
                 "PUT servers, 1% changed",
@@ -170,7 +170,9 @@ def rows_of(r: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{e.get('changed_rows', 0):,} rows changed",
             )
         if "error" in poll:
-            add("poll servers, 1% changed", "failed", base, None, poll["error"][:90])
+            add(
+                "poll servers, 1% changed", "failed", base, None, poll["error"].splitlines()[0][:90]
+            )
         else:
             feed = poll.get("feed_servers_s")
             add(

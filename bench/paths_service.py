@@ -66,6 +66,7 @@ VIOLATIONS_PATH = f"/v1/policies/{POLICY}/violations"
 IDLE_READS = 200
 REQUEST_TIMEOUT = 1800.0
 VISIBLE_TIMEOUT = 60.0
+START_TIMEOUT = 300.0  # a loaded machine starts a server slowly
 
 Columns = dict[str, np.ndarray]
 
@@ -339,7 +340,7 @@ def push_phase(n: int, seed: int, repeat: int, changes: int, tmp: Path) -> dict[
     server = Server(tmp, {})
     out: dict[str, Any] = {}
     try:
-        server.start()
+        server.start(timeout=START_TIMEOUT)
         sampler = RssSampler(server.pid, time.perf_counter(), threading.Event())
         sampler.start()
         headers = {"content-type": "application/json"}
@@ -434,7 +435,7 @@ def poll_phase(n: int, seed: int, repeat: int, tmp: Path) -> dict[str, Any]:
         out["servers_body_mb"] = len(original) / 2**20
         server = Server(tmp, {})
         try:
-            server.start()
+            server.start(timeout=START_TIMEOUT)
             refresh = f"/v1/data-sources/{DS}"
             params = {"action": "request-refresh"}
             with httpx.Client(base_url=server.url, timeout=REQUEST_TIMEOUT) as http:
