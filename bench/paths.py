@@ -182,19 +182,17 @@ def rows_of(r: dict[str, Any]) -> list[dict[str, Any]]:
                 q(poll["poll_s"], batch),
                 f"feed served the table in {fmt_s(feed)}",
             )
-        idle = push.get("idle_reads")
-        if idle:
-            base_read = f"{idle['p50_ms']:.1f}/{idle['p99_ms']:.1f} ms (idle reads)"
-            for key, label in (("reads_during_poll", "poll"), ("reads_during_push", "push")):
-                during = (poll if label == "poll" else push).get(key)
-                if during and during["reads"]:
-                    add(
-                        f"read error rows during {label} p50/p99",
-                        f"{during['p50_ms']:.1f}/{during['p99_ms']:.1f} ms",
-                        base_read,
-                        q(during["p99_ms"], idle["p99_ms"]),
-                        f"{during['reads']} reads, max {during['max_ms']:.0f} ms",
-                    )
+        for key, label, side in (("reads_during_poll", "poll", poll),
+                                 ("reads_during_push", "push", push)):  # fmt: skip
+            idle, during = side.get("idle_reads"), side.get(key)
+            if idle and during and during["reads"]:
+                add(
+                    f"read error rows during {label} p50/p99",
+                    f"{during['p50_ms']:.1f}/{during['p99_ms']:.1f} ms",
+                    f"{idle['p50_ms']:.1f}/{idle['p99_ms']:.1f} ms (idle reads)",
+                    q(during["p99_ms"], idle["p99_ms"]),
+                    f"{during['reads']} reads, max {during['max_ms']:.0f} ms",
+                )
         single = push.get("single")
         if single and "error" not in e:
             add(
