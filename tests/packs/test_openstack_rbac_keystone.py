@@ -21,7 +21,6 @@ from tests.api import conftest as apiconf
 from tests.realservices import keystone as realkeystone
 from tests.realservices.keystone import KeystoneServer
 
-keystone = realkeystone.keystone
 client, service, settings = apiconf.client, apiconf.service, apiconf.settings
 
 pytestmark = [pytest.mark.keystone,
