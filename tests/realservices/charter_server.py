@@ -47,7 +47,7 @@ class CharterServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> CharterServer:
+    def start(self, timeout: float = 90) -> CharterServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHARTER_")}
         env.update(
             {

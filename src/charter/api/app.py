@@ -6,20 +6,25 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import charter
+from charter import ui
 from charter.api import admission, datasources, enforcement, errors, extensions, openapi, policies
 from charter.api import explain as explain_api
 from charter.api import packs as packs_api
+from charter.api import violations as violations_api
 from charter.api.auth import Authenticator
 from charter.api.deps import single_values
+from charter.api.docs_pages import install as install_docs_pages
 from charter.api.metrics import Metrics, MetricsMiddleware
 from charter.api.permissions import authorize, check_routes
 from charter.service.config import Settings
 from charter.service.service import Service
+from charter.ui.static_files import mount_static
 
 
 class TrailingSlash:
     """``/v1/policies/`` and ``/v1/policies`` are the same resource (Congress's clients use
-    both), without a redirect that a client would have to follow for a POST."""
+    both), without a redirect that a client would have to follow for a POST. The dashboard's
+    pages (``/ui/...``) keep theirs: ``/ui/`` is its overview."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -27,7 +32,7 @@ class TrailingSlash:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
-            if len(path) > 1 and path.endswith("/"):
+            if len(path) > 1 and path.endswith("/") and not path.startswith("/ui/"):
                 scope = dict(scope, path=path.rstrip("/") or "/")
         await self.app(scope, receive, send)
 
@@ -39,6 +44,8 @@ def create_app(service: Service, settings: Settings,
         version=getattr(charter, "__version__", "0.1.0"),
         description="Policy as a service: Congress's REST API v1 and Charter's extensions.",
         redirect_slashes=False,
+        docs_url=None,  # api/docs_pages.py serves /docs and /redoc from local assets
+        redoc_url=None,
         # every route asks api/permissions.py who may call it; then its query is checked
         dependencies=[Depends(authorize), Depends(single_values)],
     )
@@ -54,8 +61,12 @@ def create_app(service: Service, settings: Settings,
     app.include_router(admission.router)
     app.include_router(enforcement.router)
     app.include_router(packs_api.router)
+    app.include_router(violations_api.router)
+    install_docs_pages(app)
+    mount_static(app)
     check_routes(app.routes)
     openapi.install(app)
+    ui.install(app)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(TrailingSlash)
     return app

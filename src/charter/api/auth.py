@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 ROLES = ("viewer", "editor", "admin")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
 TOKEN_HEADER = "X-Auth-Token"
+SESSION_COOKIE = "charter_session"  # the dashboard's (charter.ui.session)
 MAX_TOKEN_CHARS = 16384  # Keystone's own PKI-era ceiling; Fernet tokens are ~200
 CACHE_MAX_ENTRIES = 10_000
 SERVICE_TOKEN_MARGIN = 60.0  # renew the service token this long before Keystone says it expires
@@ -324,6 +325,29 @@ class KeystoneAuthenticator(Authenticator):
             )
         return Principal(name, max(mapped, key=_RANK.__getitem__), project_id, "keystone")
 
+    # -- a user's login (the dashboard's form)
+
+    def password_login(self, username: str, password: str, project_name: str,
+                       user_domain_name: str = "Default",
+                       project_domain_name: str = "Default") -> str:
+        """A project-scoped token for a user's name and password (what ``openstack token
+        issue`` does), for the dashboard's login form; AuthError 401 if Keystone refuses."""
+        user = {"name": username, "domain": {"name": user_domain_name}, "password": password}
+        scope = {"project": {"name": project_name, "domain": {"name": project_domain_name}}}
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}},
+                         "scope": scope}}
+        r = self._call("POST", self.tokens_url, params={"nocatalog": "1"}, json=body)
+        token = r.headers.get("X-Subject-Token")
+        if r.status_code == 201 and token:
+            return token
+        if r.status_code in (401, 404):
+            raise self.unauthorized(
+                f"Keystone at {self.base_url} did not accept user '{username}' (domain "
+                f"{user_domain_name}) with that password for project '{project_name}' (domain "
+                f"{project_domain_name}); check all four")
+        raise self.unavailable(
+            f"Keystone at {self.base_url} answered {r.status_code} to the login; try again later")
+
     # -- Charter's own (service) token
 
     def _get_service_token(self, renew: bool = False) -> str:
@@ -397,7 +421,16 @@ def principal(request: Request) -> Principal:
     authenticator = getattr(request.app.state, "authenticator", None)
     if not isinstance(authenticator, Authenticator):
         raise RuntimeError("app.state.authenticator is not set (Authenticator.from_settings)")
-    found = authenticator.authenticate(request)
+    if request_token(request.headers) is None and SESSION_COOKIE in request.cookies:
+        # a dashboard page's own call: the session cookie stands for the token
+        from charter.ui.session import CsrfError, browser_token
+        try:
+            token = browser_token(request, request.method)
+        except CsrfError as exc:
+            raise AuthError(403, str(exc)) from None
+        found = authenticator.authenticate_token(token)
+    else:
+        found = authenticator.authenticate(request)
     request.state.principal = found
     return found
 

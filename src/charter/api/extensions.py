@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sse_starlette.sse import EventSourceResponse
 
+from charter.api.body import flag
 from charter.api.models import AUTH, errors
 from charter.service.errors import ServiceError
 
@@ -78,12 +79,15 @@ def metrics(*, request: Request) -> Response:
               "properties": {"event": {"type": "string"}, "data": {"type": "string"}}}}}},
     **errors(*AUTH, 400)})
 async def events(*, request: Request, table: Annotated[list[str] | None, Query()] = None,
-                 ) -> EventSourceResponse:
+                 rows: str | None = None) -> EventSourceResponse:
     """Server-sent events: one ``delta`` event per changed table per batch.
 
-    ``?table=classification:error`` (repeatable) narrows the stream; without it every table's
-    deltas are sent. A client that falls behind gets ``overflow`` and should reconnect.
+    ``?table=classification:error`` (repeatable; ``*:error`` for every policy's) narrows the
+    stream; without it every table's deltas are sent. ``?rows=false`` sends how many rows
+    came and went instead of the rows. A client that falls behind gets ``overflow`` and
+    should reconnect.
     """
+    with_rows = rows is None or flag(rows)
     service = request.app.state.service
     table = table or []
     for name in table:
@@ -103,7 +107,7 @@ async def events(*, request: Request, table: Annotated[list[str] | None, Query()
                         return
                     await asyncio.sleep(0.05)
                     continue
-                yield {"event": event.kind, "data": json.dumps(event.to_json())}
+                yield {"event": event.kind, "data": json.dumps(event.to_json(with_rows))}
         finally:
             service.events.close(listener)
 

@@ -200,6 +200,51 @@ class RuleBody(Body):
         return data
 
 
+class RuleReplaceBody(RuleBody):
+    """``PUT /v1/policies/{policy}/rules/{rule}``: the rule's new text, in its place and
+    under its id. ``name`` and ``comment`` when given replace the rule's (null clears
+    them); when omitted they are kept."""
+
+
+class RuleCheckBody(Body):
+    """``POST /v1/policies/{policy}/check``: rule text checked as ``charter check`` would
+    check it as more rules of the policy, against the live program. Nothing is changed."""
+
+    what: ClassVar[str] = "a rule check"
+    noun: ClassVar[str] = "check"
+
+    rule: str = Field(description="Rules and facts as typed in an editor (any number, "
+                      "empty included, '# charter: disable=CODE' comments honoured); lines "
+                      "and columns of the answer count within this text.")
+    replace: str | None = Field(None, description="The id or name of one of the policy's "
+                                "rules: check the text as if it replaced that rule (as "
+                                "PUT .../rules/{rule} would), not beside it.")
+
+
+class CheckedDiagnostic(BaseModel):
+    """One finding of a rule check, placed in the submitted text (1-based)."""
+
+    severity: str = Field(description="error or warning.",
+                          json_schema_extra={"enum": ["error", "warning"]})
+    code: str = Field(description="charter check's stable code, e.g. unsafe_variable.")
+    message: str
+    line: int | None = Field(description="Where it starts in the text (null: no place).")
+    column: int | None
+    end_line: int | None = Field(description="Where it ends, exclusive (null where the "
+                                             "check knows only the start).")
+    end_column: int | None
+    notes: list[str] = Field(description="More lines of the finding (may be empty).")
+
+
+class RuleCheckAnswer(BaseModel):
+    """The answer of ``POST /v1/policies/{policy}/check``."""
+
+    ok: bool = Field(description="No error: adding (or with replace, putting) the text's "
+                                 "rule would be accepted now. Warnings alone are ok.")
+    diagnostics: list[CheckedDiagnostic] = Field(description="Errors and warnings sorted by "
+                                                 "place, errors first at one place.")
+
+
 def _abbreviation(data: dict) -> None:
     abbreviation = data.get("abbreviation")
     if isinstance(abbreviation, str) and len(abbreviation) > 5:

@@ -33,6 +33,8 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = 
         "ListRules": ("get", "/v1/policies/{policy}/rules", {"policy": "$response.body#/id"}),
         "CreateRule": ("post", "/v1/policies/{policy}/rules",
                        {"policy": "$response.body#/id"}),
+        "CheckRules": ("post", "/v1/policies/{policy}/check",
+                       {"policy": "$response.body#/id"}),
         "PolicyStatus": ("get", "/v1/policies/{policy}/status",
                          {"policy": "$response.body#/id"}),
         "DeletePolicy": ("delete", "/v1/policies/{policy}", {"policy": "$response.body#/id"}),
@@ -40,6 +42,8 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = 
     ("post", "/v1/policies/{policy}/rules", "201"): {
         "GetRule": ("get", "/v1/policies/{policy}/rules/{rule}",
                     {"policy": "$request.path.policy", "rule": "$response.body#/id"}),
+        "ReplaceRule": ("put", "/v1/policies/{policy}/rules/{rule}",
+                        {"policy": "$request.path.policy", "rule": "$response.body#/id"}),
         "DeleteRule": ("delete", "/v1/policies/{policy}/rules/{rule}",
                        {"policy": "$request.path.policy", "rule": "$response.body#/id"}),
     },

@@ -59,6 +59,8 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("POST", "/v1/policies/{policy}/rules", EDITOR),
     Permission("GET", "/v1/policies/{policy}/rules/{rule}", VIEWER),
     Permission("DELETE", "/v1/policies/{policy}/rules/{rule}", EDITOR),
+    Permission("PUT", "/v1/policies/{policy}/rules/{rule}", EDITOR),
+    Permission("POST", "/v1/policies/{policy}/check", VIEWER),  # checks text, keeps nothing
     Permission("GET", "/v1/policies/{policy}/rules/{rule}/status", VIEWER),
     Permission("GET", "/v1/policies/{policy}/tables", VIEWER),
     Permission("GET", "/v1/policies/{policy}/tables/{table}", VIEWER),
@@ -72,6 +74,10 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("PUT", "/v1/policies/{policy}/enforcement", ADMIN, "mode=enforce"),
     Permission("GET", "/v1/audit", VIEWER),
     Permission("GET", "/v1/notifications", VIEWER),
+    # Every policy's violations (the dashboard's Overview and Violations pages).
+    Permission("GET", "/v1/violations", VIEWER),
+    Permission("GET", "/v1/violations/summary", VIEWER),
+    Permission("GET", "/v1/violations/history", VIEWER),
     # Library policies.
     Permission("GET", "/v1/librarypolicies", VIEWER),
     Permission("POST", "/v1/librarypolicies", EDITOR),

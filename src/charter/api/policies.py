@@ -15,6 +15,9 @@ from charter.api.models import (
     PolicyBody,
     PolicyExecuteBody,
     RuleBody,
+    RuleCheckAnswer,
+    RuleCheckBody,
+    RuleReplaceBody,
     SimulateBody,
     errors,
     parse,
@@ -153,6 +156,16 @@ def show_rule(*, policy: str, rule: str, request: Request) -> dict:
     return rule_json(svc(request).policies.rule(policy, rule))
 
 
+@router.put("/policies/{policy}/rules/{rule}", responses=errors(*AUTH, *POLICY, *BODY, 409),
+            openapi_extra=request_body(RuleReplaceBody))
+def replace_rule(*, policy: str, rule: str, request: Request, data: JsonBody) -> dict:
+    """Charter: a rule's new text (``RuleReplaceBody``) in one batch, keeping its id; a text
+    that does not check leaves the rule as it was (400, or 409 for a copy of another rule)."""
+    body = parse(RuleReplaceBody, data)
+    fields = {key: data[key] for key in ("name", "comment") if key in data}
+    return rule_json(svc(request).policies.replace_rule(policy, rule, body.rule, fields))
+
+
 @router.delete("/policies/{policy}/rules/{rule}", responses=errors(*AUTH, *POLICY))
 def delete_rule(*, policy: str, rule: str, request: Request) -> dict:
     return rule_json(svc(request).policies.delete_rule(policy, rule))
@@ -161,6 +174,28 @@ def delete_rule(*, policy: str, rule: str, request: Request) -> dict:
 @router.get("/policies/{policy}/rules/{rule}/status", responses=errors(*AUTH, *POLICY))
 def rule_status(*, policy: str, rule: str, request: Request) -> dict:
     return svc(request).policies.rule_status(policy, rule)
+
+
+@router.post("/policies/{policy}/check", responses={
+        200: {"model": RuleCheckAnswer, "description": "What charter check says of the "
+              "text in the live program."}, **errors(*AUTH, *POLICY, *BODY, 409)},
+             openapi_extra=request_body(RuleCheckBody))
+def check_rule(*, policy: str, request: Request, data: JsonBody) -> dict:
+    """Charter: ``charter check``'s diagnostics of rule text (``RuleCheckBody``) as more
+    rules of the policy (or, with ``replace``, in place of one), in the live program; for an
+    editor, as the user types. Nothing is changed. 409: the program changed meanwhile."""
+    body = parse(RuleCheckBody, data)
+    found = svc(request).policies.check_text(policy, body.rule, body.replace)
+    return {"ok": not any(d.is_error for d in found),
+            "diagnostics": [checked_json(d) for d in found]}
+
+
+def checked_json(d: Diagnostic) -> dict:
+    s = d.span
+    return {"severity": d.severity, "code": d.code, "message": d.message,
+            "line": s.line if s else None, "column": s.col if s else None,
+            "end_line": s.end_line if s else None, "end_column": s.end_col if s else None,
+            "notes": list(d.notes)}
 
 
 # ---------------------------------------------------------------- tables

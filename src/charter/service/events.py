@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from fnmatch import fnmatchcase
 
 
 @dataclass(frozen=True)
@@ -23,26 +24,33 @@ class Event:
     deleted: list[tuple]
     at: datetime
 
-    def to_json(self) -> dict:
+    def to_json(self, rows: bool = True) -> dict:
+        """The event; with ``rows=False`` only how many rows came and went (a dashboard
+        that re-reads a page needs no copy of a million-row push)."""
         return {
             "kind": self.kind,
             "table": self.table,
-            "inserted": [list(r) for r in self.inserted],
-            "deleted": [list(r) for r in self.deleted],
+            "inserted": [list(r) for r in self.inserted] if rows else len(self.inserted),
+            "deleted": [list(r) for r in self.deleted] if rows else len(self.deleted),
             "at": self.at.isoformat(),
         }
 
 
 @dataclass(eq=False)
 class Listener:
-    """One stream: the tables it wants (empty: every table) and its queue."""
+    """One stream: the tables it wants (empty: every table; ``*:error`` every policy's
+    ``error``, shell-style) and its queue."""
 
     tables: frozenset[str]
     queue: queue.Queue = field(default_factory=lambda: queue.Queue(maxsize=1000))
     closed: bool = False
 
+    def __post_init__(self) -> None:
+        self.patterns = tuple(t for t in self.tables if "*" in t or "?" in t or "[" in t)
+
     def wants(self, table: str) -> bool:
-        return not self.tables or table in self.tables
+        return (not self.tables or table in self.tables
+                or any(fnmatchcase(table, p) for p in self.patterns))
 
 
 class EventBus:

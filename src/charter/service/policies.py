@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from charter.enforce.actions import MODES
@@ -16,7 +17,7 @@ from charter.engine import RuleChange
 from charter.engine.rule_check import CheckedRules, ProgramView, check_changes
 from charter.lang.ast import Atom, Rule, Span, rule_atoms
 from charter.lang.duplicates import duplicate_positions
-from charter.lang.errors import CharterError, Diagnostic, PolicyError
+from charter.lang.errors import CharterError, Diagnostic, EngineError, PolicyError
 from charter.lang.names import (
     POLICY_NAME_RULE,
     is_policy_name,
@@ -26,6 +27,7 @@ from charter.lang.names import (
 from charter.lang.parser import parse_rule
 from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
+from charter.service.rule_check import check_rule_text
 from charter.service.service import utcnow
 from charter.service.violations import VIOLATION_TABLES
 from charter.store.records import AuditRecord, PolicyRecord, RuleRecord
@@ -322,6 +324,76 @@ class Policies:
                 live.rules.pop(rec.id, None)
                 raise self._refusal(exc) from exc
             return rec
+
+    def check_text(self, ref: str, text: str, replace_ref: str | None = None
+                   ) -> list[Diagnostic]:
+        """What ``charter check`` says of ``text`` as more rules of the policy, in the live
+        program (:func:`charter.service.rule_check.check_rule_text`); with ``replace_ref``
+        (a rule's id or name), as if the text replaced that rule. Changes nothing."""
+        with self.service.lock:
+            live = self.get(ref)
+            replaced = self._rule(live, replace_ref)[1] if replace_ref is not None else None
+            view = self.service.engine.view()
+        try:
+            return check_rule_text(view, live.record.name, text, replaced)
+        except EngineError as exc:  # the policy or rule went meanwhile
+            raise Conflict(f"{exc}: it changed while the text was checked; retry") from exc
+
+    def replace_rule(self, ref: str, rule_ref: str, text: object, fields: Mapping[str, object]
+                     ) -> RuleRecord:
+        """Put new text in a rule's place, keeping its id: the old rule out and the new one in
+        as one batch and one store write, so no row both derive is retracted meanwhile.
+
+        ``fields`` holds ``name`` and ``comment`` when the request gives them (a null clears
+        one); an omitted one is kept. A rule that does not check leaves the old one in place
+        and raises as :meth:`add_rule` does.
+        """
+        svc = self.service
+        text, _, _ = _rule_body(0, {"rule": text})
+        for key in set(fields) & {"name", "comment"}:
+            if fields[key] is not None and not isinstance(fields[key], str):
+                raise ServiceError(f"'{key}' must be a string")
+        rule = self._parse(text, "rule")  # parsed and checked outside the lock
+        with svc.lock:
+            live = self.get(ref)
+            old, old_rule = self._rule(live, rule_ref)
+            view = svc.engine.view()
+        policy = live.record.name
+        changes = [] if rule == old_rule else [RuleChange(policy, old_rule, -1),
+                                                 RuleChange(policy, rule, +1)]
+        checked = self._check(view, changes) if changes else None
+        with svc.lock:
+            live = self.get(ref)
+            if live.rules.get(old.id, (None, None))[1] != old_rule:
+                raise Conflict(f"rule {old.id} of policy {policy} changed or was deleted "
+                               "while the new text was checked; read it again and retry")
+            old = live.rules[old.id][0]
+            name = fields.get("name", old.name)
+            comment = fields.get("comment", old.comment)
+            new = replace(old, rule=text, name=str(name) if name else None,
+                          comment=str(comment or ""))
+            if new.name is not None and any(r.name == new.name and r.id != old.id
+                                            for r, _ in live.rules.values()):
+                raise Conflict(f"a rule named {new.name!r} already exists in policy {policy}",
+                               code=E.RULE_ALREADY_EXISTS)
+            live.rules[old.id] = (new, rule)  # for the batch's audit entries; undone below
+
+            def forget() -> None:
+                live.rules[old.id] = (old, old_rule)
+
+            try:
+                if changes:
+                    svc.commit(changes, lambda: svc.store.replace_rule(new), forget=forget,
+                               checked=checked)
+                else:  # the same rule (up to layout): only the store's text changes
+                    svc.stored(svc.store.replace_rule, new)
+            except CharterError as exc:
+                forget()
+                raise self._refusal(exc) from exc
+            except BaseException:
+                forget()
+                raise
+            return new
 
     def delete_rule(self, ref: str, rule_ref: str) -> RuleRecord:
         svc = self.service

@@ -35,7 +35,7 @@ from charter.engine.rule_check import CheckedRules
 from charter.service.config import EnforcementSettings, NotificationSettings
 from charter.service.errors import Conflict, NotFound, ServiceError, Unavailable
 from charter.service.events import Event, EventBus
-from charter.service.violations import ViolationTracker
+from charter.service.violations import ViolationTracker, violation_table
 from charter.store.errors import Conflict as StoreConflict
 from charter.store.errors import NotFound as StoreNotFound
 from charter.store.errors import StoreError, StoreUnavailable
@@ -81,6 +81,10 @@ class Service:
         self.started_at = utcnow()
         self.batches = 0
         self.batch_seconds = 0.0
+        # Bumped whenever a batch may have changed the open violations; with
+        # ``engine.generation`` (bumped by a deleted policy) it tells a reader's cache of
+        # them (service/dashboard.py) when to rebuild.
+        self.violation_changes = 0
         self.restoring = False
         self.settled = False
         self._closing = threading.Event()
@@ -102,6 +106,7 @@ class Service:
                 self.restoring = False
             now = utcnow()
             self.stored(self.violations.restore, self.policies.violation_rows(), now)
+            self.violation_changes += 1
             self.enforcement.restore(now)
         self.datasources.start_polling()
         self.enforcement.start()
@@ -123,6 +128,7 @@ class Service:
             now = utcnow()
             try:
                 self.violations.settle(now)
+                self.violation_changes += 1  # the history changed
                 self.enforcement.settle(now)
             except Exception as exc:  # the store is down: try again at the next check
                 log.error("could not settle the state recorded before the restart: %s", exc)
@@ -198,6 +204,8 @@ class Service:
         now = utcnow()
         if not self.restoring:
             self.violations.update(deltas, now)
+            if any(violation_table(table) for table in deltas):
+                self.violation_changes += 1
             self.enforcement.update(deltas, now)
         if len(self.events):
             events = [

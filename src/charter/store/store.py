@@ -45,6 +45,7 @@ from charter.store.errors import (
     StoreUnavailable,
 )
 from charter.store.guard import StateGuard
+from charter.store.history import HistoryStore
 from charter.store.identity import Identity
 from charter.store.packs import PackStore
 from charter.store.records import (
@@ -98,7 +99,7 @@ def _record(record: type[R], row: Row) -> R:
     return record(**row._mapping)
 
 
-class Store(PackStore):
+class Store(PackStore, HistoryStore):
     """Charter's persistent state in SQLite (the default) or PostgreSQL.
 
     ``url`` is a SQLAlchemy URL: ``sqlite:///PATH`` (``sqlite://`` for a throw-away in-memory
@@ -357,6 +358,21 @@ class Store(PackStore):
             if conn.execute(delete(t.rules).where(t.rules.c.id == rule_id)).rowcount == 0:
                 raise NotFound(f"rule {rule_id!r} not found")
 
+    def replace_rule(self, rule: RuleRecord) -> None:
+        """Store a rule's new text, name and comment under its id, in one transaction (its
+        policy, place and ``created_at`` stay). NotFound if absent; Conflict on a taken name."""
+        r = t.rules
+        with self._tx(write=True) as conn:
+            if rule.name is not None:
+                query = select(r.c.id).where(
+                    r.c.policy_id == rule.policy_id, r.c.name == rule.name, r.c.id != rule.id
+                )
+                if conn.scalar(query.limit(1)) is not None:
+                    raise Conflict(f"the policy already has a rule named {rule.name!r}")
+            values = {"name": rule.name, "rule": rule.rule, "comment": rule.comment}
+            if conn.execute(update(r).where(r.c.id == rule.id).values(values)).rowcount == 0:
+                raise NotFound(f"rule {rule.id!r} not found")
+
     def list_rules(self, policy_id: str | None = None) -> list[RuleRecord]:
         """The rules of one policy, or of all; in creation order."""
         query = select(*_columns(t.rules, RuleRecord)).order_by(t.rules.c.seq)
@@ -557,12 +573,16 @@ class Store(PackStore):
         assert key is not None
         return int(key[0])
 
-    def audit(self, *, policy: str | None = None, limit: int = 100) -> list[AuditRecord]:
-        """The newest ``limit`` entries of the audit log (of one policy), newest first."""
+    def audit(self, *, policy: str | None = None, limit: int = 100,
+              before: int | None = None) -> list[AuditRecord]:
+        """The newest ``limit`` entries of the audit log (of one policy), newest first;
+        ``before`` an id: only older entries (the dashboard's next page)."""
         a = t.audit
         query = select(*_columns(a, AuditRecord)).order_by(a.c.id.desc()).limit(max(limit, 0))
         if policy is not None:
             query = query.where(a.c.policy == policy)
+        if before is not None:
+            query = query.where(a.c.id < before)
         with self._tx(write=False) as conn:
             stored = conn.execute(query).all()
         return [
@@ -698,11 +718,14 @@ class Store(PackStore):
         status: str | None = None,
         since: datetime | None = None,
         limit: int = 100,
+        before: int | None = None,
     ) -> list[ActionRecord]:
-        """The newest ``limit`` action records (of a policy, in a status, derived since), newest
-        first."""
+        """The newest ``limit`` action records (of a policy, in a status, derived since, older
+        than id ``before``), newest first."""
         a = t.actions
         query = select(a).order_by(a.c.id.desc()).limit(max(limit, 0))
+        if before is not None:
+            query = query.where(a.c.id < before)
         if policy is not None:
             query = query.where(a.c.policy == policy)
         if status is not None:
