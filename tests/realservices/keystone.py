@@ -154,8 +154,16 @@ class KeystoneServer:
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """An admin-token request to ``{auth_url}{path}``; raises on HTTP errors."""
-        headers = {"X-Auth-Token": self.admin_token, **kwargs.pop("headers", {})}
-        r = httpx.request(method, f"{self.auth_url}{path}", headers=headers, timeout=30, **kwargs)
+        extra = kwargs.pop("headers", {})
+        for attempt in range(2):
+            headers = {"X-Auth-Token": self.admin_token, **extra}
+            r = httpx.request(method, f"{self.auth_url}{path}", headers=headers, timeout=30,
+                              **kwargs)
+            if r.status_code == 401 and attempt == 0:
+                # the session's one Keystone outlives a token (an hour): issue a new one
+                self._admin_token = None
+                continue
+            break
         r.raise_for_status()
         return r
 
