@@ -11,11 +11,8 @@ from fastapi.testclient import TestClient
 
 from charter.api.app import create_app
 from charter.service.config import load_settings
-from tests.realservices import keystone as realkeystone
 from tests.realservices.keystone import KeystoneServer
 from tests.ui.apps import make_service
-
-keystone = realkeystone.keystone  # the session fixture: a real Keystone on 127.0.0.1
 
 SERVICE_USER, SERVICE_PASSWORD, SERVICE_PROJECT = "charter-ui", "charter-ui-pw", "service"
 
