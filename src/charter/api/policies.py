@@ -216,6 +216,8 @@ def show_table(*, policy: str, table: str, request: Request) -> dict:
 @router.get("/policies/{policy}/tables/{table}/rows", responses=errors(*AUTH, *POLICY))
 def list_rows(*, policy: str, request: Request, table: str, trace: str | None = None) -> dict:
     service = svc(request)
+    if not flag(trace):  # no service lock: the rows come from the copy kept for readers
+        return {"results": [{"data": list(r)} for r in service.policies.rows(policy, table)]}
     with service.lock:
         rows = service.policies.rows(policy, table)
         out: dict = {"results": [{"data": list(r)} for r in rows]}
@@ -233,18 +235,17 @@ def list_rows(*, policy: str, request: Request, table: str, trace: str | None = 
 @router.get("/policies/{policy}/violations", responses=errors(*AUTH, *POLICY))
 def violations(*, policy: str, request: Request, include_resolved: str | None = None) -> dict:
     """Charter: the policy's current violations (``error``/``warning`` rows), first seen."""
-    service = svc(request)
-    with service.lock:
-        name = service.policies.get(policy).record.name
-        if flag(include_resolved):
-            history = service.stored(service.store.violations, name, include_resolved=True)
-            return {"results": [
-                {"table": v.table, "row": list(v.row), "first_seen": v.first_seen.isoformat(),
-                 "resolved_at": v.resolved_at.isoformat() if v.resolved_at else None}
-                for v in history]}
+    service = svc(request)  # no service lock: the open violations have their own
+    name = service.policies.get(policy).record.name
+    if flag(include_resolved):
+        history = service.stored(service.store.violations, name, include_resolved=True)
         return {"results": [
-            {"table": t, "row": list(r), "first_seen": seen.isoformat(), "resolved_at": None}
-            for t, r, seen in service.violations.current(name)]}
+            {"table": v.table, "row": list(v.row), "first_seen": v.first_seen.isoformat(),
+             "resolved_at": v.resolved_at.isoformat() if v.resolved_at else None}
+            for v in history]}
+    return {"results": [
+        {"table": t, "row": list(r), "first_seen": seen.isoformat(), "resolved_at": None}
+        for t, r, seen in service.violations.current(name)]}
 
 
 # ---------------------------------------------------------------- library

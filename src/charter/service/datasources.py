@@ -151,7 +151,8 @@ class Datasources:
         live = self.live.get(ref)
         if live is not None:
             return live
-        return next((d for d in self.live.values() if d.name == ref), None)
+        # list(): a C-level copy, safe while a writer adds one (lock-free readers call this)
+        return next((d for d in list(self.live.values()) if d.name == ref), None)
 
     def get(self, ref: str) -> LiveDatasource:
         live = self.find(ref)

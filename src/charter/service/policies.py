@@ -116,7 +116,7 @@ class Policies:
         live = self.live.get(ref)
         if live is not None:
             return live
-        for p in self.live.values():
+        for p in list(self.live.values()):  # a C-level copy: lock-free readers call this
             if p.record.name == ref:
                 return p
         return None
@@ -191,6 +191,7 @@ class Policies:
             def forget() -> None:
                 self.live.pop(rec.id, None)
                 svc.engine.delete_policy(name)
+                svc.published.forget(name)
                 svc.violations.forget(name)
 
             try:
@@ -238,6 +239,7 @@ class Policies:
             svc.notifier.wake()
             deltas = svc.engine.delete_policy(name)
             svc.publish(deltas)
+            svc.published.forget(name)
             svc.violations.forget(live.record.name)
             del self.live[live.record.id]
             return live.record
@@ -417,25 +419,38 @@ class Policies:
     def tables(self, ref: str) -> list[str]:
         """Tables the policy's rules define or read within the policy (Congress's list)."""
         with self.service.lock:
-            live = self.get(ref)
-            name = live.record.name
-            out: set[str] = set()
-            for _, rule in live.rules.values():
-                for atom in rule_atoms((rule,)):
-                    if (atom.theory or name) == name:
-                        out.add(atom.table)
-            return sorted(out)
+            return sorted(self._tables_of(self.get(ref)))
+
+    @staticmethod
+    def _tables_of(live: LivePolicy) -> set[str]:
+        name = live.record.name
+        out: set[str] = set()
+        # list(): a C-level copy, safe while a writer adds a rule (a lock-free reader calls this)
+        for _, rule in list(live.rules.values()):
+            for atom in rule_atoms((rule,)):
+                if (atom.theory or name) == name:
+                    out.add(atom.table)
+        return out
 
     def rows(self, ref: str, table: str) -> list[tuple]:
+        """The table's rows after the last batch: from the copy kept for readers, without
+        waiting for a batch in progress (service/published.py); the first read of a table,
+        or one that may no longer be the policy's, takes the lock."""
         svc = self.service
+        live = self.get(ref)
+        qualified = f"{live.record.name}:{table}"
+        kept = svc.published.rows(qualified)
+        if kept or (kept is not None and table in self._tables_of(live)):
+            return sorted(kept, key=repr)
         with svc.lock:
             live = self.get(ref)
-            qualified = f"{live.record.name}:{table}"
             if not svc.engine.has_table(qualified):
                 if table in self.tables(ref):
                     return []
                 raise NotFound(f"No such table {table} in policy {live.record.name}")
-            return sorted(svc.engine.rows(qualified), key=repr)
+            rows = svc.engine.rows(qualified)
+            svc.published.keep(qualified, rows)
+            return sorted(rows, key=repr)
 
     def defining_rules(self, ref: str, table: str) -> list[RuleRecord]:
         live = self.get(ref)

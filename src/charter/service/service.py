@@ -2,8 +2,10 @@
 
 Every change goes through :meth:`Service.apply` while holding the service's lock: the
 engine applies the batch, then violation history (with its webhook outbox), enforcement
-(with its action outbox) and live listeners get the deltas. Readers take the same lock, so
-they always see the state between two batches, never half of one.
+(with its action outbox), live listeners and the tables kept for readers get the deltas.
+Readers of a policy's tables and violations answer from those copies (``published.py``)
+without the lock, so a large batch or a what-if never holds them up; other readers take the
+lock. Either way a reader sees the state between two batches, never half of one.
 
 A change the store must keep goes through :meth:`Service.commit`: the engine checks and
 applies it, the store writes it, and only then is it published and acknowledged. If the
@@ -35,6 +37,7 @@ from charter.engine.rule_check import CheckedRules
 from charter.service.config import EnforcementSettings, NotificationSettings
 from charter.service.errors import Conflict, NotFound, ServiceError, Unavailable
 from charter.service.events import Event, EventBus
+from charter.service.published import PublishedTables
 from charter.service.violations import ViolationTracker, violation_table
 from charter.store.errors import Conflict as StoreConflict
 from charter.store.errors import NotFound as StoreNotFound
@@ -85,6 +88,7 @@ class Service:
         # ``engine.generation`` (bumped by a deleted policy) it tells a reader's cache of
         # them (service/dashboard.py) when to rebuild.
         self.violation_changes = 0
+        self.published = PublishedTables()
         self.restoring = False
         self.settled = False
         self._closing = threading.Event()
@@ -201,6 +205,7 @@ class Service:
     def publish(self, deltas: dict[str, TableDelta]) -> None:
         if not deltas:
             return
+        self.published.update(deltas)
         now = utcnow()
         if not self.restoring:
             self.violations.update(deltas, now)

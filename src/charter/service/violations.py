@@ -3,7 +3,8 @@
 Congress's convention puts violations in ``error``; Charter keeps, for every such row, the
 time it was first seen and, once it clears, when. The store holds the history (and, in the
 same transaction, the webhook notifications announcing each change); this keeps the open
-intervals in memory so listing the current violations needs no query.
+intervals in memory so listing the current violations needs no query, nor the service's
+lock: the open intervals change under a lock of their own, held only while they change.
 
 After a restart the stored open intervals are matched with the rebuilt engine's rows:
 a row still there keeps its first sighting and is not announced again. A stored row not
@@ -16,6 +17,7 @@ cleared while the service was down.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -44,6 +46,7 @@ class ViolationTracker:
         self.open: dict[tuple[str, str], dict[tuple, datetime]] = {}
         self.unsettled: dict[tuple[str, str], dict[tuple, datetime]] = {}
         self.write_errors = 0
+        self._reading = threading.Lock()  # ``open`` as readers see it: see current()
 
     def restore(self, current: Mapping[str, Mapping[str, set[tuple]]], now: datetime) -> None:
         """Match the stored open violations with the rebuilt engine's rows, for every policy
@@ -75,21 +78,23 @@ class ViolationTracker:
             key = violation_table(name)
             if key is None or not delta:
                 continue
-            opened = self.open.setdefault(key, {})
+            opened = self.open.get(key, {})
             waiting = self.unsettled.get(key, {})
-            appeared = []
+            appeared, back = [], {}
             for r in sorted(delta.inserted, key=repr):
                 if r in opened:
                     continue
                 if r in waiting:  # back after a restart: its stored interval goes on
-                    opened[r] = waiting.pop(r)
+                    back[r] = waiting.pop(r)
                 else:
                     appeared.append(r)
             cleared = [r for r in sorted(delta.deleted, key=repr) if r in opened]
-            for r in cleared:
-                del opened[r]
-            for r in appeared:
-                opened[r] = now
+            with self._reading:
+                opened = self.open.setdefault(key, opened)
+                for r in cleared:
+                    del opened[r]
+                opened.update(back)
+                opened.update(dict.fromkeys(appeared, now))
             try:
                 self._record(key[0], key[1], appeared, cleared, now)
             except Exception as exc:  # the engine has moved on; keep serving, say so
@@ -115,14 +120,18 @@ class ViolationTracker:
             self.written()
 
     def forget(self, policy: str) -> None:
-        for d in (self.open, self.unsettled):
-            for key in [k for k in d if k[0] == policy]:
-                del d[key]
+        with self._reading:
+            for d in (self.open, self.unsettled):
+                for key in [k for k in d if k[0] == policy]:
+                    del d[key]
 
     def current(self, policy: str) -> list[tuple[str, tuple, datetime]]:
+        """The policy's open violations (table, row, first seen): callable without the
+        service's lock, as of the last batch whose deltas were applied here."""
         out = []
-        for table in VIOLATION_TABLES:
-            for row, seen in self.open.get((policy, table), {}).items():
-                out.append((table, row, seen))
+        with self._reading:
+            for table in VIOLATION_TABLES:
+                out += [(table, row, seen)
+                        for row, seen in self.open.get((policy, table), {}).items()]
         out.sort(key=lambda v: (v[0], v[2], repr(v[1])))
         return out
