@@ -225,6 +225,19 @@ class DataTable:
         """``file:line:col`` of row ``index`` (of the table's key when None), or the file."""
         return self.locate(index)
 
+    def object_columns(self) -> tuple[str, ...] | None:
+        """The columns the rows declare: every key of the object rows, in the order they
+        first appear (a row may omit some; they are None there). None without objects."""
+        keys: dict[str, None] = {}
+        for row in self.rows:
+            if isinstance(row, dict):
+                keys.update(dict.fromkeys(str(k) for k in row))
+        return tuple(keys) or None
+
+    def first_width(self) -> int | None:
+        """The length of the first row when it is a list."""
+        return len(self.rows[0]) if self.rows and isinstance(self.rows[0], list) else None
+
 
 class _Locator:
     """Finds where a table's key and rows sit in a data file, composing YAML nodes lazily.
@@ -271,8 +284,20 @@ class _Locator:
         mark = node.start_mark
         return f"{self.path}:{mark.line + 1}:{mark.column + 1}"
 
+    def place(self, key: str, index: int | None) -> str:
+        """Where ``key`` (or its row ``index``) is: in JSON found by stepping over values
+        (fast at any size), else by composing the text as YAML, which finds the same."""
+        if not self._composed:
+            from charter.cli.data_formats import json_place, line_col
+
+            offset = json_place(self.text, key, index)
+            if offset is not None:
+                line, col = line_col(self.text, offset)
+                return f"{self.path}:{line}:{col}"
+        return self.at(self.node(key, index))
+
     def locate(self, key: str) -> Callable[[int | None], str]:
-        return lambda index: self.at(self.node(key, index))
+        return lambda index: self.place(key, index)
 
 
 class DataFileError(DataError):
@@ -371,7 +396,8 @@ def _parse_data(path: str, text: str) -> tuple[object, _Locator]:
 
 
 def read_data_file(path: str | Path) -> list[DataTable]:
-    """Read one data file: JSON when it ends in ``.json``, YAML otherwise.
+    """Read one data file: JSON when it ends in ``.json``, one table of NDJSON, CSV or
+    Parquet by those suffixes (:mod:`charter.cli.data_formats`), YAML otherwise.
 
     Raises:
         DataFileError: the file cannot be read or parsed, is past the input limits of
@@ -381,6 +407,10 @@ def read_data_file(path: str | Path) -> list[DataTable]:
             ``file:line:col`` where known.
     """
     name = str(path)
+    from charter.cli.data_formats import ONE_TABLE_SUFFIXES, read_one_table_file
+
+    if Path(name).suffix.lower() in ONE_TABLE_SUFFIXES:
+        return read_one_table_file(name)
     try:
         text = _read_text(name)
     except OSError as exc:
@@ -423,18 +453,8 @@ def _raise_data_errors(errors: list[str]) -> None:
 # ---------------------------------------------------------------- schemas
 
 
-def _object_columns(table: DataTable) -> tuple[str, ...] | None:
-    """The columns a table's rows declare: every key of its object rows, in the order they
-    first appear (a row may omit some; they are null there). None without object rows."""
-    keys: dict[str, None] = {}
-    for row in table.rows:
-        if isinstance(row, dict):
-            keys.update(dict.fromkeys(str(k) for k in row))
-    return tuple(keys) or None
-
-
 def datasource_schemas(
-    policies: Sequence[PolicyFile], tables: Sequence[DataTable] = ()
+    policies: Sequence[PolicyFile], tables: Sequence[Any] = ()
 ) -> dict[str, dict[str, tuple[str, ...]]]:
     """The schemas to declare, per datasource, before the policies compile.
 
@@ -455,18 +475,19 @@ def datasource_schemas(
         known_tables = driver_tables(module)  # the installed driver's, else Congress's
         if known_tables:
             schemas[module] = dict(known_tables)
-    by_module: dict[str, list[DataTable]] = {}
+    by_module: dict[str, list[Any]] = {}  # DataTables, or data_columns.ColumnTables
     for table in tables:
         if table.module not in names and table.module not in schemas:
             by_module.setdefault(table.module, []).append(table)
     for module, module_tables in by_module.items():
-        if not any(_object_columns(t) for t in module_tables):
+        if not any(t.object_columns() for t in module_tables):
             continue
         schema: dict[str, tuple[str, ...]] = {}
         for table in module_tables:
-            columns = _object_columns(table)
-            if columns is None and table.rows and isinstance(table.rows[0], list):
-                columns = tuple(f"c{i}" for i in range(len(table.rows[0])))
+            columns = table.object_columns()
+            width = table.first_width()
+            if columns is None and width is not None:
+                columns = tuple(f"c{i}" for i in range(width))
             if columns is not None:  # the union of the keys of every file's objects
                 known = schema.get(table.name, ())
                 schema[table.name] = known + tuple(c for c in columns if c not in known)
@@ -481,7 +502,12 @@ def datasource_schemas(
 # ---------------------------------------------------------------- rows
 
 
-OMITTED = object()
+class _Omitted:
+    def __repr__(self) -> str:
+        return "OMITTED"
+
+
+OMITTED = _Omitted()
 """A column an object row leaves out: None in the row, as a driver's translator gives for an
 absent field (unlike an explicit null, which Congress's drivers stored as "None")."""
 
@@ -500,8 +526,12 @@ def _value(value: object) -> str | int | float | None:
     return str(value)  # YAML dates and times, as Congress's value_to_congress did
 
 
+def _shown(value: object) -> object:
+    return None if value is OMITTED else str(value)
+
+
 def _show(row: object, limit: int = 80) -> str:
-    text = json.dumps(row, default=str, ensure_ascii=False)
+    text = json.dumps(row, default=_shown, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -697,14 +727,21 @@ def load_workspace(
     *,
     sources: Sources | None = None,
     engine: Engine | None = None,
+    columnar: bool = True,
 ) -> Workspace:
     """Read policy and data files and load them into one engine (a new one by default).
 
+    Data files are read into columns (:mod:`charter.cli.data_columns`) unless
+    ``columnar`` is False or that path meets something it does not handle exactly; then
+    they are read row by row, which loads the same rows or reports every bad one.
+
     Args:
         policy_paths: policy files; library YAML or Datalog text.
-        data_paths: data files mapping ``name:table`` to rows.
+        data_paths: data files mapping ``name:table`` to rows, or NDJSON, CSV and Parquet
+            files of one table each (:mod:`charter.cli.data_formats`).
         sources: filled with each policy file's text, for rendering diagnostics.
         engine: an engine to load into instead of a new one.
+        columnar: try the columnar reader first (False: the row reader only).
 
     Raises:
         PolicyError: every policy file's problems (syntax, compile, cross-policy checks).
@@ -720,14 +757,31 @@ def load_workspace(
         except DataFileError:
             tables = []
         raise PolicyError(diagnostics + compile_diagnostics(policies, tables))
-    tables = [table for path in data_paths for table in read_data_file(path)]
+    from charter.cli.data_columns import engine_columns, read_columns
+
+    names = [p.name for p in policies]
+    read = [read_columns(path) if columnar else None for path in data_paths]  # None: rows
+    fast = None if None in read else [table for tables in read for table in tables or ()]
+    del read
+    tables: Sequence[Any] = fast if fast is not None else exact_tables(data_paths)
     engine = engine or Engine()
     for module, schema in datasource_schemas(policies, tables).items():
         engine.declare_datasource(module, schema)
     load_policies(engine, policies)
-    rows, keys = data_rows(engine, tables, [p.name for p in policies])
+    columns = engine_columns(engine, fast, names) if fast is not None else None
+    del tables, fast
+    if columns is not None:
+        engine.load_columns(columns[0])
+        return Workspace(engine, policies, columns[1], diagnostics)
+    # the exact reader: the same rows, or every problem with its place, and nothing loaded
+    rows, keys = data_rows(engine, exact_tables(data_paths), names)
     engine.load_rows(rows)
     return Workspace(engine, policies, keys, diagnostics)
+
+
+def exact_tables(data_paths: Iterable[str | Path]) -> list[DataTable]:
+    """Every data file read row by row (:func:`read_data_file`), in order."""
+    return [table for path in data_paths for table in read_data_file(path)]
 
 
 def compile_diagnostics(
