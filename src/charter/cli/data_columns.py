@@ -172,6 +172,11 @@ class ColumnTable:
 
     # ------------------------------------------------------------ reading out
 
+    def every_row_has(self, names: Sequence[str]) -> bool:
+        """Whether every row has exactly these columns (none omitted, none more)."""
+        wanted = set(names)
+        return self.complete and all(set(chunk) == wanted for chunk in self.chunks)
+
     def column(self, key: str | int) -> np.ndarray:
         """One column over every chunk (OMITTED, i.e. None, where a chunk lacks it)."""
         parts = []
@@ -559,7 +564,7 @@ def engine_columns(
             columns = [table.column(c) for c in schema]
         else:
             order = keys.get(table.table, table.names)
-            if table.length and (not table.complete or set(table.names) != set(order)):
+            if table.length and not table.every_row_has(order):
                 return None
             if table.length and arity is not None and len(order) != arity:
                 return None
