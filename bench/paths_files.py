@@ -9,8 +9,8 @@ clock starts, as the files a user would hand over:
 - ``cloud.<table>.ndjson``: the same rows, one object a line, one file a table (the layout
   DuckDB's ``read_json`` reads fastest; a second, stricter baseline for row 1);
 - ``cloud:<table>.parquet``: one Parquet file a table, written by DuckDB, each named by its
-  ``name:table`` as the JSON file's keys are (how ``charter eval --data`` is asked to read
-  them; while it cannot, row 2 says "not supported yet" with the error it gave).
+  ``name:table`` as the JSON file's keys are, which is how ``charter eval --data`` reads a
+  one-table file (``docs/cli.md``; should it fail, row 2 says so with the error it gave).
 
 Each side runs as its own process, end to end as a user would run it (interpreter start,
 imports, reading, evaluating, printing every row of p1, p2 and p3), its wall time taken

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from charter.cli.data_formats import json_place, line_col
-from charter.cli.loading import DataFileError, _Locator, load_workspace
+from charter.cli.data_formats import _Locator, json_place, line_col
+from charter.cli.loading import DataFileError, load_workspace
 from charter.cli.main import app
 from charter.engine import Engine
 
