@@ -571,15 +571,14 @@ def engine_columns(
             if table.length:
                 keys[table.table] = order
             columns = [table.column(c) for c in order]
+        table.chunks = []  # the columns hold the values now: free the chunks' arrays
         if table.length:
             arities[table.table] = len(columns)
             parts.setdefault(table.table, []).append(columns)
         else:
             parts.setdefault(table.table, [])
-    loaded = {}
+    loaded: dict[str, list[np.ndarray]] = {}
     for table_name, pieces in parts.items():
-        if not pieces:
-            continue
-        width = len(pieces[0])
+        width = len(pieces[0]) if pieces else 0
         loaded[table_name] = [_concatenate([p[i] for p in pieces]) for i in range(width)]
     return loaded, keys
