@@ -164,6 +164,16 @@ def test_yaml_and_ndjson_files_load_as_the_row_reader_loads_them(tmp_path, tiny_
     assert_same(tmp_path, [lines])
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["[1, 2]\n[3, 4]\n", "[1, 2], [3, 4]\n", "[1,\n2]\n", "[1, 2]\n\n[3]\n", '{"x": 1}\n[1, 2]\n'],
+)
+def test_ndjson_lines_are_one_row_each(tmp_path, tiny_chunks, text):
+    path = tmp_path / "ext:pairs.ndjson"
+    path.write_text(text)
+    assert assert_same(tmp_path, [path])[0] == ("ok" if text == "[1, 2]\n[3, 4]\n" else "error")
+
+
 def test_every_kind_of_value_becomes_what_the_row_reader_makes_of_it(tmp_path):
     doc = {
         "ext:pairs": [

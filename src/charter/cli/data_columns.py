@@ -431,6 +431,10 @@ def _ndjson_table(path: str, data: bytes) -> list[ColumnTable]:
         if not lines:
             continue
         text = b",".join(lines)
+        numbers = _int_rows(text) if table.names is None else None
+        if numbers is not None and len(numbers) == len(lines):  # not "[1]" + "[2]" a line
+            table.add_array(numbers)
+            continue
         try:
             rows = _parse_chunk(text)
         except (orjson.JSONDecodeError, json.JSONDecodeError):
