@@ -53,6 +53,8 @@ _BOUNDARY = re.compile(rb"[\]}][ \t\n\r]*(?:,[ \t\n\r]*(?=[\[{])|(\]))")
 # lets the regex engine skip ahead fast).
 _ENDS = (re.compile(rb"\][ \t\n\r]*\]"), re.compile(rb"}[ \t\n\r]*\]"))
 _KEYS_WRITTEN = re.compile(rb'"[ \t\n\r]*:')
+_SPACED_KEY = re.compile(rb'"[ \t\n\r]+:')
+_QUOTE_SPACES = (b'" ', b'"\t', b'"\n', b'"\r')
 # Digits to "0", anything else to " ": runs of digits found with bytes.find (orjson makes a
 # float of an integer past 64 bits, so a chunk with a 19-digit run goes to json.loads).
 _DIGITS = bytes(ord("0") if chr(b).isdigit() and b < 128 else ord(" ") for b in range(256))
@@ -377,10 +379,13 @@ def _json_table(table: ColumnTable, data: bytes, pos: int) -> int:
 def _check_keys(text: bytes, rows: list) -> None:
     """Refuse objects that wrote a key twice (orjson keeps the last one silently): every
     key written is a string then a colon, so as many of those as keys kept means none was
-    (a string value holding ``":`` makes this refuse too, leaving it to the exact reader)."""
-    if rows and type(rows[0]) is dict:
-        written = len(_KEYS_WRITTEN.findall(text))
-        if written != sum(len(r) for r in rows if type(r) is dict):
+    (a string value holding ``":`` makes this refuse too, leaving it to the exact reader).
+    Rows that are not all objects are refused when added."""
+    if rows and set(map(type, rows)) == {dict}:
+        written = text.count(b'":')  # in C; a key spaced from its colon is counted apart
+        if any(quote in text for quote in _QUOTE_SPACES) and _SPACED_KEY.search(text):
+            written = sum(1 for _ in _KEYS_WRITTEN.finditer(text))
+        if written != sum(map(len, rows)):
             raise _Refused("a key written twice in an object, or an odd string")
 
 
