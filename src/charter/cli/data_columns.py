@@ -506,13 +506,13 @@ def _parquet_column(values: np.ndarray, kind: str) -> np.ndarray:
     mask = np.ma.getmaskarray(values) if isinstance(values, np.ma.MaskedArray) else None
     data = np.ma.getdata(values)
     if kind in _DUCKDB_INTS or kind == "UBIGINT" and (not len(data) or data.max() < 2**63):
-        typed = data.astype(np.int64)
+        typed = data.astype(np.int64, copy=False)
     elif kind in _DUCKDB_FLOATS:
-        typed = data.astype(np.float64)
+        typed = data.astype(np.float64, copy=False)
         if not np.isfinite(typed[~mask] if mask is not None else typed).all():
             raise _Refused("not finite")
     elif kind == "VARCHAR":
-        typed = data.astype(object)
+        typed = data.astype(object, copy=False)
     elif kind == "BOOLEAN":
         typed = np.where(data.astype(bool), "True", "False").astype(object)
     else:
