@@ -99,7 +99,8 @@ def outcome(policy: Path, data: list[Path], columnar: bool):
         return "error", str(exc)
     engine = ws.engine
     rows = {t: sorted(map(repr, engine.rows(t))) for t in engine.tables()}
-    return "ok", rows, ws.data_columns
+    schemas = {m: dict(tables) for m, tables in engine.schemas.modules.items()}
+    return "ok", rows, ws.data_columns, schemas
 
 
 def assert_same(tmp_path: Path, data: list[Path]) -> tuple:
@@ -193,7 +194,7 @@ def test_every_kind_of_value_becomes_what_the_row_reader_makes_of_it(tmp_path):
     path = tmp_path / "d.json"
     path.write_text(json.dumps(doc))
     assert read_columns(path) is not None  # handled by the columnar reader, not refused
-    kind, rows, columns = assert_same(tmp_path, [path])
+    kind, rows, columns, _ = assert_same(tmp_path, [path])
     assert kind == "ok"
     assert "(True, 'None')" not in rows["ext:pairs"]
     assert "('True', 'None')" in rows["ext:pairs"] and "(1.0, 'e')" in rows["ext:pairs"]

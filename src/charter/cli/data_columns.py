@@ -97,7 +97,7 @@ class ColumnTable:
         return self.table.split(":", 1)[1]
 
     def object_columns(self) -> tuple[str, ...] | None:
-        return self.names
+        return self.names if self.length else None  # as rows: no row, no columns declared
 
     def first_width(self) -> int | None:
         return self.width if self.names is None and self.length else None
