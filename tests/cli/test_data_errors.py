@@ -34,19 +34,21 @@ def policy(tmp_path: Path) -> Path:
 def test_a_bad_row_at_the_end_of_a_million_rows_gets_its_line_and_column(tmp_path):
     n = 1_000_000
     data = tmp_path / "big.json"
-    with data.open("w") as f:
-        f.write('{"ext:t": [\n')
+    with data.open("w") as f:  # the policy's facts: no datasource, no driver to look up
+        f.write('{"pol:t": [\n')
         f.write("".join(f"  [{i}, {i % 7}],\n" for i in range(n - 1)))
         f.write('  [999999, "x", 3]\n]}\n')
+    policy = tmp_path / "pol.dl"
+    policy.write_text("error(x) :- t(x, y)\n")
     engine = Engine()
     with pytest.raises(DataFileError) as raised:
-        load_workspace([policy(tmp_path)], [data], engine=engine)
+        load_workspace([policy], [data], engine=engine)
     assert raised.value.messages == [
-        f'{data}:{n + 1}:3: error[arity_mismatch]: row {n} of ext:t [999999, "x", 3] has 3 '
-        "values; ext:t has 2 columns (as its rules use it)"
+        f'{data}:{n + 1}:3: error[arity_mismatch]: row {n} of pol:t [999999, "x", 3] has 3 '
+        "values; pol:t has 2 columns (as its rules use it)"
     ]
     loaded = [t for t in engine.tables() if engine.count(t)]
-    assert loaded == []  # nothing loaded: no row of ext:t, none derived
+    assert loaded == []  # nothing loaded: no row of pol:t, none derived
 
 
 @st.composite

@@ -557,7 +557,8 @@ def load_workspace(
     read = [read_columns(path) if columnar else None for path in data_paths]  # None: rows
     fast = None if None in read else [table for tables in read for table in tables or ()]
     del read
-    tables: Sequence[Any] = fast if fast is not None else exact_tables(data_paths)
+    exact = exact_tables(data_paths) if fast is None else None
+    tables: Sequence[Any] = fast if fast is not None else exact or []
     engine = engine or Engine()
     for module, schema in datasource_schemas(policies, tables).items():
         engine.declare_datasource(module, schema)
@@ -568,7 +569,7 @@ def load_workspace(
         engine.load_columns(columns[0])
         return Workspace(engine, policies, columns[1], diagnostics)
     # the exact reader: the same rows, or every problem with its place, and nothing loaded
-    rows, keys = data_rows(engine, exact_tables(data_paths), names)
+    rows, keys = data_rows(engine, exact if exact is not None else exact_tables(data_paths), names)
     engine.load_rows(rows)
     return Workspace(engine, policies, keys, diagnostics)
 
