@@ -23,12 +23,21 @@ from charter.cli.loading import load_workspace
 from charter.lang.errors import CharterError
 
 POLICY = """\
+facts(7, "seven")
 error(x) :- pol:facts(x, y)
 warning(x) :- ext:pairs(x, _), not pol:facts(x, _)
 hosts(h) :- nova:servers(id=s, host_id=h)
 """
 
-TABLES = ("pol:facts", "pol:other", "ext:pairs", "ext:wide", "nova:servers", "nova:flavors")
+TABLES = (
+    "pol:facts",
+    "pol:other",
+    "pol:error",
+    "ext:pairs",
+    "ext:wide",
+    "nova:servers",
+    "nova:flavors",
+)
 NOVA_SERVERS = ("id", "name", "host_id", "status", "tenant_id")  # a few of its columns
 
 scalars = st.one_of(
