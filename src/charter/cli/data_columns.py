@@ -8,7 +8,8 @@ million rows that costs seconds, so ``load_workspace`` first tries this path:
   verified by the parse itself), NDJSON a block of lines at a time, YAML by the exact
   reader's parser; each chunk's rows become columns with C-level passes (``map(type, ...)``,
   ``zip(*rows)``), never a Python loop over values when a column has one type;
-- Parquet is read by DuckDB straight into columns; CSV by the exact reader, then columns;
+- Parquet is read by DuckDB straight into columns; CSV by :mod:`csv` a block of records at a
+  time, a column of integers or of text typed in one go;
 - the columns are checked against the engine's schemas and arities table by table, and
   loaded with :meth:`Engine.load_columns`.
 
@@ -22,19 +23,26 @@ same rows or reports every problem with its place; nothing is loaded before that
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
-from charter.cli.data_formats import COLUMNAR_SUFFIXES, NDJSON_SUFFIXES, table_of_file
+from charter.cli.data_formats import (
+    COLUMNAR_SUFFIXES,
+    NDJSON_SUFFIXES,
+    csv_value,
+    table_of_file,
+)
 from charter.cli.loading import OMITTED, DataFileError, _value
 from charter.engine import Engine
 from charter.lang import limits
@@ -452,7 +460,7 @@ def _ndjson_table(path: str, data: bytes) -> list[ColumnTable]:
 
 
 def _exact_tables(path: str) -> list[ColumnTable]:
-    """YAML and CSV through the exact reader's parser (its checks), then columns."""
+    """YAML through the exact reader's parser (its checks), then columns."""
     from charter.cli.loading import DataFileError, read_data_file
 
     try:
@@ -468,6 +476,54 @@ def _exact_tables(path: str) -> list[ColumnTable]:
 
 
 # ---------------------------------------------------------------- CSV and Parquet
+
+CSV_CHUNK_ROWS = 100_000
+_CSV_INTS = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\n-?(?:0|[1-9][0-9]*))*")
+# A value csv_value would not keep as text: empty, or a JSON number (a line of them all).
+_CSV_NOT_TEXT = re.compile(r"^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)?$", re.M)
+
+
+def _csv_table(path: str) -> list[ColumnTable]:
+    """A CSV file (one table, named by the file's stem) parsed by :mod:`csv` as the exact
+    reader parses it, a block of records at a time, each column typed in one go when its
+    values are all JSON integers or all other text (else value by value, as
+    :func:`~charter.cli.data_formats.csv_value` types them)."""
+    table = ColumnTable(table_of_file(path), path)
+    text = Path(path).read_bytes().decode("utf-8-sig")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    try:
+        while batch := list(islice(reader, CSV_CHUNK_ROWS)):
+            records = [r for r in batch if r]  # blank lines are skipped
+            if header is None and records:
+                header = records.pop(0)
+                if len(set(header)) != len(header) or not all(header):
+                    raise _Refused("a header the exact reader reports")
+            if not records:
+                continue
+            assert header is not None
+            if set(map(len, records)) != {len(header)}:
+                raise _Refused("a record of another length than the header")
+            columns = map(_csv_column, zip(*records, strict=True))
+            table.add_columns(dict(zip(header, columns, strict=True)), len(records))
+    except csv.Error:
+        raise _Refused("malformed CSV") from None
+    if header is not None and not table.length:
+        table.names = tuple(header)
+    return [table]
+
+
+def _csv_column(values: tuple[str, ...]) -> np.ndarray:
+    joined = "\n".join(values)
+    if joined.count("\n") == len(values) - 1:  # no value holds a line break
+        longest = min(18, limits.current().max_int_digits)  # csv_value's limit, an int64's
+        if max(map(len, values)) <= longest and _CSV_INTS.fullmatch(joined):
+            return np.fromstring(joined.replace("\n", ","), dtype=np.int64, sep=",")
+        if not _CSV_NOT_TEXT.search(joined):
+            column = np.empty(len(values), dtype=object)
+            column[:] = values
+            return column
+    return _column([csv_value(v) for v in values])
 
 
 _DUCKDB_INTS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
@@ -533,6 +589,8 @@ def read_columns(path: str | Path) -> list[ColumnTable] | None:
     try:
         if suffix in COLUMNAR_SUFFIXES:
             return _parquet_table(name)
+        if suffix == ".csv":
+            return _csv_table(name)
         if suffix not in NDJSON_SUFFIXES and suffix != ".json":
             return _exact_tables(name)
         if limits.current().max_depth < 3:  # object, list of rows, row: the exact reader
