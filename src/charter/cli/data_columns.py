@@ -4,10 +4,12 @@
 one value at a time (the exact reader: every bad row gets its ``file:line:col``). At a
 million rows that costs seconds, so ``load_workspace`` first tries this path:
 
-- JSON is parsed with orjson a few megabytes at a time (chunks cut at row boundaries and
-  verified by the parse itself), NDJSON a block of lines at a time, YAML by the exact
-  reader's parser; each chunk's rows become columns with C-level passes (``map(type, ...)``,
-  ``zip(*rows)``), never a Python loop over values when a column has one type;
+- JSON is parsed a few megabytes at a time (chunks cut at row boundaries and verified by
+  the parse itself), NDJSON a block of lines at a time: a chunk of lists of integers by
+  NumPy (its grammar checked in NumPy passes, :func:`_int_rows`), any other by orjson, whose
+  rows become columns with C-level passes (``map(type, ...)`` over one flat list of the
+  values), never a Python loop over values when the values have one type; YAML by the exact
+  reader's parser, then the same;
 - Parquet is read by DuckDB straight into columns; CSV by :mod:`csv` a block of records at a
   time, a column of integers or of text typed in one go;
 - the columns are checked against the engine's schemas and arities table by table, and
@@ -67,7 +69,6 @@ _QUOTE_SPACES = (b'" ', b'"\t', b'"\n', b'"\r')
 # float of an integer past 64 bits, so a chunk with a 19-digit run goes to json.loads).
 _DIGITS = bytes(ord("0") if chr(b).isdigit() and b < 128 else ord(" ") for b in range(256))
 _RETRIES = 16
-_SCALARS = frozenset({int, float, str, bool, type(None)})
 
 
 class _Refused(Exception):
