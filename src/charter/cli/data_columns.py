@@ -309,12 +309,11 @@ def _int_rows(text: bytes) -> np.ndarray | None:
         return None  # rows follow each other as "],[" (so none nests)
     comma = a == _COMMA
     comma[closes[:-1] + 1] = False  # the commas inside rows
-    counts = np.cumsum(comma, dtype=np.int32)
-    widths = counts[closes] - counts[opens] + 1
+    inner = np.flatnonzero(comma)
+    widths = np.diff(np.searchsorted(inner, closes), prepend=0) + 1  # rows do not nest
     width = int(widths[0])
     if (widths != width).any():
         return None
-    inner = np.flatnonzero(comma)
     starts = np.concatenate([opens, inner]) + 1  # where each number starts
     minus = np.flatnonzero(a == _MINUS)
     numbers = np.concatenate([starts[a[starts] != _MINUS], minus + 1])  # first digits
