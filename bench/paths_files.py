@@ -9,12 +9,16 @@ clock starts, as the files a user would hand over:
 - ``cloud.<table>.ndjson``: the same rows, one object a line, one file a table (the layout
   DuckDB's ``read_json`` reads fastest; a second, stricter baseline for row 1);
 - ``cloud:<table>.parquet``: one Parquet file a table, written by DuckDB, each named by its
-  ``name:table`` as the JSON file's keys are (how ``charter eval --data`` is asked to read
-  them; while it cannot, row 2 says "not supported yet" with the error it gave).
+  ``name:table`` as the JSON file's keys are, which is how ``charter eval --data`` reads a
+  one-table file (``docs/cli.md``; should it fail, row 2 says so with the error it gave).
 
 Each side runs as its own process, end to end as a user would run it (interpreter start,
 imports, reading, evaluating, printing every row of p1, p2 and p3), its wall time taken
-around the process and its peak RSS from ``wait4`` of that process alone. DuckDB's side is
+around the process and its peak RSS the process's own ``VmHWM`` (``/proc/self/status``),
+written at exit to the file ``BENCH_PEAK_FILE`` names: ``wait4``'s ``ru_maxrss`` is no
+measure of a child here, as Linux carries the parent's peak (the benchmark's, holding the
+generated workload) over the fork and exec into it. Charter's CLI runs under
+``python -m bench.paths_files --peak charter.cli.main ...`` (``runpy``, as ``-m`` runs it). DuckDB's side is
 ``python -m bench.paths_files FORMAT DIR``: it reads the file(s) into tables and fetches the
 rows of the three queries of ``bench/duckdb_baseline.py``. Both sides' results are reduced to
 (count, sum of ids) per table and must agree.
@@ -22,8 +26,10 @@ rows of the three queries of ``bench/duckdb_baseline.py``. Both sides' results a
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import runpy
 import shutil
 import signal
 import subprocess
@@ -78,6 +84,9 @@ def run_measured(
     """Run ``cmd`` to completion: wall seconds, peak RSS (MB, ``wait4`` of this child only),
     exit code and the tail of its stderr. Killed (by its PID) after ``timeout`` seconds."""
     err_path = stdout.with_suffix(".stderr")
+    peak_path = stdout.with_suffix(".peak")
+    peak_path.unlink(missing_ok=True)
+    env = dict(os.environ if env is None else env, BENCH_PEAK_FILE=str(peak_path))
     with open(stdout, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=REPO_ROOT, env=env)
@@ -95,9 +104,15 @@ def run_measured(
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     tail = err_path.read_text(errors="replace").strip().splitlines()[-6:]
+    try:
+        peak_mb = int(peak_path.read_text()) / 1024  # the child's own VmHWM, in kB
+    except (OSError, ValueError):
+        peak_mb = None
+    peak_path.unlink(missing_ok=True)
     return {
         "wall_s": wall,
-        "rss_peak_mb": usage.ru_maxrss / 1024,
+        "rss_peak_mb": peak_mb if peak_mb is not None else usage.ru_maxrss / 1024,
+        "rss_wait4_mb": usage.ru_maxrss / 1024,
         "exit": proc.returncode,
         "timed_out": timed_out,
         "stderr_tail": tail,
@@ -125,7 +140,8 @@ def charter_eval(out: Path, fmt: str, timeout: float) -> dict[str, Any]:
         data = [out / f"{POLICY}:{t}.parquet" for t in TABLES]
     else:
         raise ValueError(fmt)
-    cmd = [sys.executable, "-m", "charter.cli.main", "eval", str(out / f"{POLICY}.dl")]
+    cmd = [sys.executable, "-m", "bench.paths_files", "--peak", "charter.cli.main", "eval"]
+    cmd.append(str(out / f"{POLICY}.dl"))
     for path in data:
         cmd += ["--data", str(path)]
     for p in RESULTS:
@@ -197,7 +213,23 @@ def duckdb_main(fmt: str, out: Path) -> None:
     print(json.dumps(summarize(results)))
 
 
+def report_peak() -> None:
+    """Write this process's peak RSS (``VmHWM``, kB) to ``BENCH_PEAK_FILE``, if set."""
+    path = os.environ.get("BENCH_PEAK_FILE")
+    if not path:
+        return
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                Path(path).write_text(line.split()[1])
+
+
 if __name__ == "__main__":
+    atexit.register(report_peak)
+    if len(sys.argv) > 2 and sys.argv[1] == "--peak":  # run a module as -m would
+        sys.argv = sys.argv[2:]
+        runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+        sys.exit(0)
     if len(sys.argv) != 3 or sys.argv[1] not in FORMATS:
         print(f"usage: python -m bench.paths_files {{{','.join(FORMATS)}}} DIR", file=sys.stderr)
         sys.exit(2)

@@ -64,7 +64,9 @@ def eval_command(
         typer.Option(
             "--data",
             "-d",
-            help="JSON or YAML file mapping name:table to a list of rows (lists or objects). "
+            help="JSON or YAML file mapping name:table to a list of rows (lists or objects); "
+            "or one table in NDJSON (.ndjson, .jsonl: a row a line), CSV (.csv, with a header) "
+            "or Parquet (.parquet), the file named as its table: nova:servers.parquet. "
             "Repeat for more files.",
             show_default=False,
         ),

@@ -30,18 +30,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
+from charter.cli.data_formats import (
+    OMITTED,
+    DataFileError,
+    DataTable,
+    _kind,
+    _message,
+    _parse_data,
+    _raise_data_errors,
+)
 from charter.datasources.schemas import driver_schema
 from charter.engine import Engine, RuleChange
 from charter.engine.engine import POLICY_KINDS
-from charter.lang import limits
 from charter.lang.ast import Rule, Span, rule_atoms
 from charter.lang.checks import check_program
 from charter.lang.duplicates import unique_rules
-from charter.lang.errors import DataError, Diagnostic, PolicyError
-from charter.lang.library import load_library_policy, unconstructable
+from charter.lang.errors import Diagnostic, PolicyError
+from charter.lang.library import load_library_policy
 from charter.lang.lint import WARNING_CODES, lint_policies
 from charter.lang.names import POLICY_NAME_RULE, is_policy_name, suggested_name
 from charter.lang.parser import parse
@@ -65,8 +70,6 @@ __all__ = [
 ]
 
 LIBRARY_SUFFIXES = (".yaml", ".yml")
-MAX_DATA_ERRORS = 20
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Sources = dict[str, str]
 """File name -> text of every policy file read, so diagnostics can show the line they point at."""
@@ -205,173 +208,9 @@ def referenced_modules(rules: Iterable[Rule]) -> set[str]:
 # ---------------------------------------------------------------- data files
 
 
-@dataclass
-class DataTable:
-    """The rows a data file gives for one ``name:table``, and how to say where each one is."""
-
-    table: str
-    rows: list[Any]
-    locate: Callable[[int | None], str]
-
-    @property
-    def module(self) -> str:
-        return self.table.split(":", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.table.split(":", 1)[1]
-
-    def where(self, index: int | None = None) -> str:
-        """``file:line:col`` of row ``index`` (of the table's key when None), or the file."""
-        return self.locate(index)
-
-
-class _Locator:
-    """Finds where a table's key and rows sit in a data file, composing YAML nodes lazily.
-
-    JSON is parsed with :mod:`json` (fast and exact); its positions come from composing the
-    same text as YAML, which is only done when an error needs them.
-    """
-
-    def __init__(self, path: str, text: str, root: Node | None = None):
-        self.path = path
-        self.text = text
-        self._root = root
-        self._composed = root is not None
-
-    def root(self) -> Node | None:
-        if not self._composed:  # JSON only, which load_json has bounded: no aliases in it
-            self._composed = True
-            try:
-                self._root = yaml.compose(self.text, Loader=_YamlLoader)
-            except yaml.YAMLError:
-                self._root = None
-        return self._root
-
-    def node(self, key: str, index: int | None) -> Node | None:
-        root = self.root()
-        if not isinstance(root, MappingNode):
-            return None
-        found: tuple[Node, Node] | None = None
-        for key_node, value_node in root.value:  # the last one wins, as when loading
-            if isinstance(key_node, ScalarNode) and key_node.value == key:
-                found = (key_node, value_node)
-        if found is None:
-            return None
-        if index is None:
-            return found[0]
-        rows = found[1]
-        if isinstance(rows, SequenceNode) and index < len(rows.value):
-            return rows.value[index]
-        return None
-
-    def at(self, node: Node | None) -> str:
-        if node is None:
-            return self.path
-        mark = node.start_mark
-        return f"{self.path}:{mark.line + 1}:{mark.column + 1}"
-
-    def locate(self, key: str) -> Callable[[int | None], str]:
-        return lambda index: self.at(self.node(key, index))
-
-
-class DataFileError(DataError):
-    """Problems of data files, each message already starting with its ``file:line:col``."""
-
-    def __init__(self, messages: list[str]):
-        self.messages = messages
-        super().__init__("\n".join(messages))
-
-
-def _message(where: str, code: str, message: str) -> str:
-    return f"{where}: error[{code}]: {message}"
-
-
-def _duplicate_key(node: Node | None) -> Node | None:
-    """The first key node repeated within a mapping, anywhere in the document."""
-    stack = [node] if node is not None else []
-    while stack:
-        current = stack.pop()
-        if isinstance(current, MappingNode):
-            seen = set()
-            for key, value in current.value:
-                if isinstance(key, ScalarNode):
-                    if key.value in seen:
-                        return key
-                    seen.add(key.value)
-                stack.append(value)
-        elif isinstance(current, SequenceNode):
-            stack.extend(current.value)
-    return None
-
-
-def _kind(value: object) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number"}
-    names[float] = "a number"
-    if value is None:
-        return "null"
-    return names.get(type(value), f"a {type(value).__name__}")
-
-
-def _parse_data(path: str, text: str) -> tuple[object, _Locator]:
-    if Path(path).suffix.lower() == ".json":
-        duplicates: list[str] = []
-
-        def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for key, value in items:
-                if key in out:
-                    duplicates.append(key)
-                out[key] = value
-            return out
-
-        try:
-            data = limits.load_json(text, path, object_pairs_hook=pairs)
-        except limits.InputError as exc:
-            raise DataFileError([str(exc)]) from None
-        except json.JSONDecodeError as exc:
-            where = f"{path}:{exc.lineno}:{exc.colno}"
-            message = f"malformed JSON: {exc.msg}"
-            raise DataFileError([_message(where, "data_syntax", message)]) from None
-        locator = _Locator(path, text)
-        if duplicates:
-            node = _duplicate_key(locator.root())
-            message = f"key {duplicates[0]!r} appears twice in one object; keep one"
-            raise DataFileError([_message(locator.at(node), "duplicate_key", message)])
-        return data, locator
-    try:  # before composing (recursive) and constructing (aliases multiply a value)
-        limits.check_yaml(text, path, loader=_YamlLoader)
-    except limits.InputError as exc:
-        raise DataFileError([str(exc)]) from None
-    loader = _YamlLoader(text)
-    root = None
-    try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        message = f"malformed YAML: {exc.problem or exc.context}"
-        raise DataFileError([_message(where, "data_syntax", message)]) from None
-    except yaml.YAMLError as exc:
-        message = f"malformed YAML: {exc}"
-        raise DataFileError([_message(path, "data_syntax", message)]) from None
-    except Exception as exc:  # noqa: BLE001 - a tagged value PyYAML cannot make (!!int x)
-        node, message = unconstructable(root, exc)
-        where = _Locator(path, text, root).at(node)
-        raise DataFileError([_message(where, "data_syntax", message)]) from None
-    finally:
-        loader.dispose()
-    locator = _Locator(path, text, root)
-    node = _duplicate_key(root)
-    if node is not None:
-        message = f"key {node.value!r} appears twice in one mapping; keep one"
-        raise DataFileError([_message(locator.at(node), "duplicate_key", message)])
-    return data, locator
-
-
 def read_data_file(path: str | Path) -> list[DataTable]:
-    """Read one data file: JSON when it ends in ``.json``, YAML otherwise.
+    """Read one data file: JSON when it ends in ``.json``, one table of NDJSON, CSV or
+    Parquet by those suffixes (:mod:`charter.cli.data_formats`), YAML otherwise.
 
     Raises:
         DataFileError: the file cannot be read or parsed, is past the input limits of
@@ -381,6 +220,10 @@ def read_data_file(path: str | Path) -> list[DataTable]:
             ``file:line:col`` where known.
     """
     name = str(path)
+    from charter.cli.data_formats import ONE_TABLE_SUFFIXES, read_one_table_file
+
+    if Path(name).suffix.lower() in ONE_TABLE_SUFFIXES:
+        return read_one_table_file(name)
     try:
         text = _read_text(name)
     except OSError as exc:
@@ -411,30 +254,11 @@ def read_data_file(path: str | Path) -> list[DataTable]:
     return tables
 
 
-def _raise_data_errors(errors: list[str]) -> None:
-    if not errors:
-        return
-    shown = errors[:MAX_DATA_ERRORS]
-    if len(errors) > len(shown):
-        shown.append(f"... and {len(errors) - len(shown)} more errors")
-    raise DataFileError(shown)
-
-
 # ---------------------------------------------------------------- schemas
 
 
-def _object_columns(table: DataTable) -> tuple[str, ...] | None:
-    """The columns a table's rows declare: every key of its object rows, in the order they
-    first appear (a row may omit some; they are null there). None without object rows."""
-    keys: dict[str, None] = {}
-    for row in table.rows:
-        if isinstance(row, dict):
-            keys.update(dict.fromkeys(str(k) for k in row))
-    return tuple(keys) or None
-
-
 def datasource_schemas(
-    policies: Sequence[PolicyFile], tables: Sequence[DataTable] = ()
+    policies: Sequence[PolicyFile], tables: Sequence[Any] = ()
 ) -> dict[str, dict[str, tuple[str, ...]]]:
     """The schemas to declare, per datasource, before the policies compile.
 
@@ -455,18 +279,19 @@ def datasource_schemas(
         known_tables = driver_tables(module)  # the installed driver's, else Congress's
         if known_tables:
             schemas[module] = dict(known_tables)
-    by_module: dict[str, list[DataTable]] = {}
+    by_module: dict[str, list[Any]] = {}  # DataTables, or data_columns.ColumnTables
     for table in tables:
         if table.module not in names and table.module not in schemas:
             by_module.setdefault(table.module, []).append(table)
     for module, module_tables in by_module.items():
-        if not any(_object_columns(t) for t in module_tables):
+        if not any(t.object_columns() for t in module_tables):
             continue
         schema: dict[str, tuple[str, ...]] = {}
         for table in module_tables:
-            columns = _object_columns(table)
-            if columns is None and table.rows and isinstance(table.rows[0], list):
-                columns = tuple(f"c{i}" for i in range(len(table.rows[0])))
+            columns = table.object_columns()
+            width = table.first_width()
+            if columns is None and width is not None:
+                columns = tuple(f"c{i}" for i in range(width))
             if columns is not None:  # the union of the keys of every file's objects
                 known = schema.get(table.name, ())
                 schema[table.name] = known + tuple(c for c in columns if c not in known)
@@ -479,11 +304,6 @@ def datasource_schemas(
 
 
 # ---------------------------------------------------------------- rows
-
-
-OMITTED = object()
-"""A column an object row leaves out: None in the row, as a driver's translator gives for an
-absent field (unlike an explicit null, which Congress's drivers stored as "None")."""
 
 
 def _value(value: object) -> str | int | float | None:
@@ -500,8 +320,12 @@ def _value(value: object) -> str | int | float | None:
     return str(value)  # YAML dates and times, as Congress's value_to_congress did
 
 
+def _shown(value: object) -> object:
+    return None if value is OMITTED else str(value)
+
+
 def _show(row: object, limit: int = 80) -> str:
-    text = json.dumps(row, default=str, ensure_ascii=False)
+    text = json.dumps(row, default=_shown, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -697,14 +521,21 @@ def load_workspace(
     *,
     sources: Sources | None = None,
     engine: Engine | None = None,
+    columnar: bool = True,
 ) -> Workspace:
     """Read policy and data files and load them into one engine (a new one by default).
 
+    Data files are read into columns (:mod:`charter.cli.data_columns`) unless
+    ``columnar`` is False or that path meets something it does not handle exactly; then
+    they are read row by row, which loads the same rows or reports every bad one.
+
     Args:
         policy_paths: policy files; library YAML or Datalog text.
-        data_paths: data files mapping ``name:table`` to rows.
+        data_paths: data files mapping ``name:table`` to rows, or NDJSON, CSV and Parquet
+            files of one table each (:mod:`charter.cli.data_formats`).
         sources: filled with each policy file's text, for rendering diagnostics.
         engine: an engine to load into instead of a new one.
+        columnar: try the columnar reader first (False: the row reader only).
 
     Raises:
         PolicyError: every policy file's problems (syntax, compile, cross-policy checks).
@@ -720,14 +551,32 @@ def load_workspace(
         except DataFileError:
             tables = []
         raise PolicyError(diagnostics + compile_diagnostics(policies, tables))
-    tables = [table for path in data_paths for table in read_data_file(path)]
+    from charter.cli.data_columns import engine_columns, read_columns
+
+    names = [p.name for p in policies]
+    read = [read_columns(path) if columnar else None for path in data_paths]  # None: rows
+    fast = None if None in read else [table for tables in read for table in tables or ()]
+    del read
+    exact = exact_tables(data_paths) if fast is None else None
+    tables: Sequence[Any] = fast if fast is not None else exact or []
     engine = engine or Engine()
     for module, schema in datasource_schemas(policies, tables).items():
         engine.declare_datasource(module, schema)
     load_policies(engine, policies)
-    rows, keys = data_rows(engine, tables, [p.name for p in policies])
+    columns = engine_columns(engine, fast, names) if fast is not None else None
+    del tables, fast
+    if columns is not None:
+        engine.load_columns(columns[0])
+        return Workspace(engine, policies, columns[1], diagnostics)
+    # the exact reader: the same rows, or every problem with its place, and nothing loaded
+    rows, keys = data_rows(engine, exact if exact is not None else exact_tables(data_paths), names)
     engine.load_rows(rows)
     return Workspace(engine, policies, keys, diagnostics)
+
+
+def exact_tables(data_paths: Iterable[str | Path]) -> list[DataTable]:
+    """Every data file read row by row (:func:`read_data_file`), in order."""
+    return [table for path in data_paths for table in read_data_file(path)]
 
 
 def compile_diagnostics(
