@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from charter.datasources.drivers.extract import Expression, scalars, simple_steps
-from charter.datasources.drivers.http import parse_json
+from charter.datasources.drivers.json_parse import parse_json
 from charter.datasources.translator import scalar
 
 KEYS = ("a", "b", "c", "x-y", "")

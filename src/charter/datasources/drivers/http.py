@@ -26,7 +26,6 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import jmespath.exceptions
-import orjson
 
 from charter.datasources.driver import Column, ConfigOption, Driver, DriverError, Row, TableSpec
 from charter.datasources.drivers.config import (
@@ -39,6 +38,7 @@ from charter.datasources.drivers.config import (
     table_map,
 )
 from charter.datasources.drivers.extract import Expression, scalars
+from charter.datasources.drivers.json_parse import parse_json
 from charter.store.secrets import is_secret
 
 # ---------------------------------------------------------------- HTTP answers
@@ -65,25 +65,6 @@ def bad_status(response: httpx.Response) -> tuple[str, int]:
 def _detail(response: httpx.Response) -> str:
     text = response.text.strip().replace("\n", " ")
     return f": {text[:200]}" if text else ""
-
-
-# Bytes to digits ("0"), dots (".") and anything else (" "), to find long integers.
-_DIGIT_CLASSES = bytes(48 if 48 <= c < 58 else 46 if c == 46 else 32 for c in range(256))
-_LONG_RUN = b"0" * 19
-
-
-def parse_json(content: bytes) -> Any:
-    """What ``json.loads(content)`` answers, by orjson (about twice as fast) when that is
-    the same: orjson reads an integer past 64 bits as a float, so a body with a run of 19
-    digits that is not a fraction's (in a string too, to keep the check a byte scan) goes to
-    ``json``; so does what orjson refuses and ``json`` may take (NaN, a BOM, UTF-16)."""
-    classes = content.translate(_DIGIT_CLASSES)
-    if not classes.startswith(_LONG_RUN) and classes.find(b" " + _LONG_RUN) < 0:
-        try:
-            return orjson.loads(content)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(content)
 
 
 def read_json(response: httpx.Response) -> Any:
