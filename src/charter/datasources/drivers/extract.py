@@ -110,6 +110,9 @@ def _index(value: Any, i: int) -> Any:
 
 
 def scalars(values: list) -> list:
-    """``[scalar(v) for v in values]``, calling it only for the values it changes."""
+    """``[scalar(v) for v in values]``, calling it only for the values it changes (and
+    ``values`` itself when it changes none)."""
     plain = _PLAIN
+    if set(map(type, values)) <= plain:
+        return values
     return [v if type(v) in plain else scalar(v) for v in values]
