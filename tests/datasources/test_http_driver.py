@@ -110,6 +110,22 @@ def test_a_looping_api_cannot_hang_a_poll(json_service):
     assert json_service.hits("/endless") == 5
 
 
+def test_a_column_expression_failing_on_an_item_names_the_column(json_service):
+    json_service.serve("/v1/hosts", HOSTS)  # h2's load is null: length(null) is a type error
+    driver = HttpDriver("inv", config(json_service, hosts={
+        "path": "/v1/hosts", "items": "data.items",
+        "columns": {"id": "id", "n": "length(tags)", "bad": "length(load)"}}))
+    with pytest.raises(DriverError) as err:
+        driver.poll()
+    assert "table hosts" in str(err.value)
+    assert "column bad: JMESPath 'length(load)' fails on an item" in str(err.value)
+    assert "fix the column's expression" in str(err.value) and err.value.status == 502
+    ok = HttpDriver("inv", config(json_service, hosts={
+        "path": "/v1/hosts", "items": "data.items",
+        "columns": {"id": "id", "n": "length(tags)", "first": "tags[0]", "c": "`7`"}}))
+    assert sorted(ok.poll()["hosts"]) == [("h1", 2, "db", 7), ("h2", 0, None, 7)]
+
+
 def test_a_next_link_to_another_host_is_not_followed(json_service):
     json_service.serve("/v1/n", {"items": [], "next": "http://198.51.100.7/steal"})
     driver = HttpDriver("inv", {**config(json_service, n={

@@ -226,3 +226,19 @@ def test_through_the_api_an_inserted_row_arrives_as_a_delta_and_a_violation(clie
     assert refresh(client, "cmdb").status_code == 200
     assert violations(client, "ops") == []
     assert rows(client, "cmdb", "hosts") == sorted(run(db, query))
+
+
+def test_converting_a_column_at_a_time_is_value_of_each_value():
+    import datetime as dt
+    import decimal
+    import uuid
+
+    from charter.datasources.drivers.sql import converted, value
+
+    cells = ["t", 3, None, True, False, 1.5, float("nan"), float("inf"), decimal.Decimal("2"),
+             decimal.Decimal("2.5"), decimal.Decimal("NaN"), dt.date(2026, 1, 2),
+             dt.datetime(2026, 1, 2, 3, 4), uuid.UUID(int=7), b"\x01\xff", {"a": [1]}, [1, 2],
+             2**80]
+    rows = [tuple(cells[(i + j) % len(cells)] for j in range(4)) for i in range(len(cells))]
+    assert converted(rows) == [tuple(value(v) for v in row) for row in rows]
+    assert converted([]) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from charter.api.deps import JsonBody, OptionalBody, created, svc
 from charter.api.models import (
@@ -17,6 +17,7 @@ from charter.api.models import (
     parse,
     request_body,
 )
+from charter.api.streaming import json_list, list_response
 from charter.datasources.registry import driver_class, drivers
 from charter.service.datasources import LiveDatasource, public_config
 from charter.service.errors import NotFound, ServiceError
@@ -108,9 +109,12 @@ def table_spec(*, ds: str, table: str, request: Request) -> dict:
     return svc(request).datasources.table_spec(ds, table).to_json()
 
 
-@router.get("/data-sources/{ds}/tables/{table}/rows", responses=errors(*AUTH, *DS))
-def rows(*, ds: str, table: str, request: Request) -> dict:
-    return {"results": [{"data": list(r)} for r in svc(request).datasources.rows(ds, table)]}
+@router.get("/data-sources/{ds}/tables/{table}/rows",
+            responses={**errors(*AUTH, *DS), **list_response("The table's rows: "
+                       '{"results": [{"data": [value, ...]}, ...]}, streamed when long.')})
+def rows(*, ds: str, table: str, request: Request) -> Response:
+    found = svc(request).datasources.rows(ds, table)
+    return json_list({}, "results", ({"data": r} for r in found))
 
 
 @router.put("/data-sources/{ds}/tables/{table}/rows", responses=errors(*AUTH, *DS, *BODY),

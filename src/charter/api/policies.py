@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from charter.api.body import flag
 from charter.api.deps import Caller, JsonBody, OptionalBody, created, name_of, svc
@@ -23,6 +23,7 @@ from charter.api.models import (
     parse,
     request_body,
 )
+from charter.api.streaming import json_list, list_response
 from charter.lang.errors import Diagnostic
 from charter.service.errors import ServiceError
 from charter.service.simulate import simulate
@@ -213,14 +214,19 @@ def show_table(*, policy: str, table: str, request: Request) -> dict:
     return {"id": table}
 
 
-@router.get("/policies/{policy}/tables/{table}/rows", responses=errors(*AUTH, *POLICY))
-def list_rows(*, policy: str, request: Request, table: str, trace: str | None = None) -> dict:
+@router.get("/policies/{policy}/tables/{table}/rows",
+            responses={**errors(*AUTH, *POLICY), **list_response(
+                'The table\'s rows: {"results": [{"data": [value, ...]}, ...]} (and "trace" '
+                "with ?trace=true), streamed when long.")})
+def list_rows(*, policy: str, request: Request, table: str,
+              trace: str | None = None) -> Response:
     service = svc(request)
     if not flag(trace):  # no service lock: the rows come from the copy kept for readers
-        return {"results": [{"data": list(r)} for r in service.policies.rows(policy, table)]}
+        rows = service.policies.rows(policy, table)
+        return json_list({}, "results", ({"data": r} for r in rows))
     with service.lock:
         rows = service.policies.rows(policy, table)
-        out: dict = {"results": [{"data": list(r)} for r in rows]}
+        more: dict = {}
         if flag(trace):
             rules = service.policies.defining_rules(policy, table)
             lines = [f"{table}: {len(rows)} rows"]
@@ -228,24 +234,28 @@ def list_rows(*, policy: str, request: Request, table: str, trace: str | None = 
                       f"{' '.join(r.rule.split())}" for r in rules]
             if not rules:
                 lines.append("  no rule derives it: its rows are facts of the policy")
-            out["trace"] = "\n".join(lines)
-        return out
+            more["trace"] = "\n".join(lines)
+    return json_list({}, "results", ({"data": r} for r in rows), more)
 
 
-@router.get("/policies/{policy}/violations", responses=errors(*AUTH, *POLICY))
-def violations(*, policy: str, request: Request, include_resolved: str | None = None) -> dict:
+@router.get("/policies/{policy}/violations",
+            responses={**errors(*AUTH, *POLICY), **list_response(
+                'The policy\'s violations: {"results": [{"table", "row", "first_seen", '
+                '"resolved_at"}, ...]}, streamed when long.')})
+def violations(*, policy: str, request: Request,
+               include_resolved: str | None = None) -> Response:
     """Charter: the policy's current violations (``error``/``warning`` rows), first seen."""
     service = svc(request)  # no service lock: the open violations have their own
     name = service.policies.get(policy).record.name
     if flag(include_resolved):
         history = service.stored(service.store.violations, name, include_resolved=True)
-        return {"results": [
-            {"table": v.table, "row": list(v.row), "first_seen": v.first_seen.isoformat(),
+        return json_list({}, "results", (
+            {"table": v.table, "row": v.row, "first_seen": v.first_seen.isoformat(),
              "resolved_at": v.resolved_at.isoformat() if v.resolved_at else None}
-            for v in history]}
-    return {"results": [
-        {"table": t, "row": list(r), "first_seen": seen.isoformat(), "resolved_at": None}
-        for t, r, seen in service.violations.current(name)]}
+            for v in history))
+    return json_list({}, "results", (
+        {"table": t, "row": r, "first_seen": seen.isoformat(), "resolved_at": None}
+        for t, r, seen in service.violations.current(name)))
 
 
 # ---------------------------------------------------------------- library

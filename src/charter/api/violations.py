@@ -4,8 +4,8 @@ history. What the dashboard's Overview and Violations pages read (service/dashbo
 ``GET /v1/violations`` answers JSON, or CSV with ``?format=csv`` or an ``Accept`` header
 asking for ``text/csv`` (the same rows; cells a spreadsheet would run as a formula get a
 leading ``'``, as the packs' posture CSV). ``limit=all`` exports the whole filtered set,
-streamed, up to ``EXPORT_CAP`` violations; a larger set is refused with a 400 rather than
-cut short.
+streamed (JSON by api/streaming.py), up to ``EXPORT_CAP`` violations; a larger set is
+refused with a 400 rather than cut short.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from charter.api.deps import svc
 from charter.api.models import AUTH, errors
 from charter.api.packs import CSV, spreadsheet_text
 from charter.api.packs import _wants_csv as wants_csv
+from charter.api.streaming import json_list
 from charter.service.dashboard import (
     MAX_LIMIT,
     WINDOWS,
@@ -136,27 +137,8 @@ def list_violations(
             media_type=CSV,
             headers={"Content-Disposition": 'attachment; filename="violations.csv"'},
         )
-    if query.limit is None:
-        return StreamingResponse(_json(found, query.offset, shown), media_type="application/json")
-    return JSONResponse(
-        {
-            "total": found.total,
-            "offset": query.offset,
-            "limit": shown,
-            "violations": [v.to_json() for v in found.violations],
-        }
-    )
-
-
-def _json(found: Export, offset: int, limit: object) -> Iterator[str]:
-    head = json.dumps({"total": found.total, "offset": offset, "limit": limit})
-    yield head[:-1] + ', "violations": ['
-    first = True
-    for chunk in _chunks(found.violations):
-        text = ", ".join(json.dumps(v.to_json()) for v in chunk)
-        yield text if first else ", " + text
-        first = False
-    yield "]}"
+    head = {"total": found.total, "offset": query.offset, "limit": shown}
+    return json_list(head, "violations", (v.to_json() for v in found.violations))
 
 
 def _chunks(items: Iterator[Violation]) -> Iterator[list[Violation]]:

@@ -19,15 +19,13 @@ a poll.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
-import jmespath
 import jmespath.exceptions
-from jmespath.parser import ParsedResult
 
 from charter.datasources.driver import Column, ConfigOption, Driver, DriverError, Row, TableSpec
 from charter.datasources.drivers.config import (
@@ -39,7 +37,8 @@ from charter.datasources.drivers.config import (
     string_map,
     table_map,
 )
-from charter.datasources.translator import scalar
+from charter.datasources.drivers.extract import Expression, scalars
+from charter.datasources.drivers.json_parse import parse_json
 from charter.store.secrets import is_secret
 
 # ---------------------------------------------------------------- HTTP answers
@@ -71,7 +70,7 @@ def _detail(response: httpx.Response) -> str:
 def read_json(response: httpx.Response) -> Any:
     """The answer's JSON; DriverError (502) on anything else."""
     try:
-        return response.json()
+        return parse_json(response.content)
     except (json.JSONDecodeError, UnicodeDecodeError):
         kind = response.headers.get("content-type", "no content type")
         start = response.text[:60].replace("\n", " ")
@@ -84,7 +83,7 @@ def read_json(response: httpx.Response) -> Any:
 @dataclass(frozen=True)
 class Pagination:
     kind: str  # "none", "next_link" or "page"
-    next: ParsedResult | None = None
+    next: Expression | None = None
     param: str = "page"
     start: int = 1
     size_param: str | None = None
@@ -96,9 +95,9 @@ class HttpTable:
     name: str
     path: str
     params: dict[str, str]
-    items: ParsedResult
+    items: Expression
     items_text: str
-    columns: tuple[tuple[str, ParsedResult], ...]
+    columns: tuple[tuple[str, Expression], ...]
     pagination: Pagination
 
 
@@ -258,7 +257,7 @@ class HttpDriver(Driver):
             assert url is not None
             answer, shown = self._get(table, url, params)
             items = self._items(table, answer, shown)
-            rows += [tuple(scalar(e.search(item)) for _, e in table.columns) for item in items]
+            rows += self._columns(table, items, shown)
             if page.kind == "page":
                 if not items or page.size is not None and len(items) < page.size:
                     return rows
@@ -290,8 +289,27 @@ class HttpDriver(Driver):
         except DriverError as exc:
             raise DriverError(self._fail(table, shown, str(exc)), exc.status) from None
 
+    def _columns(self, table: HttpTable, items: list, shown: str) -> Iterator[Row]:
+        """The rows of ``items``, a column at a time: one pass over the items per column
+        and path step (see extract.py)."""
+        columns = []
+        for column, expression in table.columns:
+            try:
+                columns.append(scalars(expression.over(items)))
+            except jmespath.exceptions.JMESPathError as exc:
+                raise DriverError(self._fail(
+                    table, shown, f"column {column}: JMESPath {expression.expression!r} "
+                    f"fails on an item ({_one_line(exc)}); fix the column's expression"),
+                    502) from None
+        return zip(*columns, strict=True)
+
     def _items(self, table: HttpTable, answer: Any, shown: str) -> list:
-        items = table.items.search(answer)
+        try:
+            items = table.items.search(answer)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise DriverError(self._fail(
+                table, shown, f"JMESPath items={table.items_text!r} fails on the answer "
+                f"({_one_line(exc)}); check the table's 'items' expression"), 502) from None
         if items is None and table.pagination.kind == "page":
             return []  # some APIs leave the list out of the page after the last
         if not isinstance(items, list):
@@ -302,7 +320,13 @@ class HttpDriver(Driver):
 
     def _next(self, table: HttpTable, answer: Any, shown: str, seen: set[str]) -> str | None:
         assert table.pagination.next is not None
-        link = table.pagination.next.search(answer)
+        try:
+            link = table.pagination.next.search(answer)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise DriverError(self._fail(
+                table, shown, f"JMESPath pagination.next fails on the answer "
+                f"({_one_line(exc)}); check the table's 'pagination' expression"),
+                502) from None
         if link in (None, ""):
             return None
         if not isinstance(link, str):
@@ -338,12 +362,15 @@ class _Bearer(httpx.Auth):
         yield request
 
 
-def _compile(where: str, key: str, expression: Any) -> ParsedResult:
+def _compile(where: str, key: str, expression: Any) -> Expression:
     if not isinstance(expression, str) or not expression.strip():
         raise DriverError(f"{where}: {key!r} must be a JMESPath expression like "
                           f"\"data.items\", got {expression!r}")
     try:
-        return jmespath.compile(expression)
+        return Expression(expression)
     except jmespath.exceptions.JMESPathError as exc:
-        message = str(exc).replace("\n", " ")
-        raise DriverError(f"{where}: {key!r} is not valid JMESPath ({message})") from None
+        raise DriverError(f"{where}: {key!r} is not valid JMESPath ({_one_line(exc)})") from None
+
+
+def _one_line(exc: Exception) -> str:
+    return str(exc).replace("\n", " ")

@@ -44,6 +44,7 @@ from charter.datasources.driver import (
     Row,
     TableSpec,
 )
+from charter.datasources.drivers.json_parse import parse_json
 from charter.datasources.drivers.kubernetes_tables import (
     RESOURCES,
     TABLES,
@@ -359,7 +360,7 @@ class KubernetesDriver(Driver):
         finally:
             response.release_conn()
         try:
-            body = json.loads(data)
+            body = parse_json(data)  # a list page may be large: orjson where it agrees
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("items"), list) or \

@@ -20,6 +20,10 @@ on, None before.
 
 ``servers.details`` is what a check needs of a server beyond Congress's columns: when it
 last changed, its key pair, its config drive, whether it is locked, its compute host.
+
+Servers are listed whole one poll in ``full_resync_polls`` (and at least every
+``full_resync_seconds``); the polls between ask Nova only for the servers changed or
+deleted since (``changes-since``) and merge them in (nova_changes.py).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ import re
 import warnings
 from typing import Any, ClassVar
 
-from charter.datasources.driver import ConfigOption, DriverError
+from charter.datasources.driver import ConfigOption, DriverError, Row
+from charter.datasources.drivers.nova_changes import ServerChanges
 from charter.datasources.drivers.openstack import (
     ID,
     OPENSTACK_OPTIONS,
@@ -39,8 +44,11 @@ from charter.datasources.drivers.openstack import (
     field,
     value,
 )
+from charter.datasources.translator import schema, translate
 
 DEFAULT_API_VERSION = "2.26"
+DEFAULT_RESYNC_POLLS = 10
+DEFAULT_RESYNC_S = 600
 
 
 def ref_id(ref: Any) -> Any:
@@ -308,9 +316,17 @@ class NovaDriver(OpenStackDriver):
                    "groups, aggregates")
     service_type = "compute"
     service_label = "Nova"
-    config_options: ClassVar[tuple[ConfigOption, ...]] = (*OPENSTACK_OPTIONS, ConfigOption(
-        "api_version", "compute microversion for reads (Congress's key)",
-        default=DEFAULT_API_VERSION))
+    config_options: ClassVar[tuple[ConfigOption, ...]] = (
+        *OPENSTACK_OPTIONS,
+        ConfigOption("api_version", "compute microversion for reads (Congress's key)",
+                     default=DEFAULT_API_VERSION),
+        ConfigOption("full_resync_polls", "one poll in this many lists every server; the "
+                     "others ask Nova only for the servers changed (or deleted) since the "
+                     "last listing (changes-since); 1: every poll lists every server",
+                     default=DEFAULT_RESYNC_POLLS),
+        ConfigOption("full_resync_seconds", "list every server at least this often "
+                     "(seconds), whatever full_resync_polls says", default=DEFAULT_RESYNC_S),
+    )
     translators = (SERVERS, FLAVORS, HYPERVISORS, SERVICES, AVAILABILITY_ZONES, SERVER_GROUPS,
                    AGGREGATES)
     action_list: ClassVar[tuple[Action, ...]] = (
@@ -338,14 +354,59 @@ class NovaDriver(OpenStackDriver):
             raise DriverError(f"datasource {self.name}: api_version {version!r} is not a "
                               "compute microversion such as 2.26")
         self.api_version = version
+        polls = self.config.get("full_resync_polls", DEFAULT_RESYNC_POLLS)
+        if isinstance(polls, str) and polls.strip().isdigit():
+            polls = int(polls)  # the CLI passes --config full_resync_polls=5 as text
+        if type(polls) is not int or polls < 1:
+            raise DriverError(f"datasource {self.name}: full_resync_polls must be a whole "
+                              f"number of polls >= 1 (1: list every server at every poll), "
+                              f"not {polls!r}")
+        self._changes = ServerChanges(
+            lambda servers: translate(servers, SERVERS), tuple(schema(SERVERS)),
+            resync_polls=polls,
+            resync_seconds=self._number("full_resync_seconds", DEFAULT_RESYNC_S, minimum=0))
 
     def connection_config(self) -> dict[str, Any]:
         return {"compute_api_version": self.api_version}
 
+    def regions(self) -> list[str | None]:
+        regions = super().regions()
+        self._changes.keep(regions)
+        return regions
+
+    def read_region(self, region: str | None) -> dict[str, list[Row]]:
+        """The servers by changes-since between full listings (nova_changes.py), the
+        other tables listed whole."""
+        conn = self._connection(region)
+        since = self._changes.changes_since(region)
+        start = self._changes.started()
+        if since is None:
+            servers = self._guard(region, "listing servers", lambda: self._list(
+                "servers", lambda: self.servers(conn)))
+        else:
+            servers = self._guard(region, f"listing servers changed since {since}",
+                                  lambda: self._list("servers",
+                                                     lambda: self.servers(conn, since)))
+        rows = self.rows(self.read_objects(region, conn, skip=frozenset({"servers"})))
+        if since is None:
+            self._changes.full(region, servers, start)
+        else:
+            self._changes.merge(region, servers, start)
+        rows.update(self._changes.rows(region))
+        return rows
+
+    @staticmethod
+    def servers(conn: Any, changes_since: str | None = None) -> Any:
+        """Every server of every project, or those changed (or deleted) since a time."""
+        if changes_since is None:
+            return conn.compute.servers(details=True, all_projects=True)
+        return conn.compute.servers(details=True, all_projects=True,
+                                    changes_since=changes_since)
+
     def listings(self, conn: Any) -> dict:
         compute = conn.compute
         return {
-            "servers": lambda: compute.servers(details=True, all_projects=True),
+            "servers": lambda: self.servers(conn),
             "flavors": lambda: compute.flavors(details=True),
             "hypervisors": lambda: compute.hypervisors(details=True),
             "services": compute.services,

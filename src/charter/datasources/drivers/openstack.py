@@ -331,16 +331,25 @@ class OpenStackDriver(Driver):
     def poll(self) -> dict[str, list[Row]]:
         tables: dict[str, dict[Row, None]] = {name: {} for name in self.tables()}
         for region in self.regions():
-            conn = self._connection(region)
-            objects: dict[str, list[Any]] = {}
-            listings = self._guard(region, f"connecting to {self.service_label}",
-                                   lambda c=conn: self.listings(c))
-            for table, listing in listings.items():
-                objects[table] = self._guard(region, f"listing {table}",
-                                             lambda f=listing, t=table: self._list(t, f))
-            for table, rows in self.rows(objects).items():
+            for table, rows in self.read_region(region).items():
                 tables[table].update(dict.fromkeys(rows))
         return {t: list(rows) for t, rows in tables.items()}
+
+    def read_region(self, region: str | None) -> dict[str, list[Row]]:
+        """Every table's rows in one region (a subclass may read some tables otherwise)."""
+        return self.rows(self.read_objects(region, self._connection(region)))
+
+    def read_objects(self, region: str | None, conn: Any,
+                     skip: frozenset[str] = frozenset()) -> dict[str, list[Any]]:
+        """The SDK objects of each listing but those in ``skip``."""
+        objects: dict[str, list[Any]] = {}
+        listings = self._guard(region, f"connecting to {self.service_label}",
+                               lambda: self.listings(conn))
+        for table, listing in listings.items():
+            if table not in skip:
+                objects[table] = self._guard(region, f"listing {table}",
+                                             lambda f=listing, t=table: self._list(t, f))
+        return objects
 
     def _list(self, table: str, listing: Callable[[], Iterable[Any]]) -> list[Any]:
         """Every object of a listing (openstacksdk follows the pages); an optional table's

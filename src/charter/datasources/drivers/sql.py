@@ -192,7 +192,7 @@ class SqlDriver(Driver):
             self._begin(conn)
             result = conn.exec_driver_sql(query, execution_options=RAW)
             names = list(result.keys())
-            rows = [tuple(value(v) for v in row) for row in result]
+            rows = converted(result.fetchall())
         except sa_exc.SQLAlchemyError as exc:
             raise self._error(table, exc) from None
         finally:
@@ -290,6 +290,18 @@ def read_only_problem(query: str) -> str | None:
     if word:
         return f"the query uses {word.group(1).upper()}, which writes or locks"
     return None
+
+
+_PLAIN = frozenset({str, int, type(None)})
+
+
+def converted(rows: Sequence[Sequence[Any]]) -> list[Row]:
+    """``[tuple(value(v) for v in row) for row in rows]``, a column at a time, calling
+    ``value`` only for the values it may change (most are text, integers or NULL)."""
+    plain = _PLAIN
+    columns = [[v if type(v) in plain else value(v) for v in column]
+               for column in zip(*rows, strict=True)]
+    return list(zip(*columns, strict=True))
 
 
 def value(v: Any) -> Any:
