@@ -224,18 +224,15 @@ def list_rows(*, policy: str, request: Request, table: str,
     if not flag(trace):  # no service lock: the rows come from the copy kept for readers
         rows = service.policies.rows(policy, table)
         return json_list({}, "results", ({"data": r} for r in rows))
-    with service.lock:
+    with service.lock:  # the trace's rules and the rows from one state
         rows = service.policies.rows(policy, table)
-        more: dict = {}
-        if flag(trace):
-            rules = service.policies.defining_rules(policy, table)
-            lines = [f"{table}: {len(rows)} rows"]
-            lines += [f"  derived by rule {r.id}{' (' + r.name + ')' if r.name else ''}: "
-                      f"{' '.join(r.rule.split())}" for r in rules]
-            if not rules:
-                lines.append("  no rule derives it: its rows are facts of the policy")
-            more["trace"] = "\n".join(lines)
-    return json_list({}, "results", ({"data": r} for r in rows), more)
+        rules = service.policies.defining_rules(policy, table)
+    lines = [f"{table}: {len(rows)} rows"]
+    lines += [f"  derived by rule {r.id}{' (' + r.name + ')' if r.name else ''}: "
+              f"{' '.join(r.rule.split())}" for r in rules]
+    if not rules:
+        lines.append("  no rule derives it: its rows are facts of the policy")
+    return json_list({}, "results", ({"data": r} for r in rows), {"trace": "\n".join(lines)})
 
 
 @router.get("/policies/{policy}/violations",

@@ -192,20 +192,26 @@ def _kind(value: object) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
+def _noting_duplicates(duplicates: list[str]) -> Callable[[list[tuple[str, Any]]], dict]:
+    """A ``json`` object hook that keeps the last value of a repeated key (as ``json``
+    does) and appends the key to ``duplicates``, so the reader can report it."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                duplicates.append(key)
+            out[key] = value
+        return out
+
+    return pairs
+
+
 def _parse_data(path: str, text: str) -> tuple[object, _Locator]:
     if Path(path).suffix.lower() == ".json":
         duplicates: list[str] = []
-
-        def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for key, value in items:
-                if key in out:
-                    duplicates.append(key)
-                out[key] = value
-            return out
-
         try:
-            data = limits.load_json(text, path, object_pairs_hook=pairs)
+            data = limits.load_json(text, path, object_pairs_hook=_noting_duplicates(duplicates))
         except limits.InputError as exc:
             raise DataFileError([str(exc)]) from None
         except json.JSONDecodeError as exc:
@@ -367,17 +373,8 @@ def _ndjson_rows(path: str, text: str) -> tuple[list[Any], list[tuple[int, int]]
             continue
         col = len(line) - len(line.lstrip()) + 1
         duplicates: list[str] = []
-
-        def pairs(items: list[tuple[str, Any]], duplicates: list[str] = duplicates) -> dict:
-            out: dict[str, Any] = {}
-            for key, value in items:
-                if key in out:
-                    duplicates.append(key)
-                out[key] = value
-            return out
-
         try:
-            row = limits.load_json(line, path, object_pairs_hook=pairs)
+            row = limits.load_json(line, path, object_pairs_hook=_noting_duplicates(duplicates))
         except limits.InputError as exc:
             place = f"{path}:{number}:{exc.col}" if exc.col is not None else f"{path}:{number}"
             errors.append(_message(place, exc.code, exc.message))

@@ -445,7 +445,7 @@ class Policies:
         with svc.lock:
             live = self.get(ref)
             if not svc.engine.has_table(qualified):
-                if table in self.tables(ref):
+                if table in self._tables_of(live):
                     return []
                 raise NotFound(f"No such table {table} in policy {live.record.name}")
             rows = svc.engine.rows(qualified)
