@@ -31,6 +31,17 @@ from charter.engine.aggregates import AggregateState
 from charter.engine.batch import apply_rows
 from charter.engine.batch_delta import BatchDelta
 from charter.engine.collector import collector_paused
+from charter.engine.column_diff import (
+    StoredTable,
+    TableDiff,
+    as_rows,
+    difference,
+    patch,
+    row_difference,
+    rows_of,
+    rows_to_columns,
+    typed_columns,
+)
 from charter.engine.columnar import ColumnStore
 from charter.engine.delta import Delta, RuleChange, TableDelta
 from charter.engine.evaluate import evaluate_stratum, sizer
@@ -118,6 +129,11 @@ class Engine:
         # Bumped by every change a rule check reads (rules, policies, schemas, tables
         # learned from rows): a check made at the same generation still holds.
         self.generation = 0
+        # Stamps of the batches that changed rows (each base table's last one) or rules:
+        # a table's version (``table_version``) moves whenever its rows may have.
+        self._stamp = 0
+        self._row_stamps: dict[str, int] = {}
+        self._rule_stamp = 0
         self.program: Program = self._build({}, None)
 
     # ------------------------------------------------------------ policies and schemas
@@ -140,6 +156,7 @@ class Engine:
             if table.startswith(name + ":") and table not in self.program.derived:
                 changes += [Delta(table.removesuffix(FACTS_SUFFIX), row, -1) for row in relation]
         result = self.apply(changes)
+        self._rule_stamp = self._stamp = self._stamp + 1
         del self.policies[name]
         for table in [t for t in self.state.relations if t.startswith(name + ":")]:
             del self.state.relations[table]
@@ -264,12 +281,109 @@ class Engine:
 
     def replace_rows(self, table: str, rows: Iterable[tuple]) -> dict[str, TableDelta]:
         """Make ``rows`` the whole content of a base table, as one batch of differences."""
-        new = {tuple(r): None for r in rows}
+        return self.apply_diffs([self.diff_rows(table, rows)])
+
+    # ------------------------------------------------------------ tables as columns
+
+    def replace_columns(self, tables: Mapping[str, Sequence[Any]]) -> dict[str, TableDelta]:
+        """Make the rows of these columns (one array or list per column) the whole content
+        of each base table, in one batch: the difference from the stored rows is found set
+        at a time (``column_diff.py``) and applied as that batch of row changes would be."""
+        return self.apply_diffs([self.diff_columns(t, c) for t, c in tables.items()])
+
+    def patch_columns(
+        self, table: str, insert: Sequence[Any] | None = None, delete: Sequence[Any] | None = None
+    ) -> dict[str, TableDelta]:
+        """Insert and delete the rows of these columns in one batch, as ``apply`` of the
+        deletions then the insertions (a row in both ends up present)."""
+        return self.apply_diffs([self.diff_patch(table, insert, delete)])
+
+    def table_version(self, table: str) -> int:
+        """A number that moves whenever a batch may have changed ``table``'s rows."""
+        storage = self._storage(table, self.program.derived)
+        return max(self._row_stamps.get(storage, 0), self._rule_stamp)
+
+    def stored_table(self, table: str) -> StoredTable:
+        """A snapshot of a base table (cheap: its column stores are immutable, its dead
+        marks and overlay copied) that ``column_diff.difference`` reads without whatever
+        guards the engine; ``fresh`` tells later whether it still holds."""
+        storage = self._storage(table, self.program.derived)
+        relation = self.state.relations.get(storage)
+        version, arity = self.table_version(table), self._arity.get(table)
+        return StoredTable.of(table, relation, version, arity)
+
+    def fresh(self, diff: TableDiff) -> bool:
+        """Whether ``diff`` was found against ``diff.table``'s current rows."""
+        return diff.version == self.table_version(diff.table)
+
+    def diff_rows(self, table: str, rows: Iterable[tuple]) -> TableDiff:
+        """The difference from ``table``'s rows to ``rows``: in columns where the values
+        allow, else by Python sets."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        stored = self.stored_table(table)
+        columns = rows_to_columns(rows)
+        diff = difference(stored, columns, rows) if columns is not None else None
+        return diff if diff is not None else self._row_diff(table, stored.version, rows)
+
+    def diff_columns(self, table: str, columns: Sequence[Any]) -> TableDiff:
+        """``diff_rows`` for rows given as columns (arrays or lists)."""
+        stored = self.stored_table(table)
+        typed = typed_columns(columns)
+        diff = difference(stored, typed) if typed is not None else None
+        if diff is None:
+            diff = self._row_diff(table, stored.version, rows_of(table, columns))
+        return diff
+
+    def diff_patch(
+        self, table: str, insert: Sequence[Any] | None, delete: Sequence[Any] | None
+    ) -> TableDiff:
+        """The change ``patch_columns`` makes, found against the stored rows."""
+        stored = self.stored_table(table)
+        given = [c if c is not None and len(c) and len(c[0]) else None for c in (insert, delete)]
+        typed = [typed_columns(c) if c is not None else None for c in given]
+        diff = None
+        if all(t is not None or c is None for t, c in zip(typed, given, strict=True)):
+            diff = patch(stored, *typed)
+        if diff is not None:
+            return diff
+        changes = dict.fromkeys(rows_of(table, delete or ()), -1)
+        changes.update(dict.fromkeys(rows_of(table, insert or ()), 1))
         current = self.state.relations.get(self._storage(table, self.program.derived))
-        old = current.to_dict() if current is not None else {}
-        changes = [Delta(table, r, -1) for r in old if r not in new]
-        changes += [Delta(table, r, +1) for r in new if r not in old]
-        return self.apply(changes)
+        present = current.__contains__ if current is not None else lambda _row: False
+        inserted = [r for r, s in changes.items() if s > 0 and not present(r)]
+        deleted = [r for r, s in changes.items() if s < 0 and present(r)]
+        return TableDiff(table, stored.version, inserted, deleted, given=changes)
+
+    def _row_diff(self, table: str, version: int, rows: Iterable[tuple]) -> TableDiff:
+        current = self.state.relations.get(self._storage(table, self.program.derived))
+        return row_difference(set(current) if current is not None else set(), table, version, rows)
+
+    def apply_diffs(self, diffs: Sequence[TableDiff]) -> dict[str, TableDelta]:
+        """Apply differences (``diff_rows``, ``diff_columns``, ``diff_patch``, or found by
+        ``column_diff`` against a ``stored_table``) as one batch. A table that was empty
+        takes its columns as they are (``load_columns``); the others, their changed rows.
+
+        Raises EngineError when a table changed since its difference was found (``fresh``),
+        and what ``apply`` raises for rows that do not fit; nothing changes then.
+        """
+        stores: dict[str, ColumnStore] = {}
+        rows: dict[str, dict[tuple, int]] = {}
+        for diff in diffs:
+            if diff.table in stores or diff.table in rows:
+                raise EngineError(f"two differences for {diff.table} in one batch")
+            if not self.fresh(diff):
+                raise EngineError(
+                    f"the difference for {diff.table} was found against rows that changed "
+                    "since: find it again"
+                )
+            arity = self._arity.get(diff.table)
+            if diff.load is None:
+                rows[diff.table] = diff.changes()
+            elif arity is not None and arity != len(diff.load):  # the rows' error, in order
+                rows[diff.table] = dict.fromkeys(as_rows(diff.load), 1)
+            else:
+                stores[diff.table] = ColumnStore(diff.load).unique()
+        return self._load_batch(stores, rows)
 
     # ------------------------------------------------------------ reading
 
@@ -470,18 +584,30 @@ class Engine:
                 rows[table] = dict.fromkeys(zip(*values, strict=True), 1)
             else:
                 stores[table] = store
+        return self._load_batch(stores, rows)
+
+    def _load_batch(
+        self, stores: dict[str, ColumnStore], rows: dict[str, dict[tuple, int]]
+    ) -> dict[str, TableDelta]:
+        """One batch: empty tables take these stores as their rows, others row changes."""
         if not stores:
             return self._apply(rows, [])
+        if self._indexing is not None:  # the last bulk work's indexes: wait for them
+            self._indexing.join()
+            self._indexing = None
         probe = {t: {s.row(0): 1} for t, s in stores.items()}  # checks table and arity
         learned = self._check_rows({**rows, **probe}, self._arity)
         if learned:
             self._arity.update(learned)
             self.generation += 1
+        derived = self.program.derived
         for table, store in stores.items():
             storage = self._storage(table, derived)
             relation = Relation.from_store(storage, store)
             self.state.relations[storage] = relation
             self.state.batch[storage] = BatchDelta.everything(relation)
+            self._stamp += 1
+            self._row_stamps[storage] = self._stamp
         with collector_paused():  # a bulk load, however few rows went through ``rows``
             return self._apply(rows, [])
 
@@ -520,6 +646,7 @@ class Engine:
     ) -> dict[str, TableDelta]:
         if not rule_changes:
             return self._change_rows(row_changes)
+        self._rule_stamp = self._stamp = self._stamp + 1
         row_changes = defaultdict(dict, row_changes)
         if (checked is not None and checked.generation == self.generation
                 and checked.changes == tuple(rule_changes)):
@@ -683,6 +810,8 @@ class Engine:
             if not rows:
                 continue
             storage = self._storage(table, derived)
+            self._stamp += 1
+            self._row_stamps[storage] = self._stamp
             relation = self.state.relation(storage)
             relation.arity = self._arity.get(table)
             delta = self.state.batch.setdefault(storage, BatchDelta())
