@@ -167,7 +167,9 @@ class _Part:
 @dataclass
 class StoredTable:
     """What a diff reads of a table, safe to read while the engine goes on: its column
-    stores (immutable), copies of their dead marks, and its overlay's rows (a list)."""
+    stores (immutable; the index on column 0 a search reads built beforehand, as the
+    engine's index builder would, so that reading adds nothing to a store the engine may
+    be copying), copies of their dead marks, and its overlay's rows (a list)."""
 
     table: str
     version: int
@@ -187,6 +189,7 @@ class StoredTable:
             masks = relation.dead_masks() if relation.dead else (None, None)
             for store, mask in zip(relation.stores(), masks, strict=False):
                 dead = mask.copy() if mask is not None and mask.any() else None
+                store.index((0,))  # built now: a search later adds no index to the store
                 parts.append(_Part(store, dead))
         return cls(table, version, arity, parts, list(relation.rows))
 
@@ -207,20 +210,41 @@ class StoredTable:
 # ---------------------------------------------------------------- differences
 
 
-@dataclass
 class TableDiff:
     """A base table's change: the rows it gains and loses (distinct, disjoint), found
-    against its stored rows as of ``version``; ``load``: it was empty, and these typed
-    columns (rows may repeat) are its whole new content; ``given``: the batch to apply
-    instead, no-ops included (a patch by the row path: ``apply`` checks and learns from
-    every row it is given, a deleted row that is absent too)."""
+    against its stored rows as of ``version``.
 
-    table: str
-    version: int
-    inserted: list[Row]
-    deleted: list[Row]
-    load: Columns | None = None
-    given: dict[Row, int] | None = None  # the row path's whole batch, no-ops included
+    ``load``: the table was empty, and these typed columns (rows may repeat; ``rows``: the
+    same rows as the caller's tuples) are its whole new content, loaded as they are; the
+    rows it gains are made only if asked for. ``given``: the batch to apply instead, no-ops
+    included (a patch by the row path: ``apply`` checks and learns from every row it is
+    given, a deleted row that is absent too).
+    """
+
+    __slots__ = ("table", "version", "_inserted", "deleted", "load", "rows", "given")
+
+    def __init__(
+        self,
+        table: str,
+        version: int,
+        inserted: list[Row] | None,
+        deleted: list[Row],
+        load: Columns | None = None,
+        rows: Sequence[Row] | None = None,
+        given: dict[Row, int] | None = None,
+    ):
+        self.table, self.version = table, version
+        self._inserted, self.deleted = inserted, deleted
+        self.load, self.rows, self.given = load, rows, given
+
+    @property
+    def inserted(self) -> list[Row]:
+        if self._inserted is None:
+            if self.rows is not None:
+                self._inserted = list(dict.fromkeys(map(tuple, self.rows)))
+            else:
+                self._inserted = list(dict.fromkeys(as_rows(self.load or [])))
+        return self._inserted
 
     def __len__(self) -> int:
         return len(self.inserted) + len(self.deleted)
@@ -298,7 +322,7 @@ def difference(
     if not stored:
         if not n:
             return TableDiff(stored.table, stored.version, [], [])
-        return TableDiff(stored.table, stored.version, [], [], load=columns)
+        return TableDiff(stored.table, stored.version, None, [], load=columns, rows=rows)
     if stored.arity is not None and len(columns) != stored.arity:
         return None  # the row path raises the engine's error naming the first bad row
     parts = stored._stores()
@@ -345,7 +369,9 @@ def patch(
     if not stored:
         if del_n:  # nothing to delete, but the row path checks the rows' width and table
             return None
-        return TableDiff(table, version, [], [], load=insert if ins_n else None)
+        if not ins_n:
+            return TableDiff(table, version, [], [])
+        return TableDiff(table, version, None, [], load=insert, rows=insert_rows)
     if stored.arity is not None and any(
         c is not None and len(c) != stored.arity for c in (insert, delete)
     ):

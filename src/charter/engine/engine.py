@@ -34,7 +34,6 @@ from charter.engine.collector import collector_paused
 from charter.engine.column_diff import (
     StoredTable,
     TableDiff,
-    as_rows,
     difference,
     patch,
     row_difference,
@@ -316,12 +315,16 @@ class Engine:
         """Whether ``diff`` was found against ``diff.table``'s current rows."""
         return diff.version == self.table_version(diff.table)
 
-    def diff_rows(self, table: str, rows: Iterable[tuple]) -> TableDiff:
+    def diff_rows(
+        self, table: str, rows: Iterable[tuple], columns: list[np.ndarray] | None = None
+    ) -> TableDiff:
         """The difference from ``table``'s rows to ``rows``: in columns where the values
-        allow, else by Python sets."""
+        allow (``columns``: the rows' ``rows_to_columns``, if made already), else by
+        Python sets."""
         rows = rows if isinstance(rows, list) else list(rows)
         stored = self.stored_table(table)
-        columns = rows_to_columns(rows)
+        if columns is None:
+            columns = rows_to_columns(rows)
         diff = difference(stored, columns, rows) if columns is not None else None
         return diff if diff is not None else self._row_diff(table, stored.version, rows)
 
@@ -380,7 +383,7 @@ class Engine:
             if diff.load is None:
                 rows[diff.table] = diff.changes()
             elif arity is not None and arity != len(diff.load):  # the rows' error, in order
-                rows[diff.table] = dict.fromkeys(as_rows(diff.load), 1)
+                rows[diff.table] = dict.fromkeys(diff.inserted, 1)
             else:
                 stores[diff.table] = ColumnStore(diff.load).unique()
         return self._load_batch(stores, rows)
