@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from charter.engine.columnar import ColumnStore, int_packing, kind_of, pack_ints
+from charter.engine.columnar import ColumnStore, NotColumnar, int_packing, kind_of, pack_ints
 from charter.engine.delta import Delta
 from charter.engine.relation import Relation
 from charter.lang.errors import DataError
@@ -176,6 +176,7 @@ class StoredTable:
     arity: int | None
     parts: list[_Part] = field(default_factory=list)
     overlay: list[Row] = field(default_factory=list)
+    columnar: bool = True  # False: only the row path can diff it
 
     @classmethod
     def of(
@@ -186,7 +187,10 @@ class StoredTable:
             return cls(table, version, arity)
         parts = []
         if relation.base is not None:
-            masks = relation.dead_masks() if relation.dead else (None, None)
+            try:
+                masks = relation.dead_masks() if relation.dead else (None, None)
+            except NotColumnar:  # (dead rows that do not fit the columns: the row path)
+                return cls(table, version, arity, columnar=False)
             for store, mask in zip(relation.stores(), masks, strict=False):
                 dead = mask.copy() if mask is not None and mask.any() else None
                 store.index((0,))  # built now: a search later adds no index to the store
@@ -194,16 +198,18 @@ class StoredTable:
         return cls(table, version, arity, parts, list(relation.rows))
 
     def __bool__(self) -> bool:
-        return bool(self.overlay) or any(p.live() for p in self.parts)
+        return not self.columnar or bool(self.overlay) or any(p.live() for p in self.parts)
 
     def _stores(self) -> list[_Part] | None:
         """The parts holding live rows, the overlay made one (None: not typed columns)."""
+        if not self.columnar:
+            return None
         parts = [p for p in self.parts if p.live()]
         if self.overlay:
-            store = ColumnStore.from_rows(self.overlay)
-            if store is None:
+            columns = rows_to_columns(self.overlay)
+            if columns is None:
                 return None
-            parts.append(_Part(store, None))
+            parts.append(_Part(ColumnStore(columns), None))
         return parts
 
 
