@@ -27,20 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from charter.engine import column_diff
 from charter.engine.aggregates import AggregateState
-from charter.engine.batch import apply_rows
+from charter.engine.batch import PreparedRows, apply_rows
 from charter.engine.batch_delta import BatchDelta
 from charter.engine.collector import collector_paused
-from charter.engine.column_diff import (
-    StoredTable,
-    TableDiff,
-    difference,
-    patch,
-    row_difference,
-    rows_of,
-    rows_to_columns,
-    typed_columns,
-)
+from charter.engine.column_diff import StoredTable, TableDiff
 from charter.engine.columnar import ColumnStore
 from charter.engine.delta import Delta, RuleChange, TableDelta
 from charter.engine.evaluate import evaluate_stratum, sizer
@@ -306,10 +298,8 @@ class Engine:
         """A snapshot of a base table (cheap: its column stores are immutable, its dead
         marks and overlay copied) that ``column_diff.difference`` reads without whatever
         guards the engine; ``fresh`` tells later whether it still holds."""
-        storage = self._storage(table, self.program.derived)
-        relation = self.state.relations.get(storage)
         version, arity = self.table_version(table), self._arity.get(table)
-        return StoredTable.of(table, relation, version, arity)
+        return StoredTable.of(table, self._stored(table), version, arity)
 
     def fresh(self, diff: TableDiff) -> bool:
         """Whether ``diff`` was found against ``diff.table``'s current rows."""
@@ -321,45 +311,22 @@ class Engine:
         """The difference from ``table``'s rows to ``rows``: in columns where the values
         allow (``columns``: the rows' ``rows_to_columns``, if made already), else by
         Python sets."""
-        rows = rows if isinstance(rows, list) else list(rows)
-        stored = self.stored_table(table)
-        if columns is None:
-            columns = rows_to_columns(rows)
-        diff = difference(stored, columns, rows) if columns is not None else None
-        return diff if diff is not None else self._row_diff(table, stored.version, rows)
+        return column_diff.diff_rows(self.stored_table(table), self._stored(table), rows, columns)
 
     def diff_columns(self, table: str, columns: Sequence[Any]) -> TableDiff:
         """``diff_rows`` for rows given as columns (arrays or lists)."""
-        stored = self.stored_table(table)
-        typed = typed_columns(columns)
-        diff = difference(stored, typed) if typed is not None else None
-        if diff is None:
-            diff = self._row_diff(table, stored.version, rows_of(table, columns))
-        return diff
+        return column_diff.diff_columns(self.stored_table(table), self._stored(table), columns)
 
     def diff_patch(
         self, table: str, insert: Sequence[Any] | None, delete: Sequence[Any] | None
     ) -> TableDiff:
         """The change ``patch_columns`` makes, found against the stored rows."""
-        stored = self.stored_table(table)
-        given = [c if c is not None and len(c) and len(c[0]) else None for c in (insert, delete)]
-        typed = [typed_columns(c) if c is not None else None for c in given]
-        diff = None
-        if all(t is not None or c is None for t, c in zip(typed, given, strict=True)):
-            diff = patch(stored, *typed)
-        if diff is not None:
-            return diff
-        changes = dict.fromkeys(rows_of(table, delete or ()), -1)
-        changes.update(dict.fromkeys(rows_of(table, insert or ()), 1))
-        current = self.state.relations.get(self._storage(table, self.program.derived))
-        present = current.__contains__ if current is not None else lambda _row: False
-        inserted = [r for r, s in changes.items() if s > 0 and not present(r)]
-        deleted = [r for r, s in changes.items() if s < 0 and present(r)]
-        return TableDiff(table, stored.version, inserted, deleted, given=changes)
+        stored, relation = self.stored_table(table), self._stored(table)
+        return column_diff.diff_patch(stored, relation, insert, delete)
 
-    def _row_diff(self, table: str, version: int, rows: Iterable[tuple]) -> TableDiff:
-        current = self.state.relations.get(self._storage(table, self.program.derived))
-        return row_difference(set(current) if current is not None else set(), table, version, rows)
+    def _stored(self, table: str) -> Relation | None:
+        """The relation holding a table's stored rows (a derived table's: its facts)."""
+        return self.state.relations.get(self._storage(table, self.program.derived))
 
     def apply_diffs(self, diffs: Sequence[TableDiff]) -> dict[str, TableDelta]:
         """Apply differences (``diff_rows``, ``diff_columns``, ``diff_patch``, or found by
@@ -371,6 +338,7 @@ class Engine:
         """
         stores: dict[str, ColumnStore] = {}
         rows: dict[str, dict[tuple, int]] = {}
+        columns: dict[str, PreparedRows] = {}
         for diff in diffs:
             if diff.table in stores or diff.table in rows:
                 raise EngineError(f"two differences for {diff.table} in one batch")
@@ -382,11 +350,14 @@ class Engine:
             arity = self._arity.get(diff.table)
             if diff.load is None:
                 rows[diff.table] = diff.changes()
+                prepared = diff.prepared()
+                if prepared is not None:
+                    columns[diff.table] = prepared
             elif arity is not None and arity != len(diff.load):  # the rows' error, in order
                 rows[diff.table] = dict.fromkeys(diff.inserted, 1)
             else:
                 stores[diff.table] = ColumnStore(diff.load).unique()
-        return self._load_batch(stores, rows)
+        return self._load_batch(stores, rows, columns)
 
     # ------------------------------------------------------------ reading
 
@@ -590,11 +561,15 @@ class Engine:
         return self._load_batch(stores, rows)
 
     def _load_batch(
-        self, stores: dict[str, ColumnStore], rows: dict[str, dict[tuple, int]]
+        self,
+        stores: dict[str, ColumnStore],
+        rows: dict[str, dict[tuple, int]],
+        columns: dict[str, PreparedRows] | None = None,
     ) -> dict[str, TableDelta]:
-        """One batch: empty tables take these stores as their rows, others row changes."""
+        """One batch: empty tables take these stores as their rows, others row changes
+        (``columns``: some of them as columns already)."""
         if not stores:
-            return self._apply(rows, [])
+            return self._apply(rows, [], columns=columns)
         if self._indexing is not None:  # the last bulk work's indexes: wait for them
             self._indexing.join()
             self._indexing = None
@@ -612,16 +587,18 @@ class Engine:
             self._stamp += 1
             self._row_stamps[storage] = self._stamp
         with collector_paused():  # a bulk load, however few rows went through ``rows``
-            return self._apply(rows, [])
+            return self._apply(rows, [], columns=columns)
 
     def _apply(
         self,
         row_changes: dict[str, dict[tuple, int]],
         rule_changes: list[RuleChange],
         checked: CheckedRules | None = None,
+        columns: dict[str, PreparedRows] | None = None,
     ) -> dict[str, TableDelta]:
         """Apply net row changes (table -> row -> sign) and rule changes as one batch,
-        then tell the subscribers."""
+        then tell the subscribers. ``columns``: some tables' changes already as columns
+        (``batch.apply_rows``), for a batch of rows only."""
         if self._indexing is not None:  # the last bulk work's indexes: wait for them
             self._indexing.join()
             self._indexing = None
@@ -629,10 +606,10 @@ class Engine:
         self._rebuilt = False
         if threshold is not None and sum(map(len, row_changes.values())) >= threshold:
             with collector_paused():
-                result = self._change(row_changes, rule_changes, checked)
+                result = self._change(row_changes, rule_changes, checked, columns)
                 self._prepare_indexes()
         else:
-            result = self._change(row_changes, rule_changes, checked)
+            result = self._change(row_changes, rule_changes, checked, columns)
             if self._rebuilt:  # a stratum evaluated whole has fresh, unindexed stores
                 with collector_paused():
                     self._prepare_indexes()
@@ -646,9 +623,10 @@ class Engine:
         row_changes: dict[str, dict[tuple, int]],
         rule_changes: list[RuleChange],
         checked: CheckedRules | None = None,
+        columns: dict[str, PreparedRows] | None = None,
     ) -> dict[str, TableDelta]:
         if not rule_changes:
-            return self._change_rows(row_changes)
+            return self._change_rows(row_changes, columns)
         self._rule_stamp = self._stamp = self._stamp + 1
         row_changes = defaultdict(dict, row_changes)
         if (checked is not None and checked.generation == self.generation
@@ -709,14 +687,18 @@ class Engine:
             )
         return self._finish(self._dirty_tables(previous), old_visible)
 
-    def _change_rows(self, row_changes: dict[str, dict[tuple, int]]) -> dict[str, TableDelta]:
+    def _change_rows(
+        self,
+        row_changes: dict[str, dict[tuple, int]],
+        columns: dict[str, PreparedRows] | None = None,
+    ) -> dict[str, TableDelta]:
         """``_change`` for a batch of rows only, the common case: the program stays."""
         learned = self._check_rows(row_changes, self._arity)
         if learned:  # new tables: what a rule check reads of arities changed
             self._arity.update(learned)
             self.generation += 1
         # Nothing has changed so far; from here on the batch is applied.
-        self._apply_rows(row_changes, self.program.derived)
+        self._apply_rows(row_changes, self.program.derived, columns)
         return self._finish(set(), {})
 
     def _finish(
@@ -807,8 +789,14 @@ class Engine:
     def _storage(self, table: str, derived: set[str]) -> str:
         return facts_table(table) if table in derived else table
 
-    def _apply_rows(self, row_changes: dict[str, dict[tuple, int]], derived: set[str]) -> None:
-        """Apply each table's net changes to its base relation, recording the batch delta."""
+    def _apply_rows(
+        self,
+        row_changes: dict[str, dict[tuple, int]],
+        derived: set[str],
+        columns: dict[str, PreparedRows] | None = None,
+    ) -> None:
+        """Apply each table's net changes to its base relation, recording the batch delta
+        (``columns``: some tables' changes as columns already)."""
         for table, rows in row_changes.items():
             if not rows:
                 continue
@@ -830,7 +818,8 @@ class Engine:
                 and relation.base is not None
                 and not delta
             ):
-                found = apply_rows(relation, rows)  # a large batch: set at a time
+                prepared = columns.get(table) if columns else None
+                found = apply_rows(relation, rows, prepared)  # a large batch: set at a time
                 if found is not None:
                     self.state.batch[storage] = found
                     continue
