@@ -2,7 +2,7 @@
 
 Two engines take the same random changes: one as columns (``replace_columns``,
 ``patch_columns``, ``replace_rows``, or the split path a service uses: ``stored_table``,
-``column_diff.difference`` and ``apply_diffs``), the other as row deltas through
+``column_diff.any_difference`` and ``apply_diffs``), the other as row deltas through
 ``Engine.apply`` (a replace is every stored row deleted and every new row inserted, the
 last delta of a row winning). After every change both hold the same rows in every table and
 returned the same deltas, or both raised the same error and changed nothing. Random
@@ -20,7 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from charter.engine import Delta, Engine, relation
-from charter.engine.column_diff import difference, rows_to_columns, typed_column
+from charter.engine.column_diff import (
+    any_difference,
+    difference,
+    rows_to_columns,
+    typed_column,
+)
 from charter.lang.errors import CharterError, DataError, EngineError
 from tests.engine.programs import BASE, programs
 
@@ -101,14 +106,10 @@ def by_columns(engine: Engine, op) -> dict:
         return engine.patch_columns(table, insert=first, delete=second)
     if kind == "rows":
         return engine.replace_rows(table, _rows(first))
-    # the split path: snapshot, difference (no guard needed), then the batch
+    # the split path: snapshot, difference (either path, no guard needed), then the batch
     stored = engine.stored_table(table)
     rows = _rows(first)
-    columns = rows_to_columns(rows)
-    diff = difference(stored, columns, rows) if columns is not None else None
-    if diff is None:
-        diff = engine.diff_rows(table, rows)
-    return engine.apply_diffs([diff])
+    return engine.apply_diffs([any_difference(stored, rows, rows_to_columns(rows))])
 
 
 def by_deltas(engine: Engine, op) -> dict:

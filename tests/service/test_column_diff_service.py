@@ -3,7 +3,7 @@
 The difference of a pushed or polled table from what the engine holds is found against a
 snapshot of the table (``Engine.stored_table``) while the lock is free, so readers and
 other writers go on meanwhile; a table that changed in between has its difference found
-again under the lock. These tests step into that window (``difference`` wrapped) and check
+again under the lock. These tests step into that window (``any_difference`` wrapped) and check
 what others see there and what the service holds after.
 """
 
@@ -55,7 +55,7 @@ def svc(tmp_path, monkeypatch):
 
 def in_window(monkeypatch, step):
     """Run ``step()`` (once) where the service finds a difference outside its lock."""
-    real = service_datasources.difference
+    real = service_datasources.any_difference
     done = []
 
     def wrapped(*args, **kwargs):
@@ -64,7 +64,7 @@ def in_window(monkeypatch, step):
             step()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service_datasources, "difference", wrapped)
+    monkeypatch.setattr(service_datasources, "any_difference", wrapped)
     return done
 
 
@@ -120,17 +120,21 @@ def test_a_datasource_deleted_meanwhile_takes_no_rows(svc, monkeypatch):
     assert not svc.engine.has_table("mon:alarms") or not svc.engine.count("mon:alarms")
 
 
-def test_values_columns_cannot_hold_take_the_row_path(svc):
+def test_values_columns_cannot_hold_take_the_row_path_outside_the_lock_too(svc, monkeypatch):
     mixed = [["a1", None, 1], ["a2", "h2", 2.5], ["a3", "h3", True], [7, "h4", 3]]
     svc.datasources.replace_rows("mon", "alarms", mixed)
     assert svc.engine.rows("mon:alarms") == {tuple(r) for r in mixed}
+    seen = []
+    in_window(monkeypatch, lambda: seen.append(
+        on_another_thread(lambda: len(svc.datasources.rows("mon", "alarms")))))
     svc.datasources.replace_rows("mon", "alarms", [*mixed[:2], ["a5", "h5", 5]])
+    assert seen == [4]
     assert svc.engine.rows("mon:alarms") == {("a1", None, 1), ("a2", "h2", 2.5), ("a5", "h5", 5)}
     assert svc.engine.rows("ops:hot") == {("a2",), ("a5",)}
     assert stored_rows(svc, "mon", "alarms") == svc.engine.rows("mon:alarms")
 
 
-def test_a_poll_loads_its_first_rows_as_columns_then_applies_only_the_difference(
+def test_a_poll_loads_its_first_rows_then_applies_only_the_difference(
     svc, tmp_path
 ):
     source = tmp_path / "items.json"

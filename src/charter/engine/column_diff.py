@@ -13,9 +13,10 @@ Where NumPy could decide differently from Python's ``==`` the row path decides: 
 are not all ints, all floats or all strings (None, booleans, kinds mixed in a column), NaN,
 ints past 64 bits, ints among floats, and stored columns of other kinds than the new ones.
 
-The reading half needs no lock: ``StoredTable`` is a snapshot of a table (its immutable
-column stores, copies of its dead marks and of its overlay's rows) taken under whatever
-guards the engine, and ``version`` tells whether the table changed since (``Engine.fresh``).
+Finding a difference needs no lock, by either path: ``StoredTable`` is a snapshot of a
+table (its immutable column stores, copies of its dead marks and of its overlay's rows)
+taken under whatever guards the engine, and ``version`` tells whether the table changed
+since (``Engine.fresh``).
 
 >>> import numpy as np
 >>> from charter.engine import Engine
@@ -183,7 +184,7 @@ class StoredTable:
     arity: int | None
     parts: list[_Part] = field(default_factory=list)
     overlay: list[Row] = field(default_factory=list)
-    columnar: bool = True  # False: only the row path can diff it
+    copied: list[Row] | None = None  # every row, when the columns cannot be read (rare)
 
     @classmethod
     def of(
@@ -196,8 +197,8 @@ class StoredTable:
         if relation.base is not None:
             try:
                 masks = relation.dead_masks() if relation.dead else (None, None)
-            except NotColumnar:  # (dead rows that do not fit the columns: the row path)
-                return cls(table, version, arity, columnar=False)
+            except NotColumnar:  # dead rows that do not fit the columns: copy the rows
+                return cls(table, version, arity, copied=list(relation))
             for store, mask in zip(relation.stores(), masks, strict=False):
                 dead = mask.copy() if mask is not None and mask.any() else None
                 store.index((0,))  # built now: a search later adds no index to the store
@@ -205,11 +206,21 @@ class StoredTable:
         return cls(table, version, arity, parts, list(relation.rows))
 
     def __bool__(self) -> bool:
-        return not self.columnar or bool(self.overlay) or any(p.live() for p in self.parts)
+        return bool(self.copied or self.overlay) or any(p.live() for p in self.parts)
+
+    def live_rows(self) -> list[Row]:
+        """Every row as Python values, as ``Engine.rows`` gives them (for the row path)."""
+        if self.copied is not None:
+            return self.copied
+        out: list[Row] = []
+        for part in self.parts:
+            columns = part.store.columns
+            out += as_rows(columns if part.dead is None else [c[~part.dead] for c in columns])
+        return out + self.overlay
 
     def _stores(self) -> list[_Part] | None:
         """The parts holding live rows, the overlay made one (None: not typed columns)."""
-        if not self.columnar:
+        if self.copied is not None:
             return None
         parts = [p for p in self.parts if p.live()]
         if self.overlay:
@@ -456,42 +467,35 @@ def patch(
     return TableDiff(table, version, inserted, deleted, columns=columns)
 
 
-def row_difference(
-    stored_rows: Iterable[Row], table: str, version: int, rows: Iterable[Row]
-) -> TableDiff:
-    """The row path: ``difference`` by Python sets, for values the columns cannot hold."""
+def row_difference(stored: StoredTable, rows: Iterable[Row]) -> TableDiff:
+    """The row path: ``difference`` by Python sets, for values the columns cannot hold
+    (it reads the snapshot too: no guard needed)."""
     new = dict.fromkeys(map(tuple, rows))
-    old = stored_rows if isinstance(stored_rows, (set, dict)) else set(stored_rows)
+    old = set(stored.live_rows())
     deleted = [r for r in old if r not in new]
     inserted = [r for r in new if r not in old]
-    return TableDiff(table, version, inserted, deleted)
+    return TableDiff(stored.table, stored.version, inserted, deleted)
+
+
+def any_difference(
+    stored: StoredTable, rows: Sequence[Row], columns: Columns | None = None
+) -> TableDiff:
+    """``stored``'s change into ``rows`` (``columns``: their ``rows_to_columns``, if made
+    already): in columns where the values allow, else by Python sets. No guard needed."""
+    if columns is None:
+        columns = rows_to_columns(rows)
+    diff = difference(stored, columns, rows) if columns is not None else None
+    return diff if diff is not None else row_difference(stored, rows)
 
 
 # ---------------------------------------------------------------- for the engine
 
 
-def diff_rows(
-    stored: StoredTable,
-    relation: Relation | None,
-    rows: Iterable[Row],
-    columns: Columns | None = None,
-) -> TableDiff:
-    """``Engine.diff_rows``: in columns, else by Python sets against ``relation`` (the
-    stored table, read under the engine's guard)."""
-    rows = rows if isinstance(rows, list) else list(rows)
-    if columns is None:
-        columns = rows_to_columns(rows)
-    diff = difference(stored, columns, rows) if columns is not None else None
-    return diff if diff is not None else _by_rows(stored, relation, rows)
-
-
-def diff_columns(
-    stored: StoredTable, relation: Relation | None, columns: Sequence[Any]
-) -> TableDiff:
-    """``Engine.diff_columns``: ``diff_rows`` for rows given as columns."""
+def diff_columns(stored: StoredTable, columns: Sequence[Any]) -> TableDiff:
+    """``Engine.diff_columns``: ``any_difference`` for rows given as columns."""
     typed = typed_columns(columns)
     diff = difference(stored, typed) if typed is not None else None
-    return diff if diff is not None else _by_rows(stored, relation, rows_of(stored.table, columns))
+    return diff if diff is not None else row_difference(stored, rows_of(stored.table, columns))
 
 
 def diff_patch(
@@ -515,8 +519,3 @@ def diff_patch(
     inserted = [r for r, s in changes.items() if s > 0 and not present(r)]
     deleted = [r for r, s in changes.items() if s < 0 and present(r)]
     return TableDiff(stored.table, stored.version, inserted, deleted, given=changes)
-
-
-def _by_rows(stored: StoredTable, relation: Relation | None, rows: Iterable[Row]) -> TableDiff:
-    old = set(relation) if relation is not None else set()
-    return row_difference(old, stored.table, stored.version, rows)

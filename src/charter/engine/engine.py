@@ -311,11 +311,12 @@ class Engine:
         """The difference from ``table``'s rows to ``rows``: in columns where the values
         allow (``columns``: the rows' ``rows_to_columns``, if made already), else by
         Python sets."""
-        return column_diff.diff_rows(self.stored_table(table), self._stored(table), rows, columns)
+        rows = rows if isinstance(rows, list) else list(rows)
+        return column_diff.any_difference(self.stored_table(table), rows, columns)
 
     def diff_columns(self, table: str, columns: Sequence[Any]) -> TableDiff:
         """``diff_rows`` for rows given as columns (arrays or lists)."""
-        return column_diff.diff_columns(self.stored_table(table), self._stored(table), columns)
+        return column_diff.diff_columns(self.stored_table(table), columns)
 
     def diff_patch(
         self, table: str, insert: Sequence[Any] | None, delete: Sequence[Any] | None
@@ -331,7 +332,8 @@ class Engine:
     def apply_diffs(self, diffs: Sequence[TableDiff]) -> dict[str, TableDelta]:
         """Apply differences (``diff_rows``, ``diff_columns``, ``diff_patch``, or found by
         ``column_diff`` against a ``stored_table``) as one batch. A table that was empty
-        takes its columns as they are (``load_columns``); the others, their changed rows.
+        takes its columns as they are (``load_columns``) when they hold at least
+        ``columnar_threshold`` rows; the others, their changed rows.
 
         Raises EngineError when a table changed since its difference was found (``fresh``),
         and what ``apply`` raises for rows that do not fit; nothing changes then.
@@ -353,7 +355,9 @@ class Engine:
                 prepared = diff.prepared()
                 if prepared is not None:
                     columns[diff.table] = prepared
-            elif arity is not None and arity != len(diff.load):  # the rows' error, in order
+            elif (arity is not None and arity != len(diff.load)) or (
+                len(diff.load[0]) < self.state.columnar_threshold
+            ):  # the rows' error, in their order; a small table kept as rows, as they are
                 rows[diff.table] = dict.fromkeys(diff.inserted, 1)
             else:
                 stores[diff.table] = ColumnStore(diff.load).unique()

@@ -19,7 +19,7 @@ from typing import Any
 from charter.datasources.driver import Driver, DriverError, TableSpec
 from charter.datasources.registry import driver_class, drivers
 from charter.engine import Delta, TableDelta
-from charter.engine.column_diff import TableDiff, difference, rows_to_columns
+from charter.engine.column_diff import TableDiff, any_difference, rows_to_columns
 from charter.lang.errors import CharterError
 from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
@@ -296,11 +296,11 @@ class Datasources:
         """Make ``tables`` (name -> rows) the datasource's whole tables, in one batch; a
         push datasource's durable before this returns. False: it was deleted meanwhile.
 
-        Outside the lock: the rows made columns, and each table's difference found in
-        columns against a snapshot of it taken under the lock (immutable columns, copied
-        marks: ``Engine.stored_table``). Under the lock again: a table that changed since
-        its snapshot (another push, a simulation), or whose values columns cannot hold, has
-        its difference found there; then the batch is applied.
+        Outside the lock: the rows made columns, and each table's difference found
+        against a snapshot of it taken under the lock (immutable columns, copied marks:
+        ``Engine.stored_table``), in columns or, for values columns cannot hold, by Python
+        sets. Under the lock again: a table that changed since its snapshot (another push,
+        a simulation) has its difference found there; then the batch is applied.
         """
         svc = self.service
         start = time.perf_counter()
@@ -310,8 +310,7 @@ class Datasources:
             if self.live.get(live.record.id) is not live:
                 return False
             stored = {t: svc.engine.stored_table(names[t]) for t in tables}
-        found = {t: difference(stored[t], columns[t], rows) if columns[t] is not None else None
-                 for t, rows in tables.items()}
+        found = {t: any_difference(stored[t], rows, columns[t]) for t, rows in tables.items()}
         with svc.lock:
             if self.live.get(live.record.id) is not live:
                 return False
@@ -320,7 +319,7 @@ class Datasources:
             try:
                 for table, rows in tables.items():
                     diff = found[table]
-                    if diff is None or not engine.fresh(diff):
+                    if not engine.fresh(diff):
                         diff = engine.diff_rows(names[table], rows, columns[table])
                     diffs.append(diff)
                 if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
