@@ -325,7 +325,13 @@ def _first_of_each(columns: Columns, at: np.ndarray) -> np.ndarray:
 
 def _match(parts: list[_Part], columns: Columns) -> tuple[np.ndarray, list[np.ndarray]] | None:
     """Which given rows are stored and alive, and for each part which of its positions
-    some given row matched; None when a part's columns are of other kinds."""
+    some given row matched; None when a part's columns are of other kinds.
+
+    A source usually lists its rows in the order it listed them last time, which is the
+    base's order: the rows are first compared with the base's at the same positions (a
+    few passes of ``==``), and only those that differ are searched. A live row is in one
+    part only, so each later part is searched for the rows not found yet: the tail and
+    the overlay see about the rows that changed, not the whole table."""
     n = len(columns[0])
     kinds = tuple(kind_of(c) for c in columns)
     found = np.zeros(n, dtype=bool)
@@ -333,15 +339,37 @@ def _match(parts: list[_Part], columns: Columns) -> tuple[np.ndarray, list[np.nd
     for part in parts:
         if part.store.kinds() != kinds:
             return None
-        where = part.store.find_rows(columns)
+        kept = np.zeros(part.store.n, dtype=bool)
+        matched.append(kept)
+        if len(matched) == 1:
+            _aligned(part, columns, found, kept)
+        todo = np.flatnonzero(~found) if found.any() else None
+        if todo is not None and not len(todo):
+            continue
+        where = part.store.find_rows(columns if todo is None else [c[todo] for c in columns])
         hit = where >= 0
         if part.dead is not None:
             hit[hit] = ~part.dead[where[hit]]
-        found |= hit
-        kept = np.zeros(part.store.n, dtype=bool)
+        found[hit if todo is None else todo[hit]] = True
         kept[where[hit]] = True
-        matched.append(kept)
     return found, matched
+
+
+def _aligned(part: _Part, columns: Columns, found: np.ndarray, kept: np.ndarray) -> None:
+    """Mark the given rows equal to the part's live row at the same position (when at
+    least half of the first column is: else the rows are in another order, and left to
+    the search)."""
+    m = min(len(found), part.store.n)
+    stored = part.store.columns
+    same = stored[0][:m] == columns[0][:m]
+    if m == 0 or same.sum() * 2 < m:
+        return
+    for a, b in zip(stored[1:], columns[1:], strict=True):
+        same &= a[:m] == b[:m]
+    if part.dead is not None:
+        same &= ~part.dead[:m]
+    found[:m] = same
+    kept[:m] = same
 
 
 def difference(
