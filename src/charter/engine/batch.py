@@ -82,10 +82,17 @@ def row_columns(rows: Sequence[Row]) -> list[np.ndarray] | None:
     return columns
 
 
-def apply_rows(relation: Relation, changes: dict[Row, int]) -> BatchDelta | None:
+#: A batch's rows as the rows (``list(changes)``), their columns and their signs.
+PreparedRows = tuple[list[Row], list[np.ndarray], np.ndarray]
+
+
+def apply_rows(
+    relation: Relation, changes: dict[Row, int], prepared: PreparedRows | None = None
+) -> BatchDelta | None:
     """Apply a base table's net row changes (row -> sign) set at a time; return its delta,
-    or None (nothing done) when the rows do not fit the relation's columns."""
-    found = _as_columns(changes)
+    or None (nothing done) when the rows do not fit the relation's columns. ``prepared``:
+    the same changes as columns already (``column_diff``), not made again from the rows."""
+    found = prepared if prepared is not None else _as_columns(changes)
     if found is None:
         return None
     rows, columns, signs = found
@@ -93,9 +100,7 @@ def apply_rows(relation: Relation, changes: dict[Row, int]) -> BatchDelta | None
     return None if changed is None else _delta_of(rows, columns, *changed)
 
 
-def _as_columns(
-    changes: dict[Row, int],
-) -> tuple[list[Row], list[np.ndarray], np.ndarray] | None:
+def _as_columns(changes: dict[Row, int]) -> PreparedRows | None:
     """Rows -> numbers as the rows, their columns and the numbers (None: not columnar)."""
     rows = list(changes)
     columns = row_columns(rows)

@@ -27,10 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from charter.engine import column_diff
 from charter.engine.aggregates import AggregateState
-from charter.engine.batch import apply_rows
+from charter.engine.batch import PreparedRows, apply_rows
 from charter.engine.batch_delta import BatchDelta
 from charter.engine.collector import collector_paused
+from charter.engine.column_diff import StoredTable, TableDiff
 from charter.engine.columnar import ColumnStore
 from charter.engine.delta import Delta, RuleChange, TableDelta
 from charter.engine.evaluate import evaluate_stratum, sizer
@@ -118,6 +120,11 @@ class Engine:
         # Bumped by every change a rule check reads (rules, policies, schemas, tables
         # learned from rows): a check made at the same generation still holds.
         self.generation = 0
+        # Stamps of the batches that changed rows (each base table's last one) or rules:
+        # a table's version (``table_version``) moves whenever its rows may have.
+        self._stamp = 0
+        self._row_stamps: dict[str, int] = {}
+        self._rule_stamp = 0
         self.program: Program = self._build({}, None)
 
     # ------------------------------------------------------------ policies and schemas
@@ -140,6 +147,7 @@ class Engine:
             if table.startswith(name + ":") and table not in self.program.derived:
                 changes += [Delta(table.removesuffix(FACTS_SUFFIX), row, -1) for row in relation]
         result = self.apply(changes)
+        self._rule_stamp = self._stamp = self._stamp + 1
         del self.policies[name]
         for table in [t for t in self.state.relations if t.startswith(name + ":")]:
             del self.state.relations[table]
@@ -264,12 +272,96 @@ class Engine:
 
     def replace_rows(self, table: str, rows: Iterable[tuple]) -> dict[str, TableDelta]:
         """Make ``rows`` the whole content of a base table, as one batch of differences."""
-        new = {tuple(r): None for r in rows}
-        current = self.state.relations.get(self._storage(table, self.program.derived))
-        old = current.to_dict() if current is not None else {}
-        changes = [Delta(table, r, -1) for r in old if r not in new]
-        changes += [Delta(table, r, +1) for r in new if r not in old]
-        return self.apply(changes)
+        return self.apply_diffs([self.diff_rows(table, rows)])
+
+    # ------------------------------------------------------------ tables as columns
+
+    def replace_columns(self, tables: Mapping[str, Sequence[Any]]) -> dict[str, TableDelta]:
+        """Make the rows of these columns (one array or list per column) the whole content
+        of each base table, in one batch: the difference from the stored rows is found set
+        at a time (``column_diff.py``) and applied as that batch of row changes would be."""
+        return self.apply_diffs([self.diff_columns(t, c) for t, c in tables.items()])
+
+    def patch_columns(
+        self, table: str, insert: Sequence[Any] | None = None, delete: Sequence[Any] | None = None
+    ) -> dict[str, TableDelta]:
+        """Insert and delete the rows of these columns in one batch, as ``apply`` of the
+        deletions then the insertions (a row in both ends up present)."""
+        return self.apply_diffs([self.diff_patch(table, insert, delete)])
+
+    def table_version(self, table: str) -> int:
+        """A number that moves whenever a batch may have changed ``table``'s rows."""
+        storage = self._storage(table, self.program.derived)
+        return max(self._row_stamps.get(storage, 0), self._rule_stamp)
+
+    def stored_table(self, table: str) -> StoredTable:
+        """A snapshot of a base table (cheap: its column stores are immutable, its dead
+        marks and overlay copied) that ``column_diff.difference`` reads without whatever
+        guards the engine; ``fresh`` tells later whether it still holds."""
+        version, arity = self.table_version(table), self._arity.get(table)
+        return StoredTable.of(table, self._stored(table), version, arity)
+
+    def fresh(self, diff: TableDiff) -> bool:
+        """Whether ``diff`` was found against ``diff.table``'s current rows."""
+        return diff.version == self.table_version(diff.table)
+
+    def diff_rows(
+        self, table: str, rows: Iterable[tuple], columns: list[np.ndarray] | None = None
+    ) -> TableDiff:
+        """The difference from ``table``'s rows to ``rows``: in columns where the values
+        allow (``columns``: the rows' ``rows_to_columns``, if made already), else by
+        Python sets."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        return column_diff.any_difference(self.stored_table(table), rows, columns)
+
+    def diff_columns(self, table: str, columns: Sequence[Any]) -> TableDiff:
+        """``diff_rows`` for rows given as columns (arrays or lists)."""
+        return column_diff.diff_columns(self.stored_table(table), columns)
+
+    def diff_patch(
+        self, table: str, insert: Sequence[Any] | None, delete: Sequence[Any] | None
+    ) -> TableDiff:
+        """The change ``patch_columns`` makes, found against the stored rows."""
+        stored, relation = self.stored_table(table), self._stored(table)
+        return column_diff.diff_patch(stored, relation, insert, delete)
+
+    def _stored(self, table: str) -> Relation | None:
+        """The relation holding a table's stored rows (a derived table's: its facts)."""
+        return self.state.relations.get(self._storage(table, self.program.derived))
+
+    def apply_diffs(self, diffs: Sequence[TableDiff]) -> dict[str, TableDelta]:
+        """Apply differences (``diff_rows``, ``diff_columns``, ``diff_patch``, or found by
+        ``column_diff`` against a ``stored_table``) as one batch. A table that was empty
+        takes its columns as they are (``load_columns``) when they hold at least
+        ``columnar_threshold`` rows; the others, their changed rows.
+
+        Raises EngineError when a table changed since its difference was found (``fresh``),
+        and what ``apply`` raises for rows that do not fit; nothing changes then.
+        """
+        stores: dict[str, ColumnStore] = {}
+        rows: dict[str, dict[tuple, int]] = {}
+        columns: dict[str, PreparedRows] = {}
+        for diff in diffs:
+            if diff.table in stores or diff.table in rows:
+                raise EngineError(f"two differences for {diff.table} in one batch")
+            if not self.fresh(diff):
+                raise EngineError(
+                    f"the difference for {diff.table} was found against rows that changed "
+                    "since: find it again"
+                )
+            arity = self._arity.get(diff.table)
+            if diff.load is None:
+                rows[diff.table] = diff.changes()
+                prepared = diff.prepared()
+                if prepared is not None:
+                    columns[diff.table] = prepared
+            elif (arity is not None and arity != len(diff.load)) or (
+                len(diff.load[0]) < self.state.columnar_threshold
+            ):  # the rows' error, in their order; a small table kept as rows, as they are
+                rows[diff.table] = dict.fromkeys(diff.inserted, 1)
+            else:
+                stores[diff.table] = ColumnStore(diff.load).unique()
+        return self._load_batch(stores, rows, columns)
 
     # ------------------------------------------------------------ reading
 
@@ -470,29 +562,47 @@ class Engine:
                 rows[table] = dict.fromkeys(zip(*values, strict=True), 1)
             else:
                 stores[table] = store
+        return self._load_batch(stores, rows)
+
+    def _load_batch(
+        self,
+        stores: dict[str, ColumnStore],
+        rows: dict[str, dict[tuple, int]],
+        columns: dict[str, PreparedRows] | None = None,
+    ) -> dict[str, TableDelta]:
+        """One batch: empty tables take these stores as their rows, others row changes
+        (``columns``: some of them as columns already)."""
         if not stores:
-            return self._apply(rows, [])
+            return self._apply(rows, [], columns=columns)
+        if self._indexing is not None:  # the last bulk work's indexes: wait for them
+            self._indexing.join()
+            self._indexing = None
         probe = {t: {s.row(0): 1} for t, s in stores.items()}  # checks table and arity
         learned = self._check_rows({**rows, **probe}, self._arity)
         if learned:
             self._arity.update(learned)
             self.generation += 1
+        derived = self.program.derived
         for table, store in stores.items():
             storage = self._storage(table, derived)
             relation = Relation.from_store(storage, store)
             self.state.relations[storage] = relation
             self.state.batch[storage] = BatchDelta.everything(relation)
+            self._stamp += 1
+            self._row_stamps[storage] = self._stamp
         with collector_paused():  # a bulk load, however few rows went through ``rows``
-            return self._apply(rows, [])
+            return self._apply(rows, [], columns=columns)
 
     def _apply(
         self,
         row_changes: dict[str, dict[tuple, int]],
         rule_changes: list[RuleChange],
         checked: CheckedRules | None = None,
+        columns: dict[str, PreparedRows] | None = None,
     ) -> dict[str, TableDelta]:
         """Apply net row changes (table -> row -> sign) and rule changes as one batch,
-        then tell the subscribers."""
+        then tell the subscribers. ``columns``: some tables' changes already as columns
+        (``batch.apply_rows``), for a batch of rows only."""
         if self._indexing is not None:  # the last bulk work's indexes: wait for them
             self._indexing.join()
             self._indexing = None
@@ -500,10 +610,10 @@ class Engine:
         self._rebuilt = False
         if threshold is not None and sum(map(len, row_changes.values())) >= threshold:
             with collector_paused():
-                result = self._change(row_changes, rule_changes, checked)
+                result = self._change(row_changes, rule_changes, checked, columns)
                 self._prepare_indexes()
         else:
-            result = self._change(row_changes, rule_changes, checked)
+            result = self._change(row_changes, rule_changes, checked, columns)
             if self._rebuilt:  # a stratum evaluated whole has fresh, unindexed stores
                 with collector_paused():
                     self._prepare_indexes()
@@ -517,9 +627,11 @@ class Engine:
         row_changes: dict[str, dict[tuple, int]],
         rule_changes: list[RuleChange],
         checked: CheckedRules | None = None,
+        columns: dict[str, PreparedRows] | None = None,
     ) -> dict[str, TableDelta]:
         if not rule_changes:
-            return self._change_rows(row_changes)
+            return self._change_rows(row_changes, columns)
+        self._rule_stamp = self._stamp = self._stamp + 1
         row_changes = defaultdict(dict, row_changes)
         if (checked is not None and checked.generation == self.generation
                 and checked.changes == tuple(rule_changes)):
@@ -579,14 +691,18 @@ class Engine:
             )
         return self._finish(self._dirty_tables(previous), old_visible)
 
-    def _change_rows(self, row_changes: dict[str, dict[tuple, int]]) -> dict[str, TableDelta]:
+    def _change_rows(
+        self,
+        row_changes: dict[str, dict[tuple, int]],
+        columns: dict[str, PreparedRows] | None = None,
+    ) -> dict[str, TableDelta]:
         """``_change`` for a batch of rows only, the common case: the program stays."""
         learned = self._check_rows(row_changes, self._arity)
         if learned:  # new tables: what a rule check reads of arities changed
             self._arity.update(learned)
             self.generation += 1
         # Nothing has changed so far; from here on the batch is applied.
-        self._apply_rows(row_changes, self.program.derived)
+        self._apply_rows(row_changes, self.program.derived, columns)
         return self._finish(set(), {})
 
     def _finish(
@@ -677,12 +793,20 @@ class Engine:
     def _storage(self, table: str, derived: set[str]) -> str:
         return facts_table(table) if table in derived else table
 
-    def _apply_rows(self, row_changes: dict[str, dict[tuple, int]], derived: set[str]) -> None:
-        """Apply each table's net changes to its base relation, recording the batch delta."""
+    def _apply_rows(
+        self,
+        row_changes: dict[str, dict[tuple, int]],
+        derived: set[str],
+        columns: dict[str, PreparedRows] | None = None,
+    ) -> None:
+        """Apply each table's net changes to its base relation, recording the batch delta
+        (``columns``: some tables' changes as columns already)."""
         for table, rows in row_changes.items():
             if not rows:
                 continue
             storage = self._storage(table, derived)
+            self._stamp += 1
+            self._row_stamps[storage] = self._stamp
             relation = self.state.relation(storage)
             relation.arity = self._arity.get(table)
             delta = self.state.batch.setdefault(storage, BatchDelta())
@@ -698,7 +822,8 @@ class Engine:
                 and relation.base is not None
                 and not delta
             ):
-                found = apply_rows(relation, rows)  # a large batch: set at a time
+                prepared = columns.get(table) if columns else None
+                found = apply_rows(relation, rows, prepared)  # a large batch: set at a time
                 if found is not None:
                     self.state.batch[storage] = found
                     continue

@@ -1,7 +1,9 @@
 """Datasources: a configured driver, its tables in the engine, its status.
 
 Rows reach the engine only as the difference between what a datasource holds and what it
-now reports, so a push of a whole table, a webhook or a poll costs what changed.
+now reports, so a push of a whole table, a webhook or a poll costs what changed. That
+difference is found in columns (``engine/column_diff.py``) and, with everything else that
+costs time in proportion to the table, outside the service's lock (``_replace``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 from charter.datasources.driver import Driver, DriverError, TableSpec
 from charter.datasources.registry import driver_class, drivers
-from charter.engine import Delta
+from charter.engine import Delta, TableDelta
+from charter.engine.column_diff import TableDiff, any_difference, rows_to_columns
 from charter.lang.errors import CharterError
 from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
@@ -266,7 +269,10 @@ class Datasources:
             return sorted(self.service.engine.rows(qualified), key=repr)
 
     def replace_rows(self, ref: str, table: str, data: Any) -> int:
-        """Replace a push datasource's table (``PUT .../rows``); durable before the answer."""
+        """Replace a push datasource's table (``PUT .../rows``); durable before the answer.
+
+        The body is checked and made rows outside the lock (the table's width read under
+        it: if another push changes it meanwhile, the engine refuses the rows as it would)."""
         svc = self.service
         with svc.lock:
             live = self.get(ref)
@@ -278,32 +284,66 @@ class Datasources:
             qualified = f"{live.name}:{table}"
             known = svc.engine.has_table(qualified)
             width = svc.engine.arity(qualified) if known and svc.engine.count(qualified) else None
-            try:
-                rows = driver.rows_for(table, data, width)  # type: ignore[attr-defined]
-            except DriverError as exc:
-                raise ServiceError(str(exc), status=exc.status) from exc
-            self._replace(live, {table: rows})
-            return len(rows)
+        try:
+            rows = driver.rows_for(table, data, width)  # type: ignore[attr-defined]
+        except DriverError as exc:
+            raise ServiceError(str(exc), status=exc.status) from exc
+        if not self._replace(live, {table: rows}):
+            raise NotFound(f"No such datasource: {ref}")
+        return len(rows)
 
-    def _replace(self, live: LiveDatasource, tables: dict[str, list[tuple]]) -> None:
+    def _replace(self, live: LiveDatasource, tables: dict[str, list[tuple]],
+                 duration: float | None = None) -> bool:
+        """Make ``tables`` (name -> rows) the datasource's whole tables, in one batch; a
+        push datasource's durable before this returns. False: it was deleted meanwhile.
+
+        Outside the lock: the rows made columns, and each table's difference found
+        against a snapshot of it taken under the lock (immutable columns, copied marks:
+        ``Engine.stored_table``), in columns or, for values columns cannot hold, by Python
+        sets. Under the lock again: a table that changed since its snapshot (another push,
+        a simulation) has its difference found there; then the batch is applied.
+        """
         svc = self.service
         start = time.perf_counter()
-        changes: list[Delta] = []
-        known = set(svc.engine.tables())
-        for table, rows in tables.items():
-            qualified = f"{live.name}:{table}"
-            new = dict.fromkeys(rows)
-            old = svc.engine.rows(qualified) if qualified in known else set()
-            changes += [Delta(qualified, r, -1) for r in old if r not in new]
-            changes += [Delta(qualified, r, +1) for r in new if r not in old]
-        try:
-            if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
-                svc.commit(changes, lambda: svc.store.replace_tables(live.record.id, tables))
-            else:
-                svc.apply(changes)
-        except CharterError as exc:
-            raise ServiceError(f"datasource {live.name}: {exc}") from exc
-        live.status.succeeded(time.perf_counter() - start)
+        names = {t: f"{live.name}:{t}" for t in tables}
+        columns = {t: rows_to_columns(rows) for t, rows in tables.items()}
+        with svc.lock:
+            if self.live.get(live.record.id) is not live:
+                return False
+            stored = {t: svc.engine.stored_table(names[t]) for t in tables}
+        found = {t: any_difference(stored[t], rows, columns[t]) for t, rows in tables.items()}
+        with svc.lock:
+            if self.live.get(live.record.id) is not live:
+                return False
+            engine = svc.engine
+            diffs: list[TableDiff] = []
+            try:
+                for table, rows in tables.items():
+                    diff = found[table]
+                    if not engine.fresh(diff):
+                        diff = engine.diff_rows(names[table], rows, columns[table])
+                    diffs.append(diff)
+                if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
+                    changes = [delta for diff in diffs for delta in diff.deltas()]
+                    svc.commit(changes, lambda: svc.store.replace_tables(live.record.id, tables))
+                else:
+                    self._apply_diffs(diffs)
+            except CharterError as exc:
+                raise ServiceError(f"datasource {live.name}: {exc}") from exc
+            live.status.succeeded(duration if duration is not None
+                                  else time.perf_counter() - start)
+        return True
+
+    def _apply_diffs(self, diffs: list[TableDiff]) -> dict[str, TableDelta]:
+        """``Service.apply`` for differences: a table that was empty loads its columns as
+        they are (a first poll of a million rows makes no Python row)."""
+        svc = self.service
+        start = time.perf_counter()
+        deltas = svc.engine.apply_diffs(diffs)
+        svc.batch_seconds += time.perf_counter() - start
+        svc.batches += 1
+        svc.publish(deltas)
+        return deltas
 
     def revive(self, live: LiveDatasource) -> None:
         """Start the real driver of a datasource restored as broken; DriverError if it still
@@ -315,16 +355,15 @@ class Datasources:
 
     def apply_poll(self, live: LiveDatasource, tables: dict[str, list[tuple]],
                    duration: float) -> None:
-        """A successful poll's tables: the difference enters the engine."""
-        with self.service.lock:
-            if self.live.get(live.record.id) is not live:
-                return  # deleted while it was being polled
-            try:
-                self._replace(live, tables)
-            except ServiceError as exc:
+        """A successful poll's tables: the difference enters the engine (nothing, if the
+        datasource was deleted while it was being polled). Only its poller writes a
+        polled datasource's tables, so its difference found outside the lock holds."""
+        try:
+            self._replace(live, tables, duration)
+        except ServiceError as exc:
+            with self.service.lock:
                 live.status.failed(exc.message, duration)
-                raise DriverError(exc.message, status=502) from exc
-            live.status.last_duration_s = duration
+            raise DriverError(exc.message, status=502) from exc
 
     # ------------------------------------------------------------ actions
 
@@ -368,8 +407,7 @@ class Datasources:
             tables = live.driver.webhook(payload)
         except DriverError as exc:
             raise ServiceError(str(exc), status=exc.status) from exc
-        with self.service.lock:
-            self._replace(live, tables)
+        self._replace(live, tables)
 
 
 def parse_args(args: object) -> tuple[list, dict]:
