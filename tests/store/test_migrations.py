@@ -47,6 +47,7 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine):
         "library_policies",
         "datasources",
         "push_tables",
+        "push_rows",
         "violations",
         "audit",
         "actions",
@@ -58,7 +59,7 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine):
     assert {i["name"]: i for i in insp.get_indexes("actions")}["uq_actions_open"]["unique"]
     assert [fk["referred_table"] for fk in insp.get_foreign_keys("rules")] == ["policies"]
     with engine.connect() as conn:
-        assert migrate.current(conn) == migrate.head() == "0004"
+        assert migrate.current(conn) == migrate.head() == "0005"
 
 
 def test_the_migrated_schema_is_the_tables_module(engine: Engine):
@@ -139,7 +140,7 @@ def test_the_shipped_alembic_ini_drives_the_alembic_command(tmp_path):
 
     alembic("upgrade", "head")
     assert "No new upgrade operations detected" in alembic("check")
-    assert "0004 (head)" in alembic("current")
+    assert "0005 (head)" in alembic("current")
     alembic("downgrade", "base")
 
 

@@ -269,11 +269,7 @@ class Datasources:
         svc = self.service
         with svc.lock:
             live = self.get(ref)
-            driver = live.driver
-            if not driver.pushed:
-                raise ServiceError(
-                    f"datasource {live.name} (driver {live.record.driver}) is polled; only "
-                    "push datasources take rows through the API")
+            driver = self._pushed(live)
             qualified = f"{live.name}:{table}"
             known = svc.engine.has_table(qualified)
             width = svc.engine.arity(qualified) if known and svc.engine.count(qualified) else None
@@ -288,21 +284,85 @@ class Datasources:
         svc = self.service
         start = time.perf_counter()
         changes: list[Delta] = []
+        written: dict[str, tuple[list[tuple], list[tuple]]] = {}
         known = set(svc.engine.tables())
         for table, rows in tables.items():
             qualified = f"{live.name}:{table}"
             new = dict.fromkeys(rows)
             old = svc.engine.rows(qualified) if qualified in known else set()
-            changes += [Delta(qualified, r, -1) for r in old if r not in new]
-            changes += [Delta(qualified, r, +1) for r in new if r not in old]
+            deleted = [r for r in old if r not in new]
+            inserted = [r for r in new if r not in old]
+            written[table] = (inserted, deleted)
+            changes += [Delta(qualified, r, -1) for r in deleted]
+            changes += [Delta(qualified, r, +1) for r in inserted]
+        self._commit(live, changes, written)
+        live.status.succeeded(time.perf_counter() - start)
+
+    def _commit(self, live: LiveDatasource, changes: list[Delta],
+                written: dict[str, tuple[list[tuple], list[tuple]]]) -> None:
+        """One batch into the engine; a push datasource's also into the store, which writes
+        only the rows inserted and deleted (``written``: table -> (inserted, deleted))."""
+        svc = self.service
         try:
             if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
-                svc.commit(changes, lambda: svc.store.replace_tables(live.record.id, tables))
+                svc.commit(changes, lambda: svc.store.change_tables(live.record.id, written))
             else:
                 svc.apply(changes)
         except CharterError as exc:
             raise ServiceError(f"datasource {live.name}: {exc}") from exc
-        live.status.succeeded(time.perf_counter() - start)
+
+    def patch_rows(self, ref: str, table: str, data: Any) -> dict[str, int]:
+        """Insert and delete rows of a push datasource's table (``PATCH .../rows``, a
+        Charter extension): ``{"insert": [rows], "delete": [rows]}``, each row in the
+        shapes a PUT takes, applied as one batch and durable before the answer.
+
+        Set semantics, as the engine's tables: inserting a row the table holds, or deleting
+        one it does not, changes nothing and is counted as ``unchanged``. A row in both
+        lists is refused, and so is the whole body when any row is bad.
+        """
+        if not isinstance(data, dict) or not set(data) <= {"insert", "delete"}:
+            raise ServiceError('a patch of rows is {"insert": [rows], "delete": [rows]}')
+        svc = self.service
+        start = time.perf_counter()
+        with svc.lock:
+            live = self.get(ref)
+            driver = self._pushed(live)
+            qualified = f"{live.name}:{table}"
+            known = svc.engine.has_table(qualified)
+            width = svc.engine.arity(qualified) if known and svc.engine.count(qualified) else None
+            parsed: dict[str, list[tuple]] = {}
+            for key in ("insert", "delete"):
+                try:
+                    parsed[key] = driver.rows_for(table, data.get(key, []), width)  # type: ignore[attr-defined]
+                except DriverError as exc:
+                    raise ServiceError(f'"{key}": {exc}', status=exc.status) from exc
+                if width is None and parsed[key]:
+                    width = len(parsed[key][0])
+            insert, delete = dict.fromkeys(parsed["insert"]), dict.fromkeys(parsed["delete"])
+            both = [r for r in insert if r in delete]
+            if both:
+                i, j = parsed["insert"].index(both[0]), parsed["delete"].index(both[0])
+                raise ServiceError(
+                    f"row {list(both[0])!r} of {qualified} is both inserted (insert row {i}) "
+                    f"and deleted (delete row {j}); a patch is one change: give each row in "
+                    "one list")
+            has = svc.engine.has_stored
+            inserted = [r for r in insert if not has(qualified, r)]
+            deleted = [r for r in delete if has(qualified, r)]
+            changes = [Delta(qualified, r, -1) for r in deleted]
+            changes += [Delta(qualified, r, +1) for r in inserted]
+            self._commit(live, changes, {table: (inserted, deleted)})
+            live.status.succeeded(time.perf_counter() - start)
+            unchanged = len(insert) + len(delete) - len(inserted) - len(deleted)
+            return {"inserted": len(inserted), "deleted": len(deleted), "unchanged": unchanged}
+
+    @staticmethod
+    def _pushed(live: LiveDatasource) -> Driver:
+        if not live.driver.pushed:
+            raise ServiceError(
+                f"datasource {live.name} (driver {live.record.driver}) is polled; only "
+                "push datasources take rows through the API")
+        return live.driver
 
     def revive(self, live: LiveDatasource) -> None:
         """Start the real driver of a datasource restored as broken; DriverError if it still

@@ -82,3 +82,43 @@ def encoded_key(text: str) -> str:
 def row_key(row: Sequence[Any]) -> str:
     """The look-up key of ``row``: equal for equal rows of equal types."""
     return encoded_key(encode_row(row))
+
+
+_EXACT = frozenset((str, int, type(None)))
+
+
+def _equal_form(value: Any) -> Any:
+    """``value`` as Python equality sees it: ``True``, ``1`` and ``1.0`` are one value."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, np.generic):
+        return _equal_form(value.item())
+    if isinstance(value, (tuple, list)):
+        return [_equal_form(v) for v in value]
+    return value
+
+
+def keyed_rows(rows: Iterable[Sequence[Any]]) -> dict[str, str]:
+    """Each row's set key -> its JSON text (:func:`encode_row`), the first of equal rows kept.
+
+    The key is equal for rows a Python set holds as one (``(1,)``, ``(1.0,)``, ``(True,)``),
+    as the engine does, so a pushed row is found again in the store whatever the type it is
+    deleted with. Rows of str, int and None only (the common case, checked in C) are keyed
+    by their own text.
+
+    >>> list(keyed_rows([(1, "a"), (1.0, "a"), (2, None)]).values())
+    ['[1,"a"]', '[2,null]']
+    """
+    rows = rows if isinstance(rows, list) else list(rows)
+    out: dict[str, str] = {}
+    if set(map(type, chain.from_iterable(rows))) <= _EXACT:
+        for row in rows:
+            text = json.dumps(row, separators=(",", ":"))
+            out.setdefault(encoded_key(text), text)
+        return out
+    for row in rows:
+        text = encode_row(row)
+        out.setdefault(encoded_key(json.dumps(_equal_form(row), separators=(",", ":"))), text)
+    return out

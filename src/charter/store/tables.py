@@ -158,10 +158,25 @@ push_tables = Table(
         nullable=False,
     ),
     Column("name", String(), nullable=False),
-    # The whole table as one JSON array of rows: a push replaces it whole, and a start-up
-    # reads it whole, so one value per table is one write per push however many rows.
-    Column("rows", Text(), nullable=False),
     UniqueConstraint("datasource_id", "name"),
+)
+
+# The rows of each pushed table, one per row: a push or a patch inserts and deletes what
+# changed rather than rewriting the table.
+push_rows = Table(
+    "push_rows",
+    metadata,
+    Column("seq", BigKey, primary_key=True),
+    Column(
+        "table_seq",
+        BigKey,
+        ForeignKey("push_tables.seq", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # SHA-256 of the row as a set sees it (rows.keyed_rows): 1, 1.0 and true are one value
+    Column("row_key", String(), nullable=False),
+    Column("row", Text(), nullable=False),  # JSON (rows.py), the values' types kept
+    UniqueConstraint("table_seq", "row_key"),
 )
 
 violations = Table(
