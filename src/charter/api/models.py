@@ -453,6 +453,32 @@ class RowsBody(RootModel[list[Row]]):
         return data
 
 
+class RowsPatchBody(Body):
+    """``PATCH /v1/data-sources/{ds}/tables/{table}/rows`` (a Charter extension beside
+    Congress's replace): rows to insert into and delete from a push datasource's table, as
+    one change. Inserting a row the table holds, or deleting one it does not, changes
+    nothing; a row in both lists is refused. The answer counts what changed:
+    ``{"inserted": n, "deleted": m, "unchanged": k}``."""
+
+    what: ClassVar[str] = "a patch of rows"
+    noun: ClassVar[str] = "patch"
+
+    insert: list[Row] = Field(default_factory=list, description="Rows to insert.")
+    delete: list[Row] = Field(default_factory=list, description="Rows to delete.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rows(cls, data: Any, info: ValidationInfo) -> Any:
+        # Each list in the PUT's words, prefixed by its name (the push driver checks again).
+        for key in ("insert", "delete"):
+            if key in data:
+                try:
+                    RowsBody._shape(data[key], info)
+                except ServiceError as exc:
+                    raise ServiceError(f'"{key}": {exc.message}') from None
+        return data
+
+
 class WebhookBody(Body):
     """``POST /v1/data-sources/{ds}/webhook``: a push datasource's tables, each replaced."""
 

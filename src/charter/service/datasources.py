@@ -330,6 +330,10 @@ class Datasources:
             qualified = f"{live.name}:{table}"
             known = svc.engine.has_table(qualified)
             width = svc.engine.arity(qualified) if known and svc.engine.count(qualified) else None
+            try:  # an unknown table is the path's mistake, not a row's
+                driver.rows_for(table, [], width)  # type: ignore[attr-defined]
+            except DriverError as exc:
+                raise ServiceError(str(exc), status=exc.status) from exc
             parsed: dict[str, list[tuple]] = {}
             for key in ("insert", "delete"):
                 try:
