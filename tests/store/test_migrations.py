@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event, inspect, text
 
 from charter.store import Store, StoreError, connect, migrate
 from charter.store.tables import TABLE_NAMES, metadata
-from tests.store.factories import policy
+from tests.store.factories import datasource, policy
 
 WRITES = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE")
 
@@ -166,3 +166,33 @@ def test_0002_keeps_the_data_of_0001_and_gives_every_policy_dry_run(
     with engine.connect() as conn:
         assert conn.execute(text("SELECT id FROM rules")).scalars().all() == ["r-1"]
         assert "enforcement" not in {c["name"] for c in inspect(conn).get_columns("policies")}
+
+
+def test_0005_moves_pushed_tables_to_one_row_per_row_and_back(
+    db_url: str, secret_key: bytes, engine: Engine
+):
+    """0005 drops ``push_tables.rows`` (the whole table as one JSON array) and keeps each row
+    in ``push_rows``, which references ``push_tables`` with ON DELETE CASCADE: neither way
+    may a row be lost, and rows equal as a set sees them (1 and 1.0) are stored once."""
+    with Store(db_url, secret_key=secret_key) as s:
+        ds = datasource("mon", driver="push", config={})
+        s.create_datasource(ds)
+    migrate.downgrade(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO push_tables (datasource_id, name, rows) VALUES (:d, :n, :r)"),
+            [{"d": ds.id, "n": "alarms", "r": '[["a",1],["b",2.5],["a",1.0],["c",null]]'},
+             {"d": ds.id, "n": "empty", "r": "[]"}])
+    with Store(db_url, secret_key=secret_key) as s:  # upgrades to 0005
+        assert s.load_tables(ds.id) == {"alarms": [("a", 1), ("b", 2.5), ("c", None)],
+                                        "empty": []}
+        s.change_tables(ds.id, {"alarms": ([("d", True)], [("a", 1.0)])})
+    migrate.downgrade(engine, "0004")
+    with engine.connect() as conn:
+        blobs = dict(conn.execute(text("SELECT name, rows FROM push_tables")).all())
+    assert blobs == {"alarms": '[["b",2.5],["c",null],["d",true]]', "empty": "[]"}
+    with Store(db_url, secret_key=secret_key) as s:
+        assert s.load_tables(ds.id)["alarms"] == [("b", 2.5), ("c", None), ("d", True)]
+        s.delete_datasource(ds.id)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM push_rows")).scalar() == 0

@@ -74,3 +74,36 @@ def test_unknown_datasource_is_not_found(store: Store):
         store.replace_table("nope", "t", [(1,)])
     with pytest.raises(NotFound):
         store.load_tables("nope")
+
+
+def test_changes_insert_and_delete_only_the_rows_named(store: Store, ds_id: str):
+    store.replace_table(ds_id, "a", [(1, "x"), (2, "y"), (3, "z")])
+    store.change_tables(ds_id, {"a": ([(4, "w")], [(2, "y")]), "b": ([], [])})
+    assert store.load_tables(ds_id) == {"a": [(1, "x"), (3, "z"), (4, "w")], "b": []}
+
+
+def test_changes_find_rows_as_a_set_does(store: Store, ds_id: str):
+    """1, 1.0 and True are one value to the engine's sets: a row stored as (1,) is deleted
+    by (1.0,), and (True,) is not stored beside it."""
+    store.replace_table(ds_id, "t", [(1,), (2.5,), ("1",)])
+    store.change_tables(ds_id, {"t": ([(True,), (0,)], [(1.0,), ("2.5",)])})
+    assert store.load_tables(ds_id)["t"] == [(2.5,), ("1",), (True,), (0,)]
+    store.change_tables(ds_id, {"t": ([(1.0,), (False,)], [])})  # both already stored
+    assert store.load_tables(ds_id)["t"] == [(2.5,), ("1",), (True,), (0,)]
+
+
+def test_changes_write_only_what_changed(store: Store, ds_id: str):
+    from sqlalchemy import event
+
+    store.replace_table(ds_id, "t", [(i,) for i in range(2000)])
+    seen: list[int] = []
+
+    def count(_conn, _cursor, statement, parameters, _context, executemany):
+        if statement.lstrip().upper().startswith(("INSERT", "DELETE", "UPDATE")):
+            seen.append(len(parameters) if executemany else 1)
+
+    event.listen(store._engine, "before_cursor_execute", count)
+    store.change_tables(ds_id, {"t": ([(-1,), (-2,)], [(5,)])})
+    event.remove(store._engine, "before_cursor_execute", count)
+    assert sum(seen) <= 3  # one DELETE of one key, one INSERT of two rows (maybe as one)
+    assert len(store.load_tables(ds_id)["t"]) == 2001
