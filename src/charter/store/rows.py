@@ -85,6 +85,8 @@ def row_key(row: Sequence[Any]) -> str:
 
 
 _EXACT = frozenset((str, int, type(None)))
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(..., separators=)
+# builds an encoder per call: half the time of a 100k-row push's keys
 
 
 def _equal_form(value: Any) -> Any:
@@ -114,11 +116,10 @@ def keyed_rows(rows: Iterable[Sequence[Any]]) -> dict[str, str]:
     rows = rows if isinstance(rows, list) else list(rows)
     out: dict[str, str] = {}
     if set(map(type, chain.from_iterable(rows))) <= _EXACT:
-        for row in rows:
-            text = json.dumps(row, separators=(",", ":"))
+        for text in map(_COMPACT, rows):
             out.setdefault(encoded_key(text), text)
         return out
     for row in rows:
         text = encode_row(row)
-        out.setdefault(encoded_key(json.dumps(_equal_form(row), separators=(",", ":"))), text)
+        out.setdefault(encoded_key(_COMPACT(_equal_form(row))), text)
     return out
