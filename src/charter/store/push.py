@@ -76,18 +76,16 @@ class PushStore:
         first stored. NotFound for an unknown datasource."""
         pt, pr = t.push_tables, t.push_rows
         names = select(pt.c.seq, pt.c.name).where(pt.c.datasource_id == ds_id).order_by(pt.c.seq)
-        rows = (
-            select(pr.c.table_seq, pr.c.row)
-            .join(pt, pt.c.seq == pr.c.table_seq)
-            .where(pt.c.datasource_id == ds_id)
-            .order_by(pr.c.table_seq, pr.c.seq)
-        )
         with self._tx(write=False) as conn:
             self._require_datasource(conn, ds_id)
-            tables = {seq: name for seq, name in conn.execute(names)}
-            texts: dict[int, list[str]] = {seq: [] for seq in tables}
-            for seq, text in conn.execute(rows):
-                texts[seq].append(text)
+            tables = dict(conn.execute(names).all())
+            # one table at a time in key order (no sort of the rows), fetched at once
+            texts = {
+                seq: conn.scalars(
+                    select(pr.c.row).where(pr.c.table_seq == seq).order_by(pr.c.seq)
+                ).all()
+                for seq in tables
+            }
         # one json.loads per table, not one per row
         return {tables[seq]: decode_rows("[" + ",".join(rows) + "]") for seq, rows in texts.items()}
 
