@@ -345,8 +345,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workload",
         default="cloud",
-        choices=(*WORKLOADS, "service"),
-        help="service: charter serve under concurrent clients (bench/service.py, own options)",
+        choices=(*WORKLOADS, "service", "paths"),
+        help="service: charter serve under concurrent clients (bench/service.py, own options);"
+        " paths: every user path against its baseline (bench/paths.py, own options)",
     )
     parser.add_argument(
         "--n",
@@ -395,6 +396,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import service
 
         return service.main(argv)
+    if first.parse_known_args(argv)[0].workload == "paths":  # its own options and output
+        from bench import paths
+
+        return paths.main(argv)
     args = parse_args(argv)
     workload = args.workload
     extra = ["--singles", str(args.singles), "--fraction", str(args.fraction)]

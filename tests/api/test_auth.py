@@ -26,10 +26,7 @@ from charter.api.auth import (
     require,
 )
 from charter.service.config import KeystoneSettings, Settings, load_settings
-from tests.realservices import keystone as realkeystone
 from tests.realservices.keystone import KeystoneServer
-
-keystone = realkeystone.keystone  # the session fixture: a real Keystone on 127.0.0.1
 
 
 def make_app(authenticator: Authenticator) -> FastAPI:

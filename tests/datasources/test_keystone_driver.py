@@ -20,10 +20,8 @@ import pytest
 
 from charter.datasources.drivers.discovery import version_root
 from tests.api import conftest as apiconf
-from tests.realservices import keystone as realkeystone
 from tests.realservices.keystone import HOST, KeystoneServer, free_port
 
-keystone = realkeystone.keystone
 service = apiconf.service
 settings = apiconf.settings
 client = apiconf.client

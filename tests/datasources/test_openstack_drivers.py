@@ -51,8 +51,6 @@ from charter.datasources.registry import driver_class
 from charter.datasources.schemas import driver_schema
 from tests.realservices import keystone as realkeystone
 
-keystone = realkeystone.keystone
-
 # openstacksdk warns about its own internals when it builds resources.
 pytestmark = pytest.mark.filterwarnings("ignore:The _compute_attributes method")
 

@@ -1,9 +1,11 @@
 """A datasource with real actions for tests: a JSON file of items, and actions that change it.
 
-The ``ledger`` driver polls ``<dir>/items.json`` (``[[id, state], ...]``) and declares two
-actions: ``items.fix(id)`` sets the item's state to ``ok`` in that file (so the next poll
-sees the repair), ``items.note(id)`` changes nothing. Every call is appended to
-``<dir>/calls.jsonl`` before it returns, so a test counts exactly what ran. A test makes the
+The ``ledger`` driver polls the items of ``<dir>/ledger.json`` (``{"items": [[id, state],
+...], "calls": [...]}``) and declares two actions: ``items.fix(id)`` sets the item's state to
+``ok`` (so the next poll sees the repair), ``items.note(id)`` changes nothing. Each call is
+recorded in the same file, in the same atomic replace as its effect, so a test counts
+exactly what ran: a process killed mid-call leaves either the call and its effect or
+neither (a log written before the effect would count a call that never took effect). A test makes the
 next calls fail by writing ``<dir>/faults.json`` (``{"status": 503, "times": 2}``): local
 state, no mock.
 """
@@ -61,12 +63,11 @@ class LedgerDriver(Driver):
         if item not in {i for i, _ in ledger.items()}:
             raise DriverError(f"datasource {self.name}: no item {item!r}", status=404)
         with ledger.locked():  # the test may be adding items at the same time
-            with (self.dir / "calls.jsonl").open("a") as f:
-                f.write(json.dumps({"action": action, "args": list(positional)}) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            state = ledger.state()
             if action == "items.fix":
-                ledger.write([(i, "ok" if i == item else s) for i, s in ledger.items()])
+                state["items"] = [[i, "ok" if i == item else s] for i, s in state["items"]]
+            state["calls"].append({"action": action, "args": list(positional)})
+            ledger.save(state)
         return {"item": item, "action": action}
 
 
@@ -87,23 +88,40 @@ class Ledger:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    @property
+    def path(self) -> Path:
+        return self.dir / "ledger.json"
+
+    def state(self) -> dict[str, list]:
+        if not self.path.exists():
+            return {"items": [], "calls": []}
+        return json.loads(self.path.read_text())
+
+    def save(self, state: dict[str, list]) -> None:
+        """Replace the file at once (rename): a reader or a kill sees the old or the new."""
+        tmp = self.dir / f"ledger.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self.path)
+
     def add(self, items: list[tuple[str, str]]) -> None:
         """Append items, under the lock."""
         with self.locked():
-            self.write(self.items() + items)
+            state = self.state()
+            state["items"] += [list(i) for i in items]
+            self.save(state)
 
     def write(self, items: list[tuple[str, str]]) -> None:
-        tmp = self.dir / "items.json.tmp"
-        tmp.write_text(json.dumps([list(i) for i in items]))
-        tmp.replace(self.dir / "items.json")
+        """Replace the items (the calls stay), under the lock."""
+        with self.locked():
+            state = self.state()
+            state["items"] = [list(i) for i in items]
+            self.save(state)
 
     def items(self) -> list[tuple[str, str]]:
-        path = self.dir / "items.json"
-        return [tuple(r) for r in json.loads(path.read_text())] if path.exists() else []
+        return [tuple(r) for r in self.state()["items"]]
 
     def calls(self) -> list[dict]:
-        path = self.dir / "calls.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        return self.state()["calls"]
 
     def fail(self, status: int, times: int) -> None:
         (self.dir / "faults.json").write_text(json.dumps({"status": status, "times": times}))

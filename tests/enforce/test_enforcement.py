@@ -306,3 +306,44 @@ def test_an_action_interrupted_while_running_is_neither_lost_nor_doubled(
         assert record.status == "cancelled" and "interrupted by a restart" in record.detail
     else:
         assert record.status == "done"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_interrupted_action_stays_interrupted_through_a_second_restart(make_service, ledger):
+    """The process dies after an action's call; it restarts, and dies again before every
+    datasource has reported (here the ledger answers garbage). The third start must still
+    know the call may have run: it is not called again, since the repair took effect."""
+    svc = make_service()
+    setup(svc, ledger, FIX, mode="enforce")
+    entered, release = threading.Event(), threading.Event()
+    real_run = svc.enforcement.worker.run
+
+    def dying(action):
+        real_run(action)
+        entered.set()
+        release.wait(30)
+        raise _Died
+
+    svc.enforcement.worker.run = dying
+    arrive(svc, ledger, [("a", "broken")])
+    assert entered.wait(10)
+    release.set()
+    svc.close()
+    assert ledger.calls() == [{"action": "items.fix", "args": ["a"]}]
+
+    good = ledger.path.read_text()
+    ledger.path.write_text("{not json")  # the ledger's polls fail: the service never settles
+    svc = make_service()
+    wait_for(lambda: svc.datasources.find("src").status.last_error is not None)
+    time.sleep(0.3)  # time enough for the worker to run a due action, were one due
+    assert not svc.settled
+    (record,) = svc.store.actions(policy="ops")
+    assert record.status == "running"
+    svc.close()
+
+    ledger.path.write_text(good)
+    svc = make_service()
+    wait_for(lambda: svc.store.actions(policy="ops")[0].status == "cancelled")
+    assert ledger.calls() == [{"action": "items.fix", "args": ["a"]}]
+    (record,) = svc.store.actions(policy="ops")
+    assert "interrupted by a restart" in record.detail

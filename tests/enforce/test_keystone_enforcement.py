@@ -19,11 +19,8 @@ import pytest
 
 from tests.enforce.conftest import wait_for
 from tests.enforce.relay import Relay
-from tests.realservices import keystone as realkeystone
 from tests.realservices.charter_server import CharterServer, free_port
 from tests.realservices.keystone import KeystoneServer
-
-keystone = realkeystone.keystone
 
 pytestmark = [pytest.mark.keystone, pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:The _compute_attributes method")]

@@ -17,10 +17,8 @@ import pytest
 
 from tests.packs.conftest import ok
 from tests.realservices import http_service
-from tests.realservices import keystone as realkeystone
 from tests.realservices.keystone import KeystoneServer
 
-keystone = realkeystone.keystone
 json_service = http_service.json_service
 
 pytestmark = [

@@ -21,7 +21,6 @@ from tests.api import conftest as apiconf
 from tests.realservices import keystone as realkeystone
 from tests.realservices.keystone import KeystoneServer
 
-keystone = realkeystone.keystone
 client, service, settings = apiconf.client, apiconf.service, apiconf.settings
 
 pytestmark = [pytest.mark.keystone,
@@ -36,7 +35,7 @@ PLANTED = textwrap.dedent("""\
     "identity:update_domain": "is_admin:True or role:admin"
     "identity:list_users": "rule:no_such_alias or (role:reader and system_scope:all)"
     "identity:create_region": ""
-    "auditor_only": "role:auditor"
+    "auditor_only": "role:rbac-auditor"
     """)
 
 
@@ -74,7 +73,7 @@ def test_the_driver_reads_keystone_s_registered_defaults_and_the_overrides(tmp_p
         ["is_admin:1"], ["role:admin"],
         ["role:manager", "token.domain.id:%(target.user.domain_id)s"]]
     # every role Keystone's policy names is one bootstrap creates
-    assert {r[2] for r in out["rule_roles"]} == BOOTSTRAP_ROLES | {"auditor", "member"}
+    assert {r[2] for r in out["rule_roles"]} == BOOTSTRAP_ROLES | {"rbac-auditor", "member"}
     # the deprecated defaults come whole (the sample's comments would have wrapped them),
     # and every one of them parses: with enforce_new_defaults false, each is ORed in
     deprecated = {r[1]: r[3] for r in out["defaults"] if r[3] is not None}
@@ -137,8 +136,8 @@ def test_the_posture_shows_exactly_the_planted_problems(client, keystone: Keysto
             f"{path} grants the call to any request whose context says is_admin:True, "
             "whatever its roles")],
         "OS-RBAC-004": [(
-            "auditor", "keystone",
-            "keystone's policy accepts role:auditor, which Keystone does not define")],
+            "rbac-auditor", "keystone",
+            "keystone's policy accepts role:rbac-auditor, which Keystone does not define")],
         "OS-RBAC-005": unrecognised,
         "OS-RBAC-006": [(
             "identity:list_users", "keystone", "no_such_alias",

@@ -20,10 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.packs.conftest import ok
-from tests.realservices import keystone as realkeystone
 from tests.realservices.keystone import KeystoneServer
-
-keystone = realkeystone.keystone
 
 pytestmark = [
     pytest.mark.keystone,

@@ -11,13 +11,10 @@ helps: the two readers would deadlock waiting), and the login fails (uwsgi logs 
 500 and closes the connection without an answer). The tests' concurrent logins
 hit that now and then. Keystone lives in its own venv (installed by
 ``.ci/keystone.sh`` into ``<repo>/.ci-venvs/keystone``; ``CHARTER_KEYSTONE_VENV``
-overrides the path) so its pins never touch Charter's. Use it from a test module
-with::
-
-    from tests.realservices import keystone as realkeystone
-    keystone = realkeystone.keystone  # (an import would trip ruff's F811)
-
-or list ``tests.realservices.keystone`` in ``pytest_plugins`` of the root conftest.py.
+overrides the path) so its pins never touch Charter's. tests/conftest.py defines the
+fixture for every test module: ask for ``keystone`` and do not bind it in the module
+(``keystone = realkeystone.keystone`` there would be a fixture of that module's own, and
+start a Keystone of its own).
 
 ``start_keystone``/``KeystoneServer.stop`` are public too, for a test that
 needs a Keystone of its own (e.g. one it stops; give it a database of its own).
@@ -157,8 +154,16 @@ class KeystoneServer:
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """An admin-token request to ``{auth_url}{path}``; raises on HTTP errors."""
-        headers = {"X-Auth-Token": self.admin_token, **kwargs.pop("headers", {})}
-        r = httpx.request(method, f"{self.auth_url}{path}", headers=headers, timeout=30, **kwargs)
+        extra = kwargs.pop("headers", {})
+        for attempt in range(2):
+            headers = {"X-Auth-Token": self.admin_token, **extra}
+            r = httpx.request(method, f"{self.auth_url}{path}", headers=headers, timeout=30,
+                              **kwargs)
+            if r.status_code == 401 and attempt == 0:
+                # the session's one Keystone outlives a token (an hour): issue a new one
+                self._admin_token = None
+                continue
+            break
         r.raise_for_status()
         return r
 
@@ -372,11 +377,23 @@ def _start(venv: Path, directory: Path, database: str, port: int, http_socket: s
     return server
 
 
+_SESSION_STARTS: list[float] = []  # the session fixture's starts in this process
+
+
 @pytest.fixture(scope="session")
 def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeystoneServer]:
     """One real Keystone for the session, on a PostgreSQL database of its own on the
     session's server (the ``postgres_url`` fixture's); stopped, and its database dropped,
-    at the end."""
+    at the end. A second one in the same process means a module bound the fixture itself
+    (a fixture of its own, so a Keystone of its own): that fails, saying so."""
+    if _SESSION_STARTS:
+        pytest.fail(
+            "a second session Keystone was asked for: a test module binds the fixture "
+            "itself (keystone = realkeystone.keystone); remove that line, tests/conftest.py "
+            "defines it for every module",
+            pytrace=False,
+        )
+    _SESSION_STARTS.append(time.monotonic())
     directory = tmp_path_factory.mktemp("keystone")
     with realpostgres.session_server() as server_url, \
             realpostgres.fresh_database(server_url) as database:

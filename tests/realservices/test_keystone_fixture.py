@@ -15,10 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.realservices import keystone as realkeystone
 from tests.realservices.keystone import KeystoneServer
-
-keystone = realkeystone.keystone
 
 pytestmark = pytest.mark.keystone
 

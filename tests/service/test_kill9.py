@@ -3,7 +3,7 @@ enforcement actions: every acknowledged change is there after the restarts, no b
 half-applied, and no action is lost or doubled.
 
 A real ``charter serve`` (SQLite) runs with the test ledger driver (its ``items.fix`` action
-repairs an item in a JSON file, appending each call to ``calls.jsonl``). While it runs:
+repairs an item in a JSON file, recording each call with its effect). While it runs:
 
 - two pushers each replace a table of their own with numbered versions of 40 rows;
 - a rule writer adds rules to ``classification``;

@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 ACTOR = "charter"
 # Decisions that count against the rate limit (they ran, or would have, or may yet).
 COUNTED = frozenset({PENDING, DRY_RUN, "done", "failed", "cancelled", "running"})
-SETTLE_WAIT_S = 0.2  # how often interrupted actions look again whether the service settled
 
 
 
@@ -57,8 +56,8 @@ class Enforcement:
         self.write_errors = 0
         # Actions found ``running`` at the restart: their call may have happened. They run
         # again only once every datasource has reported, and only if their row is still
-        # derived then (a repair that took effect clears its own row).
-        self.interrupted: set[int] = set()
+        # derived then (a repair that took effect clears its own row): see settle.
+        self.interrupted: dict[int, ActionRecord] = {}
 
     def start(self) -> None:
         self.worker.start()
@@ -145,13 +144,10 @@ class Enforcement:
             table = action_table(name)
             if table is not None:
                 derived[table] = svc.engine.rows(name)
-        interrupted = svc.stored(svc.store.actions, status="running", limit=1_000_000)
-        for rec in interrupted:
-            svc.stored(svc.store.finish_action, rec.id, status=PENDING, attempts=rec.attempts,
-                       at=now, next_attempt_at=now,
-                       detail="interrupted by a restart while running: it runs again only if "
-                              "its row is still derived once every datasource has reported")
-        self.interrupted = {rec.id for rec in interrupted}
+        # They stay ``running`` in the store until settled: a restart killed before then
+        # finds them so again (marked pending, a second restart would run them at once).
+        self.interrupted = {rec.id: rec for rec in svc.stored(
+            svc.store.actions, status="running", limit=1_000_000)}
         baseline = Plan(self.enforcer.restore(recorded, derived))
         if baseline:
             svc.stored(svc.store.record_actions, self._records(baseline, now), [], now)
@@ -172,20 +168,37 @@ class Enforcement:
         if rows:
             self.service.store.record_actions([], [(t.policy, t.name, r) for t, r in rows], now)
         self.enforcer.settle()
+        self._resume_interrupted(now)
+
+    def _resume_interrupted(self, now: datetime) -> None:
+        """The actions interrupted while running: due again if their row is still derived
+        (the call did not take effect, or not yet), else closed without a second call."""
+        store = self.service.store
+        for rec in list(self.interrupted.values()):
+            table = ActionTable(rec.policy, rec.datasource, rec.action)
+            if self.enforcer.derived(table, rec.row):
+                store.finish_action(rec.id, status=PENDING, attempts=rec.attempts, at=now,
+                                    next_attempt_at=now, detail=(
+                                        "interrupted by a restart while running, and its row "
+                                        "is still derived once every datasource reported: "
+                                        "runs again"))
+            else:
+                detail = ("not called again: interrupted by a restart while running, and its "
+                          "row was no longer derived once every datasource reported (the call "
+                          "took effect, or is no longer wanted)")
+                store.finish_action(rec.id, status="cancelled", attempts=rec.attempts, at=now,
+                                    detail=detail,
+                                    audit=audit_entry(rec, "cancelled", detail, now))
+            del self.interrupted[rec.id]
+        self.worker.wake()
 
     # ------------------------------------------------------------ the worker's outbox
 
     def due(self, now: datetime) -> list[ActionRecord]:
-        due = self.service.store.due_actions(now)
-        if self.interrupted and not self.service.settled:
-            due = [a for a in due if a.id not in self.interrupted]  # not yet: see __init__
-        return due
+        return self.service.store.due_actions(now)
 
     def next_due(self) -> datetime | None:
-        upcoming = self.service.store.next_action_at()
-        if upcoming is not None and self.interrupted and not self.service.settled:
-            return max(upcoming, utcnow() + timedelta(seconds=SETTLE_WAIT_S))
-        return upcoming
+        return self.service.store.next_action_at()
 
     def running(self, action: ActionRecord, now: datetime) -> None:
         self.service.store.start_action(action.id, now)
@@ -211,13 +224,7 @@ class Enforcement:
                 return (f"not called: policy {action.policy} was switched to "
                         f"{live.record.enforcement} mode")
             if not self.enforcer.derived(table, action.row):
-                if action.id in self.interrupted:
-                    self.interrupted.discard(action.id)
-                    return ("not called again: interrupted by a restart while running, and "
-                            "its row was no longer derived once every datasource reported "
-                            "(the call took effect, or is no longer wanted)")
                 return "not called: the row is no longer derived"
-            self.interrupted.discard(action.id)
         return None
 
     def _run(self, action: ActionRecord) -> Any:

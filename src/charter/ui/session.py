@@ -115,10 +115,18 @@ def browser_token(conn: HTTPConnection, method: str) -> str | None:
     if session is None:
         return None
     if method in UNSAFE_METHODS:
-        if not same_origin(conn):
-            raise CsrfError(f"refused a {method} from another site ({conn.headers.get('origin')})")
-        keys.check_csrf(session, conn.headers.get(CSRF_HEADER))
+        check_sent(conn, method, keys, session, conn.headers.get(CSRF_HEADER))
     return session.token
+
+
+def check_sent(conn: HTTPConnection, method: str, keys: SessionKeys, session: Session,
+               sent: str | None) -> None:
+    """A state-changing request (a form, or a page's API call) must come from our own
+    origin and carry this session's CSRF token, else CsrfError."""
+    if not same_origin(conn):
+        raise CsrfError(f"refused a {method} from another site ({conn.headers.get('origin')}): "
+                        "changes are only accepted from Charter's own pages")
+    keys.check_csrf(session, sent)
 
 
 def same_origin(conn: HTTPConnection) -> bool:
