@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from charter.datasources.driver import Driver, DriverError, TableSpec
@@ -22,6 +23,7 @@ from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
 from charter.service.poller import Poller
 from charter.service.service import utcnow
+from charter.store.push import TableChange
 from charter.store.records import DatasourceRecord
 from charter.store.secrets import is_secret
 
@@ -301,11 +303,21 @@ class Datasources:
     def _commit(self, live: LiveDatasource, changes: list[Delta],
                 written: dict[str, tuple[list[tuple], list[tuple]]]) -> None:
         """One batch into the engine; a push datasource's also into the store, which writes
-        only the rows inserted and deleted (``written``: table -> (inserted, deleted))."""
+        what changed (``written``: table -> (rows inserted, rows deleted)), or, for a change
+        of half a table or more, the table as the engine then holds it."""
         svc = self.service
+
+        def after(table: str) -> set[tuple]:  # called by the store after the engine changed
+            qualified = f"{live.name}:{table}"
+            return svc.engine.rows(qualified) if svc.engine.has_table(qualified) else set()
+
+        def store() -> None:
+            svc.store.change_tables(live.record.id, {
+                t: TableChange(ins, dels, partial(after, t)) for t, (ins, dels) in written.items()})
+
         try:
             if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
-                svc.commit(changes, lambda: svc.store.change_tables(live.record.id, written))
+                svc.commit(changes, store)
             else:
                 svc.apply(changes)
         except CharterError as exc:

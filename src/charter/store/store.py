@@ -48,7 +48,7 @@ from charter.store.guard import StateGuard
 from charter.store.history import HistoryStore
 from charter.store.identity import Identity
 from charter.store.packs import PackStore
-from charter.store.push import PushStore
+from charter.store.push import Compactor, PushStore
 from charter.store.records import (
     ActionRecord,
     AuditRecord,
@@ -130,6 +130,7 @@ class Store(PushStore, PackStore, HistoryStore):
             self._write_lock if connect.is_memory(self._url) else nullcontext()
         )
         self._closed = False
+        self._compactor = Compactor(self.compact_table)
         try:
             self._guard = StateGuard(self._url, identity_file)
         except BaseException:
@@ -173,6 +174,7 @@ class Store(PushStore, PackStore, HistoryStore):
         if self._closed:
             return
         self._closed = True
+        self._compactor.close()  # a compaction running ends (or is abandoned) first
         try:
             self._guard.close(self._engine, self._write_lock)
         finally:
@@ -214,14 +216,20 @@ class Store(PushStore, PackStore, HistoryStore):
             raise
 
     @contextmanager
-    def _tx(self, *, write: bool) -> Iterator[Connection]:
-        """One transaction, committed on a normal exit, rolled back on an exception."""
+    def _tx(self, *, write: bool, snapshot: bool = False) -> Iterator[Connection]:
+        """One transaction, committed on a normal exit, rolled back on an exception.
+
+        ``snapshot``: every read in it sees the same state (SQLite's transactions always do;
+        PostgreSQL's default, READ COMMITTED, only per statement, so it gets REPEATABLE READ).
+        """
         if self._closed:
             raise StoreError("the store is closed")
         lock = self._write_lock if write else self._read_lock
         with lock, self._translate(), self._engine.connect() as conn:
             if write:
                 conn.execution_options(**{connect.WRITE: True})
+            if snapshot and conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
             if write:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -158,13 +159,34 @@ push_tables = Table(
         nullable=False,
     ),
     Column("name", String(), nullable=False),
+    # A pushed table is a base snapshot (push_chunks) and the changes written since
+    # (push_log), replayed at load and folded into a new base when the log has grown
+    # (store/push.py). These count them, so a write knows when to fold without reading.
+    Column("base_rows", BigInteger(), nullable=False, server_default=text("0")),
+    Column("log_rows", BigInteger(), nullable=False, server_default=text("0")),
+    Column("log_entries", BigInteger(), nullable=False, server_default=text("0")),
+    # Raised by every new base: a compaction that read an older one does not write.
+    Column("version", BigInteger(), nullable=False, server_default=text("0")),
     UniqueConstraint("datasource_id", "name"),
 )
 
-# The rows of each pushed table, one per row: a push or a patch inserts and deletes what
-# changed rather than rewriting the table.
-push_rows = Table(
-    "push_rows",
+# A pushed table's base snapshot: its rows in order, cut into blocks (store/blocks.py).
+push_chunks = Table(
+    "push_chunks",
+    metadata,
+    Column(
+        "table_seq",
+        BigKey,
+        ForeignKey("push_tables.seq", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("part", Integer(), primary_key=True),
+    Column("data", LargeBinary(), nullable=False),
+)
+
+# The changes written to a pushed table since its base, one entry per write, in order.
+push_log = Table(
+    "push_log",
     metadata,
     Column("seq", BigKey, primary_key=True),
     Column(
@@ -172,11 +194,10 @@ push_rows = Table(
         BigKey,
         ForeignKey("push_tables.seq", ondelete="CASCADE"),
         nullable=False,
+        index=True,
     ),
-    # SHA-256 of the row as a set sees it (rows.keyed_rows): 1, 1.0 and true are one value
-    Column("row_key", String(), nullable=False),
-    Column("row", Text(), nullable=False),  # JSON (rows.py), the values' types kept
-    UniqueConstraint("table_seq", "row_key"),
+    Column("inserted", LargeBinary(), nullable=False),  # a block of the rows inserted
+    Column("deleted", LargeBinary(), nullable=False),  # a block of the rows deleted
 )
 
 violations = Table(
