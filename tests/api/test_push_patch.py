@@ -66,14 +66,25 @@ def test_a_violation_opens_and_closes_through_patches(inv):
 
 @pytest.mark.parametrize("body, words", [
     ({"insert": [["vm5", "ERROR"], ["vm6"]]},
-     '"insert": row 1 of inv:servers has 1 values; the table has 2 columns'),
+     '"insert": row 1 of inv:servers has 1 values; the table has 2 columns (id, status): '
+     "give one value per column"),
+    ({"insert": [["vm5", "ERROR"]], "delete": [["vm1", "ACTIVE"], "vm2"]},
+     "\"delete\": row 1 of inv:servers is not a list or an object: 'vm2'; give it as "
+     '[value, ...] or {"column": value, ...}'),
+    ({"insert": [["vm5", "ERROR"]], "delete": None},
+     '"delete": the rows of inv:servers must be a JSON list of lists or objects, got null: '
+     "send [[value, ...], ...]"),
+    ([["vm5", "ERROR"]],
+     'a patch of rows must be a JSON object, not list: send {"insert": [[value, ...], ...], '
+     '"delete": [[value, ...], ...]}'),
     ({"insert": [["vm5", "ERROR"]], "delete": [["vm1", "ACTIVE"], ["vm2", "A"], ["x", {}]]},
      '"delete": row 2 of inv:servers holds {}; values must be strings, numbers, booleans or '
      "null"),
     ({"insert": [["vm5", "ERROR"], {"id": "vm6", "staus": "ERROR"}]},
      '"insert": row 1 of inv:servers has unknown column staus'),
     ({"delete": {"id": "vm1"}},
-     '"delete": the rows of inv:servers must be a JSON list of lists or objects, got dict'),
+     '"delete": the rows of inv:servers must be a JSON list of lists or objects, got '
+     "object: send [[value, ...], ...]"),
     ({"insert": [], "upsert": []}, "unknown patch fields ['upsert']; use insert, delete"),
 ])
 def test_a_bad_row_is_a_400_naming_it_and_nothing_changes(inv, body, words):
@@ -141,3 +152,32 @@ def test_a_restart_restores_exactly_the_patched_rows(tmp_path, inv):
         assert restarted.engine.query("ops:error(x)") == [("vm0",)]
     finally:
         restarted.close()
+
+
+def test_the_store_writes_what_a_push_or_a_patch_changed(inv):
+    """A PATCH, and a PUT changing a few rows, add an entry to the table's log; a PUT that
+    replaces most of the table writes it whole, from the engine's rows."""
+    from sqlalchemy import func, select
+
+    from charter.store import tables as t
+
+    store = inv.app.state.service.store
+
+    def stored() -> tuple[int, int, int]:
+        with store._engine.connect() as conn:
+            base_rows, entries = conn.execute(
+                select(t.push_tables.c.base_rows, t.push_tables.c.log_entries)).one()
+            return base_rows, entries, conn.scalar(select(func.count()).select_from(t.push_log))
+
+    table = [[f"vm{i}", "ACTIVE"] for i in range(200)]
+    ok(inv.put(ROWS, json=table))
+    assert stored() == (200, 0, 0)  # the PUT changed most rows: a new base
+    ok(inv.patch(ROWS, json={"insert": [["vm200", "ERROR"]], "delete": [["vm0", "ACTIVE"]]}))
+    assert stored() == (200, 1, 1)
+    table = table[1:] + [["vm200", "ERROR"], ["vm201", "ACTIVE"]]
+    ok(inv.put(ROWS, json=table))
+    assert stored() == (200, 2, 2)
+    ds_id = inv.app.state.service.datasources.get("inv").record.id
+    assert sorted(map(list, store.load_tables(ds_id)["servers"])) == sorted(table)
+    ok(inv.put(ROWS, json=[[f"new{i}", "ACTIVE"] for i in range(150)]))
+    assert stored() == (150, 0, 0)
