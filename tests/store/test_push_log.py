@@ -180,16 +180,16 @@ def test_a_compaction_keeps_the_entries_written_while_it_ran(store: Store, ds_id
     rows = table(100)
     store.replace_table(ds_id, "t", rows)
     store.change_tables(ds_id, {"t": (table(3, 500), rows[:3])})
-    replay = push_module.replay
+    compacted = push_module._compacted
     during: list = []
 
     def write_during(base, entries):
-        out = replay(base, entries)
+        out = compacted(base, entries)
         if during:
             during.pop()()
         return out
 
-    monkeypatch.setattr(push_module, "replay", write_during)
+    monkeypatch.setattr(push_module, "_compacted", write_during)
     during.append(lambda: store.change_tables(ds_id, {"t": (table(2, 900), rows[3:5])}))
     assert store.compact_table(1)
     assert counts(store) == {

@@ -9,13 +9,13 @@ written since, so a push writes what changed, not the table.
   of the table, when the caller gives the table's whole content after it (a ``PUT`` that
   replaced most rows), writes a new base instead: it costs about what the change costs.
 - A **load** (:meth:`PushStore.load_tables`) reads base and log in one snapshot and replays
-  the log over the base: each entry's deletions, then its insertions, with the set semantics
-  of the engine's tables (``1``, ``1.0`` and ``True`` are one value; a row inserted twice or
-  deleted when absent changes nothing).
+  the log over the base (:mod:`charter.store.replay`): each entry's deletions, then its
+  insertions, with the set semantics of the engine's tables (``1``, ``1.0`` and ``True`` are
+  one value; a row inserted twice or deleted when absent changes nothing).
 - **Compaction** (:meth:`PushStore.compact_table`) folds the log into a new base once it holds
   more rows than :data:`FRACTION` of the base (or :data:`MAX_LOG_ENTRIES` entries): base and
-  log read in one snapshot, replayed, and written as the new base in one transaction that also
-  deletes the entries it folded. A write that makes one due asks the store's background thread
+  log read in one snapshot, replayed a block at a time, and written as the new base in one
+  transaction that also deletes the entries it folded. A write that makes one due asks the store's background thread
   (:class:`Compactor`) for it and returns; it never waits for it.
 
 Crash safety: a write and a compaction are each one transaction, and a compaction replaces
@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import Connection, delete, insert, select, update
 
 from charter.store import tables as t
-from charter.store.blocks import decode_block, encode_block
+from charter.store.blocks import encode_block
+from charter.store.replay import Entry, LogEffect, replay
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class PushStore:
         due: list[int] = []
         with self._tx(write=True) as conn:
             self._require_datasource(conn, ds_id)
-            for name, change in changes.items():
+            for name, change in sorted(changes.items()):  # one lock order for every writer
                 table = _table(conn, ds_id, name)
                 if _write_change(conn, table, TableChange(*change)):
                     due.append(table.seq)
@@ -134,10 +135,10 @@ class PushStore:
                 .where(mine)
                 .order_by(pl.c.seq)
             ).all()
-        bases: dict[int, list[tuple]] = {seq: [] for seq, _ in names}
+        bases: dict[int, list[bytes]] = {seq: [] for seq, _ in names}
         for seq, data in chunks:
-            bases[seq] += decode_block(data)
-        logs: dict[int, list[tuple[bytes, bytes]]] = {}
+            bases[seq].append(data)
+        logs: dict[int, list[Entry]] = {}
         for seq, inserted, deleted in entries:
             logs.setdefault(seq, []).append((inserted, deleted))
         return {name: replay(bases[seq], logs.get(seq, ()))[0] for seq, name in names}
@@ -174,11 +175,7 @@ class PushStore:
             ).all()
         if version is None or not entries:
             return False
-        base: list[tuple] = []
-        for data in chunks:
-            base += decode_block(data)
-        rows, folded = replay(base, [(inserted, deleted) for _, inserted, deleted in entries])
-        blocks, count = _chunks(rows, checked=True)
+        blocks, count, folded = _compacted(chunks, [(ins, dels) for _, ins, dels in entries])
         ids = [s for s, _, _ in entries]
         with self._tx(write=True) as conn:
             now = conn.scalar(select(pt.c.version).where(pt.c.seq == seq).with_for_update())
@@ -269,6 +266,24 @@ def _write_change(conn: Connection, table: _Table, change: TableChange) -> bool:
     return _due(table.base_rows, table.log_rows + size, table.log_entries + 1)
 
 
+def _compacted(base: Sequence[bytes], entries: list[Entry]) -> tuple[list[bytes], int, int]:
+    """The blocks of the new base the log ``entries`` make of ``base``, its row count, and
+    how many rows the entries named; a block of the base decoded at a time."""
+    effect = LogEffect(entries)
+    blocks: list[bytes] = []
+    count, buffer = 0, []
+    for rows in effect.over(base):
+        buffer += rows
+        while len(buffer) >= CHUNK_ROWS:
+            blocks.append(encode_block(buffer[:CHUNK_ROWS], checked=True))
+            del buffer[:CHUNK_ROWS]
+            count += CHUNK_ROWS
+    if buffer:
+        blocks.append(encode_block(buffer, checked=True))
+        count += len(buffer)
+    return blocks, count, effect.named
+
+
 def _chunks(rows: Iterable[tuple], *, checked: bool = False) -> tuple[list[bytes], int]:
     """A base's blocks and its row count (TypeError for a value no row may hold)."""
     rows = rows if isinstance(rows, list) else list(rows)
@@ -298,66 +313,6 @@ def _write_base(conn: Connection, seq: int, blocks: list[bytes], count: int) -> 
         .where(pt.c.seq == seq)
         .values(base_rows=count, log_rows=0, log_entries=0, version=pt.c.version + 1)
     )
-
-
-# ---------------------------------------------------------------- reading
-
-
-_ABSENT = object()
-
-
-def replay(base: list[tuple], entries: Iterable[tuple[bytes, bytes]]) -> tuple[list[tuple], int]:
-    """The rows ``base`` becomes through the log ``entries`` (blocks inserted, deleted), and
-    how many rows the entries named.
-
-    Set semantics, as the engine's: deletions by equality (a row stored as ``(1,)`` is
-    deleted as ``(1.0,)``), an insertion of a row held keeps the one held. NaN equals nothing,
-    not even itself, so a row holding one is found by its other values and NaN's place.
-
-    >>> from charter.store.blocks import encode_block as b
-    >>> replay([(1,), (2,)], [(b([(3,), (1.0,)]), b([(1,), (9,)]))])
-    ([(2,), (3,), (1.0,)], 4)
-    """
-    entries = list(entries)
-    if not entries:
-        return base, 0
-    current = dict.fromkeys(base)
-    named = 0
-    nan_rows: dict[tuple, list[tuple]] | None = None
-    for inserted, deleted in entries:
-        gone = decode_block(deleted)
-        for row in gone:
-            if current.pop(row, _ABSENT) is _ABSENT and _has_nan(row):
-                if nan_rows is None:
-                    nan_rows = {}
-                    for held in current:
-                        if _has_nan(held):
-                            nan_rows.setdefault(_nan_key(held), []).append(held)
-                same = nan_rows.get(_nan_key(row))
-                while same:
-                    held = same.pop()
-                    if held in current:
-                        del current[held]
-                        break
-        new = decode_block(inserted)
-        current.update(dict.fromkeys(new))
-        if nan_rows is not None:
-            for row in new:
-                if _has_nan(row):
-                    nan_rows.setdefault(_nan_key(row), []).append(row)
-        named += len(gone) + len(new)
-    return list(current), named
-
-
-_NAN = object()
-
-
-def _has_nan(row: tuple) -> bool:
-    return any(v != v for v in row)
-
-
-def _nan_key(row: tuple) -> tuple:
-    return tuple(_NAN if v != v else v for v in row)
 
 
 # ---------------------------------------------------------------- the background thread

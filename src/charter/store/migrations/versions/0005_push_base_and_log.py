@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from charter.store.blocks import decode_block, encode_block
+from charter.store.blocks import encode_block
 from charter.store.rows import decode_rows, encode_rows
 
 revision = "0005"
@@ -102,14 +102,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from charter.store.push import replay  # the load's own replay: the log folded as a load would
+    from charter.store.replay import replay  # the log folded as a load folds it
 
     conn = op.get_bind()
-    bases: dict[int, list[tuple]] = {}
+    bases: dict[int, list[bytes]] = {}
     for seq, data in conn.execute(
         sa.select(_chunks.c.table_seq, _chunks.c.data).order_by(_chunks.c.table_seq, _chunks.c.part)
     ):
-        bases.setdefault(seq, []).extend(decode_block(data))
+        bases.setdefault(seq, []).append(data)
     logs: dict[int, list[tuple[bytes, bytes]]] = {}
     for seq, inserted, deleted in conn.execute(
         sa.select(_log.c.table_seq, _log.c.inserted, _log.c.deleted).order_by(_log.c.seq)
