@@ -6,7 +6,9 @@ Revises: 0004
 A pushed table was one JSON array (``push_tables.rows``), rewritten whole by every push. It
 becomes a base snapshot in blocks (``push_chunks``) plus a log of the changes written since
 (``push_log``), so a push writes what changed; ``push_tables`` keeps the tables' names and
-counts base and log (store/push.py). Each stored table becomes its base, rows as they were.
+counts base and log (store/push.py). Each stored table becomes its base: its JSON array,
+unchanged, as one block in the JSON form. Downgrading folds base and log back into one
+array, with the replay this Charter reads them with.
 
 ``push_tables`` is altered before the tables that refer to it exist: SQLite alters a table
 by copying it, and dropping the old copy would cascade to their rows.
@@ -14,11 +16,12 @@ by copying it, and dropping the old copy would cascade to their rows.
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 from alembic import op
 
-from charter.store.blocks import encode_block
-from charter.store.rows import decode_rows, encode_rows
+from charter.store.rows import encode_rows
 
 revision = "0005"
 down_revision = "0004"
@@ -26,7 +29,6 @@ branch_labels = None
 depends_on = None
 
 _BIG_KEY = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-_CHUNK_ROWS = 1 << 16  # store.push.CHUNK_ROWS when this was written
 _COUNTERS = ("base_rows", "log_rows", "log_entries", "version")
 
 _tables = sa.table(
@@ -88,17 +90,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_push_log_table_seq", "push_log", ["table_seq"])
     for seq, text in blobs:
-        rows = decode_rows(text)
-        parts = [rows[i : i + _CHUNK_ROWS] for i in range(0, len(rows), _CHUNK_ROWS)]
-        if parts:
-            conn.execute(
-                sa.insert(_chunks),
-                [
-                    {"table_seq": seq, "part": i, "data": encode_block(p)}
-                    for i, p in enumerate(parts)
-                ],
-            )
-        conn.execute(sa.update(_tables).where(_tables.c.seq == seq).values(base_rows=len(rows)))
+        # the array as it was, as one block in the JSON form (blocks.py: b"J" + the text),
+        # which reads back exactly as before; a compaction or a large push re-cuts it
+        count = len(json.loads(text))
+        if count:
+            data = b"J" + text.encode("ascii")
+            conn.execute(sa.insert(_chunks).values(table_seq=seq, part=0, data=data))
+        conn.execute(sa.update(_tables).where(_tables.c.seq == seq).values(base_rows=count))
 
 
 def downgrade() -> None:
