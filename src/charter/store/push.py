@@ -15,8 +15,8 @@ written since, so a push writes what changed, not the table.
 - **Compaction** (:meth:`PushStore.compact_table`) folds the log into a new base once it holds
   more rows than :data:`FRACTION` of the base (or :data:`MAX_LOG_ENTRIES` entries): base and
   log read in one snapshot, replayed a block at a time, and written as the new base in one
-  transaction that also deletes the entries it folded. A write that makes one due asks the store's background thread
-  (:class:`Compactor`) for it and returns; it never waits for it.
+  transaction that also deletes the entries it folded. A write that makes one due asks the
+  store's background thread (:class:`Compactor`) for it and returns; it never waits for it.
 
 Crash safety: a write and a compaction are each one transaction, and a compaction replaces
 exactly the entries it read with a base holding their effect, so whatever is killed when, a
@@ -93,7 +93,7 @@ class PushStore:
         bases = {table: _chunks(rows) for table, rows in tables.items()}
         with self._tx(write=True) as conn:
             self._require_datasource(conn, ds_id)
-            for table, (chunks, count) in bases.items():
+            for table, (chunks, count) in sorted(bases.items()):
                 _write_base(conn, _table(conn, ds_id, table).seq, chunks, count)
 
     def change_tables(self, ds_id: str, changes: Changes) -> None:
@@ -284,13 +284,10 @@ def _compacted(base: Sequence[bytes], entries: list[Entry]) -> tuple[list[bytes]
     return blocks, count, effect.named
 
 
-def _chunks(rows: Iterable[tuple], *, checked: bool = False) -> tuple[list[bytes], int]:
+def _chunks(rows: Iterable[tuple]) -> tuple[list[bytes], int]:
     """A base's blocks and its row count (TypeError for a value no row may hold)."""
     rows = rows if isinstance(rows, list) else list(rows)
-    blocks = [
-        encode_block(rows[i : i + CHUNK_ROWS], checked=checked)
-        for i in range(0, len(rows), CHUNK_ROWS)
-    ]
+    blocks = [encode_block(rows[i : i + CHUNK_ROWS]) for i in range(0, len(rows), CHUNK_ROWS)]
     return blocks, len(rows)
 
 
