@@ -246,3 +246,24 @@ def test_deleting_a_datasource_deletes_its_base_and_log(store: Store, ds_id: str
     store.change_tables(ds_id, {"t": (table(1, 99), [])})
     store.delete_datasource(ds_id)
     assert counts(store) == {"chunks": 0, "log": 0}
+
+
+def test_the_background_thread_compacts_only_a_log_still_due(store: Store, ds_id: str,
+                                                            monkeypatch):
+    """Writes made while a compaction runs find the log still due and ask again; by then
+    the compaction has folded what they saw, and the few entries left stay a log."""
+    monkeypatch.setattr(push_module, "MIN_LOG_ROWS", 0)
+    rows = table(100)
+    store.replace_table(ds_id, "t", rows)
+    store.change_tables(ds_id, {"t": (table(10, 1000), [])})
+    with store._engine.connect() as conn:
+        seq = conn.scalar(select(t.push_tables.c.seq))
+    assert not store.compact_table(seq, if_due=True)  # 10 rows of 100: not due
+    assert counts(store)["log_entries"] == 1
+    store.change_tables(ds_id, {"t": (table(60, 2000), [])})  # due: the thread folds both
+    store._compactor.wait()
+    store.change_tables(ds_id, {"t": (table(1, 3000), [])})
+    assert not store.compact_table(seq, if_due=True)
+    assert counts(store)["log_entries"] == 1
+    assert store.compact_table(seq)  # asked for by hand: folded whatever its size
+    assert counts(store)["log_entries"] == 0

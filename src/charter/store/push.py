@@ -153,8 +153,10 @@ class PushStore:
             seqs = conn.scalars(query.order_by(pt.c.seq)).all()
         return sum(self.compact_table(seq) for seq in seqs)
 
-    def compact_table(self, seq: int) -> bool:
+    def compact_table(self, seq: int, *, if_due: bool = False) -> bool:
         """Fold a pushed table's log (``push_tables.seq``) into a new base; whether it did.
+        ``if_due``: only if the log has grown enough (the background thread's calls: writes
+        made while a compaction ran ask again for what it may have folded already).
 
         The read (base and log in one snapshot) and the replay hold no lock; the write is one
         transaction that replaces the base and deletes exactly the entries read, and is
@@ -164,7 +166,14 @@ class PushStore:
         """
         pt, pc, pl = t.push_tables, t.push_chunks, t.push_log
         with self._tx(write=False, snapshot=True) as conn:
-            version = conn.scalar(select(pt.c.version).where(pt.c.seq == seq))
+            state = conn.execute(
+                select(pt.c.version, pt.c.base_rows, pt.c.log_rows, pt.c.log_entries).where(
+                    pt.c.seq == seq
+                )
+            ).first()
+            if state is None or (if_due and not _due(*state[1:])):
+                return False
+            version = state.version
             chunks = conn.scalars(
                 select(pc.c.data).where(pc.c.table_seq == seq).order_by(pc.c.part)
             ).all()
@@ -173,7 +182,7 @@ class PushStore:
                 .where(pl.c.table_seq == seq)
                 .order_by(pl.c.seq)
             ).all()
-        if version is None or not entries:
+        if not entries:
             return False
         blocks, count, folded = _compacted(chunks, [(ins, dels) for _, ins, dels in entries])
         ids = [s for s, _, _ in entries]

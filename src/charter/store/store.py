@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, fields
 from dataclasses import replace as _replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -130,7 +131,7 @@ class Store(PushStore, PackStore, HistoryStore):
             self._write_lock if connect.is_memory(self._url) else nullcontext()
         )
         self._closed = False
-        self._compactor = Compactor(self.compact_table)
+        self._compactor = Compactor(partial(self.compact_table, if_due=True))
         try:
             self._guard = StateGuard(self._url, identity_file)
         except BaseException:
