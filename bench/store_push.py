@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+FIRST_PUSHES = 3
 
 
 def _wchar() -> int:
@@ -53,8 +54,27 @@ def _db_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.glob("charter.db*") if p.suffix != ".identity")
 
 
+def _timed_compactions(store: Any) -> list[float]:
+    """The durations of the background thread's compactions (this tree's store only)."""
+    times: list[float] = []
+    compactor = getattr(store, "_compactor", None)
+    if compactor is not None:
+        compact = compactor._compact
+
+        def timed(seq: int) -> Any:
+            start = time.perf_counter()
+            done = compact(seq)
+            if done:
+                times.append(time.perf_counter() - start)
+            return done
+
+        compactor._compact = timed
+    return times
+
+
 def side_main(n: int, seed: int, repeat: int, folder: Path) -> dict[str, Any]:
-    """One store's figures (see the module's docstring); runs in its own process."""
+    """One store's writes (see the module's docstring); runs in its own process, and leaves
+    the database in ``folder`` for :func:`load_main` (the restart, another process)."""
     import charter
     from bench.paths_service import one_percent, rows, service_data
     from charter.store import DatasourceRecord, Store
@@ -83,16 +103,25 @@ def side_main(n: int, seed: int, repeat: int, folder: Path) -> dict[str, Any]:
         else:
             store.change_tables(ds_id, {"servers": (inserted, deleted)})
 
-    url = f"sqlite:///{folder / 'charter.db'}"
-    key = Store.generate_key()
-    ds = DatasourceRecord(str(uuid.uuid4()), "inv", "push", "", True, {}, datetime.now(UTC))
     out: dict[str, Any] = {"charter": str(Path(charter.__file__).parent), "n": n}
-    store = Store(url, secret_key=key)
-    store.create_datasource(ds)
-    io, start = _wchar(), time.perf_counter()
-    write(store, ds.id, table, [], table)
-    out["first_push_s"] = time.perf_counter() - start
-    out["first_push_mb"] = (_wchar() - io) / 2**20
+    firsts, first_mb = [], []
+    for attempt in range(FIRST_PUSHES):  # each into a store of its own; the last one stays
+        where = folder / str(attempt)
+        where.mkdir()
+        url = f"sqlite:///{where / 'charter.db'}"
+        key = Store.generate_key()
+        ds = DatasourceRecord(str(uuid.uuid4()), "inv", "push", "", True, {}, datetime.now(UTC))
+        store = Store(url, secret_key=key)
+        store.create_datasource(ds)
+        io, start = _wchar(), time.perf_counter()
+        write(store, ds.id, table, [], table)
+        firsts.append(time.perf_counter() - start)
+        first_mb.append((_wchar() - io) / 2**20)
+        if attempt < FIRST_PUSHES - 1:
+            store.close()
+    out.update(first_push_runs_s=firsts, first_push_s=statistics.median(firsts),
+               first_push_mb=statistics.median(first_mb))  # fmt: skip
+    compactions = _timed_compactions(store)
     runs, written = [], []
     for i in range(repeat):
         forward = i % 2 == 0
@@ -112,34 +141,51 @@ def side_main(n: int, seed: int, repeat: int, folder: Path) -> dict[str, Any]:
     compactor = getattr(store, "_compactor", None)
     if compactor is not None:
         compactor.wait()  # a background compaction finishes before the restart
+        out["compactions_s"] = compactions
     store.close()
-    out["file_mb"] = _db_bytes(folder) / 2**20
-    expected = set(changed if repeat % 2 else table)
+    out["file_mb"] = _db_bytes(where) / 2**20
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["restart"] = {"url": url, "key": key.decode(), "ds": ds.id,
+                      "expected": _digest(changed if repeat % 2 else table)}  # fmt: skip
+    return out
 
+
+def _digest(rows: list[tuple]) -> list[int]:
+    """(count, a sum of hashes) of a set of rows: equal sets, equal digests."""
+    return [len(rows), sum(map(hash, set(rows))) & (2**63 - 1)]
+
+
+def load_main(url: str, key: str, ds_id: str) -> dict[str, Any]:
+    """The restart: a fresh process opens the store and loads the table (then, this tree's
+    store, folds its log and loads again)."""
+    from charter.store import Store
+
+    out: dict[str, Any] = {}
     start = time.perf_counter()
-    store = Store(url, secret_key=key)
+    store = Store(url, secret_key=key.encode())
     out["open_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    loaded = store.load_tables(ds.id)["servers"]
-    out["load_s"] = time.perf_counter() - start
-    out["load_ok"] = len(loaded) == n and set(loaded) == expected
-    del loaded
     if hasattr(store, "compact_tables"):
         with store._engine.connect() as conn:
-            out["log_entries_at_load"] = conn.exec_driver_sql(
-                "SELECT sum(log_entries) FROM push_tables"
-            ).scalar()
+            out["log_entries_at_load"], out["log_rows_at_load"] = conn.exec_driver_sql(
+                "SELECT sum(log_entries), sum(log_rows) FROM push_tables"
+            ).one()
+    start = time.perf_counter()
+    loaded = store.load_tables(ds_id)["servers"]
+    out["load_s"] = time.perf_counter() - start
+    out["loaded"] = _digest(loaded)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    del loaded
+    if hasattr(store, "compact_tables"):
         start = time.perf_counter()
-        store.compact_tables(ds.id)
+        store.compact_tables(ds_id)
         out["compact_s"] = time.perf_counter() - start
         start = time.perf_counter()
-        loaded = store.load_tables(ds.id)["servers"]
+        loaded = store.load_tables(ds_id)["servers"]
         out["load_compacted_s"] = time.perf_counter() - start
-        out["load_ok"] = out["load_ok"] and len(loaded) == n and set(loaded) == expected
+        out["loaded_compacted"] = _digest(loaded)
         del loaded
     store.close()
-    out["file_compacted_mb"] = _db_bytes(folder) / 2**20
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["file_compacted_mb"] = _db_bytes(Path(url.removeprefix("sqlite:///")).parent) / 2**20
     return out
 
 
@@ -156,21 +202,42 @@ def _export(ref: str, into: Path) -> Path:
     return into / "src"
 
 
-def _side(src: Path, args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="charter-store-push-") as tmp:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), str(REPO_ROOT)]))
-        cmd = [sys.executable, "-m", "bench.store_push", "--side", tmp, "--n", str(args.n),
-               "--seed", str(args.seed), "--repeat", str(args.repeat)]  # fmt: skip
-        try:
-            proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                                  timeout=args.timeout)  # fmt: skip
-        except subprocess.TimeoutExpired:
-            return {"error": f"timed out after {args.timeout:.0f} s"}
+def _child(src: Path, argv: list[str], timeout: float) -> dict[str, Any]:
+    """``python -m bench.store_push ARGV`` with ``src``'s Charter: its JSON line."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), str(REPO_ROOT)]))
+    cmd = [sys.executable, "-m", "bench.store_push", *argv]
+    try:
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode or not lines:
         tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
         return {"error": f"exit {proc.returncode}: {tail}"}
     return json.loads(lines[-1])
+
+
+def _side(src: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One store's figures: its writes in one process, its restart in another."""
+    with tempfile.TemporaryDirectory(prefix="charter-store-push-") as tmp:
+        argv = ["--side", tmp, "--n", str(args.n), "--seed", str(args.seed),
+                "--repeat", str(args.repeat)]  # fmt: skip
+        out = _child(src, argv, args.timeout)
+        if "error" in out:
+            return out
+        restart = out.pop("restart")
+        argv = ["--load", restart["url"], restart["key"], restart["ds"]]
+        loaded = _child(src, argv, args.timeout)
+        if "error" in loaded:
+            return {**out, "error": f"restart: {loaded['error']}"}
+        out["write_peak_rss_mb"] = out.pop("peak_rss_mb")
+        out.update(loaded)
+        expected = restart["expected"]
+        out["load_ok"] = (
+            out.pop("loaded") == expected and out.pop("loaded_compacted", expected) == expected
+        )
+        return out
 
 
 def _row(name: str, ours: Any, base: Any, unit: str) -> str:
@@ -193,17 +260,23 @@ def report(ours: dict[str, Any], base: dict[str, Any], baseline: str) -> list[st
         ("put_max_s", "1% PUT, slowest", "s"),
         ("put_mb", "1% PUT, written (median)", "MB"),
         ("put_max_mb", "1% PUT, written (most)", "MB"),
-        ("load_s", "restart: load", "s"),
+        ("load_s", "restart: load (a fresh process)", "s"),
+        ("open_s", "restart: open", "s"),
         ("file_mb", "file after the PUTs", "MB"),
-        ("peak_rss_mb", "peak RSS", "MB"),
+        ("write_peak_rss_mb", "peak RSS, writing", "MB"),
+        ("peak_rss_mb", "peak RSS, restart", "MB"),
     ):
         lines.append(_row(name, ours.get(key), base.get(key), unit))
     if "load_compacted_s" in ours:
-        lines.append(
-            f"| this tree: log entries at load {ours.get('log_entries_at_load')}; compaction "
-            f"{ours['compact_s']:.3f} s; load after it {ours['load_compacted_s']:.3f} s; "
-            f"file after it {ours['file_compacted_mb']:.2f} MB | | | |"
-        )
+        background = ", ".join(f"{s:.2f} s" for s in ours.get("compactions_s", [])) or "none"
+        lines += [
+            f"| this tree: log at the restart | {ours.get('log_entries_at_load')} entries, "
+            f"{ours.get('log_rows_at_load')} rows | | |",
+            f"| this tree: compactions in the background during the PUTs | {background} | | |",
+            f"| this tree: compaction at the restart | {ours['compact_s']:.3f} s | | |",
+            _row("this tree: load after it", ours["load_compacted_s"], base.get("load_s"), "s"),
+            _row("this tree: file after it", ours["file_compacted_mb"], base.get("file_mb"), "MB"),
+        ]
     return lines
 
 
@@ -211,14 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.store_push", description=__doc__)
     parser.add_argument("--n", type=int, default=1_000_000, help="rows (default 1,000,000)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=30, help="1%% PUTs (default 30)")
+    parser.add_argument("--repeat", type=int, default=50, help="1%% PUTs (default 50)")
     parser.add_argument("--baseline", default="main", help="git ref to compare with")
     parser.add_argument("--timeout", type=float, default=3600.0)
-    parser.add_argument("--side", type=Path, help=argparse.SUPPRESS)  # a side's own process
+    parser.add_argument("--side", type=Path, help=argparse.SUPPRESS)  # a side's writes
+    parser.add_argument("--load", nargs=3, help=argparse.SUPPRESS)  # a side's restart
     args = parser.parse_args(argv)
-    if args.side is not None:
+    if args.side is not None or args.load is not None:
         with contextlib.redirect_stdout(sys.stderr):
-            result = side_main(args.n, args.seed, args.repeat, args.side)
+            if args.side is not None:
+                result = side_main(args.n, args.seed, args.repeat, args.side)
+            else:
+                result = load_main(*args.load)
         print(json.dumps(result))
         return 0
     with tempfile.TemporaryDirectory(prefix="charter-store-baseline-") as tmp:

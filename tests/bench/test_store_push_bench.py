@@ -28,5 +28,11 @@ def test_both_sides_write_and_load_the_table(capsys: pytest.CaptureFixture[str])
         assert len(doc[side]["put_runs_s"]) == 3 and doc[side]["changed_rows"] == 20
     assert doc["ours"]["charter"] == str(REPO_ROOT / "src" / "charter")
     assert doc["baseline"]["charter"] != doc["ours"]["charter"]
-    for row in ("first push", "1% PUT (20 rows), median", "restart: load", "file after the PUTs"):
+    for row in (
+        "first push",
+        "1% PUT (20 rows), median",
+        "restart: load (a fresh process)",
+        "file after the PUTs",
+        "this tree: load after it",
+    ):
         assert f"| {row} |" in out
