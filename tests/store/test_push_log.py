@@ -12,6 +12,7 @@ from sqlalchemy import event, func, select
 from charter.store import Store, TableChange
 from charter.store import push as push_module
 from charter.store import tables as t
+from charter.store.blocks import decode_block
 from tests.store.factories import datasource
 
 
@@ -108,11 +109,18 @@ def test_a_base_is_cut_into_chunks_in_order(store: Store, ds_id: str, monkeypatc
     monkeypatch.setattr(push_module, "CHUNK_ROWS", 64)
     rows = table(1000)
     store.replace_table(ds_id, "t", rows)
-    assert counts(store)["chunks"] == 16
+    assert counts(store)["chunks"] == 16  # 15 of 64 rows, one of 40
     store.change_tables(ds_id, {"t": (table(5, 1000), rows[10:20])})
+    store.change_tables(ds_id, {"t": (table(200, 2000), rows[64:120])})
     store.compact_tables(ds_id)
-    assert counts(store)["chunks"] == 16
-    assert store.load_tables(ds_id)["t"] == rows[:10] + rows[20:] + table(5, 1000)
+    expected = rows[:10] + rows[20:64] + rows[120:] + table(5, 1000) + table(200, 2000)
+    assert store.load_tables(ds_id)["t"] == expected
+    with store._engine.connect() as conn:
+        blocks = conn.scalars(select(t.push_chunks.c.data).order_by(t.push_chunks.c.part)).all()
+    sizes = [len(decode_block(b)) for b in blocks]
+    # a block that lost a few rows stays, one that lost many joins the next; the rows
+    # inserted follow in blocks of CHUNK_ROWS
+    assert sizes == [54, 64 - 56 + 64] + [64] * 12 + [40] + [64, 64, 64, 13]
 
 
 def test_compaction_folds_the_log_into_an_equal_base(store: Store, ds_id: str, monkeypatch):

@@ -282,11 +282,14 @@ def _compacted(base: Sequence[bytes], entries: list[Entry]) -> tuple[list[bytes]
     blocks: list[bytes] = []
     count, buffer = 0, []
     for rows in effect.over(base):
-        buffer += rows
-        while len(buffer) >= CHUNK_ROWS:
-            blocks.append(encode_block(buffer[:CHUNK_ROWS], checked=True))
-            del buffer[:CHUNK_ROWS]
-            count += CHUNK_ROWS
+        # blocks of CHUNK_ROWS / 2 to 3/2 CHUNK_ROWS: a base block that lost a few rows is
+        # written as it is, one that lost many joins the next
+        for i in range(0, len(rows), CHUNK_ROWS):
+            part = rows if len(rows) <= CHUNK_ROWS else rows[i : i + CHUNK_ROWS]
+            buffer = buffer + part if buffer else part
+            if len(buffer) >= CHUNK_ROWS // 2:
+                blocks.append(encode_block(buffer, checked=True))
+                count, buffer = count + len(buffer), []
     if buffer:
         blocks.append(encode_block(buffer, checked=True))
         count += len(buffer)

@@ -20,8 +20,9 @@ values and NaN's place.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import filterfalse
 
-from charter.store.blocks import JSON, decode_block
+from charter.store.blocks import decode_block, holds_nan
 
 Entry = tuple[bytes, bytes]
 """One log entry: the block of rows it inserted, the block of rows it deleted."""
@@ -39,10 +40,11 @@ class LogEffect:
         self.nan = False
         for inserted, deleted in self.entries:
             gone = decode_block(deleted)
-            self.nan = self.nan or (_may_hold_nan(deleted) and any(map(_has_nan, gone)))
-            for row in gone:
-                self.gone.add(row)
-                self.added.pop(row, None)
+            self.nan = self.nan or holds_nan(deleted)
+            self.gone.update(gone)
+            if self.added:
+                for row in self.added.keys() & gone:
+                    del self.added[row]
             new = decode_block(inserted)
             self.added.update(dict.fromkeys(new))  # a row held keeps its place and its object
             self.named += len(gone) + len(new)
@@ -57,7 +59,7 @@ class LogEffect:
         for data in base:
             rows = decode_block(data)
             if gone:
-                rows = [r for r in rows if r not in gone]
+                rows = list(filterfalse(gone.__contains__, rows))
             if added:
                 for row in added.keys() & rows:  # inserted while held: the base keeps it
                     del added[row]
@@ -77,13 +79,6 @@ def replay(base: Sequence[bytes], entries: Iterable[Entry]) -> tuple[list[tuple]
 
 
 # ---------------------------------------------------------------- NaN
-
-
-def _may_hold_nan(block: bytes) -> bool:
-    """False when a block surely holds no NaN: no MessagePack float marker, no JSON ``NaN``."""
-    if block[:1] == JSON:
-        return b"NaN" in block
-    return b"\xcb" in block or b"\xca" in block
 
 
 def _has_nan(row: tuple) -> bool:
