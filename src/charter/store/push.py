@@ -251,8 +251,8 @@ def _write_change(conn: Connection, table: _Table, change: TableChange) -> bool:
     size = len(inserted) + len(deleted)
     if not size:
         return False
-    if not (table.base_rows or table.log_entries or deleted):
-        _write_base(conn, table.seq, *_chunks(inserted))  # a new (or emptied) table
+    if not (table.base_rows or table.log_entries or deleted):  # a new (or emptied) table
+        _write_base(conn, table.seq, *_chunks(inserted), empty=True)
         return False
     # a bound on the table's size: a change of at least FRACTION of it is written whole
     if change.rows is not None and size >= FRACTION * (
@@ -311,11 +311,14 @@ def _insert_chunks(conn: Connection, seq: int, blocks: list[bytes]) -> None:
         )
 
 
-def _write_base(conn: Connection, seq: int, blocks: list[bytes], count: int) -> None:
-    """Make ``blocks`` the table's base and empty its log."""
+def _write_base(
+    conn: Connection, seq: int, blocks: list[bytes], count: int, *, empty: bool = False
+) -> None:
+    """Make ``blocks`` the table's base and empty its log (``empty``: it has neither)."""
     pt = t.push_tables
-    conn.execute(delete(t.push_chunks).where(t.push_chunks.c.table_seq == seq))
-    conn.execute(delete(t.push_log).where(t.push_log.c.table_seq == seq))
+    if not empty:
+        conn.execute(delete(t.push_chunks).where(t.push_chunks.c.table_seq == seq))
+        conn.execute(delete(t.push_log).where(t.push_log.c.table_seq == seq))
     _insert_chunks(conn, seq, blocks)
     conn.execute(
         update(pt)
