@@ -191,8 +191,8 @@ def test_a_compaction_keeps_the_entries_written_while_it_ran(store: Store, ds_id
     compacted = push_module._compacted
     during: list = []
 
-    def write_during(base, entries):
-        out = compacted(base, entries)
+    def write_during(base, entries, stop):
+        out = compacted(base, entries, stop)
         if during:
             during.pop()()
         return out
@@ -256,8 +256,7 @@ def test_deleting_a_datasource_deletes_its_base_and_log(store: Store, ds_id: str
     assert counts(store) == {"chunks": 0, "log": 0}
 
 
-def test_the_background_thread_compacts_only_a_log_still_due(store: Store, ds_id: str,
-                                                            monkeypatch):
+def test_the_background_thread_compacts_only_a_log_still_due(store: Store, ds_id: str, monkeypatch):
     """Writes made while a compaction runs find the log still due and ask again; by then
     the compaction has folded what they saw, and the few entries left stay a log."""
     monkeypatch.setattr(push_module, "MIN_LOG_ROWS", 0)
@@ -275,3 +274,19 @@ def test_the_background_thread_compacts_only_a_log_still_due(store: Store, ds_id
     assert counts(store)["log_entries"] == 1
     assert store.compact_table(seq)  # asked for by hand: folded whatever its size
     assert counts(store)["log_entries"] == 0
+
+
+def test_closing_the_store_abandons_a_compaction_between_blocks(db_url, secret_key, monkeypatch):
+    monkeypatch.setattr(push_module, "CHUNK_ROWS", 10)
+    store = Store(db_url, secret_key=secret_key)
+    ds = datasource("push", driver="push")
+    store.create_datasource(ds)
+    store.replace_table(ds.id, "t", table(100))
+    store.change_tables(ds.id, {"t": (table(5, 500), [])})
+    with store._engine.connect() as conn:
+        seq = conn.scalar(select(t.push_tables.c.seq))
+    store._closed = True  # what close() sets first
+    assert not store.compact_table(seq)
+    store._closed = False
+    assert counts(store)["log_entries"] == 1
+    store.close()

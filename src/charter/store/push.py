@@ -74,6 +74,7 @@ class PushStore:
 
     if TYPE_CHECKING:  # provided by Store
         _compactor: Compactor
+        _closed: bool
 
         def _tx(
             self, *, write: bool, snapshot: bool = False
@@ -143,6 +144,9 @@ class PushStore:
             logs.setdefault(seq, []).append((inserted, deleted))
         return {name: replay(bases[seq], logs.get(seq, ()))[0] for seq, name in names}
 
+    def _closing(self) -> bool:
+        return self._closed
+
     def compact_tables(self, ds_id: str) -> int:
         """Fold the log of each of a datasource's pushed tables into a new base now (what the
         background thread does when a log has grown): how many tables were compacted."""
@@ -184,7 +188,10 @@ class PushStore:
             ).all()
         if not entries:
             return False
-        blocks, count, folded = _compacted(chunks, [(ins, dels) for _, ins, dels in entries])
+        done = _compacted(chunks, [(ins, dels) for _, ins, dels in entries], self._closing)
+        if done is None:
+            return False  # the store is closing: the log stays as it is
+        blocks, count, folded = done
         ids = [s for s, _, _ in entries]
         with self._tx(write=True) as conn:
             now = conn.scalar(select(pt.c.version).where(pt.c.seq == seq).with_for_update())
@@ -275,13 +282,18 @@ def _write_change(conn: Connection, table: _Table, change: TableChange) -> bool:
     return _due(table.base_rows, table.log_rows + size, table.log_entries + 1)
 
 
-def _compacted(base: Sequence[bytes], entries: list[Entry]) -> tuple[list[bytes], int, int]:
+def _compacted(
+    base: Sequence[bytes], entries: list[Entry], stop: Callable[[], bool] = lambda: False
+) -> tuple[list[bytes], int, int] | None:
     """The blocks of the new base the log ``entries`` make of ``base``, its row count, and
-    how many rows the entries named; a block of the base decoded at a time."""
+    how many rows the entries named; a block of the base decoded at a time. None if
+    ``stop()`` turned true between two blocks."""
     effect = LogEffect(entries)
     blocks: list[bytes] = []
     count, buffer = 0, []
     for rows in effect.over(base):
+        if stop():
+            return None
         # blocks of CHUNK_ROWS / 2 to 3/2 CHUNK_ROWS: a base block that lost a few rows is
         # written as it is, one that lost many joins the next
         for i in range(0, len(rows), CHUNK_ROWS):
@@ -365,7 +377,8 @@ class Compactor:
                 self._cond.wait()
 
     def close(self) -> None:
-        """Stop: a compaction running finishes or is abandoned whole; none starts after."""
+        """Stop (the store is closing): a compaction running is abandoned between two blocks,
+        or finishes its write; none starts after."""
         with self._cond:
             self._closed = True
             self._pending.clear()
