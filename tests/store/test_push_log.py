@@ -276,17 +276,22 @@ def test_the_background_thread_compacts_only_a_log_still_due(store: Store, ds_id
     assert counts(store)["log_entries"] == 0
 
 
-def test_closing_the_store_abandons_a_compaction_between_blocks(db_url, secret_key, monkeypatch):
+def test_closing_the_store_abandons_a_compaction_between_blocks(store: Store, ds_id: str,
+                                                                 monkeypatch):
     monkeypatch.setattr(push_module, "CHUNK_ROWS", 10)
-    store = Store(db_url, secret_key=secret_key)
-    ds = datasource("push", driver="push")
-    store.create_datasource(ds)
-    store.replace_table(ds.id, "t", table(100))
-    store.change_tables(ds.id, {"t": (table(5, 500), [])})
+    store.replace_table(ds_id, "t", table(100))
+    store.change_tables(ds_id, {"t": (table(5, 500), [])})
     with store._engine.connect() as conn:
         seq = conn.scalar(select(t.push_tables.c.seq))
-    store._closed = True  # what close() sets first
+
+    class ClosedWhileReplaying(push_module.LogEffect):
+        def over(self, base):
+            for i, rows in enumerate(super().over(base)):
+                store._closed = i == 3  # what close() sets first, in the fourth block
+                yield rows
+
+    monkeypatch.setattr(push_module, "LogEffect", ClosedWhileReplaying)
     assert not store.compact_table(seq)
     store._closed = False
     assert counts(store)["log_entries"] == 1
-    store.close()
+    assert store.load_tables(ds_id)["t"] == table(100) + table(5, 500)
