@@ -40,7 +40,7 @@ from charter.store.replay import Entry, LogEffect, replay
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 1 << 16
-"""Rows per block of a base: a million-row table is 16 database values, not one of 15 MB."""
+"""Rows per block of a base: a million-row table is 16 database values, not one of 16 MB."""
 
 FRACTION = 0.5
 """A table's log is folded into a new base once it holds more rows (inserted plus deleted)
