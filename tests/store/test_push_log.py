@@ -276,8 +276,9 @@ def test_the_background_thread_compacts_only_a_log_still_due(store: Store, ds_id
     assert counts(store)["log_entries"] == 0
 
 
-def test_closing_the_store_abandons_a_compaction_between_blocks(store: Store, ds_id: str,
-                                                                 monkeypatch):
+def test_closing_the_store_abandons_a_compaction_between_blocks(
+    store: Store, ds_id: str, monkeypatch
+):
     monkeypatch.setattr(push_module, "CHUNK_ROWS", 10)
     store.replace_table(ds_id, "t", table(100))
     store.change_tables(ds_id, {"t": (table(5, 500), [])})
