@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -302,26 +303,30 @@ class Datasources:
 
     def _commit(self, live: LiveDatasource, changes: list[Delta],
                 written: dict[str, tuple[list[tuple], list[tuple]]]) -> None:
-        """One batch into the engine; a push datasource's also into the store, which writes
-        what changed (``written``: table -> (rows inserted, rows deleted)), or, for a change
-        of half a table or more, the table as the engine then holds it."""
+        """One batch into the engine; a push datasource's also into the store."""
         svc = self.service
-
-        def after(table: str) -> set[tuple]:  # called by the store after the engine changed
-            qualified = f"{live.name}:{table}"
-            return svc.engine.rows(qualified) if svc.engine.has_table(qualified) else set()
-
-        def store() -> None:
-            svc.store.change_tables(live.record.id, {
-                t: TableChange(ins, dels, partial(after, t)) for t, (ins, dels) in written.items()})
-
         try:
             if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
-                svc.commit(changes, store)
+                svc.commit(changes, self._store_write(live, written))
             else:
                 svc.apply(changes)
         except CharterError as exc:
             raise ServiceError(f"datasource {live.name}: {exc}") from exc
+
+    def _store_write(self, live: LiveDatasource,
+                     written: dict[str, tuple[list[tuple], list[tuple]]]) -> Callable[[], None]:
+        """The store's write of a push datasource's batch, for ``Service.commit``: what
+        changed (``written``: table -> (rows inserted, rows deleted), the engine's own
+        difference), or, for a change of half a table or more, the table as the engine
+        holds it after the batch (the store asks for it only then)."""
+        svc = self.service
+
+        def after(table: str) -> set[tuple]:
+            qualified = f"{live.name}:{table}"
+            return svc.engine.rows(qualified) if svc.engine.has_table(qualified) else set()
+
+        return lambda: svc.store.change_tables(live.record.id, {
+            t: TableChange(ins, dels, partial(after, t)) for t, (ins, dels) in written.items()})
 
     def patch_rows(self, ref: str, table: str, data: Any) -> dict[str, int]:
         """Insert and delete rows of a push datasource's table (``PATCH .../rows``, a
