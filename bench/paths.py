@@ -169,6 +169,14 @@ def rows_of(r: dict[str, Any]) -> list[dict[str, Any]]:
                 q(push["push_s"], batch),
                 f"{e.get('changed_rows', 0):,} rows changed",
             )
+        if "patch_s" in push:
+            add(
+                "PATCH servers, 1% changed",
+                fmt_s(push["patch_s"]),
+                base,
+                q(push["patch_s"], batch),
+                f"{e.get('changed_rows', 0):,} rows inserted, as many deleted",
+            )
         if "error" in poll:
             add(
                 "poll servers, 1% changed", "failed", base, None, poll["error"].splitlines()[0][:90]
@@ -240,11 +248,14 @@ def agreement(r: dict[str, Any]) -> list[str]:
             if "error" in s:
                 problems.append(f"{side}: {s['error']}")
                 continue
-            if s.get("reader_errors"):
-                problems.append(f"{side}: reads failed: {s['reader_errors']}")
-            for key in ("errors_before", "errors_after"):
-                if "error" not in e and key in s and s[key] != e[key]:
-                    problems.append(f"{side}: {key} {s[key]} != the engine's {e[key]}")
+            for key in ("reader_errors", "patch_reader_errors"):
+                if s.get(key):
+                    problems.append(f"{side}: reads failed: {s[key]}")
+            for key, theirs in (("errors_before", "errors_before"),
+                                ("errors_after", "errors_after"),
+                                ("patch_errors_after", "errors_after")):  # fmt: skip
+                if "error" not in e and key in s and s[key] != e[theirs]:
+                    problems.append(f"{side}: {key} {s[key]} != the engine's {e[theirs]}")
     return problems
 
 

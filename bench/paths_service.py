@@ -1,4 +1,4 @@
-"""Rows 3 to 6 of ``--workload paths``: a real ``charter serve`` taking a push or a poll of
+"""Rows 3 to 6 of ``--workload paths`` (and the PATCH beside row 3): a real ``charter serve`` taking a push or a poll of
 ``--n`` servers with 1% changed, reads during it, and single pushed changes; beside the
 in-process engine doing the same work (its own 1% batch, its own single change).
 
@@ -14,7 +14,9 @@ The 1% change (``one_percent``): 1% of the servers, half with a new image, half 
 
 - push: a push datasource ``inv``; ``PUT .../tables/servers/rows`` of the whole table, 1%
   changed, alternately the changed and the original table (each a 1% change), timed to the
-  answer (the store is SQLite, ``synchronous=FULL``: durable before the answer);
+  answer (the store is SQLite, ``synchronous=FULL``: durable before the answer); then the
+  same changes as ``PATCH .../tables/servers/rows`` (``{"insert": the 1% as changed,
+  "delete": the 1% as it was}``, alternately that and back), timed the same way;
 - poll: an ``http`` datasource ``inv`` whose tables a thread of this process serves on
   127.0.0.1 (``FeedServer``, JSON objects the driver maps with JMESPath), ``poll_time`` a day
   so it never polls by itself; each poll is ``POST /v1/data-sources/inv?action=request-refresh``
@@ -338,8 +340,11 @@ def _timed_writes(
 def push_phase(n: int, seed: int, repeat: int, changes: int, tmp: Path) -> dict[str, Any]:
     """Rows 3, 5 (during pushes) and 6 against one ``charter serve`` (see the docstring)."""
     data = service_data(n, seed)
-    _, new = one_percent(data["servers"], seed)
+    slots, new = one_percent(data["servers"], seed)
     original, changed = orjson.dumps(rows(data["servers"])), orjson.dumps(rows(new))
+    before, after = rows(data["servers"], slots), rows(new, slots)
+    patches = (orjson.dumps({"insert": after, "delete": before}),  # the 1% change, then back
+               orjson.dumps({"insert": before, "delete": after}))  # fmt: skip
     server = Server(tmp, SERVER_ENV)
     out: dict[str, Any] = {}
     try:
@@ -378,6 +383,23 @@ def push_phase(n: int, seed: int, repeat: int, changes: int, tmp: Path) -> dict[
             if repeat % 2:  # the changed table is in: its error count, then back
                 out["errors_after"] = _error_count(http)
                 check(send(http, 1))
+
+        def send_patch(http: httpx.Client, i: int) -> httpx.Response:
+            return http.patch(path % "servers", content=patches[i % 2], headers=headers)
+
+        runs, windows, reads, errors = _timed_writes(server.url, send_patch, repeat)
+        out.update(
+            {
+                "patch_runs_s": runs,
+                "patch_s": statistics.median(runs),
+                "reads_during_patch": reads,
+                "patch_reader_errors": errors,
+            }
+        )
+        with httpx.Client(base_url=server.url, timeout=REQUEST_TIMEOUT) as http:
+            if repeat % 2:
+                out["patch_errors_after"] = _error_count(http)
+                check(send_patch(http, 1))
             out["single"] = _single_changes(http, data["images"], changes)
         out["server_rss_peak_mb"] = max((mb for _, mb in sampler.samples), default=None)
         out["server_rss_end_mb"] = rss_mb(server.pid)

@@ -135,9 +135,12 @@ WRITES: list[tuple[str, str, Callable[[TestClient], Any]]] = [
     ("create datasource", "create_datasource", lambda c: c.post("/v1/data-sources", json={
         "name": "mon", "driver": "push", "config": {"tables": {"alarms": ["id"]}}})),
     ("delete datasource", "delete_datasource", lambda c: c.delete("/v1/data-sources/inv")),
-    ("push rows", "replace_tables", lambda c: c.put(
+    ("push rows", "change_tables", lambda c: c.put(
         "/v1/data-sources/inv/tables/servers/rows",
         json=[["vm1", "h7"], ["bad", "h1"], ["bad2", "h1"]])),
+    ("patch rows", "change_tables", lambda c: c.patch(
+        "/v1/data-sources/inv/tables/servers/rows",
+        json={"insert": [["bad2", "h1"], ["vm3", "h8"]], "delete": [["bad", "h1"], ["vm9", "h1"]]})),
     ("create library policy", "put_library_policy", lambda c: c.post(
         "/v1/librarypolicies", json={"name": "lib2", "rules": [{"rule": "q(1)"}]})),
     ("replace library policy", "put_library_policy", lambda c: c.put(

@@ -14,8 +14,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, event, inspect, text
 
 from charter.store import Store, StoreError, connect, migrate
+from charter.store.rows import encode_rows
 from charter.store.tables import TABLE_NAMES, metadata
-from tests.store.factories import policy
+from tests.store.factories import datasource, policy
 
 WRITES = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE")
 
@@ -47,6 +48,8 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine):
         "library_policies",
         "datasources",
         "push_tables",
+        "push_chunks",
+        "push_log",
         "violations",
         "audit",
         "actions",
@@ -58,7 +61,7 @@ def test_upgrade_head_on_an_empty_database_creates_the_schema(engine: Engine):
     assert {i["name"]: i for i in insp.get_indexes("actions")}["uq_actions_open"]["unique"]
     assert [fk["referred_table"] for fk in insp.get_foreign_keys("rules")] == ["policies"]
     with engine.connect() as conn:
-        assert migrate.current(conn) == migrate.head() == "0004"
+        assert migrate.current(conn) == migrate.head() == "0005"
 
 
 def test_the_migrated_schema_is_the_tables_module(engine: Engine):
@@ -139,7 +142,7 @@ def test_the_shipped_alembic_ini_drives_the_alembic_command(tmp_path):
 
     alembic("upgrade", "head")
     assert "No new upgrade operations detected" in alembic("check")
-    assert "0004 (head)" in alembic("current")
+    assert "0005 (head)" in alembic("current")
     alembic("downgrade", "base")
 
 
@@ -165,3 +168,44 @@ def test_0002_keeps_the_data_of_0001_and_gives_every_policy_dry_run(
     with engine.connect() as conn:
         assert conn.execute(text("SELECT id FROM rules")).scalars().all() == ["r-1"]
         assert "enforcement" not in {c["name"] for c in inspect(conn).get_columns("policies")}
+
+
+def test_0005_makes_main_s_pushed_tables_bases_and_back(
+    db_url: str, secret_key: bytes, engine: Engine
+):
+    """A database written by the single-blob storage (0004: ``push_tables.rows``, the whole
+    table as one JSON array, as encode_rows wrote it) keeps its pushed tables: each becomes
+    its table's base (its JSON array as one block), every value's type kept. Downgrading folds base and log
+    back into one array. ``push_chunks`` and ``push_log`` refer to ``push_tables`` with ON
+    DELETE CASCADE: neither way may a row be lost to a SQLite table copy."""
+    with Store(db_url, secret_key=secret_key) as s:
+        ds = datasource("mon", driver="push", config={})
+        s.create_datasource(ds)
+    migrate.downgrade(engine, "0004")
+    alarms = [("a", 1), ("b", 2.5), ("c", None), ("d", True), ("e", 2**70), ("f", ("x", 1))]
+    servers = [(i, f"vm-{i}", i % 3 == 0) for i in range(70_000)]
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO push_tables (datasource_id, name, rows) VALUES (:d, :n, :r)"),
+            [{"d": ds.id, "n": "alarms", "r": encode_rows(alarms)},
+             {"d": ds.id, "n": "servers", "r": encode_rows(servers)},
+             {"d": ds.id, "n": "empty", "r": "[]"}])
+    with Store(db_url, secret_key=secret_key) as s:  # upgrades to 0005
+        tables = s.load_tables(ds.id)
+        assert tables == {"alarms": alarms, "servers": servers, "empty": []}
+        assert [type(v) for r in tables["alarms"] for v in r] == [
+            type(v) for r in alarms for v in r]
+        s.change_tables(ds.id, {"alarms": ([("g", 1.5)], [("a", 1.0)]),
+                                "servers": ([(-1, "vm", False)], servers[:2])})
+    with engine.connect() as conn:  # a block each, as it was
+        assert conn.execute(text("SELECT count(*) FROM push_chunks")).scalar() == 2
+    migrate.downgrade(engine, "0004")
+    with engine.connect() as conn:
+        blobs = dict(conn.execute(text("SELECT name, rows FROM push_tables")).all())
+    assert blobs == {"alarms": encode_rows(alarms[1:] + [("g", 1.5)]),
+                     "servers": encode_rows(servers[2:] + [(-1, "vm", False)]), "empty": "[]"}
+    with Store(db_url, secret_key=secret_key) as s:
+        assert s.load_tables(ds.id)["alarms"] == alarms[1:] + [("g", 1.5)]
+        s.delete_datasource(ds.id)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM push_chunks")).scalar() == 0

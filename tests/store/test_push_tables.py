@@ -1,4 +1,5 @@
-"""Pushed tables: replaced whole, read back with every value's Python type intact."""
+"""Pushed tables: replaced whole or changed, read back with every value's Python type intact
+(the base and log behind it: test_push_log.py)."""
 
 from __future__ import annotations
 
@@ -74,3 +75,52 @@ def test_unknown_datasource_is_not_found(store: Store):
         store.replace_table("nope", "t", [(1,)])
     with pytest.raises(NotFound):
         store.load_tables("nope")
+
+
+def test_changes_insert_and_delete_only_the_rows_named(store: Store, ds_id: str):
+    store.replace_table(ds_id, "a", [(1, "x"), (2, "y"), (3, "z")])
+    store.change_tables(ds_id, {"a": ([(4, "w")], [(2, "y")]), "b": ([], [])})
+    assert store.load_tables(ds_id) == {"a": [(1, "x"), (3, "z"), (4, "w")], "b": []}
+
+
+def test_changes_find_rows_as_a_set_does(store: Store, ds_id: str):
+    """1, 1.0 and True are one value to the engine's sets: a row stored as (1,) is deleted
+    by (1.0,), and (True,) is not stored beside it."""
+    store.replace_table(ds_id, "t", [(1,), (2.5,), ("1",)])
+    store.change_tables(ds_id, {"t": ([(True,), (0,)], [(1.0,), ("2.5",)])})
+    assert store.load_tables(ds_id)["t"] == [(2.5,), ("1",), (True,), (0,)]
+    store.change_tables(ds_id, {"t": ([(1.0,), (False,)], [])})  # both already stored
+    assert store.load_tables(ds_id)["t"] == [(2.5,), ("1",), (True,), (0,)]
+
+
+def test_changes_keep_every_type_through_the_log(store: Store, ds_id: str):
+    store.replace_table(ds_id, "t", TRICKY_ROWS[:2])
+    store.change_tables(ds_id, {"t": (TRICKY_ROWS[2:], TRICKY_ROWS[:1])})
+    back = store.load_tables(ds_id)["t"]
+    assert back == TRICKY_ROWS[1:]
+    for got, want in zip(back, TRICKY_ROWS[1:], strict=True):
+        assert [type(v) for v in got] == [type(v) for v in want]
+    store.compact_tables(ds_id)
+    assert store.load_tables(ds_id)["t"] == TRICKY_ROWS[1:]
+
+
+def test_a_nan_row_replaced_by_an_equal_one_is_stored_once(store: Store, ds_id: str):
+    """NaN equals nothing, so the engine deletes the NaN row it holds and inserts the pushed
+    one; the replay finds the deleted one by its other values."""
+    store.replace_table(ds_id, "t", [(float("nan"), "a"), (1.0, "b")])
+    store.change_tables(ds_id, {"t": ([(float("nan"), "a")], [(float("nan"), "a")])})
+    store.change_tables(ds_id, {"t": ([(float("nan"), "a")], [(float("nan"), "a")])})
+    b, (nan, a) = store.load_tables(ds_id)["t"]  # the NaN row last: it was inserted last
+    assert b == (1.0, "b") and math.isnan(nan) and a == "a"
+
+
+def test_unstorable_values_in_a_change_are_refused_before_writing(store: Store, ds_id: str):
+    store.replace_table(ds_id, "t", [(1,)])
+    with pytest.raises(TypeError, match="cannot store .* in a row"):
+        store.change_tables(ds_id, {"t": ([(2,)], []), "u": ([(object(),)], [])})
+    assert store.load_tables(ds_id) == {"t": [(1,)]}
+
+
+def test_a_change_to_an_unknown_datasource_is_not_found(store: Store):
+    with pytest.raises(NotFound, match="datasource 'nope' not found"):
+        store.change_tables("nope", {"t": ([(1,)], [])})

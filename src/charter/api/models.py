@@ -58,6 +58,8 @@ class Body(BaseModel):
     #: How messages name the body ("a policy") and its unknown fields ("policy").
     what: ClassVar[str] = "the request body"
     noun: ClassVar[str] = ""
+    #: The fix a body that is not an object is told (its shape), if the model gives one.
+    shape: ClassVar[str] = ""
 
 
 # ---------------------------------------------------------------- errors
@@ -121,7 +123,8 @@ def parse(model: type[M], data: Any, **context: Any) -> M:
     ``context`` reaches the model's validators (``table`` names pushed rows' table).
     """
     if issubclass(model, Body) and not isinstance(data, dict):
-        raise ServiceError(f"{model.what} must be a JSON object, not {_kind(data)}")
+        fix = f": send {model.shape}" if model.shape else ""
+        raise ServiceError(f"{model.what} must be a JSON object, not {_kind(data)}{fix}")
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
@@ -442,14 +445,42 @@ class RowsBody(RootModel[list[Row]]):
         table = (info.context or {}).get("table", "the table")
         if not isinstance(data, list):
             raise ServiceError(f"the rows of {table} must be a JSON list of lists or objects, "
-                               f"got {type(data).__name__}")
+                               f"got {_kind(data)}: send [[value, ...], ...]")
         for i, item in enumerate(data):
             if not isinstance(item, list | dict):
-                raise ServiceError(f"row {i} of {table} is not a list or an object: {item!r}")
+                raise ServiceError(f"row {i} of {table} is not a list or an object: {item!r}; "
+                                   'give it as [value, ...] or {"column": value, ...}')
             for value in item.values() if isinstance(item, dict) else item:
                 if not isinstance(value, str | int | float | bool | None):
                     raise ServiceError(f"row {i} of {table} holds {value!r}; values must be "
                                        "strings, numbers, booleans or null")
+        return data
+
+
+class RowsPatchBody(Body):
+    """``PATCH /v1/data-sources/{ds}/tables/{table}/rows`` (a Charter extension beside
+    Congress's replace): rows to insert into and delete from a push datasource's table, as
+    one change. Inserting a row the table holds, or deleting one it does not, changes
+    nothing; a row in both lists is refused. The answer counts what changed:
+    ``{"inserted": n, "deleted": m, "unchanged": k}``."""
+
+    what: ClassVar[str] = "a patch of rows"
+    noun: ClassVar[str] = "patch"
+    shape: ClassVar[str] = '{"insert": [[value, ...], ...], "delete": [[value, ...], ...]}'
+
+    insert: list[Row] = Field(default_factory=list, description="Rows to insert.")
+    delete: list[Row] = Field(default_factory=list, description="Rows to delete.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rows(cls, data: Any, info: ValidationInfo) -> Any:
+        # Each list in the PUT's words, prefixed by its name (the push driver checks again).
+        for key in ("insert", "delete"):
+            if key in data:
+                try:
+                    RowsBody._shape(data[key], info)
+                except ServiceError as exc:
+                    raise ServiceError(f'"{key}": {exc.message}') from None
         return data
 
 

@@ -107,6 +107,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("GET", "/v1/data-sources/{ds}/tables/{table}/spec", VIEWER),
     Permission("GET", "/v1/data-sources/{ds}/tables/{table}/rows", VIEWER),
     Permission("PUT", "/v1/data-sources/{ds}/tables/{table}/rows", EDITOR),
+    Permission("PATCH", "/v1/data-sources/{ds}/tables/{table}/rows", EDITOR),
     Permission("POST", "/v1/data-sources/{ds}/webhook", EDITOR),
     Permission("GET", "/v1/system/drivers", VIEWER),
     Permission("GET", "/v1/system/drivers/{driver}", VIEWER),

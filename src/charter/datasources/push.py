@@ -24,6 +24,8 @@ from typing import Any
 from charter.datasources.driver import Column, ConfigOption, Driver, DriverError, Row, TableSpec
 
 SCALARS = (str, int, float, bool, type(None))
+_JSON_KINDS = {dict: "object", str: "string", bool: "boolean", int: "integer", float: "number",
+               type(None): "null"}  # fmt: skip
 
 
 class PushDriver(Driver):
@@ -75,7 +77,8 @@ class PushDriver(Driver):
         if not isinstance(data, list):
             raise DriverError(
                 f"the rows of {self.name}:{table} must be a JSON list of lists or objects, "
-                f"got {type(data).__name__}"
+                f"got {_JSON_KINDS.get(type(data), type(data).__name__)}: send "
+                "[[value, ...], ...]"
             )
         columns = self._schema.get(table)
         expected = len(columns) if columns is not None else width
@@ -89,7 +92,8 @@ class PushDriver(Driver):
                 item = self._named(table, i, item, columns)
             if not isinstance(item, list):
                 raise DriverError(
-                    f"row {i} of {self.name}:{table} is not a list or an object: {item!r}"
+                    f"row {i} of {self.name}:{table} is not a list or an object: {item!r}; "
+                    'give it as [value, ...] or {"column": value, ...}'
                 )
             for value in item:
                 if not isinstance(value, SCALARS):
@@ -100,9 +104,10 @@ class PushDriver(Driver):
             if expected is None:
                 expected = len(item)
             if len(item) != expected:
+                names = f" ({', '.join(columns)})" if columns is not None else ""
                 raise DriverError(
                     f"row {i} of {self.name}:{table} has {len(item)} values; "
-                    f"the table has {expected} columns"
+                    f"the table has {expected} columns{names}: give one value per column"
                 )
             rows.append(tuple(item))
         return rows

@@ -12,8 +12,10 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from charter.datasources.driver import Driver, DriverError, TableSpec
@@ -25,6 +27,7 @@ from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
 from charter.service.poller import Poller
 from charter.service.service import utcnow
+from charter.store.push import TableChange
 from charter.store.records import DatasourceRecord
 from charter.store.secrets import is_secret
 
@@ -276,11 +279,7 @@ class Datasources:
         svc = self.service
         with svc.lock:
             live = self.get(ref)
-            driver = live.driver
-            if not driver.pushed:
-                raise ServiceError(
-                    f"datasource {live.name} (driver {live.record.driver}) is polled; only "
-                    "push datasources take rows through the API")
+            driver = self._pushed(live)
             qualified = f"{live.name}:{table}"
             known = svc.engine.has_table(qualified)
             width = svc.engine.arity(qualified) if known and svc.engine.count(qualified) else None
@@ -325,7 +324,8 @@ class Datasources:
                     diffs.append(diff)
                 if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
                     changes = [delta for diff in diffs for delta in diff.deltas()]
-                    svc.commit(changes, lambda: svc.store.replace_tables(live.record.id, tables))
+                    written = {t: (d.inserted, d.deleted) for t, d in zip(tables, diffs, strict=True)}
+                    svc.commit(changes, self._store_write(live, written))
                 else:
                     self._apply_diffs(diffs)
             except CharterError as exc:
@@ -344,6 +344,90 @@ class Datasources:
         svc.batches += 1
         svc.publish(deltas)
         return deltas
+
+    def _commit(self, live: LiveDatasource, changes: list[Delta],
+                written: dict[str, tuple[list[tuple], list[tuple]]]) -> None:
+        """One batch into the engine; a push datasource's also into the store."""
+        svc = self.service
+        try:
+            if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
+                svc.commit(changes, self._store_write(live, written))
+            else:
+                svc.apply(changes)
+        except CharterError as exc:
+            raise ServiceError(f"datasource {live.name}: {exc}") from exc
+
+    def _store_write(self, live: LiveDatasource,
+                     written: dict[str, tuple[list[tuple], list[tuple]]]) -> Callable[[], None]:
+        """The store's write of a push datasource's batch, for ``Service.commit``: what
+        changed (``written``: table -> (rows inserted, rows deleted), the engine's own
+        difference), or, for a change of half a table or more, the table as the engine
+        holds it after the batch (the store asks for it only then)."""
+        svc = self.service
+
+        def after(table: str) -> set[tuple]:
+            qualified = f"{live.name}:{table}"
+            return svc.engine.rows(qualified) if svc.engine.has_table(qualified) else set()
+
+        return lambda: svc.store.change_tables(live.record.id, {
+            t: TableChange(ins, dels, partial(after, t)) for t, (ins, dels) in written.items()})
+
+    def patch_rows(self, ref: str, table: str, data: Any) -> dict[str, int]:
+        """Insert and delete rows of a push datasource's table (``PATCH .../rows``, a
+        Charter extension): ``{"insert": [rows], "delete": [rows]}``, each row in the
+        shapes a PUT takes, applied as one batch and durable before the answer.
+
+        Set semantics, as the engine's tables: inserting a row the table holds, or deleting
+        one it does not, changes nothing and is counted as ``unchanged``. A row in both
+        lists is refused, and so is the whole body when any row is bad.
+        """
+        if not isinstance(data, dict) or not set(data) <= {"insert", "delete"}:
+            raise ServiceError('a patch of rows is {"insert": [rows], "delete": [rows]}')
+        svc = self.service
+        start = time.perf_counter()
+        with svc.lock:
+            live = self.get(ref)
+            driver = self._pushed(live)
+            qualified = f"{live.name}:{table}"
+            known = svc.engine.has_table(qualified)
+            width = svc.engine.arity(qualified) if known and svc.engine.count(qualified) else None
+            try:  # an unknown table is the path's mistake, not a row's
+                driver.rows_for(table, [], width)  # type: ignore[attr-defined]
+            except DriverError as exc:
+                raise ServiceError(str(exc), status=exc.status) from exc
+            parsed: dict[str, list[tuple]] = {}
+            for key in ("insert", "delete"):
+                try:
+                    parsed[key] = driver.rows_for(table, data.get(key, []), width)  # type: ignore[attr-defined]
+                except DriverError as exc:
+                    raise ServiceError(f'"{key}": {exc}', status=exc.status) from exc
+                if width is None and parsed[key]:
+                    width = len(parsed[key][0])
+            insert, delete = dict.fromkeys(parsed["insert"]), dict.fromkeys(parsed["delete"])
+            both = [r for r in insert if r in delete]
+            if both:
+                i, j = parsed["insert"].index(both[0]), parsed["delete"].index(both[0])
+                raise ServiceError(
+                    f"row {list(both[0])!r} of {qualified} is both inserted (insert row {i}) "
+                    f"and deleted (delete row {j}); a patch is one change: give each row in "
+                    "one list")
+            has = svc.engine.has_stored
+            inserted = [r for r in insert if not has(qualified, r)]
+            deleted = [r for r in delete if has(qualified, r)]
+            changes = [Delta(qualified, r, -1) for r in deleted]
+            changes += [Delta(qualified, r, +1) for r in inserted]
+            self._commit(live, changes, {table: (inserted, deleted)})
+            live.status.succeeded(time.perf_counter() - start)
+            unchanged = len(insert) + len(delete) - len(inserted) - len(deleted)
+            return {"inserted": len(inserted), "deleted": len(deleted), "unchanged": unchanged}
+
+    @staticmethod
+    def _pushed(live: LiveDatasource) -> Driver:
+        if not live.driver.pushed:
+            raise ServiceError(
+                f"datasource {live.name} (driver {live.record.driver}) is polled; only "
+                "push datasources take rows through the API")
+        return live.driver
 
     def revive(self, live: LiveDatasource) -> None:
         """Start the real driver of a datasource restored as broken; DriverError if it still

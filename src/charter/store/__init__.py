@@ -10,6 +10,7 @@ from charter.store.errors import (
     StoreStateError,
     StoreUnavailable,
 )
+from charter.store.push import TableChange
 from charter.store.records import (
     ActionRecord,
     AuditRecord,
@@ -39,5 +40,6 @@ __all__ = [
     "StoreError",
     "StoreStateError",
     "StoreUnavailable",
+    "TableChange",
     "ViolationRecord",
 ]

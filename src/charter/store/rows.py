@@ -71,7 +71,10 @@ def encode_rows(rows: Iterable[Sequence[Any]]) -> str:
 
 def decode_rows(text: str) -> list[tuple]:
     """The rows :func:`encode_rows` was given, in order."""
-    return [_tuples(row) for row in json.loads(text)]
+    rows = json.loads(text)
+    if text.count("[") == len(rows) + 1:  # no array inside a row (a "[" in a string only
+        return list(map(tuple, rows))  # adds to the count): a 100k-row restore, in C
+    return [_tuples(row) for row in rows]
 
 
 def encoded_key(text: str) -> str:

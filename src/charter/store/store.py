@@ -24,11 +24,12 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, fields
 from dataclasses import replace as _replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -48,6 +49,7 @@ from charter.store.guard import StateGuard
 from charter.store.history import HistoryStore
 from charter.store.identity import Identity
 from charter.store.packs import PackStore
+from charter.store.push import Compactor, PushStore
 from charter.store.records import (
     ActionRecord,
     AuditRecord,
@@ -58,7 +60,7 @@ from charter.store.records import (
     RuleRecord,
     ViolationRecord,
 )
-from charter.store.rows import decode_row, decode_rows, encode_row, encode_rows, encoded_key
+from charter.store.rows import decode_row, encode_row, encoded_key
 from charter.store.secrets import SecretBox
 
 __all__ = [
@@ -99,7 +101,7 @@ def _record(record: type[R], row: Row) -> R:
     return record(**row._mapping)
 
 
-class Store(PackStore, HistoryStore):
+class Store(PushStore, PackStore, HistoryStore):
     """Charter's persistent state in SQLite (the default) or PostgreSQL.
 
     ``url`` is a SQLAlchemy URL: ``sqlite:///PATH`` (``sqlite://`` for a throw-away in-memory
@@ -129,6 +131,7 @@ class Store(PackStore, HistoryStore):
             self._write_lock if connect.is_memory(self._url) else nullcontext()
         )
         self._closed = False
+        self._compactor = Compactor(partial(self.compact_table, if_due=True))
         try:
             self._guard = StateGuard(self._url, identity_file)
         except BaseException:
@@ -172,6 +175,7 @@ class Store(PackStore, HistoryStore):
         if self._closed:
             return
         self._closed = True
+        self._compactor.close()  # a compaction running ends (or is abandoned) first
         try:
             self._guard.close(self._engine, self._write_lock)
         finally:
@@ -213,14 +217,20 @@ class Store(PackStore, HistoryStore):
             raise
 
     @contextmanager
-    def _tx(self, *, write: bool) -> Iterator[Connection]:
-        """One transaction, committed on a normal exit, rolled back on an exception."""
+    def _tx(self, *, write: bool, snapshot: bool = False) -> Iterator[Connection]:
+        """One transaction, committed on a normal exit, rolled back on an exception.
+
+        ``snapshot``: every read in it sees the same state (SQLite's transactions always do;
+        PostgreSQL's default, READ COMMITTED, only per statement, so it gets REPEATABLE READ).
+        """
         if self._closed:
             raise StoreError("the store is closed")
         lock = self._write_lock if write else self._read_lock
         with lock, self._translate(), self._engine.connect() as conn:
             if write:
                 conn.execution_options(**{connect.WRITE: True})
+            if snapshot and conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
             if write:
@@ -450,34 +460,6 @@ class Store(PackStore, HistoryStore):
         ds = t.datasources
         if conn.scalar(select(ds.c.seq).where(ds.c.id == ds_id)) is None:
             raise NotFound(f"datasource {ds_id!r} not found")
-
-    # -- push datasource tables ---------------------------------------------------------
-
-    def replace_table(self, ds_id: str, table: str, rows: Sequence[tuple]) -> None:
-        """Make ``rows`` the whole content of a pushed table. NotFound for an unknown datasource."""
-        self.replace_tables(ds_id, {table: rows})
-
-    def replace_tables(self, ds_id: str, tables: Mapping[str, Sequence[tuple]]) -> None:
-        """Make each of ``tables`` (name -> rows) the whole content of that pushed table, all
-        in one transaction (a webhook's batch is kept whole or not at all). NotFound for an
-        unknown datasource."""
-        encoded = {table: encode_rows(rows) for table, rows in tables.items()}
-        pt = t.push_tables
-        with self._tx(write=True) as conn:
-            self._require_datasource(conn, ds_id)
-            for table, rows in encoded.items():
-                where = (pt.c.datasource_id == ds_id, pt.c.name == table)
-                if conn.execute(update(pt).where(*where).values(rows=rows)).rowcount == 0:
-                    conn.execute(insert(pt).values(datasource_id=ds_id, name=table, rows=rows))
-
-    def load_tables(self, ds_id: str) -> dict[str, list[tuple]]:
-        """Every pushed table of a datasource, by name. NotFound for an unknown datasource."""
-        pt = t.push_tables
-        query = select(pt.c.name, pt.c.rows).where(pt.c.datasource_id == ds_id).order_by(pt.c.seq)
-        with self._tx(write=False) as conn:
-            self._require_datasource(conn, ds_id)
-            stored = conn.execute(query).all()
-        return {name: decode_rows(text) for name, text in stored}
 
     # -- violation history --------------------------------------------------------------
 

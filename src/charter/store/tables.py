@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -158,10 +159,45 @@ push_tables = Table(
         nullable=False,
     ),
     Column("name", String(), nullable=False),
-    # The whole table as one JSON array of rows: a push replaces it whole, and a start-up
-    # reads it whole, so one value per table is one write per push however many rows.
-    Column("rows", Text(), nullable=False),
+    # A pushed table is a base snapshot (push_chunks) and the changes written since
+    # (push_log), replayed at load and folded into a new base when the log has grown
+    # (store/push.py). These count them, so a write knows when to fold without reading.
+    Column("base_rows", BigInteger(), nullable=False, server_default=text("0")),
+    Column("log_rows", BigInteger(), nullable=False, server_default=text("0")),
+    Column("log_entries", BigInteger(), nullable=False, server_default=text("0")),
+    # Raised by every new base: a compaction that read an older one does not write.
+    Column("version", BigInteger(), nullable=False, server_default=text("0")),
     UniqueConstraint("datasource_id", "name"),
+)
+
+# A pushed table's base snapshot: its rows in order, cut into blocks (store/blocks.py).
+push_chunks = Table(
+    "push_chunks",
+    metadata,
+    Column(
+        "table_seq",
+        BigKey,
+        ForeignKey("push_tables.seq", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("part", Integer(), primary_key=True),
+    Column("data", LargeBinary(), nullable=False),
+)
+
+# The changes written to a pushed table since its base, one entry per write, in order.
+push_log = Table(
+    "push_log",
+    metadata,
+    Column("seq", BigKey, primary_key=True),
+    Column(
+        "table_seq",
+        BigKey,
+        ForeignKey("push_tables.seq", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("inserted", LargeBinary(), nullable=False),  # a block of the rows inserted
+    Column("deleted", LargeBinary(), nullable=False),  # a block of the rows deleted
 )
 
 violations = Table(
