@@ -19,8 +19,10 @@ kind first and never compares a string with a number.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -46,7 +48,81 @@ def row_key(row: Sequence[object]) -> tuple:
 
 
 def sort_rows(rows: Iterable[Sequence[object]]) -> list:
+    """Rows in :func:`row_key` order; a plain ``sorted`` (no key per value) when each
+    column holds one kind, where tuple order is that order."""
+    rows = list(rows)
+    if _plainly_ordered(rows, _kinds(rows)):
+        return sorted(rows)
     return sorted(rows, key=row_key)
+
+
+_NUMBER = frozenset((int, float))
+_STRING = frozenset((str,))
+
+
+def _kinds(rows: list) -> list[frozenset[type]] | None:
+    """Per column, the exact types its values have; None when the rows are not all
+    tuples of one length (or have no column)."""
+    if not rows or set(map(type, rows)) != {tuple} or len(set(map(len, rows))) != 1:
+        return None
+    return [frozenset(map(type, column)) for column in zip(*rows, strict=True)] or None
+
+
+def _plainly_ordered(rows: list, kinds: list[frozenset[type]] | None) -> bool:
+    """Whether comparing the rows as tuples orders them as :func:`row_key` does: every
+    column all numbers (no bool, no NaN, which compares with nothing) or all strings."""
+    if kinds is None:
+        return len(rows) < 2
+    for index, kind in enumerate(kinds):
+        if kind <= _NUMBER:
+            if float in kind and any(v != v for v in _column(rows, index)):
+                return False
+        elif kind != _STRING:
+            return False
+    return True
+
+
+def _column(rows: list, index: int) -> Iterable[object]:
+    return (row[index] for row in rows)
+
+
+_encode_string = json.encoder.encode_basestring  # the C encoder json.dumps uses
+
+
+def _encode_float(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+_ENCODERS: dict[frozenset[type], Callable[[Any], str]] = {
+    _STRING: _encode_string,
+    frozenset((int,)): int.__repr__,
+    frozenset((float,)): _encode_float,
+}
+
+
+def _encode_column(column: Sequence[object], kind: frozenset[type]) -> Iterable[str]:
+    """Each value as ``json.dumps(value, ensure_ascii=False)`` writes it, by one C
+    function over the column when it holds one kind."""
+    encoder = _ENCODERS.get(kind)
+    if encoder is not None:
+        return map(encoder, column)
+    return (json.dumps(v, ensure_ascii=False) for v in column)
+
+
+def _json_rows(rows: list) -> str:
+    """The rows, sorted, one a line as ``json.dumps(list(row), ensure_ascii=False)``
+    indented four spaces, joined by ``,\n``: built column by column."""
+    kinds = _kinds(rows)
+    ordered = sorted(rows) if _plainly_ordered(rows, kinds) else sorted(rows, key=row_key)
+    if kinds is None:
+        return ",\n".join(f"    {json.dumps(list(r), ensure_ascii=False)}" for r in ordered)
+    columns = zip(*ordered, strict=True)
+    cells = [_encode_column(column, kind) for column, kind in zip(columns, kinds, strict=True)]
+    return "    [" + "],\n    [".join(map(", ".join, zip(*cells, strict=True))) + "]"
 
 
 def format_json(results: Mapping[str, Iterable[Sequence[object]]]) -> str:
@@ -55,8 +131,8 @@ def format_json(results: Mapping[str, Iterable[Sequence[object]]]) -> str:
         return "{}"
     parts = []
     for table in sorted(results):
-        rows = [json.dumps(list(r), ensure_ascii=False) for r in sort_rows(results[table])]
-        body = "[]" if not rows else "[\n" + ",\n".join(f"    {r}" for r in rows) + "\n  ]"
+        rows = list(results[table])
+        body = "[]" if not rows else "[\n" + _json_rows(rows) + "\n  ]"
         parts.append(f"  {json.dumps(table, ensure_ascii=False)}: {body}")
     return "{\n" + ",\n".join(parts) + "\n}"
 
