@@ -36,8 +36,24 @@ def reference_format_json(results) -> str:
     return "{\n" + ",\n".join(parts) + "\n}"
 
 
-STRINGS = ["", "a", "b", "vm-1", 'q"uote', "back\\slash", "tab\t", "nl\n", "\x00\x1f", "é", "\u2028",
-           "😀", "\udce9", "Z", "10", "-1"]
+STRINGS = [
+    "",
+    "a",
+    "b",
+    "vm-1",
+    'q"uote',
+    "back\\slash",
+    "tab\t",
+    "nl\n",
+    "\x00\x1f",
+    "é",
+    "\u2028",
+    "😀",
+    "\udce9",
+    "Z",
+    "10",
+    "-1",
+]
 INTS = [0, 1, -1, 2, 10, -42, 2**63, -(2**70), 10**30]
 FLOATS = [0.0, -0.0, 1.0, 2.5, -3.25, 1e16, 1e-7, 1.5e300, math.inf, -math.inf, 0.1]
 
