@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from charter.cli.output import format_json, sort_rows
+from charter.cli.output import ValueTooLarge, check_printable, format_json, sort_rows
 
 
 def reference_value_key(value: object) -> tuple:
@@ -102,3 +102,16 @@ def test_nan_keeps_the_key_order():
     rows = [(2.0,), (math.nan,), (1.0,), (float("nan"),), (-1.0,)]
     assert format_json({"p:t": rows}) == reference_format_json({"p:t": rows})
     assert "NaN" in format_json({"p:t": rows})
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [[(1,), (10**5000,)], [("a", 10**5000)], [(2.5, "x"), (True, 10**5000)]],
+)
+def test_check_printable_finds_a_huge_int_among_any_rows(rows):
+    with pytest.raises(ValueTooLarge, match=r"p:t: error\[value_too_large\]"):
+        check_printable({"p:t": rows})
+
+
+def test_check_printable_passes_printable_rows():
+    check_printable({"p:t": [(1, 2), (2**14_000, 3)], "p:u": [("a", 1.5, None)], "p:v": []})
