@@ -18,9 +18,13 @@ kind first and never compares a string with a number.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
+import operator
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -46,7 +50,92 @@ def row_key(row: Sequence[object]) -> tuple:
 
 
 def sort_rows(rows: Iterable[Sequence[object]]) -> list:
-    return sorted(rows, key=row_key)
+    """Rows in :func:`row_key` order: sorted column by column when each column holds one
+    kind (see :func:`_sorted_columns`), else by a key per value."""
+    rows = list(rows)
+    columns = _sorted_columns(rows)
+    if columns is None:
+        return sorted(rows, key=row_key)
+    return list(zip(*columns[0], strict=True))
+
+
+_NUMBER = frozenset((int, float))
+_STRING = frozenset((str,))
+
+
+def _sorted_columns(rows: list) -> tuple[list[Sequence[object]], list[frozenset[type]]] | None:
+    """The rows' columns in :func:`row_key` order, and each column's exact types; None
+    when the rows are not all tuples of one length (at least one) or a column mixes
+    kinds, so that only the key per value orders them.
+
+    A column all numbers (no bool, no NaN, which compares with nothing) or all strings
+    sorts as :func:`value_key` orders it, so the rows sort as row keys do by stable sorts
+    of an index from the last column to the first: each sort compares plain ints or
+    strings, which ``list.sort`` does far faster than tuples (2 s against 0.2 s for
+    215k one-column rows here).
+    """
+    if not rows or set(map(type, rows)) != {tuple} or len(set(map(len, rows))) != 1:
+        return None
+    # by an itemgetter per column: zip(*rows) would make an iterator per row
+    columns = [list(map(operator.itemgetter(i), rows)) for i in range(len(rows[0]))]
+    kinds = [frozenset(map(type, column)) for column in columns]
+    for column, kind in zip(columns, kinds, strict=True):
+        if kind <= _NUMBER:
+            if float in kind and any(v != v for v in column):
+                return None
+        elif kind != _STRING:
+            return None
+    if not columns:
+        return None
+    if len(columns) == 1:
+        return [sorted(columns[0])], kinds
+    order = list(range(len(rows)))
+    for column in reversed(columns):
+        order.sort(key=column.__getitem__)
+    if len(order) == 1:
+        return columns, kinds
+    pick = operator.itemgetter(*order)
+    return [pick(column) for column in columns], kinds
+
+
+_encode_string = json.encoder.encode_basestring  # the C encoder json.dumps uses
+
+
+def _encode_float(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return float.__repr__(value)
+
+
+_ENCODERS: dict[frozenset[type], Callable[[Any], str]] = {
+    _STRING: _encode_string,
+    frozenset((int,)): int.__repr__,
+    frozenset((float,)): _encode_float,
+}
+
+
+def _encode_column(column: Sequence[object], kind: frozenset[type]) -> Iterable[str]:
+    """Each value as ``json.dumps(value, ensure_ascii=False)`` writes it, by one C
+    function over the column when it holds one kind."""
+    encoder = _ENCODERS.get(kind)
+    if encoder is not None:
+        return map(encoder, column)
+    return (json.dumps(v, ensure_ascii=False) for v in column)
+
+
+def _json_rows(rows: list) -> str:
+    """The rows, sorted, one a line as ``json.dumps(list(row), ensure_ascii=False)``
+    indented four spaces, joined by ``,\\n``: built column by column when they sort so."""
+    ordered = _sorted_columns(rows)
+    if ordered is None:
+        return ",\n".join(
+            f"    {json.dumps(list(r), ensure_ascii=False)}" for r in sorted(rows, key=row_key)
+        )
+    columns, kinds = ordered
+    cells = [_encode_column(column, kind) for column, kind in zip(columns, kinds, strict=True)]
+    return "    [" + "],\n    [".join(map(", ".join, zip(*cells, strict=True))) + "]"
 
 
 def format_json(results: Mapping[str, Iterable[Sequence[object]]]) -> str:
@@ -55,8 +144,8 @@ def format_json(results: Mapping[str, Iterable[Sequence[object]]]) -> str:
         return "{}"
     parts = []
     for table in sorted(results):
-        rows = [json.dumps(list(r), ensure_ascii=False) for r in sort_rows(results[table])]
-        body = "[]" if not rows else "[\n" + ",\n".join(f"    {r}" for r in rows) + "\n  ]"
+        rows = list(results[table])
+        body = "[]" if not rows else "[\n" + _json_rows(rows) + "\n  ]"
         parts.append(f"  {json.dumps(table, ensure_ascii=False)}: {body}")
     return "{\n" + ",\n".join(parts) + "\n}"
 
@@ -204,19 +293,28 @@ def check_printable(results: Mapping[str, Iterable[Sequence[object]]]) -> None:
         return
     bits = int(limit * 3.3219)  # an int of fewer bits has fewer digits
     for table, rows in results.items():
+        if _all_narrow(rows, bits):
+            continue
         for row in rows:
             for value in row:
                 if type(value) is int and value.bit_length() > bits and not _prints(value):
                     digits = int(value.bit_length() * 0.30103) + 1
-                    shown = ", ".join(
-                        "..." if v is value else _show(v) for v in row
-                    )
+                    shown = ", ".join("..." if v is value else _show(v) for v in row)
                     raise ValueTooLarge(
                         f"{table}: error[value_too_large]: row ({shown}) holds an integer of "
                         f"about {digits} digits, made by arithmetic in the policy; integers "
                         f"of over {limit} digits cannot be printed: bound the values a rule "
                         "multiplies (x < 1000000, ...) or compute less"
                     )
+
+
+def _all_narrow(rows: Iterable[Sequence[object]], bits: int) -> bool:
+    """Whether every value is an int of at most ``bits`` bits, asked in C; a value of
+    another kind (``int.bit_length`` refuses it) leaves the rows to the loop per value."""
+    try:
+        return max(map(int.bit_length, itertools.chain.from_iterable(rows)), default=0) <= bits
+    except TypeError:
+        return False
 
 
 def _prints(value: int) -> bool:

@@ -13,7 +13,29 @@ violations, with a stable id, a severity, why it matters and what to do about it
 - :mod:`charter.packs.docs`: the controls table of ``docs/packs.md``.
 """
 
-from charter.packs.load import Pack, load_pack
-from charter.packs.spec import PackError
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from charter.packs.load import Pack, load_pack
+    from charter.packs.spec import PackError
 
 __all__ = ["Pack", "PackError", "load_pack"]
+
+_LAZY = {
+    "Pack": "charter.packs.load",
+    "load_pack": "charter.packs.load",
+    "PackError": "charter.packs.spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``Pack``, ``load_pack`` and ``PackError`` on first use: importing a submodule such
+    as :mod:`charter.packs.schemas` (which ``charter eval`` needs) then skips the pack
+    loader and its pydantic models."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
