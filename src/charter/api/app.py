@@ -53,6 +53,7 @@ def create_app(service: Service, settings: Settings,
     app.state.settings = settings
     app.state.authenticator = authenticator or Authenticator.from_settings(settings)
     app.state.metrics = Metrics(service)
+    app.state.push_gates = {}  # datasource id -> its PUTs' turn (api/datasources.py)
     errors.install(app)
     app.include_router(extensions.router)
     app.include_router(policies.router)

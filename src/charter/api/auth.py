@@ -110,6 +110,10 @@ class Authenticator(ABC):
 
     strategy: str
     challenge: str = 'Bearer realm="charter"'
+    #: Whether authenticating may wait on the network (Keystone's validation of a token not
+    #: cached): api/permissions.py then calls it off the event loop; the others answer from
+    #: memory, on the loop, without a hop to the thread pool.
+    blocking: bool = False
 
     @staticmethod
     def from_settings(settings: Settings) -> Authenticator:
@@ -228,6 +232,7 @@ class KeystoneAuthenticator(Authenticator):
     """
 
     strategy = "keystone"
+    blocking = True
 
     def __init__(
         self,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import nullcontext
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -26,6 +29,22 @@ from charter.service.errors import NotFound, ServiceError
 router = APIRouter(prefix="/v1")
 
 DS = (404,)  # a datasource named in the path
+
+
+def push_gate(request: Request, live: LiveDatasource | None) -> threading.Lock | nullcontext:
+    """One PUT of a datasource's rows at a time past this point.
+
+    A PUT finds its difference outside the service's lock, against a snapshot of the table,
+    and applies it under the lock; if another PUT of the datasource committed meanwhile, the
+    snapshot is stale and the difference is found again, under the lock, where it holds up
+    every writer. With 16 clients pushing, most were (the work outside done for nothing,
+    the work inside twice). In turn here, each PUT's snapshot is the table it replaces, and
+    the service's lock is held only to apply it. A datasource not found (yet) passes, for
+    ``replace_rows`` to answer."""
+    if live is None:
+        return nullcontext()
+    gates: dict[str, threading.Lock] = request.app.state.push_gates
+    return gates.get(live.record.id) or gates.setdefault(live.record.id, threading.Lock())
 
 
 def datasource_json(d: LiveDatasource) -> dict:
@@ -121,8 +140,10 @@ def rows(*, ds: str, table: str, request: Request) -> Response:
 @router.put("/data-sources/{ds}/tables/{table}/rows", responses=errors(*AUTH, *DS, *BODY),
             openapi_extra=request_body(RowsBody))
 def replace_rows(*, ds: str, table: str, request: Request, data: JsonBody) -> dict:
-    parse(RowsBody, data, table=f"{ds}:{table}")
-    svc(request).datasources.replace_rows(ds, table, data)
+    RowsBody.check(data, f"{ds}:{table}")  # parse(RowsBody, ...)'s checks, without the copy
+    service = svc(request)
+    with push_gate(request, service.datasources.find(ds)):
+        service.datasources.replace_rows(ds, table, data)
     return {}
 
 

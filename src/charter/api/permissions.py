@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from fastapi import Request, routing
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from charter.api.auth import AuthError, Principal, principal
 
@@ -139,11 +140,15 @@ def _check(caller: Principal, role: str, what: str) -> None:
                         "or higher")
 
 
-def authorize(request: Request) -> Principal | None:
+async def authorize(request: Request) -> Principal | None:
     """The app's dependency: the caller, allowed by the table to make this request.
 
     Raises AuthError: 401 without a valid token, 403 below the role; the caller is None on
     an open route (no token is asked for).
+
+    A coroutine: a sync dependency costs every request a hop to the thread pool and back
+    (two wake-ups of the event loop) for a check that takes microseconds; only an
+    authenticator that may wait on the network (``Authenticator.blocking``) runs there.
     """
     method, path = request.method, _route_path(request)
     role = role_for(method, path)
@@ -153,7 +158,11 @@ def authorize(request: Request) -> Principal | None:
             role, what = qualified, f"?{name}={value}"
     if role == OPEN:
         return None
-    caller = principal(request)
+    authenticator = getattr(request.app.state, "authenticator", None)
+    if getattr(authenticator, "blocking", True):
+        caller = await run_in_threadpool(principal, request)
+    else:
+        caller = principal(request)
     _check(caller, role, what)
     return caller
 

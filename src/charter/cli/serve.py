@@ -10,6 +10,7 @@ import ctypes
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from charter.api.serving import SWITCH_INTERVAL_S
 from charter.lang.limits import configure as configure_limits
 from charter.service.config import ConfigError, load_settings
 
@@ -124,6 +126,7 @@ def serve_command(
             raise typer.Exit(1) from None
         app = create_app(service, settings)
         typer.echo(f"charter: serving on http://{settings.host}:{settings.port}", err=True)
+        sys.setswitchinterval(SWITCH_INTERVAL_S)  # api/serving.py: the event loop's turn
         uvicorn.run(app, host=settings.host, port=settings.port,
                     log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
     finally:
