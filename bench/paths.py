@@ -201,15 +201,16 @@ def rows_of(r: dict[str, Any]) -> list[dict[str, Any]]:
                     q(during["p99_ms"], idle["p99_ms"]),
                     f"{during['reads']} reads, max {during['max_ms']:.0f} ms",
                 )
-        single = push.get("single")
-        if single and "error" not in e:
-            add(
-                "pushed change -> violations p50/p99",
-                f"{single['p50_ms']:.1f}/{single['p99_ms']:.1f} ms",
-                f"{e['single_p50_us']:.0f}/{e['single_p99_us']:.0f} us (engine's change)",
-                q(single["p50_ms"] * 1e3, e["single_p50_us"]),
-                f"{single['changes']} changes, images {single['images_rows']:,} rows",
-            )
+        for key, how in (("single", "PUT"), ("single_patch", "PATCH")):
+            single = push.get(key)
+            if single and "error" not in e:
+                add(
+                    f"{how} change -> violations p50/p99",
+                    f"{single['p50_ms']:.1f}/{single['p99_ms']:.1f} ms",
+                    f"{e['single_p50_us']:.0f}/{e['single_p99_us']:.0f} us (engine's change)",
+                    q(single["p50_ms"] * 1e3, e["single_p50_us"]),
+                    f"{single['changes']} changes, images {single['images_rows']:,} rows",
+                )
     return table
 
 

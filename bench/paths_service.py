@@ -401,6 +401,7 @@ def push_phase(n: int, seed: int, repeat: int, changes: int, tmp: Path) -> dict[
                 out["patch_errors_after"] = _error_count(http)
                 check(send_patch(http, 1))
             out["single"] = _single_changes(http, data["images"], changes)
+            out["single_patch"] = _single_changes(http, data["images"], changes, patch=True)
         out["server_rss_peak_mb"] = max((mb for _, mb in sampler.samples), default=None)
         out["server_rss_end_mb"] = rss_mb(server.pid)
         sampler.stop_event.set()
@@ -410,15 +411,25 @@ def push_phase(n: int, seed: int, repeat: int, changes: int, tmp: Path) -> dict[
     return out
 
 
-def _single_changes(http: httpx.Client, images: Columns, changes: int) -> dict[str, Any]:
-    """Each flip pushed, then the violations read until they show it (see the docstring)."""
+def _single_changes(
+    http: httpx.Client, images: Columns, changes: int, patch: bool = False
+) -> dict[str, Any]:
+    """Each flip pushed, then the violations read until they show it (see the docstring).
+
+    ``patch``: each flip sent as ``PATCH .../rows`` of that one row (its old value deleted,
+    its new one inserted) in place of a PUT of the whole images table."""
     headers = {"content-type": "application/json"}
     path = f"/v1/data-sources/{DS}/tables/images/rows"
     lat, at_ack, reads = [], 0, 0
     for image, approved in flip_targets(len(images["id"]), changes):
-        body = flipped_images(images, image, approved)
+        if patch:
+            row = int(images["id"][image])
+            body = orjson.dumps({"insert": [[row, approved]], "delete": [[row, 1 - approved]]})
+            send = http.patch
+        else:
+            body, send = flipped_images(images, image, approved), http.put
         start = time.perf_counter()
-        check(http.put(path, content=body, headers=headers))
+        check(send(path, content=body, headers=headers))
         first = True
         while True:
             found = check(http.get(VIOLATIONS_PATH)).json()["results"]

@@ -58,7 +58,8 @@ def test_runner_end_to_end(
         "PATCH servers, 1% changed",
         "poll servers, 1% changed",
         "read error rows during poll p50/p99",
-        "pushed change -> violations p50/p99",
+        "PUT change -> violations p50/p99",
+        "PATCH change -> violations p50/p99",
     ):
         assert path in table, path
         assert path in out
@@ -68,7 +69,7 @@ def test_runner_end_to_end(
     counts = {k: size[k]["counts"] for k in ("charter_json", "duckdb_json", "duckdb_parquet")}
     assert counts["charter_json"] == counts["duckdb_json"] == counts["duckdb_parquet"]
     assert size["push"]["errors_before"] == size["engine"]["errors_before"] > 0
-    assert size["push"]["single"]["changes"] == 4
+    assert size["push"]["single"]["changes"] == size["push"]["single_patch"]["changes"] == 4
     assert size["poll"]["poll_runs_s"] and size["push"]["push_runs_s"]
     assert size["push"]["patch_errors_after"] == size["engine"]["errors_after"]
     assert list(tmp_path.iterdir()) == []  # every temporary folder removed
