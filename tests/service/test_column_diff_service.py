@@ -3,7 +3,7 @@
 The difference of a pushed or polled table from what the engine holds is found against a
 snapshot of the table (``Engine.stored_table``) while the lock is free, so readers and
 other writers go on meanwhile; a table that changed in between has its difference found
-again under the lock. These tests step into that window (``any_difference`` wrapped) and check
+again under the lock. These tests step into that window (``find_difference`` wrapped) and check
 what others see there and what the service holds after.
 """
 
@@ -55,7 +55,7 @@ def svc(tmp_path, monkeypatch):
 
 def in_window(monkeypatch, step):
     """Run ``step()`` (once) where the service finds a difference outside its lock."""
-    real = service_datasources.any_difference
+    real = service_datasources.find_difference
     done = []
 
     def wrapped(*args, **kwargs):
@@ -64,7 +64,7 @@ def in_window(monkeypatch, step):
             step()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service_datasources, "any_difference", wrapped)
+    monkeypatch.setattr(service_datasources, "find_difference", wrapped)
     return done
 
 
