@@ -20,7 +20,7 @@ from typing import Any
 
 from charter.datasources.driver import Driver, DriverError, TableSpec
 from charter.datasources.registry import driver_class, drivers
-from charter.engine import Delta, TableDelta
+from charter.engine import Delta, TableDelta, column_diff
 from charter.engine.column_diff import GivenTable, StoredTable, TableDiff
 from charter.lang.errors import CharterError
 from charter.service import errors as E
@@ -428,14 +428,15 @@ class Datasources:
                 driver.rows_for(table, [], width)  # type: ignore[attr-defined]
             except DriverError as exc:
                 raise ServiceError(str(exc), status=exc.status) from exc
-            parsed: dict[str, list[tuple]] = {}
+            given: dict[str, GivenTable] = {}
             for key in ("insert", "delete"):
                 try:
-                    parsed[key] = driver.rows_for(table, data.get(key, []), width)  # type: ignore[attr-defined]
+                    given[key] = driver.given(table, data.get(key, []), width)  # type: ignore[attr-defined]
                 except DriverError as exc:
                     raise ServiceError(f'"{key}": {exc}', status=exc.status) from exc
-                if width is None and parsed[key]:
-                    width = len(parsed[key][0])
+                if width is None and len(given[key]):
+                    width = len(given[key].rows[0])
+            parsed = {key: g.rows for key, g in given.items()}
             insert, delete = dict.fromkeys(parsed["insert"]), dict.fromkeys(parsed["delete"])
             both = [r for r in insert if r in delete]
             if both:
@@ -444,12 +445,21 @@ class Datasources:
                     f"row {list(both[0])!r} of {qualified} is both inserted (insert row {i}) "
                     f"and deleted (delete row {j}); a patch is one change: give each row in "
                     "one list")
-            has = svc.engine.has_stored
-            inserted = [r for r in insert if not has(qualified, r)]
-            deleted = [r for r in delete if has(qualified, r)]
-            changes = [Delta(qualified, r, -1) for r in deleted]
-            changes += [Delta(qualified, r, +1) for r in inserted]
-            self._commit(live, changes, {table: (inserted, deleted)})
+            diff = _patch_in_columns(svc.engine.stored_table(qualified), given)
+            if diff is not None:  # found set at a time; applied as a PUT's difference is
+                inserted, deleted = diff.inserted, diff.deleted
+                try:
+                    self._commit_diffs([diff], self._store_write(
+                        live, {table: (inserted, deleted)}))
+                except CharterError as exc:
+                    raise ServiceError(f"datasource {live.name}: {exc}") from exc
+            else:  # values columns cannot hold: row by row
+                has = svc.engine.has_stored
+                inserted = [r for r in insert if not has(qualified, r)]
+                deleted = [r for r in delete if has(qualified, r)]
+                changes = [Delta(qualified, r, -1) for r in deleted]
+                changes += [Delta(qualified, r, +1) for r in inserted]
+                self._commit(live, changes, {table: (inserted, deleted)})
             live.status.succeeded(time.perf_counter() - start)
             unchanged = len(insert) + len(delete) - len(inserted) - len(deleted)
             return {"inserted": len(inserted), "deleted": len(deleted), "unchanged": unchanged}
@@ -526,6 +536,17 @@ class Datasources:
         except DriverError as exc:
             raise ServiceError(str(exc), status=exc.status) from exc
         self._replace(live, tables)
+
+
+def _patch_in_columns(stored: StoredTable, given: dict[str, GivenTable]) -> TableDiff | None:
+    """A patch's difference found in columns (None: a list's values are not typed, or only
+    the row path can tell). Called once no row is in both lists: ``patch`` then finds what
+    the row path finds (inserted: given, not stored; deleted: given and stored)."""
+    ins, dele = given["insert"], given["delete"]
+    if (len(ins) and ins.columns is None) or (len(dele) and dele.columns is None):
+        return None
+    return column_diff.patch(stored, ins.columns if len(ins) else None,
+                             dele.columns if len(dele) else None, ins.rows, dele.rows)
 
 
 def find_difference(stored: StoredTable, given: GivenTable) -> TableDiff:
