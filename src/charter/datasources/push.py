@@ -9,9 +9,15 @@ With a schema a row may also be an object of ``column: value``: a column it omit
 (``None``), as a polling driver's translator gives for an absent field, and a key that is
 not a column is refused.
 
+The service takes a body through ``given``: a body of lists of scalars is checked set at a
+time and handed to the diff as typed columns; any other body, or one with a bad row, goes
+through ``rows_for``, which names the first bad row and the fix.
+
 >>> d = PushDriver("mon", {"tables": {"alarms": ["id", "host"]}})
 >>> d.rows_for("alarms", [["a1", "h1"], {"id": "a2"}])
 [('a1', 'h1'), ('a2', None)]
+>>> [c.tolist() for c in d.given("alarms", [["a1", "h1"], ["a2", "h2"]]).columns]
+[['a1', 'a2'], ['h1', 'h2']]
 """
 
 from __future__ import annotations
