@@ -3,7 +3,7 @@
 The difference of a pushed or polled table from what the engine holds is found against a
 snapshot of the table (``Engine.stored_table``) while the lock is free, so readers and
 other writers go on meanwhile; a table that changed in between has its difference found
-again under the lock. These tests step into that window (``any_difference`` wrapped) and check
+again under the lock. These tests step into that window (``find_difference`` wrapped) and check
 what others see there and what the service holds after.
 """
 
@@ -55,7 +55,7 @@ def svc(tmp_path, monkeypatch):
 
 def in_window(monkeypatch, step):
     """Run ``step()`` (once) where the service finds a difference outside its lock."""
-    real = service_datasources.any_difference
+    real = service_datasources.find_difference
     done = []
 
     def wrapped(*args, **kwargs):
@@ -64,7 +64,7 @@ def in_window(monkeypatch, step):
             step()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service_datasources, "any_difference", wrapped)
+    monkeypatch.setattr(service_datasources, "find_difference", wrapped)
     return done
 
 
@@ -153,3 +153,36 @@ def test_a_poll_loads_its_first_rows_then_applies_only_the_difference(
     assert (delta.inserted, delta.deleted) == ([("i5", "bad")], [("i5", "ok")])
     assert svc.engine.rows("chk:bad") == {("i5",)}
     assert svc.datasources.status("src")["rows"] == {"items": 2000}
+
+
+class ColumnFileDriver(FileDriver):
+    """FileDriver read as columns too (as the http driver is): the poller takes those."""
+
+    driver = "jsoncolumns"
+
+    def poll_columns(self):
+        rows = self.poll()["items"]
+        return {"items": [[r[j] for r in rows] for j in range(2)]}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_poll_read_as_columns_equals_the_same_poll_read_as_rows(svc, tmp_path, monkeypatch,
+                                                                  seed):
+    import random
+
+    monkeypatch.setattr(registry, "drivers", lambda: {
+        "jsonfile": FileDriver, "jsoncolumns": ColumnFileDriver, "push": PushDriver})
+    rng = random.Random(seed)
+    values = ["ok", "bad", None, 1, 2.5, True] if seed % 2 else ["ok", "bad"]
+    sources = {name: tmp_path / f"{name}.json" for name in ("rows", "cols")}
+    for name, driver in (("rows", "jsonfile"), ("cols", "jsoncolumns")):
+        sources[name].write_text("[]")
+        svc.datasources.create({"name": name, "driver": driver,
+                                "config": {"path": str(sources[name]), "poll_time": 86400}})
+    for _ in range(3):
+        table = [[f"i{rng.randrange(300)}", rng.choice(values)] for _ in range(rng.randrange(400))]
+        for name in sources:
+            sources[name].write_text(json.dumps(table))
+            svc.datasources.refresh(name)
+        assert svc.engine.rows("cols:items") == svc.engine.rows("rows:items")
+        assert svc.engine.rows("rows:items") == {tuple(r) for r in table}

@@ -132,7 +132,14 @@ def rows_to_columns(rows: Sequence[Row]) -> Columns | None:
     if not width or set(map(len, rows)) != {width}:
         return None
     flat = list(chain.from_iterable(rows))
-    kinds = set(map(type, flat))
+    return split_columns(flat, set(map(type, flat)), width)
+
+
+def split_columns(flat: list, kinds: set[type], width: int) -> Columns | None:
+    """``rows_to_columns`` of rows laid end to end in ``flat`` (``kinds``: its values'
+    types), ``width`` values a row."""
+    if not width:
+        return None
     if len(kinds) == 1:
         whole = _typed_list(flat, kinds)
         return None if whole is None else [whole[j::width].copy() for j in range(width)]
@@ -547,3 +554,68 @@ def diff_patch(
     inserted = [r for r, s in changes.items() if s > 0 and not present(r)]
     deleted = [r for r, s in changes.items() if s < 0 and present(r)]
     return TableDiff(stored.table, stored.version, inserted, deleted, given=changes)
+
+
+# ---------------------------------------------------------------- a table's new rows as given
+
+
+class GivenTable:
+    """A table's new whole content as its source gave it: rows (tuples, or lists as JSON
+    gives them), columns, or both, made into the other only when needed.
+
+    ``columns`` are typed (``typed_column``) or None when the values are not (the row path
+    then decides, without trying the columns again). A push checked set at a time
+    (``PushDriver.given``) or a poll read column by column (the ``http`` driver) thus
+    reaches the diff without a Python tuple per row; only the rows that changed become
+    tuples (``difference``).
+
+    >>> g = GivenTable.of_columns([[1, 2], ["a", "b"]])
+    >>> g.columns[0].dtype, g.rows, len(g)
+    (dtype('int64'), [(1, 'a'), (2, 'b')], 2)
+    """
+
+    __slots__ = ("_rows", "_raw", "columns", "table")
+
+    def __init__(
+        self,
+        rows: Sequence[Sequence[Any]] | None,
+        columns: Columns | None,
+        raw: Sequence[Any] | None = None,
+        table: str = "",
+    ):
+        self._rows, self.columns, self._raw, self.table = rows, columns, raw, table
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[Sequence[Any]], columns: Columns | None = None) -> GivenTable:
+        """Rows, with their ``rows_to_columns`` if made already (None: made here)."""
+        return cls(rows, columns if columns is not None else rows_to_columns(rows))
+
+    @classmethod
+    def of_columns(cls, columns: Sequence[Any], table: str = "") -> GivenTable:
+        """Columns (one list or 1-D array per column); their rows made only if asked for."""
+        return cls(None, typed_columns(columns) if columns else None, columns, table)
+
+    @property
+    def rows(self) -> list[Row]:
+        """The rows as tuples (made once)."""
+        rows = self._rows
+        if rows is None:
+            self._rows = rows_of(self.table, self._raw or ())
+        elif not (isinstance(rows, list) and (not rows or type(rows[0]) is tuple)):
+            self._rows = list(map(tuple, rows))
+        return self._rows  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        if self._rows is not None:
+            return len(self._rows)
+        if self.columns is not None:
+            return len(self.columns[0])
+        return len(self.rows)
+
+    def difference(self, stored: StoredTable) -> TableDiff:
+        """``stored``'s change into these rows: in columns where typed, else by sets."""
+        if self.columns is not None:
+            diff = difference(stored, self.columns, self._rows)
+            if diff is not None:
+                return diff
+        return row_difference(stored, self.rows)

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -20,8 +20,8 @@ from typing import Any
 
 from charter.datasources.driver import Driver, DriverError, TableSpec
 from charter.datasources.registry import driver_class, drivers
-from charter.engine import Delta, TableDelta
-from charter.engine.column_diff import TableDiff, any_difference, rows_to_columns
+from charter.engine import Delta, TableDelta, column_diff
+from charter.engine.column_diff import GivenTable, StoredTable, TableDiff
 from charter.lang.errors import CharterError
 from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
@@ -274,8 +274,9 @@ class Datasources:
     def replace_rows(self, ref: str, table: str, data: Any) -> int:
         """Replace a push datasource's table (``PUT .../rows``); durable before the answer.
 
-        The body is checked and made rows outside the lock (the table's width read under
-        it: if another push changes it meanwhile, the engine refuses the rows as it would)."""
+        The body is checked and made columns outside the lock, set at a time
+        (``PushDriver.given``; the table's width read under the lock: if another push
+        changes it meanwhile, the engine refuses the rows as it would)."""
         svc = self.service
         with svc.lock:
             live = self.get(ref)
@@ -284,48 +285,54 @@ class Datasources:
             known = svc.engine.has_table(qualified)
             width = svc.engine.arity(qualified) if known and svc.engine.count(qualified) else None
         try:
-            rows = driver.rows_for(table, data, width)  # type: ignore[attr-defined]
+            given = driver.given(table, data, width)  # type: ignore[attr-defined]
         except DriverError as exc:
             raise ServiceError(str(exc), status=exc.status) from exc
-        if not self._replace(live, {table: rows}):
+        if not self._replace(live, {table: given}):
             raise NotFound(f"No such datasource: {ref}")
-        return len(rows)
+        return len(given)
 
-    def _replace(self, live: LiveDatasource, tables: dict[str, list[tuple]],
+    def _replace(self, live: LiveDatasource, tables: Mapping[str, Sequence[tuple] | GivenTable],
                  duration: float | None = None) -> bool:
-        """Make ``tables`` (name -> rows) the datasource's whole tables, in one batch; a
-        push datasource's durable before this returns. False: it was deleted meanwhile.
+        """Make ``tables`` (name -> rows, or a ``GivenTable``: rows and/or columns) the
+        datasource's whole tables, in one batch; a push datasource's durable before this
+        returns. False: it was deleted meanwhile.
 
-        Outside the lock: the rows made columns, and each table's difference found
-        against a snapshot of it taken under the lock (immutable columns, copied marks:
-        ``Engine.stored_table``), in columns or, for values columns cannot hold, by Python
-        sets. Under the lock again: a table that changed since its snapshot (another push,
-        a simulation) has its difference found there; then the batch is applied.
+        Outside the lock: the rows made columns (unless given so), and each table's
+        difference found against a snapshot of it taken under the lock (immutable columns,
+        copied marks: ``Engine.stored_table``), in columns or, for values columns cannot
+        hold, by Python sets. Under the lock again: a table that changed since its
+        snapshot (another push, a simulation) has its difference found there; then the
+        differences are applied as one batch (``Engine.apply_diffs``), with the store's
+        write of a push datasource's in the same commit.
         """
         svc = self.service
         start = time.perf_counter()
         names = {t: f"{live.name}:{t}" for t in tables}
-        columns = {t: rows_to_columns(rows) for t, rows in tables.items()}
+        try:
+            given = {t: g if isinstance(g, GivenTable) else GivenTable.of_rows(g)
+                     for t, g in tables.items()}
+        except CharterError as exc:  # columns of different lengths
+            raise ServiceError(f"datasource {live.name}: {exc}") from exc
         with svc.lock:
             if self.live.get(live.record.id) is not live:
                 return False
             stored = {t: svc.engine.stored_table(names[t]) for t in tables}
-        found = {t: any_difference(stored[t], rows, columns[t]) for t, rows in tables.items()}
+        found = {t: find_difference(stored[t], g) for t, g in given.items()}
         with svc.lock:
             if self.live.get(live.record.id) is not live:
                 return False
             engine = svc.engine
             diffs: list[TableDiff] = []
             try:
-                for table, rows in tables.items():
+                for table, g in given.items():
                     diff = found[table]
                     if not engine.fresh(diff):
-                        diff = engine.diff_rows(names[table], rows, columns[table])
+                        diff = g.difference(engine.stored_table(names[table]))
                     diffs.append(diff)
                 if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
-                    changes = [delta for diff in diffs for delta in diff.deltas()]
                     written = {t: (d.inserted, d.deleted) for t, d in zip(tables, diffs, strict=True)}
-                    svc.commit(changes, self._store_write(live, written))
+                    self._commit_diffs(diffs, self._store_write(live, written))
                 else:
                     self._apply_diffs(diffs)
             except CharterError as exc:
@@ -334,7 +341,7 @@ class Datasources:
                                   else time.perf_counter() - start)
         return True
 
-    def _apply_diffs(self, diffs: list[TableDiff]) -> dict[str, TableDelta]:
+    def _apply_diffs(self, diffs: list[TableDiff], publish: bool = True) -> dict[str, TableDelta]:
         """``Service.apply`` for differences: a table that was empty loads its columns as
         they are (a first poll of a million rows makes no Python row)."""
         svc = self.service
@@ -342,8 +349,34 @@ class Datasources:
         deltas = svc.engine.apply_diffs(diffs)
         svc.batch_seconds += time.perf_counter() - start
         svc.batches += 1
-        svc.publish(deltas)
+        if publish:
+            svc.publish(deltas)
         return deltas
+
+    def _commit_diffs(self, diffs: list[TableDiff], write: Callable[[], object]) -> None:
+        """``Service.commit`` for differences: applied, written by ``write``, then published;
+        if the write fails, the engine change is undone by its inverse row changes (the
+        rows each difference inserted and deleted) before anything saw it."""
+        svc = self.service
+        mark = svc.engine.bookmark()
+        deltas = self._apply_diffs(diffs, publish=False)
+        try:
+            svc.stored(write)
+        except BaseException as exc:
+            try:
+                undo = [Delta(d.table, r, -1) for d in diffs for r in d.inserted]
+                undo += [Delta(d.table, r, +1) for d in diffs for r in d.deleted]
+                svc.engine.apply(undo)
+                svc.engine.rewind(mark)
+            except Exception:  # pragma: no cover - the engine refused its own inverse
+                log.exception("could not undo an engine change after a store failure")
+            if isinstance(exc, ServiceError) or not isinstance(exc, Exception):
+                raise
+            log.exception("the store could not write a change; it was undone")
+            raise ServiceError("the store could not write the change "
+                               f"({type(exc).__name__}); nothing was changed, and the server "
+                               "log has the details", status=500) from exc
+        svc.publish(deltas)
 
     def _commit(self, live: LiveDatasource, changes: list[Delta],
                 written: dict[str, tuple[list[tuple], list[tuple]]]) -> None:
@@ -395,14 +428,15 @@ class Datasources:
                 driver.rows_for(table, [], width)  # type: ignore[attr-defined]
             except DriverError as exc:
                 raise ServiceError(str(exc), status=exc.status) from exc
-            parsed: dict[str, list[tuple]] = {}
+            given: dict[str, GivenTable] = {}
             for key in ("insert", "delete"):
                 try:
-                    parsed[key] = driver.rows_for(table, data.get(key, []), width)  # type: ignore[attr-defined]
+                    given[key] = driver.given(table, data.get(key, []), width)  # type: ignore[attr-defined]
                 except DriverError as exc:
                     raise ServiceError(f'"{key}": {exc}', status=exc.status) from exc
-                if width is None and parsed[key]:
-                    width = len(parsed[key][0])
+                if width is None and len(given[key]):
+                    width = len(given[key].rows[0])
+            parsed = {key: g.rows for key, g in given.items()}
             insert, delete = dict.fromkeys(parsed["insert"]), dict.fromkeys(parsed["delete"])
             both = [r for r in insert if r in delete]
             if both:
@@ -411,12 +445,21 @@ class Datasources:
                     f"row {list(both[0])!r} of {qualified} is both inserted (insert row {i}) "
                     f"and deleted (delete row {j}); a patch is one change: give each row in "
                     "one list")
-            has = svc.engine.has_stored
-            inserted = [r for r in insert if not has(qualified, r)]
-            deleted = [r for r in delete if has(qualified, r)]
-            changes = [Delta(qualified, r, -1) for r in deleted]
-            changes += [Delta(qualified, r, +1) for r in inserted]
-            self._commit(live, changes, {table: (inserted, deleted)})
+            diff = _patch_in_columns(svc.engine.stored_table(qualified), given)
+            if diff is not None:  # found set at a time; applied as a PUT's difference is
+                inserted, deleted = diff.inserted, diff.deleted
+                try:
+                    self._commit_diffs([diff], self._store_write(
+                        live, {table: (inserted, deleted)}))
+                except CharterError as exc:
+                    raise ServiceError(f"datasource {live.name}: {exc}") from exc
+            else:  # values columns cannot hold: row by row
+                has = svc.engine.has_stored
+                inserted = [r for r in insert if not has(qualified, r)]
+                deleted = [r for r in delete if has(qualified, r)]
+                changes = [Delta(qualified, r, -1) for r in deleted]
+                changes += [Delta(qualified, r, +1) for r in inserted]
+                self._commit(live, changes, {table: (inserted, deleted)})
             live.status.succeeded(time.perf_counter() - start)
             unchanged = len(insert) + len(delete) - len(inserted) - len(deleted)
             return {"inserted": len(inserted), "deleted": len(deleted), "unchanged": unchanged}
@@ -437,7 +480,8 @@ class Datasources:
             live.driver = driver
             self._declare(live)
 
-    def apply_poll(self, live: LiveDatasource, tables: dict[str, list[tuple]],
+    def apply_poll(self, live: LiveDatasource,
+                   tables: Mapping[str, Sequence[tuple] | GivenTable],
                    duration: float) -> None:
         """A successful poll's tables: the difference enters the engine (nothing, if the
         datasource was deleted while it was being polled). Only its poller writes a
@@ -492,6 +536,22 @@ class Datasources:
         except DriverError as exc:
             raise ServiceError(str(exc), status=exc.status) from exc
         self._replace(live, tables)
+
+
+def _patch_in_columns(stored: StoredTable, given: dict[str, GivenTable]) -> TableDiff | None:
+    """A patch's difference found in columns (None: a list's values are not typed, or only
+    the row path can tell). Called once no row is in both lists: ``patch`` then finds what
+    the row path finds (inserted: given, not stored; deleted: given and stored)."""
+    ins, dele = given["insert"], given["delete"]
+    if (len(ins) and ins.columns is None) or (len(dele) and dele.columns is None):
+        return None
+    return column_diff.patch(stored, ins.columns if len(ins) else None,
+                             dele.columns if len(dele) else None, ins.rows, dele.rows)
+
+
+def find_difference(stored: StoredTable, given: GivenTable) -> TableDiff:
+    """A table's difference found outside the lock (a name of its own: tests step in)."""
+    return given.difference(stored)
 
 
 def parse_args(args: object) -> tuple[list, dict]:

@@ -12,6 +12,7 @@ import threading
 import time
 
 from charter.datasources.driver import DriverError
+from charter.engine.column_diff import GivenTable
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,11 @@ class Poller:
                 if live.driver.pushed:  # revived: its stored tables come back
                     tables = self.service.stored(self.service.store.load_tables, live.record.id)
                     tables = {t: [tuple(r) for r in rows] for t, rows in tables.items()}
+                elif hasattr(live.driver, "poll_columns"):  # read as columns: no row made
+                    tables = _given(live, live.driver.poll_columns())
                 else:
                     tables = live.driver.poll()
-                _check(live, tables)
+                    _check(live, tables)
             except DriverError as exc:
                 status.failed(str(exc), time.perf_counter() - start)
                 log.warning("datasource %s: poll failed (%d in a row): %s", live.name,
@@ -120,3 +123,26 @@ def _check(live, tables: object) -> None:
             if not isinstance(row, tuple) or (width is not None and len(row) != width):
                 raise DriverError(f"table {name}: row {row!r} does not have the table's "
                                   f"{width} columns", status=502)
+
+
+def _given(live, tables: object) -> dict[str, GivenTable]:
+    """A poll read as columns, {table: [column values, ...]}, checked as ``_check`` checks
+    rows (the driver's tables, their width, one value per row in each column) and handed
+    on as columns."""
+    if not isinstance(tables, dict):
+        raise DriverError(f"driver {live.record.driver} returned {type(tables).__name__}, "
+                          "not tables", status=502)
+    known = live.driver.tables()
+    out = {}
+    for name, columns in tables.items():
+        spec = known.get(name)
+        if known and spec is None:
+            raise DriverError(f"driver {live.record.driver} returned unknown table {name}",
+                              status=502)
+        width = len(spec.columns) if spec is not None else len(columns)
+        if len(columns) != width or len({len(c) for c in columns}) > 1:
+            raise DriverError(f"table {name}: {len(columns)} columns of lengths "
+                              f"{sorted({len(c) for c in columns})}, not the table's {width} "
+                              "columns of one value per row", status=502)
+        out[name] = GivenTable.of_columns(columns, name)
+    return out

@@ -19,7 +19,7 @@ a poll.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -226,6 +226,12 @@ class HttpDriver(Driver):
         }
 
     def poll(self) -> dict[str, list[Row]]:
+        return {name: list(zip(*self._read(table), strict=True))
+                for name, table in self._tables.items()}
+
+    def poll_columns(self) -> dict[str, list[list]]:
+        """``poll`` as columns (one list per column, in the table's order), as they are
+        read: the poller hands them to the diff without making a tuple per row."""
         return {name: self._read(table) for name, table in self._tables.items()}
 
     def close(self) -> None:
@@ -242,8 +248,9 @@ class HttpDriver(Driver):
                 timeout=self._timeout, verify=self._verify, follow_redirects=False)
         return self._client
 
-    def _read(self, table: HttpTable) -> list[Row]:
-        rows: list[Row] = []
+    def _read(self, table: HttpTable) -> list[list]:
+        """The table's columns over every page."""
+        columns: list[list] = [[] for _ in table.columns]
         page = table.pagination
         url: str | None = self._base + table.path
         params = dict(table.params)
@@ -257,18 +264,19 @@ class HttpDriver(Driver):
             assert url is not None
             answer, shown = self._get(table, url, params)
             items = self._items(table, answer, shown)
-            rows += self._columns(table, items, shown)
+            for column, values in zip(columns, self._columns(table, items, shown), strict=True):
+                column += values
             if page.kind == "page":
                 if not items or page.size is not None and len(items) < page.size:
-                    return rows
+                    return columns
                 number_ += 1
             elif page.kind == "next_link":
                 url = self._next(table, answer, shown, seen)
                 params = {}
                 if url is None:
-                    return rows
+                    return columns
             else:
-                return rows
+                return columns
         raise DriverError(self._where(table, self._base + table.path) + f": more than "
                           f"max_pages={self._max_pages} pages; the API's pagination may loop, "
                           "or raise max_pages", 502)
@@ -289,9 +297,9 @@ class HttpDriver(Driver):
         except DriverError as exc:
             raise DriverError(self._fail(table, shown, str(exc)), exc.status) from None
 
-    def _columns(self, table: HttpTable, items: list, shown: str) -> Iterator[Row]:
-        """The rows of ``items``, a column at a time: one pass over the items per column
-        and path step (see extract.py)."""
+    def _columns(self, table: HttpTable, items: list, shown: str) -> list[list]:
+        """The columns of ``items``: one pass over the items per column and path step
+        (see extract.py)."""
         columns = []
         for column, expression in table.columns:
             try:
@@ -301,7 +309,7 @@ class HttpDriver(Driver):
                     table, shown, f"column {column}: JMESPath {expression.expression!r} "
                     f"fails on an item ({_one_line(exc)}); fix the column's expression"),
                     502) from None
-        return zip(*columns, strict=True)
+        return columns
 
     def _items(self, table: HttpTable, answer: Any, shown: str) -> list:
         try:
