@@ -28,7 +28,6 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import paths_files, paths_service
+from bench.result import json_child
 from bench.workload import DEFAULT_SEED, generate
 
 DEFAULT_N = 1_000_000
@@ -54,16 +54,7 @@ def fmt_s(seconds: float | None) -> str:
 def engine_side(n: int, seed: int, repeat: int, changes: int, timeout: float) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.paths_service", str(n), str(seed), str(repeat),
            str(changes)]  # fmt: skip
-    try:
-        proc = subprocess.run(cmd, cwd=paths_files.REPO_ROOT, env=paths_files.child_env(),
-                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode or not lines:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
-        return {"error": f"exit {proc.returncode}: {tail}"}
-    return json.loads(lines[-1])
+    return json_child(cmd, paths_files.REPO_ROOT, paths_files.child_env(), timeout)
 
 
 def _file_rows(n: int, args: argparse.Namespace, out: dict[str, Any]) -> None:

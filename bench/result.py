@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import resource
 import statistics
+import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: ``{"p1": (rows, sum of ids), ...}``: the sum catches two different sets of equal size.
@@ -85,3 +88,18 @@ def current_rss_mb() -> float:
     except (OSError, ValueError, IndexError):
         return peak_rss_mb()
     return pages * resource.getpagesize() / (1024 * 1024)
+
+
+def json_child(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Run a benchmark's child process: the last JSON line it prints, or ``{"error": ...}``
+    (timed out, failed, or printed none) with the tail of its stderr."""
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode or not lines:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
+        return {"error": f"exit {proc.returncode}: {tail}"}
+    return json.loads(lines[-1])

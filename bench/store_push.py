@@ -41,6 +41,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from bench.result import json_child
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIRST_PUSHES = 3
 
@@ -215,16 +217,7 @@ def _child(src: Path, argv: list[str], timeout: float) -> dict[str, Any]:
     """``python -m bench.store_push ARGV`` with ``src``'s Charter: its JSON line."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), str(REPO_ROOT)]))
     cmd = [sys.executable, "-m", "bench.store_push", *argv]
-    try:
-        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode or not lines:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-6:])
-        return {"error": f"exit {proc.returncode}: {tail}"}
-    return json.loads(lines[-1])
+    return json_child(cmd, REPO_ROOT, env, timeout)
 
 
 def _side(src: Path, args: argparse.Namespace) -> dict[str, Any]:

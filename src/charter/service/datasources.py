@@ -279,11 +279,7 @@ class Datasources:
         changes it meanwhile, the engine refuses the rows as it would)."""
         svc = self.service
         with svc.lock:
-            live = self.get(ref)
-            driver = self._pushed(live)
-            qualified = f"{live.name}:{table}"
-            known = svc.engine.has_table(qualified)
-            width = svc.engine.arity(qualified) if known and svc.engine.count(qualified) else None
+            live, driver, qualified, width = self._push_target(ref, table)
         try:
             given = driver.given(table, data, width)  # type: ignore[attr-defined]
         except DriverError as exc:
@@ -419,11 +415,7 @@ class Datasources:
         svc = self.service
         start = time.perf_counter()
         with svc.lock:
-            live = self.get(ref)
-            driver = self._pushed(live)
-            qualified = f"{live.name}:{table}"
-            known = svc.engine.has_table(qualified)
-            width = svc.engine.arity(qualified) if known and svc.engine.count(qualified) else None
+            live, driver, qualified, width = self._push_target(ref, table)
             try:  # an unknown table is the path's mistake, not a row's
                 driver.rows_for(table, [], width)  # type: ignore[attr-defined]
             except DriverError as exc:
@@ -463,6 +455,17 @@ class Datasources:
             live.status.succeeded(time.perf_counter() - start)
             unchanged = len(insert) + len(delete) - len(inserted) - len(deleted)
             return {"inserted": len(inserted), "deleted": len(deleted), "unchanged": unchanged}
+
+    def _push_target(self, ref: str, table: str) -> tuple[LiveDatasource, Driver, str, int | None]:
+        """Under the service's lock: the push datasource ``ref``, its driver, the table's
+        qualified name and its width (None while the table holds no row)."""
+        engine = self.service.engine
+        live = self.get(ref)
+        driver = self._pushed(live)
+        qualified = f"{live.name}:{table}"
+        known = engine.has_table(qualified)
+        width = engine.arity(qualified) if known and engine.count(qualified) else None
+        return live, driver, qualified, width
 
     @staticmethod
     def _pushed(live: LiveDatasource) -> Driver:
