@@ -111,14 +111,17 @@ def test_a_read_answers_while_a_batch_holds_the_lock(service, monkeypatch):
     assert svc.policies.rows("p", "error") == [("a",)]  # now kept
 
     applying, release = threading.Event(), threading.Event()
-    real_apply = svc.engine.apply
 
-    def held_apply(changes, **kwargs):
-        applying.set()
-        assert release.wait(WAIT_S), "the test never released the batch"
-        return real_apply(changes, **kwargs)
+    def held(real):  # a push's batch enters the engine by apply_diffs (rows: apply)
+        def held_batch(changes, **kwargs):
+            applying.set()
+            assert release.wait(WAIT_S), "the test never released the batch"
+            return real(changes, **kwargs)
 
-    monkeypatch.setattr(svc.engine, "apply", held_apply)
+        return held_batch
+
+    monkeypatch.setattr(svc.engine, "apply", held(svc.engine.apply))
+    monkeypatch.setattr(svc.engine, "apply_diffs", held(svc.engine.apply_diffs))
     pusher = threading.Thread(target=svc.datasources.replace_rows,
                               args=("inv", "t", [["a", "up"], ["b", "down"]]))
     pusher.start()
