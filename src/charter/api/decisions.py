@@ -23,11 +23,12 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from charter.api.body import TooLarge
 from charter.api.deps import Caller, name_of
-from charter.api.models import AUTH, BODY, errors
+from charter.api.models import AUTH, BODY, DOCUMENTED, errors
 from charter.lang.limits import InputError, load_json
 from charter.service.decisions import Decision, decide, oslo_rows
 from charter.service.errors import ServiceError
@@ -47,15 +48,45 @@ ANSWER = {
 }
 
 
+class OsloCheckForm(BaseModel):
+    """oslo.policy's default request (``application/x-www-form-urlencoded``): each field
+    a JSON text."""
+
+    rule: str | None = Field(None, description='json.dumps(rule): "identity:create_project"')
+    target: str = Field(description="json.dumps(target): a JSON object")
+    credentials: str = Field(description="json.dumps(credentials): a JSON object")
+
+
+class OsloCheckBody(BaseModel):
+    """oslo.policy's request with ``remote_content_type = application/json``."""
+
+    rule: str | None = Field(None, description="the rule checked: identity:create_project")
+    target: dict[str, Any] = Field(description="the target oslo.policy was given")
+    credentials: dict[str, Any] = Field(description="the caller's credentials")
+
+
+DOCUMENTED.update({m.__name__: m for m in (OsloCheckForm, OsloCheckBody)})
+
+
+def _json_errors(*statuses: int) -> dict:
+    """``errors()`` with their JSON content spelled out: the route's own answer is text, and
+    FastAPI would otherwise describe the error bodies as text too."""
+    out = errors(*statuses)
+    for response in out.values():
+        model = response.pop("model")
+        response["content"] = {JSON: {"schema": {
+            "$ref": f"#/components/schemas/{model.__name__}"}}}
+    return out
+
+
+def _ref(model: type[BaseModel]) -> dict:
+    return {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+
+
 @router.post("/decisions/oslo/{policy}", response_class=PlainTextResponse,
-             responses={**ANSWER, **errors(*AUTH, *BODY)},
+             responses={**ANSWER, **_json_errors(*AUTH, *BODY)},
              openapi_extra={"requestBody": {"required": True, "content": {
-                 FORM: {"schema": {"type": "object", "required": ["target", "credentials"],
-                                   "properties": {f: {"type": "string"} for f in FIELDS}}},
-                 JSON: {"schema": {"type": "object", "required": ["target", "credentials"],
-                                   "properties": {"rule": {"type": ["string", "null"]},
-                                                  "target": {"type": "object"},
-                                                  "credentials": {"type": "object"}}}}}}})
+                 JSON: _ref(OsloCheckBody), FORM: _ref(OsloCheckForm)}}})
 async def oslo(*, policy: str, request: Request, who: Caller) -> PlainTextResponse:
     """oslo.policy's ``http:`` check: ``True`` when ``policy`` has no ``deny`` row (and an
     ``allow`` row, if it defines ``allow``) for the request, else ``False``."""
