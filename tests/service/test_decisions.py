@@ -155,3 +155,66 @@ def test_oslo_rows_flatten_the_request():
 def test_flatten_of_a_scalar_without_a_key_is_nothing():
     assert list(flatten(3)) == []
     assert list(flatten({"a": [[1, 2], {"b": "c"}]})) == [("a", 1), ("a", 2), ("a.b", "c")]
+
+
+# ---------------------------------------------------------------- settings
+
+
+def settings(monkeypatch, tmp_path, **values):
+    from charter.service.config import Settings
+
+    for name in [n for n in __import__("os").environ if n.startswith("CHARTER_")]:
+        monkeypatch.delenv(name)
+    return Settings.model_validate({"data_dir": str(tmp_path)} | values)
+
+
+def test_decision_settings_default_to_fail_closed_with_a_token(monkeypatch, tmp_path):
+    s = settings(monkeypatch, tmp_path)
+    assert (s.decisions.fail, s.decisions.anonymous, s.tls.cert_file) == ("closed", False, None)
+
+
+def test_anonymous_decisions_need_loopback_or_required_client_certificates(monkeypatch,
+                                                                            tmp_path):
+    from pydantic import ValidationError
+
+    (tmp_path / "t.toml").write_text('[[tokens]]\nname = "ci"\ntoken = "t0ken"\nrole = "admin"\n')
+    token = {"strategy": "token", "tokens_file": str(tmp_path / "t.toml")}
+    assert settings(monkeypatch, tmp_path, decisions={"anonymous": True}).decisions.anonymous
+    with pytest.raises(ValidationError, match="set tls.client_cert = required"):
+        settings(monkeypatch, tmp_path, host="0.0.0.0", auth=token,
+                 decisions={"anonymous": True})
+    tls = {"cert_file": "c.pem", "ca_file": "ca.pem", "client_cert": "required"}
+    s = settings(monkeypatch, tmp_path, host="0.0.0.0", auth=token, tls=tls,
+                 decisions={"anonymous": True})
+    assert s.tls.client_cert == "required"
+
+
+def test_tls_settings_must_be_complete(monkeypatch, tmp_path):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="need tls.cert_file"):
+        settings(monkeypatch, tmp_path, tls={"ca_file": "ca.pem"})
+    with pytest.raises(ValidationError, match="tls.ca_file is not set"):
+        settings(monkeypatch, tmp_path, tls={"cert_file": "c.pem", "client_cert": "optional"})
+
+
+def test_serve_passes_tls_to_uvicorn_and_refuses_missing_files(monkeypatch, tmp_path):
+    import ssl
+
+    import typer
+
+    from charter.cli.serve import tls_options
+
+    assert tls_options(settings(monkeypatch, tmp_path)) == {}
+    (tmp_path / "c.pem").write_text("x")
+    (tmp_path / "ca.pem").write_text("x")
+    s = settings(monkeypatch, tmp_path, tls={"cert_file": str(tmp_path / "c.pem"),
+                                             "ca_file": str(tmp_path / "ca.pem"),
+                                             "client_cert": "required"})
+    assert tls_options(s) == {"ssl_certfile": str(tmp_path / "c.pem"), "ssl_keyfile": None,
+                              "ssl_ca_certs": str(tmp_path / "ca.pem"),
+                              "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    s = settings(monkeypatch, tmp_path, tls={"cert_file": str(tmp_path / "c.pem"),
+                                             "key_file": str(tmp_path / "nokey.pem")})
+    with pytest.raises(typer.Exit):
+        tls_options(s)
