@@ -25,9 +25,10 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from charter.engine import Delta
 from charter.lang.errors import CharterError
 from charter.service.errors import ServiceError
-from charter.service.simulate import Step, format_row, projected, row_key, row_step
+from charter.service.simulate import Step, Update, format_row, projected, row_key
 
 DENY, ALLOW = "deny", "allow"
 FAIL_MODES = ("closed", "open")
@@ -83,7 +84,9 @@ def _evaluate(service, policy: str, request_rows: Mapping[str, Iterable[Sequence
 
 
 def _steps(engine, policy: str, request_rows: Mapping[str, Iterable[Sequence]]) -> list[Step]:
-    steps: list[Step] = []
+    """One step of every request row: the engine applies (and simulate undoes) them as one
+    change, so a rule over a large table is brought up to date once, not once per row."""
+    deltas: dict[tuple[str, tuple], Delta] = {}
     for table, rows in request_rows.items():
         if ":" not in table:
             raise ServiceError(f"request table {table!r} must be qualified, e.g. oslo:target")
@@ -97,8 +100,11 @@ def _steps(engine, policy: str, request_rows: Mapping[str, Iterable[Sequence]]) 
                     f"the policy's rules read {table} with {width} columns, the request gives "
                     f"rows of {len(row)} ({format_row(table, row)}); write {table} with "
                     f"{len(row)} columns (see docs/decisions.md)")
-            steps.append(row_step(policy, table, row, 1))
-    return steps
+            deltas[(table, row)] = Delta(table, row, 1)
+    if not deltas:
+        return []
+    text = " ".join(format_row(d.table, d.row, "+") for d in deltas.values())
+    return [Update(text, list(deltas.values()))]
 
 
 def _reason(row: tuple) -> str:
