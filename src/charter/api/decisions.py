@@ -105,26 +105,30 @@ def _decide(request: Request, policy: str, actor: str, rule: str | None, target:
     try:
         decision = decide(app.state.service, policy, oslo_rows(rule, target, credentials),
                           fail=app.state.settings.decisions.fail)
-        app.state.service.store.append_audit(_audit(policy, actor, rule, target, credentials,
-                                                    decision))
+        app.state.service.store.append_audit(audit_record(
+            "oslo", policy, actor, rule or "", {"target": target, "credentials": credentials},
+            decision))
     finally:
         app.state.metrics.decided("oslo", decision.allowed, decision.error is not None,
                                   time.perf_counter() - start)
     return decision
 
 
-def _audit(policy: str, actor: str, rule: str | None, target: dict, credentials: dict,
-           decision: Decision) -> AuditRecord:
+def audit_record(kind: str, policy: str, actor: str, what: str, request: dict,
+                 decision: Decision) -> AuditRecord:
+    """The audit entry of one decision (``kind``: ``oslo``, ``kubernetes``): ``what`` is
+    asked (the oslo.policy rule), ``request`` the request as received (secrets redacted
+    here), and the deny/allow rows that made the answer."""
     result = "allowed" if decision.allowed else "denied"
     detail = "; ".join(decision.reasons)
     if decision.error is not None:
         result += " (policy error)"
         detail = decision.error
     return AuditRecord(
-        id=0, at=datetime.now(UTC), actor=actor, policy=policy, rule=rule or "",
-        row=tuple(decision.reasons), action="decision:oslo",
-        arguments={"target": _redacted(target), "credentials": _redacted(credentials),
-                   "rows": {t: [list(r) for r in rows] for t, rows in decision.rows.items()}},
+        id=0, at=datetime.now(UTC), actor=actor, policy=policy, rule=what,
+        row=tuple(decision.reasons), action=f"decision:{kind}",
+        arguments=_redacted(request) | {
+            "rows": {t: [list(r) for r in rows] for t, rows in decision.rows.items()}},
         mode="decision", result=result, detail=detail)
 
 
