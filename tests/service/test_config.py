@@ -293,7 +293,8 @@ def test_every_field_documented():
 def test_every_field_in_sample():
     missing = sorted(set(KEYS) - _sample_keys())
     assert not missing, f"add to etc/charter.toml: {missing}"
-    tables = {"auth", "auth.keystone", "enforcement", "notifications", "limits"}
+    tables = {"auth", "auth.keystone", "enforcement", "notifications", "limits", "tls",
+              "decisions"}
     unknown = sorted(
         k for k in _sample_keys() - set(KEYS) - tables
         if not k.startswith("auth.keystone.role_map.")

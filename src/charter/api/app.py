@@ -8,6 +8,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import charter
 from charter import ui
 from charter.api import admission, datasources, enforcement, errors, extensions, openapi, policies
+from charter.api import decisions as decisions_api
 from charter.api import explain as explain_api
 from charter.api import packs as packs_api
 from charter.api import violations as violations_api
@@ -63,6 +64,7 @@ def create_app(service: Service, settings: Settings,
     app.include_router(enforcement.router)
     app.include_router(packs_api.router)
     app.include_router(violations_api.router)
+    app.include_router(decisions_api.router)
     install_docs_pages(app)
     mount_static(app)
     check_routes(app.routes)

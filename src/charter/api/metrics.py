@@ -54,7 +54,23 @@ class Metrics:
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("charter_http_request_seconds", "HTTP request latency",
                                  ["method", "route"], registry=self.registry)
+        self.decisions = Counter("charter_decisions", "Decisions answered, by kind and answer",
+                                 ["kind", "answer"], registry=self.registry)
+        self.decision_errors = Counter("charter_decision_errors",
+                                       "Decisions whose policy could not be evaluated (answered "
+                                       "by decisions.fail)", ["kind"], registry=self.registry)
+        self.decision_latency = Histogram(
+            "charter_decision_seconds", "Time to decide, audit included", ["kind"],
+            buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5),
+            registry=self.registry)
         self.registry.register(ServiceCollector(service))
+
+    def decided(self, kind: str, allowed: bool, error: bool, seconds: float) -> None:
+        """Count one decision (``kind``: ``oslo``, ``kubernetes``)."""
+        self.decisions.labels(kind, "allow" if allowed else "deny").inc()
+        if error:
+            self.decision_errors.labels(kind).inc()
+        self.decision_latency.labels(kind).observe(seconds)
 
 
 class MetricsMiddleware:

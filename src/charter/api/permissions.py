@@ -112,7 +112,13 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("POST", "/v1/data-sources/{ds}/webhook", EDITOR),
     Permission("GET", "/v1/system/drivers", VIEWER),
     Permission("GET", "/v1/system/drivers/{driver}", VIEWER),
+    # Decisions other services ask for (docs/decisions.md); see DECISIONS.
+    Permission("POST", "/v1/decisions/oslo/{policy}", VIEWER),
 )
+
+#: Decision routes: open, rather than their role, when ``decisions.anonymous`` is set
+#: (oslo.policy's ``http:`` check sends no token; the client certificate authenticates).
+DECISIONS = frozenset({("POST", "/v1/decisions/oslo/{policy}")})
 
 _RANK = {OPEN: -1, VIEWER: 0, EDITOR: 1, ADMIN: 2}
 _TABLE: dict[tuple[str, str, str | None], str] = {
@@ -156,7 +162,7 @@ async def authorize(request: Request) -> Principal | None:
     for name, value, qualified in _QUERY.get((method, path), ()):
         if request.query_params.get(name) == value:
             role, what = qualified, f"?{name}={value}"
-    if role == OPEN:
+    if role == OPEN or ((method, path) in DECISIONS and _anonymous_decisions(request)):
         return None
     authenticator = getattr(request.app.state, "authenticator", None)
     if getattr(authenticator, "blocking", True):
@@ -165,6 +171,11 @@ async def authorize(request: Request) -> Principal | None:
         caller = principal(request)
     _check(caller, role, what)
     return caller
+
+
+def _anonymous_decisions(request: Request) -> bool:
+    settings = getattr(request.app.state, "settings", None)
+    return bool(settings is not None and settings.decisions.anonymous)
 
 
 def demand(caller: Principal | None, request: Request, when: str) -> None:

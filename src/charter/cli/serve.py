@@ -10,6 +10,7 @@ import ctypes
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 from pathlib import Path
@@ -49,6 +50,25 @@ def tune_malloc() -> None:
         return
     mallopt(M_ARENA_MAX, 2)
     mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+
+
+def tls_options(settings) -> dict:
+    """uvicorn's ssl_* arguments from the ``tls`` settings; empty for plain HTTP."""
+    tls = settings.tls
+    if tls.cert_file is None:
+        return {}
+    for key in ("cert_file", "key_file", "ca_file"):
+        path = getattr(tls, key)
+        if path is not None and not path.is_file():
+            typer.echo(f"charter serve: tls.{key} {path} is not a readable file; fix the "
+                       "path (relative paths are relative to the config file)", err=True)
+            raise typer.Exit(2)
+    reqs = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL,
+            "required": ssl.CERT_REQUIRED}[tls.client_cert]
+    return {"ssl_certfile": str(tls.cert_file),
+            "ssl_keyfile": str(tls.key_file) if tls.key_file else None,
+            "ssl_ca_certs": str(tls.ca_file) if tls.ca_file else None,
+            "ssl_cert_reqs": reqs}
 
 
 def serve_command(
@@ -125,10 +145,12 @@ def serve_command(
                        err=True)
             raise typer.Exit(1) from None
         app = create_app(service, settings)
-        typer.echo(f"charter: serving on http://{settings.host}:{settings.port}", err=True)
+        tls = tls_options(settings)
+        scheme = "https" if tls else "http"
+        typer.echo(f"charter: serving on {scheme}://{settings.host}:{settings.port}", err=True)
         sys.setswitchinterval(SWITCH_INTERVAL_S)  # api/serving.py: the event loop's turn
         uvicorn.run(app, host=settings.host, port=settings.port,
-                    log_level=settings.log_level.lower(), timeout_graceful_shutdown=5)
+                    log_level=settings.log_level.lower(), timeout_graceful_shutdown=5, **tls)
     finally:
         if app is not None:
             app.state.authenticator.close()

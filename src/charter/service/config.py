@@ -44,7 +44,8 @@ SECRET_KEY_ENV = "CHARTER_SECRET_KEY"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 DOCS = "docs/configuration.md"
 # Keys whose relative values in a config file are taken relative to that file.
-PATH_KEYS = (("data_dir",), ("secret_key_file",), ("library_dir",), ("auth", "tokens_file"))
+PATH_KEYS = (("data_dir",), ("secret_key_file",), ("library_dir",), ("auth", "tokens_file"),
+             ("tls", "cert_file"), ("tls", "key_file"), ("tls", "ca_file"))
 
 
 class ConfigError(Exception):
@@ -342,6 +343,54 @@ class LimitSettings(BaseModel):
         return Limits(**self.model_dump())
 
 
+class TLSSettings(BaseModel):
+    """HTTPS for ``charter serve``, and client certificates (what oslo.policy's
+    ``remote_ssl_client_crt_file`` presents)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cert_file: Path | None = Field(
+        default=None, description="PEM server certificate (chain); set it to serve HTTPS"
+    )
+    key_file: Path | None = Field(
+        default=None, description="PEM private key of cert_file (if not in cert_file)"
+    )
+    ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle that client certificates are checked against"
+    )
+    client_cert: Literal["none", "optional", "required"] = Field(
+        default="none", description="whether clients must present a certificate of ca_file"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> TLSSettings:
+        if self.cert_file is None and (self.key_file or self.ca_file or
+                                       self.client_cert != "none"):
+            raise _rule("tls.key_file, tls.ca_file and tls.client_cert need tls.cert_file "
+                        "(the server's certificate); set it or remove them")
+        if self.client_cert != "none" and self.ca_file is None:
+            raise _rule(f"tls.client_cert is {self.client_cert!r} but tls.ca_file is not set; "
+                        "set it to the CA bundle that signs the clients' certificates")
+        return self
+
+
+class DecisionSettings(BaseModel):
+    """Decisions other services ask for (docs/decisions.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fail: Literal["closed", "open"] = Field(
+        default="closed",
+        description="answer when a decision policy cannot be evaluated: closed refuses, "
+        "open allows",
+    )
+    anonymous: bool = Field(
+        default=False,
+        description="decision endpoints answer without a token (oslo.policy's http: check "
+        "sends none); needs a loopback host or tls.client_cert = required",
+    )
+
+
 _FILE_DATA: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "charter_config_file_data", default=None
 )
@@ -384,6 +433,8 @@ class Settings(BaseSettings):
     enforcement: EnforcementSettings = Field(default_factory=EnforcementSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    tls: TLSSettings = Field(default_factory=TLSSettings)
+    decisions: DecisionSettings = Field(default_factory=DecisionSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -414,6 +465,17 @@ class Settings(BaseSettings):
             raise _rule(
                 f"host is {self.host!r} but noauth is only allowed when bound to 127.0.0.1/::1; "
                 "set auth.strategy to token or keystone"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _anonymous_decisions_guarded(self) -> Settings:
+        if (self.decisions.anonymous and not is_loopback(self.host)
+                and self.tls.client_cert != "required"):
+            raise _rule(
+                f"decisions.anonymous answers decisions without a token, but host is "
+                f"{self.host!r} and tls.client_cert is {self.tls.client_cert!r}: set "
+                "tls.client_cert = required (with tls.ca_file), or bind to 127.0.0.1"
             )
         return self
 

@@ -1,0 +1,153 @@
+"""Decisions as policy: may this request go ahead, by the rules of a policy the operator names.
+
+A caller (oslo.policy's ``http:`` check, a Kubernetes admission webhook) describes its request
+as rows of *request tables* (``oslo:target``, ``oslo:role``, ...), which the policy's rules
+read like any datasource's tables and join with the live ones. The rows are applied with
+simulate's machinery (under the service's lock, undone before the answer, published nowhere,
+so no reader, history or enforcement sees them), and the policy's decision tables are read:
+
+- ``deny(...)``: any row refuses; its rows are the reasons (one column: the text itself).
+- ``allow(...)``: optional. A policy that defines it allows only when it has a row (default
+  deny, as OPA's ``allow`` rules); without it, everything not denied is allowed. The two
+  combine: a deny row refuses even where allow holds.
+
+A decision that cannot be evaluated (no such policy, a policy with neither table, a rule
+failing on the request's rows) answers by ``fail``: ``closed`` (refuse, the default) or
+``open`` (allow); either way ``Decision.error`` says why, for the audit and the metrics.
+
+Request tables that no rule reads are skipped: the engine does not hold a table nobody
+reads, and a row nobody reads cannot change the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from charter.engine import Delta
+from charter.lang.errors import CharterError
+from charter.service.errors import ServiceError
+from charter.service.simulate import Step, Update, format_row, projected, row_key
+
+DENY, ALLOW = "deny", "allow"
+FAIL_MODES = ("closed", "open")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer: ``allowed``, the deny rows' texts as ``reasons``, and the rows of the
+    decision tables that made it (``{"deny": [...], "allow": [...]}``, each table the policy
+    defines). ``error`` is set when the policy could not be evaluated and ``allowed`` is then
+    the fail mode's answer."""
+
+    allowed: bool
+    reasons: list[str] = field(default_factory=list)
+    rows: dict[str, list[tuple]] = field(default_factory=dict)
+    error: str | None = None
+
+
+def decide(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]],
+           *, fail: str = "closed") -> Decision:
+    """Evaluate ``policy``'s ``deny``/``allow`` over the live state plus ``request_rows``
+    (``{"oslo:target": [("project.name", "x"), ...]}``: qualified table -> rows of strings
+    and numbers), nothing kept. ``fail`` (``closed``/``open``) answers a policy error."""
+    if fail not in FAIL_MODES:
+        raise ValueError(f"fail must be one of {FAIL_MODES}, not {fail!r}")
+    try:
+        return _evaluate(service, policy, request_rows)
+    except (ServiceError, CharterError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        return Decision(allowed=fail == "open", error=message)
+
+
+def _evaluate(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]]) -> Decision:
+    engine = service.engine
+    with service.lock:
+        name = service.policies.get(policy).record.name
+        tables = {t: f"{name}:{t}" for t in (DENY, ALLOW) if engine.has_table(f"{name}:{t}")}
+        if not tables:
+            raise ServiceError(
+                f"policy {name} has no deny or allow table to decide with; add a rule such "
+                f"as deny(reason) :- oslo:rule(\"identity:create_project\"), ... (see "
+                f"docs/decisions.md)")
+        steps = _steps(engine, name, request_rows)
+        with projected(engine, name, None, steps):
+            rows = {label: sorted(engine.rows(table), key=row_key)
+                    for label, table in tables.items()}
+    denied = rows.get(DENY, [])
+    allowed = not denied and (ALLOW not in rows or bool(rows[ALLOW]))
+    reasons = [_reason(row) for row in denied]
+    if not allowed and not denied:
+        reasons = [f"no allow row in policy {name}"]
+    return Decision(allowed=allowed, reasons=reasons, rows=rows)
+
+
+def _steps(engine, policy: str, request_rows: Mapping[str, Iterable[Sequence]]) -> list[Step]:
+    """One step of every request row: the engine applies (and simulate undoes) them as one
+    change, so a rule over a large table is brought up to date once, not once per row."""
+    deltas: dict[tuple[str, tuple], Delta] = {}
+    for table, rows in request_rows.items():
+        if ":" not in table:
+            raise ServiceError(f"request table {table!r} must be qualified, e.g. oslo:target")
+        width = engine.arity(table)
+        if width is None:
+            continue  # no rule reads it
+        for row in rows:
+            row = tuple(row)
+            if len(row) != width:
+                raise ServiceError(
+                    f"the policy's rules read {table} with {width} columns, the request gives "
+                    f"rows of {len(row)} ({format_row(table, row)}); write {table} with "
+                    f"{len(row)} columns (see docs/decisions.md)")
+            deltas[(table, row)] = Delta(table, row, 1)
+    if not deltas:
+        return []
+    text = " ".join(format_row(d.table, d.row, "+") for d in deltas.values())
+    return [Update(text, list(deltas.values()))]
+
+
+def _reason(row: tuple) -> str:
+    if len(row) == 1:
+        return str(row[0])
+    return format_row(DENY, row)
+
+
+# ---------------------------------------------------------------- oslo.policy's request
+
+
+def oslo_rows(rule: str | None, target: Mapping, credentials: Mapping) -> dict[str, list[tuple]]:
+    """The request tables of an oslo.policy check (docs/decisions.md):
+
+    - ``oslo:rule(name)``: the rule being checked (``identity:create_project``);
+    - ``oslo:target(key, value)`` and ``oslo:credentials(key, value)``: each scalar, nested
+      objects' keys joined with dots (``project.domain_id``), one row per element of a list
+      under the list's key, booleans as ``"true"``/``"false"``, null as no row;
+    - ``oslo:role(name)``: each of the credentials' ``roles``.
+    """
+    roles = credentials.get("roles") or []
+    return {
+        "oslo:rule": [(rule,)] if rule else [],
+        "oslo:target": sorted(set(flatten(target)), key=row_key),
+        "oslo:credentials": sorted(set(flatten(credentials)), key=row_key),
+        "oslo:role": sorted({(r,) for r in roles if isinstance(r, str)}, key=row_key)
+        if isinstance(roles, list) else [],
+    }
+
+
+def flatten(value: object, key: str = "") -> Iterable[tuple[str, str | int | float]]:
+    """``(dotted key, scalar)`` pairs of a JSON value (see :func:`oslo_rows`)."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from flatten(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from flatten(v, key)
+    elif value is None or not key:
+        return
+    elif isinstance(value, bool):
+        yield key, "true" if value else "false"
+    elif isinstance(value, str | int | float):
+        yield key, value
+    else:
+        yield key, json.dumps(value, default=str)
