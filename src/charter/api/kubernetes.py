@@ -6,25 +6,33 @@ bundle: deploy/kubernetes/validating-webhook.yaml, docs/decisions-kubernetes.md)
 that is not one the API server sends is a 400 naming the field; a policy that cannot be
 evaluated is answered by ``?fail=`` (``closed``, the default, refuses).
 
-A decision reads and keeps nothing, so a dry-run request (``dryRun: true``) is answered the
-same way, without side effects; the webhook declares ``sideEffects: None``.
+Each decision is counted (``charter_decisions_total{kind="kubernetes"}``...) and audited
+(``decision:kubernetes``: the Kubernetes user, the operation and object, the answer, the rows
+that made it; never the object itself, which may be a Secret). A dry-run request
+(``dryRun: true``) is decided the same way but not audited, so it has no side effect: the
+webhook declares ``sideEffects: NoneOnDryRun``.
 """
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from charter.api.deps import JsonBody
+from charter.api.deps import Caller, JsonBody, name_of
 from charter.api.models import AUTH, BODY, errors, request_body
 from charter.service.kubernetes_admission import (
     DRIVER,
+    AdmissionRequest,
+    Verdict,
     decide_review,
     parse_review,
     review_response,
 )
+from charter.store import AuditRecord
 
 router = APIRouter(prefix="/v1")
 
@@ -44,10 +52,10 @@ class AdmissionReviewBody(BaseModel):
 @router.post("/decisions/kubernetes/{policy}", responses=errors(*AUTH, *BODY),
              openapi_extra=request_body(AdmissionReviewBody))
 def kubernetes_admission(
-    *, policy: str, request: Request, data: JsonBody,
-    fail: Literal["closed", "open"] = Query(
-        "closed", description="when the policy cannot be evaluated: closed refuses, open "
-        "allows (with a warning)"),
+    *, policy: str, request: Request, data: JsonBody, who: Caller,
+    fail: Literal["closed", "open"] | None = Query(
+        None, description="when the policy cannot be evaluated: closed refuses, open allows "
+        "(with a warning); default: the decisions.fail setting"),
     datasource: str = Query(
         DRIVER, description="the kubernetes datasource whose tables the object joins"),
     controls: str = Query(
@@ -61,6 +69,35 @@ def kubernetes_admission(
     violations the object would add)."""
     review = parse_review(data)
     chosen = [c.strip() for c in controls.split(",") if c.strip()]
-    verdict = decide_review(request.app.state.service, policy, review, fail=fail,
-                            datasource=datasource, controls=chosen)
+    app = request.app
+    start = time.perf_counter()
+    verdict = Verdict(False, error="not decided")
+    try:
+        verdict = decide_review(app.state.service, policy, review,
+                                fail=fail or app.state.settings.decisions.fail,
+                                datasource=datasource, controls=chosen)
+        if not review.dry_run:
+            app.state.service.store.append_audit(_audit(policy, name_of(who), review, verdict))
+    finally:
+        app.state.metrics.decided("kubernetes", verdict.allowed, verdict.error is not None,
+                                  time.perf_counter() - start)
     return review_response(review.uid, verdict)
+
+
+def _audit(policy: str, actor: str, review: AdmissionRequest, verdict: Verdict) -> AuditRecord:
+    result = "allowed" if verdict.allowed else "denied"
+    detail = "; ".join(verdict.reasons or verdict.warnings)
+    if verdict.error is not None:
+        result += " (policy error)"
+        detail = verdict.error
+    where = "/".join(p for p in (review.namespace, review.name) if p)
+    return AuditRecord(
+        id=0, at=datetime.now(UTC), actor=actor, policy=policy,
+        rule=f"{review.operation} {review.resource} {where}".strip(),
+        row=tuple(verdict.reasons), action="decision:kubernetes",
+        arguments={"uid": review.uid, "user": review.user, "groups": list(review.groups),
+                   "kind": review.kind, "operation": review.operation,
+                   "namespace": review.namespace, "name": review.name,
+                   "sub_resource": review.sub_resource,
+                   "rows": {t: [list(r) for r in rows] for t, rows in verdict.rows.items()}},
+        mode="decision", result=result, detail=detail)
