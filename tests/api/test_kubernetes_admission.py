@@ -115,6 +115,12 @@ def test_controls_narrow_the_pack(pack, client):
     assert named_controls(r.json()["response"]["status"]["message"]) == {"K8S-PSS-002"}
     r = client.post(URL + "?controls=K8S-PSS-001", json=review("pod-privileged.json"))
     assert r.json()["response"]["allowed"] is True
+    # in the path, as a webhook's clientConfig.service.path says it (it takes no query)
+    r = client.post(URL + "/K8S-PSS-002,K8S-PSS-10", json=review("pod-privileged.json"))
+    assert named_controls(r.json()["response"]["status"]["message"]) == {
+        "K8S-PSS-002", "K8S-PSS-102", "K8S-PSS-106"}
+    r = client.post(URL + "/K8S-NOPE", json=review("pod-privileged.json")).json()
+    assert "controls K8S-NOPE match no control of pack" in r["response"]["status"]["message"]
 
 
 def test_an_exempt_namespace_is_admitted(pack, client):

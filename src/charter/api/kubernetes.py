@@ -49,24 +49,41 @@ class AdmissionReviewBody(BaseModel):
                     "userInfo, object, oldObject, dryRun, options")
 
 
+FAIL = Query(None, description="when the policy cannot be evaluated: closed refuses, open "
+             "allows (with a warning); default: the decisions.fail setting")
+DATASOURCE = Query(DRIVER, description="the kubernetes datasource whose tables the object joins")
+
+
 @router.post("/decisions/kubernetes/{policy}", responses=errors(*AUTH, *BODY),
              openapi_extra=request_body(AdmissionReviewBody))
 def kubernetes_admission(
     *, policy: str, request: Request, data: JsonBody, who: Caller,
-    fail: Literal["closed", "open"] | None = Query(
-        None, description="when the policy cannot be evaluated: closed refuses, open allows "
-        "(with a warning); default: the decisions.fail setting"),
-    datasource: str = Query(
-        DRIVER, description="the kubernetes datasource whose tables the object joins"),
-    controls: str = Query(
-        "", description="for a pack: the control ids (or id prefixes, e.g. K8S-PSS) that "
-        "decide, comma-separated; all of the pack's when empty"),
+    fail: Literal["closed", "open"] | None = FAIL, datasource: str = DATASOURCE,
+    controls: str = Query("", description="for a pack: the control ids (or id prefixes, e.g. "
+                          "K8S-PSS) that decide, comma-separated; all of the pack's when empty"),
 ) -> dict:
     """An AdmissionReview in, an AdmissionReview out: ``response.uid`` (the request's),
     ``allowed``, ``status`` (403 and the violated controls or deny reasons) when refused,
     and ``warnings``. ``policy`` is a decision policy (``deny``/``allow`` rules over the
     ``k8s:`` request tables and the live ones) or an enabled pack (its controls refuse the
     violations the object would add)."""
+    return _review(request, policy, data, who, fail, datasource, controls)
+
+
+@router.post("/decisions/kubernetes/{policy}/{controls}", responses=errors(*AUTH, *BODY),
+             openapi_extra=request_body(AdmissionReviewBody))
+def kubernetes_admission_controls(
+    *, policy: str, controls: str, request: Request, data: JsonBody, who: Caller,
+    fail: Literal["closed", "open"] | None = FAIL, datasource: str = DATASOURCE,
+) -> dict:
+    """As ``/decisions/kubernetes/{policy}``, for a pack, with the controls that decide in
+    the path (``K8S-PSS-002,K8S-PSS-1``: ids or id prefixes): a webhook's
+    ``clientConfig`` takes a path but no query string."""
+    return _review(request, policy, data, who, fail, datasource, controls)
+
+
+def _review(request: Request, policy: str, data: Any, who: Any, fail: str | None,
+            datasource: str, controls: str) -> dict:
     review = parse_review(data)
     chosen = [c.strip() for c in controls.split(",") if c.strip()]
     app = request.app
