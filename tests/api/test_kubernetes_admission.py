@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -207,6 +208,24 @@ def test_a_policy_that_cannot_decide_fails_closed(pack, client):
     response = r.json()["response"]
     assert response["allowed"] is False
     assert "no deny or allow table" in response["status"]["message"]
+
+
+# ---------------------------------------------------------------- the manifest
+
+MANIFEST = Path(__file__).parents[2] / "deploy" / "kubernetes" / "validating-webhook.yaml"
+
+
+def test_the_manifest_is_a_webhook_configuration_charter_answers(pack, client):
+    data = yaml.safe_load(MANIFEST.read_text())
+    config = k8s.ApiClient()._ApiClient__deserialize(data, "V1ValidatingWebhookConfiguration")
+    (hook,) = config.webhooks
+    assert hook.admission_review_versions == ["v1"]
+    assert hook.side_effects == "NoneOnDryRun"
+    assert {r.resources[0] for r in hook.rules} == {"pods"}
+    r = client.post(hook.client_config.service.path, json=review("pod-privileged.json"))
+    assert r.status_code == 200
+    assert named_controls(r.json()["response"]["status"]["message"]) == {
+        "K8S-PSS-002", "K8S-PSS-102", "K8S-PSS-106"}
 
 
 # ---------------------------------------------------------------- request tables
