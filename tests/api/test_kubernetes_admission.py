@@ -24,7 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kubernetes import client as k8s
+from typer.testing import CliRunner
 
+from charter.cli.main import app as cli
 from charter.service.kubernetes_admission import flatten, parse_review, request_rows
 from tests.realservices.ports import reserve_port
 
@@ -200,6 +202,12 @@ def test_a_decision_policy_reads_the_request_tables(admission_policy, client):
     body["request"]["object"]["spec"]["containers"][0]["image"] = "registry.example/web:1"
     r = client.post(admission_policy, json=body).json()["response"]
     assert r == {"uid": body["request"]["uid"], "allowed": True}
+
+
+def test_the_docs_decision_policy_passes_its_charter_test_cases():
+    result = CliRunner().invoke(cli, ["test", str(FIXTURES / "k8s_admission_test.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "PASS: 3/3" in result.output
 
 
 def test_a_policy_that_cannot_decide_fails_closed(pack, client):
