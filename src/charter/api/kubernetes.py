@@ -54,7 +54,7 @@ FAIL = Query(None, description="when the policy cannot be evaluated: closed refu
 DATASOURCE = Query(DRIVER, description="the kubernetes datasource whose tables the object joins")
 
 
-@router.post("/decisions/kubernetes/{policy}", responses=errors(*AUTH, *BODY),
+@router.post("/decisions/kubernetes/{policy}", responses=errors(*AUTH, *BODY, 404),
              openapi_extra=request_body(AdmissionReviewBody))
 def kubernetes_admission(
     *, policy: str, request: Request, data: JsonBody, who: Caller,
@@ -70,7 +70,7 @@ def kubernetes_admission(
     return _review(request, policy, data, who, fail, datasource, controls)
 
 
-@router.post("/decisions/kubernetes/{policy}/{controls}", responses=errors(*AUTH, *BODY),
+@router.post("/decisions/kubernetes/{policy}/{controls}", responses=errors(*AUTH, *BODY, 404),
              openapi_extra=request_body(AdmissionReviewBody))
 def kubernetes_admission_controls(
     *, policy: str, controls: str, request: Request, data: JsonBody, who: Caller,
