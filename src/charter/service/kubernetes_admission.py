@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charter.datasources.drivers.kubernetes_tables import CONTAINER_KINDS, RESOURCES, Table
+from charter.engine import Delta
 from charter.lang.errors import CharterError
 from charter.service.errors import ServiceError
-from charter.service.simulate import Step, projected, row_key, row_step
+from charter.service.simulate import Step, Update, projected, row_key
 
 API_VERSION = "admission.k8s.io/v1"
 REVIEW_KIND = "AdmissionReview"
@@ -358,20 +359,22 @@ def _chosen(pack, controls: Sequence[str]) -> list:
     return chosen
 
 
-def _steps(engine, tables: Mapping[str, Iterable[tuple]], sign: int) -> list[Step]:
-    steps: list[Step] = []
+def _step(engine, tables: Mapping[str, Iterable[tuple]], sign: int, text: str) -> list[Step]:
+    """The rows as one step (one batch: the engine propagates them together), without the
+    tables no rule reads and no datasource declares; no step when no row is left."""
+    deltas: list[Delta] = []
     for table, rows in tables.items():
         width = engine.arity(table)
         if width is None:
-            continue  # no rule reads it and no datasource declares it
+            continue
         for row in rows:
             if len(row) != width:
                 raise ServiceError(
                     f"{table} has {width} columns in the engine but the kubernetes driver "
                     f"writes {len(row)}: the datasource's schema is older than this Charter; "
                     "update the datasource (PUT /v1/data-sources/<id>) to refresh it")
-            steps.append(row_step(table.split(":", 1)[0], table, row, sign))
-    return steps
+            deltas.append(Delta(table, tuple(row), sign))
+    return [Update(text, deltas)] if deltas else []
 
 
 def _pack_verdict(service, ref: str, req: AdmissionRequest, datasource: str,
@@ -391,8 +394,9 @@ def _pack_verdict(service, ref: str, req: AdmissionRequest, datasource: str,
     with service.lock:
         watched = [(c, f"{c.policy}:error") for c in chosen
                    if engine.has_table(f"{c.policy}:error")]
-        removing = _steps(engine, deleted, -1)
-        adding = removing + _steps(engine, request_rows(req), 1) + _steps(engine, inserted, 1)
+        removing = _step(engine, deleted, -1, f"{req.operation}: the old object out")
+        adding = removing + _step(engine, {**request_rows(req), **inserted}, 1,
+                                  f"{req.operation}: the request and the object in")
         anchor = watched[0][0].policy if watched else pack.id.replace("-", "_")
         if removing:
             with projected(engine, anchor, None, removing):
