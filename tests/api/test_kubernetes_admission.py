@@ -204,6 +204,12 @@ def test_a_decision_policy_reads_the_request_tables(admission_policy, client):
     assert r == {"uid": body["request"]["uid"], "allowed": True}
 
 
+def test_controls_are_for_a_pack_not_a_policy(admission_policy, client):
+    r = client.post(admission_policy + "/K8S-PSS", json=review("pod-restricted.json"))
+    assert r.status_code == 400
+    assert "k8s_admission is a policy" in r.json()["error"]["message"]
+
+
 def test_the_docs_decision_policy_passes_its_charter_test_cases():
     result = CliRunner().invoke(cli, ["test", str(FIXTURES / "k8s_admission_test.yaml")])
     assert result.exit_code == 0, result.output

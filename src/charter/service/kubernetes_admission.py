@@ -314,6 +314,10 @@ def decide_review(service, target: str, req: AdmissionRequest, *, fail: str = "c
     if fail not in FAIL_MODES:
         raise ServiceError(f"fail must be one of {', '.join(FAIL_MODES)}, not {fail!r}")
     if service.policies.find(target) is not None:
+        if controls:
+            raise ServiceError(f"controls ({', '.join(controls)}) choose among a pack's "
+                               f"controls, but {target} is a policy, which decides by its "
+                               "deny and allow rows; name the pack, or leave controls out")
         return _policy_verdict(service, target, req, fail, datasource)
     try:
         return _pack_verdict(service, target, req, datasource, controls)
