@@ -10,6 +10,7 @@ from charter import ui
 from charter.api import admission, datasources, enforcement, errors, extensions, openapi, policies
 from charter.api import decisions as decisions_api
 from charter.api import explain as explain_api
+from charter.api import kubernetes as kubernetes_api
 from charter.api import packs as packs_api
 from charter.api import violations as violations_api
 from charter.api.auth import Authenticator
@@ -61,6 +62,7 @@ def create_app(service: Service, settings: Settings,
     app.include_router(datasources.router)
     app.include_router(explain_api.router)
     app.include_router(admission.router)
+    app.include_router(kubernetes_api.router)
     app.include_router(enforcement.router)
     app.include_router(packs_api.router)
     app.include_router(violations_api.router)

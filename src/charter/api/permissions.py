@@ -70,6 +70,8 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("POST", "/v1/policies/{policy}/tables/{table}/explain", VIEWER),
     Permission("GET", "/v1/policies/{policy}/violations", VIEWER),
     Permission("POST", "/v1/policies/{policy}/admission", VIEWER),
+    Permission("POST", "/v1/decisions/kubernetes/{policy}", VIEWER),  # decides, keeps nothing
+    Permission("POST", "/v1/decisions/kubernetes/{policy}/{controls}", VIEWER),
     Permission("GET", "/v1/policies/{policy}/enforcement", VIEWER),
     Permission("PUT", "/v1/policies/{policy}/enforcement", EDITOR),  # back to dry-run
     Permission("PUT", "/v1/policies/{policy}/enforcement", ADMIN, "mode=enforce"),
