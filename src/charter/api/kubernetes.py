@@ -2,7 +2,7 @@
 
 The API server sends an ``admission.k8s.io/v1`` AdmissionReview and gets one back, over
 HTTPS (``charter serve`` with ``tls.certfile``/``tls.keyfile``; the manifest and the CA
-bundle: deploy/kubernetes/validating-webhook.yaml, docs/decisions-kubernetes.md). A review
+bundle: deploy/kubernetes/validating-webhook.yaml, docs/decisions.md). A review
 that is not one the API server sends is a 400 naming the field; a policy that cannot be
 evaluated is answered by ``?fail=`` (``closed``, the default, refuses).
 

@@ -70,8 +70,6 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("POST", "/v1/policies/{policy}/tables/{table}/explain", VIEWER),
     Permission("GET", "/v1/policies/{policy}/violations", VIEWER),
     Permission("POST", "/v1/policies/{policy}/admission", VIEWER),
-    Permission("POST", "/v1/decisions/kubernetes/{policy}", VIEWER),  # decides, keeps nothing
-    Permission("POST", "/v1/decisions/kubernetes/{policy}/{controls}", VIEWER),
     Permission("GET", "/v1/policies/{policy}/enforcement", VIEWER),
     Permission("PUT", "/v1/policies/{policy}/enforcement", EDITOR),  # back to dry-run
     Permission("PUT", "/v1/policies/{policy}/enforcement", ADMIN, "mode=enforce"),
@@ -116,11 +114,17 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("GET", "/v1/system/drivers/{driver}", VIEWER),
     # Decisions other services ask for (docs/decisions.md); see DECISIONS.
     Permission("POST", "/v1/decisions/oslo/{policy}", VIEWER),
+    Permission("POST", "/v1/decisions/kubernetes/{policy}", VIEWER),  # decides, keeps nothing
+    Permission("POST", "/v1/decisions/kubernetes/{policy}/{controls}", VIEWER),
 )
 
 #: Decision routes: open, rather than their role, when ``decisions.anonymous`` is set
 #: (oslo.policy's ``http:`` check sends no token; the client certificate authenticates).
-DECISIONS = frozenset({("POST", "/v1/decisions/oslo/{policy}")})
+DECISIONS = frozenset({
+    ("POST", "/v1/decisions/oslo/{policy}"),
+    ("POST", "/v1/decisions/kubernetes/{policy}"),
+    ("POST", "/v1/decisions/kubernetes/{policy}/{controls}"),
+})
 
 _RANK = {OPEN: -1, VIEWER: 0, EDITOR: 1, ADMIN: 2}
 _TABLE: dict[tuple[str, str, str | None], str] = {

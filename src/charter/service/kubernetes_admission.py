@@ -5,7 +5,7 @@ controls, and the AdmissionReview the API server expects back.
 The request becomes two kinds of rows, both hypothetical (applied with simulate's machinery,
 undone before the answer, published nowhere):
 
-- the *request tables* (module ``k8s``, read by position; docs/decisions-kubernetes.md):
+- the *request tables* (module ``k8s``, read by position; docs/decisions.md):
   ``k8s:request(uid, kind, namespace, name, operation, user)``,
   ``k8s:resource(group, version, resource, sub_resource)``, ``k8s:user_group(group)``,
   ``k8s:object(path, value)`` and ``k8s:old_object(path, value)`` (every scalar of the
