@@ -122,6 +122,17 @@ def create_project(ks: KeystoneServer, name: str, domain_id: str) -> httpx.Respo
     )
 
 
+def first_poll_done(http: httpx.Client, name: str) -> None:
+    """Wait for the poll thread's first poll (it then waits poll_time, an hour): from here on
+    Charter sends Keystone nothing unasked, so no request of Charter's runs while Keystone
+    reloads its policy file (a request enforced in the middle of oslo.policy's reload could
+    see a rule set without Keystone's defaults)."""
+    deadline = time.monotonic() + 60
+    while ok(http.get(f"/v1/data-sources/{name}/status"))["next_poll_in_s"] is None:
+        assert time.monotonic() < deadline, f"datasource {name} never finished its first poll"
+        time.sleep(0.05)
+
+
 def project_names(ks: KeystoneServer, domain_id: str) -> set[str]:
     found = ks.api("GET", "/projects", params={"domain_id": domain_id}).json()["projects"]
     return {p["name"] for p in found}
@@ -179,6 +190,7 @@ def decide_with(
         201,
     )
     ok(http.post("/v1/policies", json={"name": POLICY, "rules": rules_of(EXAMPLE)}), 201)
+    first_poll_done(http, "keystonev3")
 
     with keystone.policy_rules({CREATE: f"({DEFAULT_CREATE}) and {check}"}):
         # Charter allows: Keystone creates it (and asked: the decision is audited).
