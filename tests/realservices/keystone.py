@@ -243,7 +243,9 @@ class KeystoneServer:
         next request is decided by the new rules, with no wait. Each write is atomic (a
         reader never sees half a file) and moves the mtime forward by at least a second
         (filesystems with coarse timestamps would otherwise give two writes in one tick the
-        same mtime, and the second would never be read).
+        same mtime, and the second would never be read). Send Keystone nothing else while it
+        may reload: oslo.policy swaps the file's rules in first and adds its defaults after,
+        and a request enforced in between would miss the defaults.
         """
         self._write_policy(json.dumps(rules, indent=1) + "\n")
         try:
