@@ -23,6 +23,7 @@ needs a Keystone of its own (e.g. one it stops; give it a database of its own).
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import signal
@@ -30,6 +31,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD = "adminpw"
 ADMIN_PROJECT = "admin"
 START_TIMEOUT = 120.0  # after setup; a loaded 2-core machine needs ~30 s
+EMPTY_POLICY = "{}\n"  # policy.yaml overriding nothing
 
 CONF = """\
 [DEFAULT]
@@ -66,6 +69,10 @@ key_repository = {d}/credential-keys
 password_hash_rounds = 4
 # No [cache]: with dogpile's memory backend this Keystone (30.0) kept accepting a
 # revoked token as X-Auth-Token, which the revocation tests must see refused.
+[oslo_policy]
+# Empty: Keystone's own defaults. A test routes a rule elsewhere (to Charter) for a while
+# with KeystoneServer.policy_rules, which restores it.
+policy_file = {d}/policy.yaml
 """
 
 
@@ -221,6 +228,40 @@ class KeystoneServer:
             self.api("POST", "/endpoints", json={"endpoint": endpoint})
         return service_id
 
+    @property
+    def policy_file(self) -> Path:
+        """Keystone's ``[oslo_policy] policy_file``: empty unless a test overrides rules."""
+        return self.directory / "policy.yaml"
+
+    @contextmanager
+    def policy_rules(self, rules: dict[str, str]) -> Iterator[None]:
+        """Override Keystone's policy ``rules`` (name -> check string) for the ``with`` block,
+        then restore the empty file.
+
+        oslo.policy rereads the file on each enforcement whose file has a later mtime than the
+        one it read (each uwsgi process has one Enforcer, shared by its threads), so the very
+        next request is decided by the new rules, with no wait. Each write is atomic (a
+        reader never sees half a file) and moves the mtime forward by at least a second
+        (filesystems with coarse timestamps would otherwise give two writes in one tick the
+        same mtime, and the second would never be read). Send Keystone nothing else while it
+        may reload: oslo.policy swaps the file's rules in first and adds its defaults after,
+        and a request enforced in between would miss the defaults.
+        """
+        self._write_policy(json.dumps(rules, indent=1) + "\n")
+        try:
+            yield
+        finally:
+            self._write_policy(EMPTY_POLICY)
+
+    def _write_policy(self, text: str) -> None:
+        path = self.policy_file
+        before = path.stat().st_mtime if path.exists() else 0.0
+        new = path.with_name(path.name + ".new")
+        new.write_text(text)
+        mtime = max(time.time(), before + 1.0)
+        os.utime(new, (mtime, mtime))
+        os.replace(new, path)
+
     def logs(self) -> str:
         """The tails of uwsgi's and Keystone's logs, and Keystone's unhandled errors (the
         tail of a traceback seldom says what went wrong)."""
@@ -311,6 +352,7 @@ def _start(venv: Path, directory: Path, database: str, port: int, http_socket: s
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "keystone.conf"
     conf.write_text(CONF.format(d=directory, database=database))
+    (directory / "policy.yaml").write_text(EMPTY_POLICY)
     owner = (
         "--keystone-user",
         pwd.getpwuid(os.geteuid()).pw_name,
