@@ -164,8 +164,9 @@ class Service:
         """Apply one batch to the engine and publish its deltas (call with the lock held)."""
         return self.run(lambda engine: engine.apply(changes, checked=checked), publish=publish)
 
-    def run(self, step: Callable[[Engine], dict[str, TableDelta]], *,
-            publish: bool = True) -> dict[str, TableDelta]:
+    def run(
+        self, step: Callable[[Engine], dict[str, TableDelta]], *, publish: bool = True
+    ) -> dict[str, TableDelta]:
         """Run one batch, ``step``, on the engine, count it, and publish its deltas (call
         with the lock held)."""
         start = time.perf_counter()
