@@ -42,6 +42,7 @@ import orjson
 from charter.cli.data_formats import (
     COLUMNAR_SUFFIXES,
     NDJSON_SUFFIXES,
+    QualifiedTable,
     csv_value,
     table_of_file,
 )
@@ -80,7 +81,7 @@ def _refuse_constant(text: str) -> Any:
 
 
 @dataclass
-class ColumnTable:
+class ColumnTable(QualifiedTable):
     """One ``name:table`` of a data file as columns.
 
     ``names`` are the columns the rows name (objects, a CSV header, a Parquet schema), in
@@ -96,14 +97,6 @@ class ColumnTable:
     complete: bool = True
     chunks: list[dict[str | int, np.ndarray]] = field(default_factory=list)
     length: int = 0
-
-    @property
-    def module(self) -> str:
-        return self.table.split(":", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.table.split(":", 1)[1]
 
     def object_columns(self) -> tuple[str, ...] | None:
         return self.names if self.length else None  # as rows: no row, no columns declared

@@ -60,13 +60,10 @@ _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # ---------------------------------------------------------------- JSON and YAML files
 
 
-@dataclass
-class DataTable:
-    """The rows a data file gives for one ``name:table``, and how to say where each one is."""
+class QualifiedTable:
+    """The two parts of a ``module:table`` name, for a class with a ``table`` field."""
 
     table: str
-    rows: list[Any]
-    locate: Callable[[int | None], str]
 
     @property
     def module(self) -> str:
@@ -75,6 +72,15 @@ class DataTable:
     @property
     def name(self) -> str:
         return self.table.split(":", 1)[1]
+
+
+@dataclass
+class DataTable(QualifiedTable):
+    """The rows a data file gives for one ``name:table``, and how to say where each one is."""
+
+    table: str
+    rows: list[Any]
+    locate: Callable[[int | None], str]
 
     def where(self, index: int | None = None) -> str:
         """``file:line:col`` of row ``index`` (of the table's key when None), or the file."""
@@ -332,19 +338,28 @@ def read_one_table_file(path: str) -> list:
     if suffix in COLUMNAR_SUFFIXES:
         rows = _parquet_rows(path)
         return [DataTable(table, rows, lambda index: path)]
+    text = read_data_text(path)
+    if suffix == ".csv":
+        rows, places = _csv_rows(path, table, text)
+    else:
+        rows, places = _ndjson_rows(path, text)
+    return [DataTable(table, rows, _places(path, places))]
+
+
+def read_data_text(path: str) -> str:
+    """A data file's UTF-8 text, without a leading byte order mark (some editors write one).
+
+    Raises:
+        DataFileError: ``file_error``, the file cannot be read or is not UTF-8 text.
+    """
     try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
+        return Path(path).read_bytes().decode("utf-8-sig")
     except OSError as exc:
         message = f"cannot read {path}: {exc.strerror or exc}"
         raise DataFileError([_message(path, "file_error", message)]) from None
     except UnicodeDecodeError as exc:
         message = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
         raise DataFileError([_message(path, "file_error", message)]) from None
-    if suffix == ".csv":
-        rows, places = _csv_rows(path, table, text)
-    else:
-        rows, places = _ndjson_rows(path, text)
-    return [DataTable(table, rows, _places(path, places))]
 
 
 def _places(path: str, places: list[tuple[int, int]]) -> Callable[[int | None], str]:

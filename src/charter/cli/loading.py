@@ -38,6 +38,7 @@ from charter.cli.data_formats import (
     _message,
     _parse_data,
     _raise_data_errors,
+    read_data_text,
 )
 from charter.datasources.schemas import driver_schema
 from charter.engine import Engine, RuleChange
@@ -224,14 +225,7 @@ def read_data_file(path: str | Path) -> list[DataTable]:
 
     if Path(name).suffix.lower() in ONE_TABLE_SUFFIXES:
         return read_one_table_file(name)
-    try:
-        text = _read_text(name)
-    except OSError as exc:
-        message = f"cannot read {name}: {exc.strerror or exc}"
-        raise DataFileError([_message(name, "file_error", message)]) from None
-    except UnicodeDecodeError as exc:
-        message = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
-        raise DataFileError([_message(name, "file_error", message)]) from None
+    text = read_data_text(name)
     data, locator = _parse_data(name, text)
     if data is None:
         return []

@@ -20,13 +20,13 @@ from typing import Any
 
 from charter.datasources.driver import Driver, DriverError, TableSpec
 from charter.datasources.registry import driver_class, drivers
-from charter.engine import Delta, TableDelta, column_diff
+from charter.engine import Delta, Engine, column_diff
 from charter.engine.column_diff import GivenTable, StoredTable, TableDiff
 from charter.lang.errors import CharterError
 from charter.service import errors as E
 from charter.service.errors import Conflict, NotFound, ServiceError
 from charter.service.poller import Poller
-from charter.service.service import utcnow
+from charter.service.service import Step, utcnow
 from charter.store.push import TableChange
 from charter.store.records import DatasourceRecord
 from charter.store.secrets import is_secret
@@ -328,51 +328,14 @@ class Datasources:
                     diffs.append(diff)
                 if live.driver.pushed:  # pushed rows are kept by the store; polled ones are not
                     written = {t: (d.inserted, d.deleted) for t, d in zip(tables, diffs, strict=True)}
-                    self._commit_diffs(diffs, self._store_write(live, written))
+                    svc.commit(differences(diffs), self._store_write(live, written))
                 else:
-                    self._apply_diffs(diffs)
+                    svc.run(differences(diffs).run)
             except CharterError as exc:
                 raise ServiceError(f"datasource {live.name}: {exc}") from exc
             live.status.succeeded(duration if duration is not None
                                   else time.perf_counter() - start)
         return True
-
-    def _apply_diffs(self, diffs: list[TableDiff], publish: bool = True) -> dict[str, TableDelta]:
-        """``Service.apply`` for differences: a table that was empty loads its columns as
-        they are (a first poll of a million rows makes no Python row)."""
-        svc = self.service
-        start = time.perf_counter()
-        deltas = svc.engine.apply_diffs(diffs)
-        svc.batch_seconds += time.perf_counter() - start
-        svc.batches += 1
-        if publish:
-            svc.publish(deltas)
-        return deltas
-
-    def _commit_diffs(self, diffs: list[TableDiff], write: Callable[[], object]) -> None:
-        """``Service.commit`` for differences: applied, written by ``write``, then published;
-        if the write fails, the engine change is undone by its inverse row changes (the
-        rows each difference inserted and deleted) before anything saw it."""
-        svc = self.service
-        mark = svc.engine.bookmark()
-        deltas = self._apply_diffs(diffs, publish=False)
-        try:
-            svc.stored(write)
-        except BaseException as exc:
-            try:
-                undo = [Delta(d.table, r, -1) for d in diffs for r in d.inserted]
-                undo += [Delta(d.table, r, +1) for d in diffs for r in d.deleted]
-                svc.engine.apply(undo)
-                svc.engine.rewind(mark)
-            except Exception:  # pragma: no cover - the engine refused its own inverse
-                log.exception("could not undo an engine change after a store failure")
-            if isinstance(exc, ServiceError) or not isinstance(exc, Exception):
-                raise
-            log.exception("the store could not write a change; it was undone")
-            raise ServiceError("the store could not write the change "
-                               f"({type(exc).__name__}); nothing was changed, and the server "
-                               "log has the details", status=500) from exc
-        svc.publish(deltas)
 
     def _commit(self, live: LiveDatasource, changes: list[Delta],
                 written: dict[str, tuple[list[tuple], list[tuple]]]) -> None:
@@ -441,7 +404,7 @@ class Datasources:
             if diff is not None:  # found set at a time; applied as a PUT's difference is
                 inserted, deleted = diff.inserted, diff.deleted
                 try:
-                    self._commit_diffs([diff], self._store_write(
+                    svc.commit(differences([diff]), self._store_write(
                         live, {table: (inserted, deleted)}))
                 except CharterError as exc:
                     raise ServiceError(f"datasource {live.name}: {exc}") from exc
@@ -550,6 +513,19 @@ def _patch_in_columns(stored: StoredTable, given: dict[str, GivenTable]) -> Tabl
         return None
     return column_diff.patch(stored, ins.columns if len(ins) else None,
                              dele.columns if len(dele) else None, ins.rows, dele.rows)
+
+
+def differences(diffs: Sequence[TableDiff]) -> Step:
+    """Table differences as one batch (``Engine.apply_diffs``: a table that was empty loads
+    its columns as they are, so a first poll of a million rows makes no Python row), undone
+    by the inverse row changes: the rows each difference inserted and deleted."""
+
+    def undo(engine: Engine) -> None:
+        changes = [Delta(d.table, r, -1) for d in diffs for r in d.inserted]
+        changes += [Delta(d.table, r, +1) for d in diffs for r in d.deleted]
+        engine.apply(changes)
+
+    return Step(lambda engine: engine.apply_diffs(diffs), undo)
 
 
 def find_difference(stored: StoredTable, given: GivenTable) -> TableDiff:

@@ -9,7 +9,8 @@ lock. Either way a reader sees the state between two batches, never half of one.
 
 A change the store must keep goes through :meth:`Service.commit`: the engine checks and
 applies it, the store writes it, and only then is it published and acknowledged. If the
-store write fails, whatever the error, the engine change is undone before anyone saw it,
+store write fails, whatever the error, the engine change is undone (its ``Step.undo``: the
+inverse row and rule changes, or of a datasource's table differences) before anyone saw it,
 so a client never sees a failure for a change that took effect. What takes time in
 proportion to the input (parsing a rule, checking it against the program) is done before
 the lock is taken, against a copy of the program (``Engine.view``); inside it, the engine
@@ -28,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -160,35 +162,43 @@ class Service:
     def apply(self, changes: Iterable[Delta | RuleChange], *, checked: CheckedRules | None = None,
               publish: bool = True) -> dict[str, TableDelta]:
         """Apply one batch to the engine and publish its deltas (call with the lock held)."""
+        return self.run(lambda engine: engine.apply(changes, checked=checked), publish=publish)
+
+    def run(
+        self, step: Callable[[Engine], dict[str, TableDelta]], *, publish: bool = True
+    ) -> dict[str, TableDelta]:
+        """Run one batch, ``step``, on the engine, count it, and publish its deltas (call
+        with the lock held)."""
         start = time.perf_counter()
-        deltas = self.engine.apply(changes, checked=checked)
+        deltas = step(self.engine)
         self.batch_seconds += time.perf_counter() - start
         self.batches += 1
         if publish:
             self.publish(deltas)
         return deltas
 
-    def commit(self, changes: Sequence[Delta | RuleChange], write: Callable[[], object], *,
-               forget: Callable[[], object] = lambda: None,
+    def commit(self, changes: Sequence[Delta | RuleChange] | Step, write: Callable[[], object],
+               *, forget: Callable[[], object] = lambda: None,
                checked: CheckedRules | None = None) -> dict[str, TableDelta]:
-        """Apply ``changes``, make them durable with ``write``, then publish them (call with
-        the lock held).
+        """Apply ``changes`` (rows and rules, or any ``Step``), make them durable with
+        ``write``, then publish them (call with the lock held).
 
         If ``write`` fails, whatever its error, the engine change is undone by its inverse
-        before anything was published (no history, action, webhook or event saw it),
-        ``forget`` drops what the caller put in memory for it, and the failure is raised as
-        a ServiceError: 404/409 as the store says, 503 for a store that cannot be reached,
-        500 otherwise (its type only: a driver's message may quote the SQL and its values;
-        the log has them). Engine errors (a rule that does not check, rows
-        that do not fit) are raised before anything changed.
+        (``Step.undo``) before anything was published (no history, action, webhook or event
+        saw it), ``forget`` drops what the caller put in memory for it, and the failure is
+        raised as a ServiceError: 404/409 as the store says, 503 for a store that cannot be
+        reached, 500 otherwise (its type only: a driver's message may quote the SQL and its
+        values; the log has them). Engine errors (a rule that does not check, rows that do
+        not fit) are raised before anything changed.
         """
+        step = changes if isinstance(changes, Step) else Step.of(changes, checked)
         mark = self.engine.bookmark()
-        deltas = self.apply(changes, checked=checked, publish=False)
+        deltas = self.run(step.run, publish=False)
         try:
             self.stored(write)
         except BaseException as exc:
             try:
-                self.engine.apply([_inverse(c) for c in reversed(changes)])
+                step.undo(self.engine)
                 self.engine.rewind(mark)
                 forget()
             except Exception:  # pragma: no cover - the engine refused its own inverse
@@ -241,6 +251,22 @@ class Service:
         except StoreError as exc:
             raise ServiceError(f"the store refused the change: {exc}", status=500) from exc
 
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One batch for ``Service.commit``: ``run`` applies it to the engine (returning its
+    deltas), ``undo`` applies its inverse after the store failed to write it."""
+
+    run: Callable[[Engine], dict[str, TableDelta]]
+    undo: Callable[[Engine], object]
+
+    @classmethod
+    def of(cls, changes: Sequence[Delta | RuleChange], checked: CheckedRules | None = None) -> Step:
+        """Row and rule changes, undone by the inverse of each, last first."""
+        return cls(
+            lambda engine: engine.apply(changes, checked=checked),
+            lambda engine: engine.apply([_inverse(c) for c in reversed(changes)]),
+        )
 
 
 def _inverse(change: Delta | RuleChange) -> Delta | RuleChange:
