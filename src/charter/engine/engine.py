@@ -101,7 +101,7 @@ class Engine(Changes, BulkTables, Reads, Hypothetical):
         self._arity: dict[str, int] = {}
         self._named: set[str] = set()  # tables whose name passed _check_rows (schemas as now)
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
-        self._rebuilt = False  # this batch evaluated some stratum whole
+        self._rebuilt: set[str] = set()  # the tables of strata this batch evaluated whole
         self._indexing: IndexBuilder | None = None  # building indexes after bulk work
         # Bumped by every change a rule check reads (rules, policies, schemas, tables
         # learned from rows): a check made at the same generation still holds.
@@ -370,12 +370,14 @@ class Engine(Changes, BulkTables, Reads, Hypothetical):
                         return False
         return moved > fraction * max(total, 1)
 
-    def _prepare_indexes(self) -> None:
-        """After bulk work: build the indexes the next changes will look up (prepare.py)."""
-        self._indexing = build_indexes(self.program, self.state, sizer(self.state))
+    def _prepare_indexes(self, tables: set[str] | None = None) -> None:
+        """After bulk work: build the indexes the next changes will look up (prepare.py);
+        ``tables``: only for the plans reading or making these (the strata a small batch
+        evaluated whole), not the whole program's."""
+        self._indexing = build_indexes(self.program, self.state, sizer(self.state), tables)
 
     def _recompute(self, stratum: Stratum, old_visible: dict[str, dict[tuple, int]]) -> None:
-        self._rebuilt = True
+        self._rebuilt.update(stratum.tables)
         state = self.state
         before: dict[str, Relation | dict | None] = {
             t: old_visible[t] if t in old_visible else state.relations.get(t)
