@@ -91,7 +91,7 @@ class Changes:
             self._indexing.join()
             self._indexing = None
         threshold = self.state.batch_threshold
-        self._rebuilt = False
+        self._rebuilt = set()
         if threshold is not None and sum(map(len, row_changes.values())) >= threshold:
             with collector_paused():
                 result = self._change(row_changes, rule_changes, checked, columns)
@@ -99,12 +99,26 @@ class Changes:
         else:
             result = self._change(row_changes, rule_changes, checked, columns)
             if self._rebuilt:  # a stratum evaluated whole has fresh, unindexed stores
-                with collector_paused():
-                    self._prepare_indexes()
+                self._prepare_rebuilt(self._rebuilt)
         for table, delta in result.items():
             for callback in list(self._subscribers.get(table, ())):
                 callback(table, delta)
         return result
+
+    def _prepare_rebuilt(self, tables: set[str]) -> None:
+        """Index the stores of the strata a small batch evaluated whole, and plan anew the
+        rules reading or making them (their sizes changed), not the whole program: a
+        decision's request rows fill empty tables, whose readers are evaluated whole, and
+        planning a large program's every rule again would cost 100-200 ms a decision.
+        The collector is paused (and what survives frozen) only when the rebuilt tables are
+        large: for a few rows a pause's collection costs more than it saves."""
+        relations = self.state.relations
+        rows = sum(len(relations[t]) for t in tables if t in relations)
+        if rows >= (self.state.batch_threshold or 1_000):
+            with collector_paused():
+                self._prepare_indexes(tables)
+        else:
+            self._prepare_indexes(tables)
 
     def _change(
         self,

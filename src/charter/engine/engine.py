@@ -67,6 +67,11 @@ class PolicyState:
     rules: dict[Rule, Rule] = field(default_factory=dict)
 
 
+#: A stratum evaluated whole whose tables stay under this many rows (before and after) does
+#: not make the engine plan its readers again (``batch_threshold`` when set).
+REBUILT_SMALL = 1_000
+
+
 class Engine(Changes, BulkTables, Reads, Hypothetical):
     """Policies and datasource tables, every table materialized and kept current.
 
@@ -101,7 +106,7 @@ class Engine(Changes, BulkTables, Reads, Hypothetical):
         self._arity: dict[str, int] = {}
         self._named: set[str] = set()  # tables whose name passed _check_rows (schemas as now)
         self._subscribers: dict[str, list[Subscriber]] = defaultdict(list)
-        self._rebuilt = False  # this batch evaluated some stratum whole
+        self._rebuilt: set[str] = set()  # the tables of strata this batch evaluated whole
         self._indexing: IndexBuilder | None = None  # building indexes after bulk work
         # Bumped by every change a rule check reads (rules, policies, schemas, tables
         # learned from rows): a check made at the same generation still holds.
@@ -346,9 +351,13 @@ class Engine(Changes, BulkTables, Reads, Hypothetical):
                         aggregate.apply(rel, delta.plus, delta.minus)
 
     def _large(self, stratum: Stratum, changed: set[str]) -> bool:
-        """Whether the batch moved more than ``recompute_fraction`` of the changed inputs.
+        """Whether the batch moved more than ``recompute_fraction`` of the stratum's inputs.
 
-        Plain loops: this runs for every stratum a one-row change reaches."""
+        All its inputs, not only the changed ones: evaluating the stratum whole reads every
+        one of them, while the delta rules look the unchanged ones up. A few rows into an
+        empty table (a decision's request rows) joined with a large one are a delta, not a
+        reason to evaluate the large join whole. Plain loops: this runs for every stratum a
+        one-row change reaches."""
         batch, relations = self.state.batch, self.state.relations
         moved = 0
         for table in stratum.inputs:
@@ -362,28 +371,37 @@ class Engine(Changes, BulkTables, Reads, Hypothetical):
         enough = moved / fraction
         total = 0
         for table in stratum.inputs:  # a few rows against large tables: stop at the first
-            if table in changed:
-                relation = relations.get(table)
-                if relation is not None:
-                    total += len(relation)
-                    if total >= enough:
-                        return False
+            relation = relations.get(table)
+            if relation is not None:
+                total += len(relation)
+                if total >= enough:
+                    return False
         return moved > fraction * max(total, 1)
 
-    def _prepare_indexes(self) -> None:
-        """After bulk work: build the indexes the next changes will look up (prepare.py)."""
-        self._indexing = build_indexes(self.program, self.state, sizer(self.state))
+    def _prepare_indexes(self, tables: set[str] | None = None) -> None:
+        """After bulk work: build the indexes the next changes will look up (prepare.py);
+        ``tables``: only for the plans reading or making these (the strata a small batch
+        evaluated whole), not the whole program's."""
+        self._indexing = build_indexes(self.program, self.state, sizer(self.state), tables)
 
     def _recompute(self, stratum: Stratum, old_visible: dict[str, dict[tuple, int]]) -> None:
-        self._rebuilt = True
         state = self.state
         before: dict[str, Relation | dict | None] = {
             t: old_visible[t] if t in old_visible else state.relations.get(t)
             for t in stratum.tables
         }
         evaluate_stratum(stratum, state)  # installs new relations; the old ones stay intact
+        small = state.batch_threshold or REBUILT_SMALL
         for table in stratum.tables:
-            state.batch[table] = self._difference(before[table], state.relations[table])
+            new = state.relations[table]
+            state.batch[table] = self._difference(before[table], new)
+            old = before[table]
+            if max(len(old) if old is not None else 0, len(new)) >= small:
+                # Fresh stores to index, and sizes its readers' plans may no longer fit. A
+                # table that stays small (a decision's first violation: none -> one row)
+                # keeps its readers' plans, as any small change does, and its relation is
+                # hashed at its first look-up.
+                self._rebuilt.add(table)
 
     def _difference(self, old: Relation | dict | None, new: Relation) -> BatchDelta:
         """The batch delta from ``old`` to ``new`` contents of one table."""

@@ -30,6 +30,7 @@ class _Bookmark:
     arity: dict[str, int]
     relations: set[str]
     order: dict[str, list[Rule]]
+    rule_stamp: int
 
 
 class Hypothetical:
@@ -62,6 +63,7 @@ class Hypothetical:
             dict(self._arity),
             set(self.state.relations),
             {name: list(p.rules) for name, p in self.policies.items()},
+            self._rule_stamp,
         )
 
     def rewind(self, mark: _Bookmark) -> None:
@@ -70,8 +72,9 @@ class Hypothetical:
         for table in set(self.state.relations) - mark.relations:
             if not len(self.state.relations[table]) and table not in self.program.derived:
                 del self.state.relations[table]
-        for name, rules in mark.order.items():
-            current = self.policies.get(name)
-            if current is not None and set(current.rules) == set(rules):
-                current.rules = {r: current.rules[r] for r in rules}
+        if self._rule_stamp != mark.rule_stamp:  # no rule changed: the order stands, and
+            for name, rules in mark.order.items():  # a decision hashes no rule
+                current = self.policies.get(name)
+                if current is not None and set(current.rules) == set(rules):
+                    current.rules = {r: current.rules[r] for r in rules}
         self.generation += 1

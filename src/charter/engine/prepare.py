@@ -38,20 +38,27 @@ Work = list[tuple[ColumnStore, tuple[int, ...] | None]]
 
 
 def planned_lookups(
-    program: Program, size: Callable[[str], int]
+    program: Program, size: Callable[[str], int], tables: set[str] | None = None
 ) -> dict[str, set[tuple[int, ...] | None]]:
     """Table -> the columns its delta plans look it up by (``ROWS``: whole-row finds).
 
     The plans are made anew here, for the tables' current (post-bulk) sizes, and cached:
     a plan made for the empty tables a policy starts with would join a million-row table
-    before a small one."""
+    before a small one. ``tables``: only the plans of the strata making or reading these
+    (every stratum's when None)."""
     found: dict[str, set[tuple[int, ...] | None]] = {}
+    strata = program.strata
+    if tables is not None:
+        readers = program.readers
+        positions = {i for t in tables for i in readers.get(t, ())}
+        positions.update(i for i, s in enumerate(strata) if not s.tables.isdisjoint(tables))
+        strata = [strata[i] for i in sorted(positions)]
 
     def add(table: str, columns: tuple[int, ...] | None) -> None:
         if columns != ():  # a literal binding no column reads the whole table: no index
             found.setdefault(table, set()).add(columns)
 
-    for stratum in program.strata:
+    for stratum in strata:
         for compiled in stratum.rules:
             compiled.forget_plans()
             add(compiled.head, ROWS)  # counts of derived rows change through ``find``
@@ -74,14 +81,15 @@ def planned_lookups(
 
 
 def build_indexes(
-    program: Program, state: State, size: Callable[[str], int]
+    program: Program, state: State, size: Callable[[str], int], tables: set[str] | None = None
 ) -> IndexBuilder | None:
     """Plan the delta rules anew, hash the small relations they read and build the
     column stores' indexes not built yet: here, or on a started ``IndexBuilder``
-    (returned) when the stores to index are large."""
+    (returned) when the stores to index are large. ``tables``: only for the plans of the
+    strata making or reading these (``planned_lookups``)."""
     work: Work = []
     seen: set[tuple[int, tuple[int, ...] | None]] = set()
-    for table, lookups in planned_lookups(program, size).items():
+    for table, lookups in planned_lookups(program, size, tables).items():
         relation = state.relations.get(table)
         if relation is None:
             continue

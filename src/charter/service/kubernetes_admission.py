@@ -399,20 +399,21 @@ def _pack_verdict(service, ref: str, req: AdmissionRequest, datasource: str,
         watched = [(c, f"{c.policy}:error") for c in chosen
                    if engine.has_table(f"{c.policy}:error")]
         removing = _step(engine, deleted, -1, f"{req.operation}: the old object out")
-        adding = removing + _step(engine, {**request_rows(req), **inserted}, 1,
-                                  f"{req.operation}: the request and the object in")
+        adding = _step(engine, {**request_rows(req), **inserted}, 1,
+                       f"{req.operation}: the request and the object in")
         anchor = watched[0][0].policy if watched else pack.id.replace("-", "_")
-        if removing:
-            with projected(engine, anchor, None, removing):
-                before = {t: engine.rows(t) for _, t in watched}
-        else:
-            before = {t: engine.rows(t) for _, t in watched}
-        with projected(engine, anchor, None, adding):
-            after = {t: engine.rows(t) for _, t in watched}
+        # The violations the object adds are the rows its step inserts into the controls'
+        # tables, against the state without it (the old object already out): read from the
+        # step's deltas, not by comparing whole tables before and after.
+        deltas: list[dict] = []
+        added: dict[str, set[tuple]] = {}
+        with projected(engine, anchor, None, removing + adding, deltas=deltas):
+            if adding:
+                added = {t: set(d.inserted) for t, d in deltas[-1].items()}
     reasons: list[str] = []
     rows: dict[str, list[tuple]] = {}
     for control, table in watched:
-        new = sorted(after[table] - before[table], key=row_key)
+        new = sorted(added.get(table, ()), key=row_key)
         if new:
             rows[control.id] = new
             reasons += [f"{control.id} {control.title}: {_detail(control, row)}" for row in new]

@@ -313,12 +313,16 @@ def action_step(name: str, args: Iterable[object]) -> Invocation:
 
 @contextmanager
 def projected(engine: Engine, policy: str, action_policy: str | None, steps: list[Step],
-              log: list[str] | None = None) -> Iterator[Engine]:
+              log: list[str] | None = None,
+              deltas: list[dict[str, TableDelta]] | None = None) -> Iterator[Engine]:
     """Apply ``steps`` to the live engine, yield it, then undo everything.
 
+    ``deltas``, when given, gets each ``Update`` step's changed tables (in order; ``{}``
+    for a step that changed nothing): what a step added, without reading whole tables.
     Call with the service's lock held: the hypothetical state exists only inside it.
     """
     projection = _Projection(engine, policy, action_policy, steps, log)
+    projection.deltas = deltas
     with engine.hypothetical():
         try:
             projection.run()
@@ -346,6 +350,7 @@ class _Projection:
         self.log = log
         self.undo: list[list[Delta | RuleChange]] = []
         self.theory: _ActionTheory | None = None
+        self.deltas: list[dict[str, TableDelta]] | None = None
 
     def run(self) -> None:
         for step in self.steps:
@@ -382,6 +387,8 @@ class _Projection:
         deltas = self._apply(changes, step.text) if changes else {}
         if inverse:
             self.undo.append(inverse)
+        if self.deltas is not None:
+            self.deltas.append(deltas)
         self._note(step.text, deltas)
 
     def _effective(self, step: Update) -> tuple[list, list]:
