@@ -62,25 +62,30 @@ def decide(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]],
 
 
 def _evaluate(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]]) -> Decision:
-    engine = service.engine
-    with service.lock:
-        name = service.policies.get(policy).record.name
-        tables = {t: f"{name}:{t}" for t in (DENY, ALLOW) if engine.has_table(f"{name}:{t}")}
-        if not tables:
-            raise ServiceError(
-                f"policy {name} has no deny or allow table to decide with; add a rule such "
-                f"as deny(reason) :- oslo:rule(\"identity:create_project\"), ... (see "
-                f"docs/decisions.md)")
-        steps = _steps(engine, name, request_rows)
-        with projected(engine, name, None, steps):
-            rows = {label: sorted(engine.rows(table), key=row_key)
-                    for label, table in tables.items()}
+    rows = _project(service, policy, request_rows, (DENY, ALLOW), (
+        "policy {name} has no deny or allow table to decide with; add a rule such as "
+        "deny(reason) :- oslo:rule(\"identity:create_project\"), ... (see docs/decisions.md)"))
     denied = rows.get(DENY, [])
     allowed = not denied and (ALLOW not in rows or bool(rows[ALLOW]))
     reasons = [_reason(row) for row in denied]
     if not allowed and not denied:
-        reasons = [f"no allow row in policy {name}"]
+        reasons = [f"no allow row in policy {service.policies.get(policy).record.name}"]
     return Decision(allowed=allowed, reasons=reasons, rows=rows)
+
+
+def _project(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]],
+             labels: Sequence[str], missing: str) -> dict[str, list[tuple]]:
+    """The rows of ``policy``'s tables ``labels`` (those it defines; none: ``missing``, a
+    message naming ``{name}``) with ``request_rows`` applied and undone."""
+    engine = service.engine
+    with service.lock:
+        name = service.policies.get(policy).record.name
+        tables = {t: f"{name}:{t}" for t in labels if engine.has_table(f"{name}:{t}")}
+        if not tables:
+            raise ServiceError(missing.format(name=name))
+        with projected(engine, name, None, _steps(engine, name, request_rows)):
+            return {label: sorted(engine.rows(table), key=row_key)
+                    for label, table in tables.items()}
 
 
 @dataclass(frozen=True)
