@@ -402,12 +402,26 @@ log "charter serve on $CHARTER_PORT"
 charter_py scripts/openstack/cloud.py check
 log "tables, policy, actions and packs checked"
 
-# Nova asks Charter: the scheduler restarted with CharterFilter (and without
-# ServerGroupAntiAffinityFilter); the decisions step routes servers:create through Charter.
+# Nova asks Charter: its policy file routes servers:create through Charter; then the
+# scheduler, restarted with CharterFilter (and without ServerGroupAntiAffinityFilter).
+export E2E_NOVA_POLICY_FILE="$N/policy.yaml"
+charter_py scripts/openstack/nova_decisions.py servers
+started() { grep -c "Starting scheduler node" "$N/log/nova-scheduler.log" || true; }
+before=$(started)
 kill "$SCHEDULER_PID"
 wait "$SCHEDULER_PID" 2>/dev/null || true
 "$OSV/bin/nova-scheduler" --config-file "$N/nova.conf" --config-file "$N/charter-filter.conf" \
     >"$N/nova-scheduler-charter.out" 2>&1 &
 PIDS+=($!)
-E2E_NOVA_POLICY_FILE="$N/policy.yaml" charter_py scripts/openstack/nova_decisions.py
+deadline=$(( $(date +%s) + 180 ))
+consuming() {  # the new scheduler has logged its start and consumes its topic queue
+    [ "$(started)" -gt "$before" ] && rabbitmqctl -n "$RMQ_NODE" -q list_queues name consumers \
+        2>/dev/null | awk '$1 == "scheduler" && $2 > 0 {ok=1} END {exit !ok}'
+}
+until consuming; do
+    if [ "$(date +%s)" -gt "$deadline" ]; then log "nova-scheduler did not restart"; exit 1; fi
+    sleep 1
+done
+log "nova-scheduler restarted with CharterFilter"
+charter_py scripts/openstack/nova_decisions.py scheduler
 log "PASSED: nova, glancev2 and neutronv2 tables equal the services' answers; policy, actions and the placement and security packs' posture checked; Nova's servers:create and scheduling decided by Charter"
