@@ -59,10 +59,11 @@ class CharterFilter(filters.BaseHostFilter):
 
         if not self.RUN_ON_REBUILD and utils.request_is_rebuild(spec_obj):
             return states
-        answer = self._charter().hosts(spec_fields(spec_obj), [s.host for s in states])
+        spec = spec_fields(spec_obj)
+        answer = self._charter().hosts(spec, [s.host for s in states])
         for host, reasons in answer.refused.items():
             LOG.info("CharterFilter: host %s refused for instance %s: %s", host,
-                     getattr(spec_obj, "instance_uuid", None), "; ".join(reasons))
+                     spec.get("instance_uuid"), "; ".join(reasons))
         passed = set(answer.hosts)
         return [s for s in states if s.host in passed]
 
