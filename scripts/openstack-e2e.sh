@@ -15,9 +15,14 @@
 # compares every table with the services' own REST answers, checks a policy's violations,
 # and runs actions through ?action=execute (servers.pause -> Nova shows PAUSED,
 # ports.update_admin_state, images.deactivate), checking each in the service and in
-# Charter's tables and violations. Last it enables the openstack-placement and
+# Charter's tables and violations. It enables the openstack-placement and
 # openstack-security packs through the API and checks their posture: OS-PLC-001 fails
-# with exactly the two forced servers, OS-NET-001 with exactly the SSH rule.
+# with exactly the two forced servers, OS-NET-001 with exactly the SSH rule. Last, Nova
+# asks Charter (docs/decisions.md): its policy file routes servers:create to an http: check
+# (a server into a zone whose aggregate is marked closed gets Nova's 403), and, with
+# contrib/nova-filter installed and a second compute host (fakehost2), the scheduler's
+# CharterFilter alone keeps an anti-affinity group's two servers on different hosts and
+# leaves a third with no valid host.
 #
 # Usage: scripts/openstack-e2e.sh [--keep]      (--keep: leave the stack running)
 # Env:   CHARTER_OPENSTACK_VENV (default /tmp/svc-venvs/openstack),
@@ -46,7 +51,9 @@ log() { printf '[e2e %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
 
 export CHARTER_OPENSTACK_VENV="$OSV" CHARTER_KEYSTONE_VENV="$KSV"
 bash scripts/openstack/install.sh
-log "installs ready"
+"$OSV/bin/pip" install --quiet "$ROOT/contrib/nova-filter" >"${TMPDIR:-/tmp}/charter-nova-filter-pip.log" 2>&1 \
+    || { cat "${TMPDIR:-/tmp}/charter-nova-filter-pip.log"; exit 1; }
+log "installs ready (and contrib/nova-filter in $OSV)"
 
 free_port() { "$CHARTER_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PG_PORT=$(free_port); MY_PORT=$(free_port); RMQ_PORT=$(free_port); RMQ_DIST=$(free_port)
@@ -251,6 +258,20 @@ discover_hosts_in_cells_interval = 5
 # stays enabled: the conductor refuses an anti-affinity group when it is not.
 [workarounds]
 disable_group_policy_check_upcall = true
+# Nova's own policy checks read this file; the decisions step routes servers:create through
+# Charter (an http: check) by rewriting it (oslo.policy reloads a changed file).
+[oslo_policy]
+policy_file = $N/policy.yaml
+# contrib/nova-filter, installed into this venv; enabled by the decisions step
+# (charter-filter.conf, for the scheduler only).
+[filter_scheduler]
+available_filters = nova.scheduler.filters.all_filters
+available_filters = charter_nova_filter.filter.CharterFilter
+[charter]
+url = http://127.0.0.1:$CHARTER_PORT
+policy = nova_hosts
+timeout = 30
+fail = closed
 [oslo_concurrency]
 lock_path = $N/lock
 [vnc]
@@ -261,6 +282,22 @@ driver = noop
 api_paste_config = $N/api-paste.ini
 EOF
 authtoken nova; service_auth placement placement; service_auth neutron neutron; } >"$N/nova.conf"
+echo '{}' >"$N/policy.yaml"
+# A second compute host (fake driver): its own host name, state (its compute node id) and logs.
+mkdir -p "$N/state2" "$N/log2"
+cat >"$N/compute2.conf" <<EOF
+[DEFAULT]
+host = fakehost2
+state_path = $N/state2
+log_dir = $N/log2
+EOF
+# The scheduler's filters once Charter decides: CharterFilter in, ServerGroupAntiAffinityFilter
+# out, so only Charter keeps an anti-affinity group apart (the conductor keeps the default list,
+# with which it accepts anti-affinity groups).
+cat >"$N/charter-filter.conf" <<EOF
+[filter_scheduler]
+enabled_filters = ComputeFilter,ComputeCapabilitiesFilter,ImagePropertiesFilter,ServerGroupAffinityFilter,CharterFilter
+EOF
 
 G="$W/glance"; mkdir -p "$G/images" "$G/staging" "$G/tasks"
 cp "$OSV/etc/glance/glance-api-paste.ini" "$G/"
@@ -338,7 +375,11 @@ OS_NEUTRON_CONFIG_DIR="$Q" OS_NEUTRON_CONFIG_FILES=neutron.conf \
 for svc in conductor scheduler compute; do
     "$OSV/bin/nova-$svc" --config-file "$N/nova.conf" >"$N/nova-$svc.out" 2>&1 &
     PIDS+=($!)
+    [ "$svc" = scheduler ] && SCHEDULER_PID=$!
 done
+"$OSV/bin/nova-compute" --config-file "$N/nova.conf" --config-file "$N/compute2.conf" \
+    >"$N/nova-compute2.out" 2>&1 &
+PIDS+=($!)
 for url in "http://127.0.0.1:$PLACEMENT_PORT/" "http://127.0.0.1:$NOVA_PORT/" \
            "http://127.0.0.1:$GLANCE_PORT/" "http://127.0.0.1:$NEUTRON_PORT/"; do
     wait_http "$url" 180
@@ -351,6 +392,7 @@ log "cloud populated"
 # ------------------------------------------------------------------ charter
 C="$W/charter"; mkdir -p "$C"
 env CHARTER_DATA_DIR="$C" CHARTER_HOST=127.0.0.1 CHARTER_PORT="$CHARTER_PORT" \
+    CHARTER_DECISIONS__ANONYMOUS=true \
     CHARTER_LOG_LEVEL=info PYTHONPATH="$ROOT/src" "$CHARTER_PY" -m charter.cli.main serve \
     >"$C/serve.log" 2>&1 &
 PIDS+=($!)
@@ -358,4 +400,28 @@ wait_http "http://127.0.0.1:$CHARTER_PORT/healthz" 60
 log "charter serve on $CHARTER_PORT"
 
 charter_py scripts/openstack/cloud.py check
-log "PASSED: nova, glancev2 and neutronv2 tables equal the services' answers; policy, actions and the placement and security packs' posture checked"
+log "tables, policy, actions and packs checked"
+
+# Nova asks Charter: its policy file routes servers:create through Charter; then the
+# scheduler, restarted with CharterFilter (and without ServerGroupAntiAffinityFilter).
+export E2E_NOVA_POLICY_FILE="$N/policy.yaml"
+charter_py scripts/openstack/nova_decisions.py servers
+started() { grep -c "Starting scheduler node" "$N/log/nova-scheduler.log" || true; }
+before=$(started)
+kill "$SCHEDULER_PID"
+wait "$SCHEDULER_PID" 2>/dev/null || true
+"$OSV/bin/nova-scheduler" --config-file "$N/nova.conf" --config-file "$N/charter-filter.conf" \
+    >"$N/nova-scheduler-charter.out" 2>&1 &
+PIDS+=($!)
+deadline=$(( $(date +%s) + 180 ))
+consuming() {  # the new scheduler has logged its start and consumes its topic queue
+    [ "$(started)" -gt "$before" ] && rabbitmqctl -n "$RMQ_NODE" -q list_queues name consumers \
+        2>/dev/null | awk '$1 == "scheduler" && $2 > 0 {ok=1} END {exit !ok}'
+}
+until consuming; do
+    if [ "$(date +%s)" -gt "$deadline" ]; then log "nova-scheduler did not restart"; exit 1; fi
+    sleep 1
+done
+log "nova-scheduler restarted with CharterFilter"
+charter_py scripts/openstack/nova_decisions.py scheduler
+log "PASSED: nova, glancev2 and neutronv2 tables equal the services' answers; policy, actions and the placement and security packs' posture checked; Nova's servers:create and scheduling decided by Charter"

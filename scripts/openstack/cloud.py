@@ -3,7 +3,7 @@
     cloud.py register   Keystone: service project, service users, catalog endpoints
     cloud.py populate   flavors, an image, a network/subnet/port, a security group rule,
                         one ACTIVE server and one in ERROR, an anti-affinity server group
-                        with two servers forced onto the one host, host aggregates
+                        with two servers forced onto fakehost1, host aggregates
     cloud.py check      Charter: nova/glancev2/neutronv2 datasources through its API,
                         their tables against the services' own REST answers, a policy's
                         violations, actions (pause a server, set a port down,
@@ -33,6 +33,7 @@ PORTS = {k: os.environ.get(f"E2E_{k.upper()}_PORT", "") for k in
          ("nova", "placement", "glance", "neutron")}
 CHARTER = os.environ.get("E2E_CHARTER_URL", "http://127.0.0.1:1789")
 SERVICE_USERS = ("nova", "placement", "glance", "neutron")
+COMPUTE_HOSTS = ("fakehost1", "fakehost2")  # the nova-computes the shell script starts
 REPORT: dict[str, Any] = {}
 
 
@@ -101,9 +102,9 @@ def register() -> None:
 def populate() -> None:
     conn = connection()
     c, net, img = conn.compute, conn.network, conn.image
-    wait("nova-compute up and its hypervisor mapped", lambda: any(
-        s.binary == "nova-compute" and s.state == "up" for s in c.services()) and list(
-        c.hypervisors()))
+    wait("both nova-computes up and their hypervisors mapped", lambda: {
+        s.host for s in c.services() if s.binary == "nova-compute" and s.state == "up"}
+        == set(COMPUTE_HOSTS) and len(list(c.hypervisors())) == len(COMPUTE_HOSTS))
     tiny = c.find_flavor("m1.tiny") or c.create_flavor(name="m1.tiny", vcpus=1, ram=512,
                                                         disk=1, flavorid="1")
     c.find_flavor("m1.small") or c.create_flavor(name="m1.small", vcpus=1, ram=2048, disk=5,
@@ -175,7 +176,8 @@ def placement(c, image, flavor) -> None:
     """An anti-affinity group whose two members an administrator forces onto the one compute
     host (``availability_zone`` ``nova:<host>``), and two aggregates: one holding the host
     (with metadata, no zone: a host with servers cannot change zone), one an empty zone."""
-    (compute,) = [s for s in c.services() if s.binary == "nova-compute"]
+    (compute,) = [s for s in c.services() if s.binary == "nova-compute"
+                  and s.host == COMPUTE_HOSTS[0]]
     group = next((g for g in c.server_groups() if g.name == "e2e-anti"), None) or \
         c.create_server_group(name="e2e-anti", policies=["anti-affinity"])
     members = []
@@ -519,7 +521,8 @@ def packs(api: Charter, conn) -> None:
     host, and OS-NET-001 with exactly the SSH rule open to 0.0.0.0/0."""
     group = next(g for g in conn.compute.server_groups() if g.name == "e2e-anti")
     pair = {conn.compute.find_server(n).id for n in ("e2e-anti-1", "e2e-anti-2")}
-    (compute,) = [s for s in conn.compute.services() if s.binary == "nova-compute"]
+    (compute,) = [s for s in conn.compute.services() if s.binary == "nova-compute"
+                  and s.host == COMPUTE_HOSTS[0]]
     sg = conn.network.find_security_group("e2e-sg")
     (ssh,) = [r["id"] for r in conn.network.get_security_group(sg.id).security_group_rules
               if r.get("port_range_min") == 22]

@@ -11,6 +11,7 @@ from charter.api import admission, datasources, enforcement, errors, extensions,
 from charter.api import decisions as decisions_api
 from charter.api import explain as explain_api
 from charter.api import kubernetes as kubernetes_api
+from charter.api import nova as nova_api
 from charter.api import packs as packs_api
 from charter.api import violations as violations_api
 from charter.api.auth import Authenticator
@@ -67,6 +68,7 @@ def create_app(service: Service, settings: Settings,
     app.include_router(packs_api.router)
     app.include_router(violations_api.router)
     app.include_router(decisions_api.router)
+    app.include_router(nova_api.router)
     install_docs_pages(app)
     mount_static(app)
     check_routes(app.routes)

@@ -116,6 +116,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("POST", "/v1/decisions/oslo/{policy}", VIEWER),
     Permission("POST", "/v1/decisions/kubernetes/{policy}", VIEWER),  # decides, keeps nothing
     Permission("POST", "/v1/decisions/kubernetes/{policy}/{controls}", VIEWER),
+    Permission("POST", "/v1/decisions/nova/{policy}", VIEWER),  # decides, keeps nothing
 )
 
 #: Decision routes: open, rather than their role, when ``decisions.anonymous`` is set
@@ -124,6 +125,7 @@ DECISIONS = frozenset({
     ("POST", "/v1/decisions/oslo/{policy}"),
     ("POST", "/v1/decisions/kubernetes/{policy}"),
     ("POST", "/v1/decisions/kubernetes/{policy}/{controls}"),
+    ("POST", "/v1/decisions/nova/{policy}"),
 })
 
 _RANK = {OPEN: -1, VIEWER: 0, EDITOR: 1, ADMIN: 2}

@@ -62,25 +62,77 @@ def decide(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]],
 
 
 def _evaluate(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]]) -> Decision:
-    engine = service.engine
-    with service.lock:
-        name = service.policies.get(policy).record.name
-        tables = {t: f"{name}:{t}" for t in (DENY, ALLOW) if engine.has_table(f"{name}:{t}")}
-        if not tables:
-            raise ServiceError(
-                f"policy {name} has no deny or allow table to decide with; add a rule such "
-                f"as deny(reason) :- oslo:rule(\"identity:create_project\"), ... (see "
-                f"docs/decisions.md)")
-        steps = _steps(engine, name, request_rows)
-        with projected(engine, name, None, steps):
-            rows = {label: sorted(engine.rows(table), key=row_key)
-                    for label, table in tables.items()}
+    rows = _project(service, policy, request_rows, (DENY, ALLOW), (
+        "policy {name} has no deny or allow table to decide with; add a rule such as "
+        "deny(reason) :- oslo:rule(\"identity:create_project\"), ... (see docs/decisions.md)"))
     denied = rows.get(DENY, [])
     allowed = not denied and (ALLOW not in rows or bool(rows[ALLOW]))
     reasons = [_reason(row) for row in denied]
     if not allowed and not denied:
-        reasons = [f"no allow row in policy {name}"]
+        reasons = [f"no allow row in policy {service.policies.get(policy).record.name}"]
     return Decision(allowed=allowed, reasons=reasons, rows=rows)
+
+
+def _project(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]],
+             labels: Sequence[str], missing: str) -> dict[str, list[tuple]]:
+    """The rows of ``policy``'s tables ``labels`` (those it defines; none: ``missing``, a
+    message naming ``{name}``) with ``request_rows`` applied and undone."""
+    engine = service.engine
+    with service.lock:
+        name = service.policies.get(policy).record.name
+        tables = {t: f"{name}:{t}" for t in labels if engine.has_table(f"{name}:{t}")}
+        if not tables:
+            raise ServiceError(missing.format(name=name))
+        with projected(engine, name, None, _steps(engine, name, request_rows)):
+            return {label: sorted(engine.rows(table), key=row_key)
+                    for label, table in tables.items()}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which of a request's candidates (Nova's hosts) may take it: ``passed`` in the order
+    given, ``refused`` each refused candidate's reasons. ``error`` is set when the policy
+    could not be evaluated: every candidate then passes (``fail=open``) or none does."""
+
+    passed: list[str]
+    refused: dict[str, list[str]]
+    rows: dict[str, list[tuple]] = field(default_factory=dict)
+    error: str | None = None
+
+    def decision(self) -> Decision:
+        """The selection as one :class:`Decision` (for the audit and the metrics): allowed
+        when some candidate passes; reasons ``host: reason``."""
+        reasons = [f"{c}: {r}" for c, rs in self.refused.items() for r in rs]
+        return Decision(allowed=bool(self.passed), reasons=reasons, rows=self.rows,
+                        error=self.error)
+
+
+def select(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]],
+           candidates: Sequence[str], *, table: str = "deny_host",
+           fail: str = "closed") -> Selection:
+    """Evaluate ``policy`` once for all ``candidates`` (their rows are in ``request_rows``,
+    e.g. ``scheduler:host(name)``): a row ``<table>(candidate, reason)`` refuses that candidate,
+    a ``deny(reason)`` row refuses every one. One projection, not one per candidate."""
+    if fail not in FAIL_MODES:
+        raise ValueError(f"fail must be one of {FAIL_MODES}, not {fail!r}")
+    try:
+        rows = _project(service, policy, request_rows, (table, DENY), (
+            f"policy {{name}} has no {table} or deny table to decide with; add a rule such "
+            f"as {table}(host, reason) :- scheduler:host(host), ... (see docs/decisions.md)"))
+        refused: dict[str, list[str]] = {}
+        for row in rows.get(table, []):
+            if len(row) != 2:
+                raise ServiceError(f"{table} has {len(row)} columns; write it with two: "
+                                   f"{table}(candidate, reason) (see docs/decisions.md)")
+            refused.setdefault(str(row[0]), []).append(str(row[1]))
+    except (ServiceError, CharterError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        if fail == "open":
+            return Selection(passed=list(candidates), refused={}, error=message)
+        return Selection(passed=[], refused={c: [message] for c in candidates}, error=message)
+    every = [_reason(row) for row in rows.get(DENY, [])]
+    out = {c: every + refused.get(c, []) for c in candidates if every or c in refused}
+    return Selection(passed=[c for c in candidates if c not in out], refused=out, rows=rows)
 
 
 def _steps(engine, policy: str, request_rows: Mapping[str, Iterable[Sequence]]) -> list[Step]:
@@ -151,3 +203,20 @@ def flatten(value: object, key: str = "") -> Iterable[tuple[str, str | int | flo
         yield key, value
     else:
         yield key, json.dumps(value, default=str)
+
+
+# ---------------------------------------------------------------- Nova's scheduler filter
+
+
+def nova_rows(spec: Mapping, hosts: Sequence[str]) -> dict[str, list[tuple]]:
+    """The request tables of a Nova host-filter question (docs/decisions.md):
+
+    - ``scheduler:spec(key, value)``: the request spec flattened as :func:`oslo_rows` flattens a
+      target (``flavor.memory_mb``, ``instance_group.policy``, one ``instance_group.hosts``
+      row per host the group already uses, ``scheduler_hints.<hint>``);
+    - ``scheduler:host(name)``: each candidate compute host.
+    """
+    return {
+        "scheduler:spec": sorted(set(flatten(spec)), key=row_key),
+        "scheduler:host": [(h,) for h in dict.fromkeys(hosts)],
+    }
