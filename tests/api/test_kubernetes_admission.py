@@ -27,7 +27,13 @@ from kubernetes import client as k8s
 from typer.testing import CliRunner
 
 from charter.cli.main import app as cli
-from charter.service.kubernetes_admission import flatten, parse_review, request_rows
+from charter.engine import Delta
+from charter.service.kubernetes_admission import (
+    flatten,
+    object_rows,
+    parse_review,
+    request_rows,
+)
 from tests.realservices.ports import reserve_port
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "admission"
@@ -397,3 +403,36 @@ def test_end_to_end_over_tls(tls_server):
     # without the caBundle would be
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         httpx.post(f"https://127.0.0.1:{port}{URL}", json=review("pod-restricted.json"))
+
+
+def test_an_update_decides_on_the_new_object_not_the_old_one_left_live(pack, client):
+    """The old object is live (the driver's tables hold it); an update takes its rows out
+    before the new object's go in, so the old object's privileged container refuses
+    nothing once the update drops it, and a privileged one the update adds refuses it."""
+    assert client.post("/v1/policies", json={"name": "no_privileged"}).status_code == 201
+    rest = ", ".join(["_"] * 12)  # container_security: namespace, pod, container, kind,
+    rule = ('deny(r) :- k8s:request(_, "Pod", ns, pod, _, _), '  # privileged, then 12 more
+            f'kubernetes:container_security(ns, pod, c, _, "True", {rest}), '
+            'r = "container " + c + " runs privileged"')
+    r = client.post("/v1/policies/no_privileged/rules", json={"rule": rule})
+    assert r.status_code == 201, r.json()
+    url = "/v1/decisions/kubernetes/no_privileged"
+    adding = review("pod-update-privileged.json")
+    dropping = review("pod-update-privileged.json")
+    request = dropping["request"]
+    request["object"], request["oldObject"] = request["oldObject"], request["object"]
+
+    def live(body: dict) -> list[Delta]:  # the old object, as the driver has it listed
+        created = dict(body["request"], operation="CREATE", object=body["request"]["oldObject"],
+                       oldObject=None)
+        inserted, _ = object_rows(parse_review({**body, "request": created}))
+        return [Delta(t, row, 1) for t, rows in inserted.items() for row in rows]
+
+    pack.engine.apply(live(dropping))  # the privileged pod runs
+    r = client.post(url, json=dropping).json()["response"]
+    assert r["allowed"] is True, r
+    pack.engine.apply([Delta(d.table, d.row, -1) for d in live(dropping)])
+    pack.engine.apply(live(adding))  # the unprivileged pod runs
+    r = client.post(url, json=adding).json()["response"]
+    assert r["allowed"] is False
+    assert r["status"]["message"] == "container web runs privileged"

@@ -48,23 +48,28 @@ class Decision:
 
 
 def decide(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]],
-           *, fail: str = "closed") -> Decision:
+           *, fail: str = "closed",
+           removed_rows: Mapping[str, Iterable[Sequence]] | None = None) -> Decision:
     """Evaluate ``policy``'s ``deny``/``allow`` over the live state plus ``request_rows``
     (``{"oslo:target": [("project.name", "x"), ...]}``: qualified table -> rows of strings
-    and numbers), nothing kept. ``fail`` (``closed``/``open``) answers a policy error."""
+    and numbers) less ``removed_rows`` (an update's old object: rows the live state holds
+    that the change takes out), nothing kept. ``fail`` (``closed``/``open``) answers a
+    policy error."""
     if fail not in FAIL_MODES:
         raise ValueError(f"fail must be one of {FAIL_MODES}, not {fail!r}")
     try:
-        return _evaluate(service, policy, request_rows)
+        return _evaluate(service, policy, request_rows, removed_rows or {})
     except (ServiceError, CharterError) as exc:
         message = getattr(exc, "message", None) or str(exc)
         return Decision(allowed=fail == "open", error=message)
 
 
-def _evaluate(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]]) -> Decision:
+def _evaluate(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]],
+              removed_rows: Mapping[str, Iterable[Sequence]]) -> Decision:
     rows = _project(service, policy, request_rows, (DENY, ALLOW), (
         "policy {name} has no deny or allow table to decide with; add a rule such as "
-        "deny(reason) :- oslo:rule(\"identity:create_project\"), ... (see docs/decisions.md)"))
+        "deny(reason) :- oslo:rule(\"identity:create_project\"), ... (see docs/decisions.md)"),
+        removed_rows)
     denied = rows.get(DENY, [])
     allowed = not denied and (ALLOW not in rows or bool(rows[ALLOW]))
     reasons = [_reason(row) for row in denied]
@@ -74,16 +79,20 @@ def _evaluate(service, policy: str, request_rows: Mapping[str, Iterable[Sequence
 
 
 def _project(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]],
-             labels: Sequence[str], missing: str) -> dict[str, list[tuple]]:
+             labels: Sequence[str], missing: str,
+             removed_rows: Mapping[str, Iterable[Sequence]] | None = None
+             ) -> dict[str, list[tuple]]:
     """The rows of ``policy``'s tables ``labels`` (those it defines; none: ``missing``, a
-    message naming ``{name}``) with ``request_rows`` applied and undone."""
+    message naming ``{name}``) with ``request_rows`` applied (``removed_rows`` taken out)
+    and undone."""
     engine = service.engine
     with service.lock:
         name = service.policies.get(policy).record.name
         tables = {t: f"{name}:{t}" for t in labels if engine.has_table(f"{name}:{t}")}
         if not tables:
             raise ServiceError(missing.format(name=name))
-        with projected(engine, name, None, _steps(engine, name, request_rows)):
+        steps = _steps(engine, request_rows, removed_rows or {})
+        with projected(engine, name, None, steps):
             return {label: sorted(engine.rows(table), key=row_key)
                     for label, table in tables.items()}
 
@@ -135,10 +144,23 @@ def select(service, policy: str, request_rows: Mapping[str, Iterable[Sequence]],
     return Selection(passed=[c for c in candidates if c not in out], refused=out, rows=rows)
 
 
-def _steps(engine, policy: str, request_rows: Mapping[str, Iterable[Sequence]]) -> list[Step]:
+def _steps(engine, request_rows: Mapping[str, Iterable[Sequence]],
+           removed_rows: Mapping[str, Iterable[Sequence]]) -> list[Step]:
     """One step of every request row: the engine applies (and simulate undoes) them as one
-    change, so a rule over a large table is brought up to date once, not once per row."""
+    change, so a rule over a large table is brought up to date once, not once per row. A
+    removed row the state does not hold is no change (simulate skips it)."""
     deltas: dict[tuple[str, tuple], Delta] = {}
+    for sign, given in ((-1, removed_rows), (1, request_rows)):
+        _add_deltas(engine, given, sign, deltas)
+    if not deltas:
+        return []
+    text = " ".join(format_row(d.table, d.row, "+" if d.sign > 0 else "-")
+                    for d in deltas.values())
+    return [Update(text, list(deltas.values()))]
+
+
+def _add_deltas(engine, request_rows: Mapping[str, Iterable[Sequence]], sign: int,
+                deltas: dict[tuple[str, tuple], Delta]) -> None:
     for table, rows in request_rows.items():
         if ":" not in table:
             raise ServiceError(f"request table {table!r} must be qualified, e.g. oslo:target")
@@ -152,11 +174,7 @@ def _steps(engine, policy: str, request_rows: Mapping[str, Iterable[Sequence]]) 
                     f"the policy's rules read {table} with {width} columns, the request gives "
                     f"rows of {len(row)} ({format_row(table, row)}); write {table} with "
                     f"{len(row)} columns (see docs/decisions.md)")
-            deltas[(table, row)] = Delta(table, row, 1)
-    if not deltas:
-        return []
-    text = " ".join(format_row(d.table, d.row, "+") for d in deltas.values())
-    return [Update(text, list(deltas.values()))]
+            deltas[(table, row)] = Delta(table, row, sign)
 
 
 def _reason(row: tuple) -> str:

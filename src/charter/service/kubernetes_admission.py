@@ -340,10 +340,8 @@ def _policy_verdict(service, policy: str, req: AdmissionRequest, fail: str,
 
     inserted, deleted = object_rows(req, datasource)
     rows = request_rows(req)
-    for table, new in inserted.items():
-        old = set(deleted.get(table, ()))
-        rows[table] = [r for r in new if r not in old]  # decide inserts: only what changes
-    decision = decide(service, policy, rows, fail=fail)
+    rows.update(inserted)  # an update's old object out, the new one in (rows of both stay)
+    decision = decide(service, policy, rows, fail=fail, removed_rows=deleted)
     if decision.error is not None:
         verdict = _failed(decision.error, fail)
         verdict.rows = decision.rows
