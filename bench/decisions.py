@@ -111,7 +111,8 @@ def oslo_request(case: str, i: int, state: dict[str, Any]) -> tuple[dict, dict]:
     else:
         name = state["denied"][i % len(state["denied"])][0]
         domain = state["roomy"][i % len(state["roomy"])]
-    target = {"project": {"name": name, "domain_id": domain, "is_domain": False}}
+    target = {"target.project.name": name, "target.project.domain_id": domain,  # as Keystone
+              "target.project.is_domain": False}  # sends it: its target flattened
     credentials = {"user_id": f"u{i}", "project_id": "p0", "domain_id": "default",
                    "roles": ["admin", "member", "reader"], "system_scope": None,
                    "is_admin": True}

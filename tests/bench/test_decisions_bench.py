@@ -36,7 +36,7 @@ def test_the_oslo_form_is_what_http_check_sends() -> None:
                                                  decisions.oslo_state(300, seed=1))
     fields = urllib.parse.parse_qs(decisions.oslo_form(target, credentials).decode())
     assert json.loads(fields["rule"][0]) == decisions.CREATE
-    assert json.loads(fields["target"][0])["project"]["name"] == "legacy-0"
+    assert json.loads(fields["target"][0])["target.project.name"] == "legacy-0"
     assert json.loads(fields["credentials"][0])["roles"] == ["admin", "member", "reader"]
 
 
