@@ -22,8 +22,8 @@ class TooLarge(ServiceError):
     status = 413
 
 
-async def read_json(request: Request, *, required: bool = True) -> Any:
-    """The request's JSON body (None for an empty body when not ``required``)."""
+async def read_body(request: Request) -> bytes:
+    """The request's body, refused (413) past ``max_body_bytes`` as declared or as read."""
     limit: int = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -36,7 +36,12 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
             raise TooLarge(f"request body is over the limit of {limit} bytes "
                            "(max_body_bytes in the config)")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, *, required: bool = True) -> Any:
+    """The request's JSON body (None for an empty body when not ``required``)."""
+    raw = await read_body(request)
     if not raw.strip():
         if required:
             raise ServiceError("the request needs a JSON body")

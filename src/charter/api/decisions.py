@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -26,12 +27,13 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from charter.api.body import TooLarge
+from charter.api.body import read_body
 from charter.api.deps import Caller, name_of
 from charter.api.models import AUTH, BODY, DOCUMENTED, errors
 from charter.lang.limits import InputError, load_json
 from charter.service.decisions import Decision, decide, oslo_rows
 from charter.service.errors import ServiceError
+from charter.service.kubernetes_admission import Verdict
 from charter.store import AuditRecord
 
 router = APIRouter(prefix="/v1")
@@ -91,7 +93,7 @@ async def oslo(*, policy: str, request: Request, who: Caller) -> PlainTextRespon
     """oslo.policy's ``http:`` check: ``True`` when ``policy`` has no ``deny`` row (and an
     ``allow`` row, if it defines ``allow``) for the request, else ``False``."""
     rule, target, credentials = parse_oslo(request.headers.get("content-type", ""),
-                                           await _raw(request))
+                                           await read_body(request))
     decision = await run_in_threadpool(_decide, request, policy, name_of(who), rule, target,
                                        credentials)
     return PlainTextResponse("True" if decision.allowed else "False")
@@ -100,23 +102,49 @@ async def oslo(*, policy: str, request: Request, who: Caller) -> PlainTextRespon
 def _decide(request: Request, policy: str, actor: str, rule: str | None, target: dict,
             credentials: dict) -> Decision:
     app = request.app
-    start = time.perf_counter()
-    decision = Decision(allowed=False, error="not decided")
-    try:
-        decision = decide(app.state.service, policy, oslo_rows(rule, target, credentials),
-                          fail=app.state.settings.decisions.fail)
-        app.state.service.store.append_audit(audit_record(
+    return decided(
+        app, "oslo",
+        lambda: decide(app.state.service, policy, oslo_rows(rule, target, credentials),
+                       fail=app.state.settings.decisions.fail),
+        lambda decision: audit_record(
             "oslo", policy, actor, rule or "", {"target": target, "credentials": credentials},
             decision))
+
+
+class Answer(Protocol):
+    """What a decision answers (a Decision, a Kubernetes Verdict, a Nova Selection)."""
+
+    @property
+    def allowed(self) -> bool: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+A = TypeVar("A", bound=Answer)
+
+
+def decided(app, kind: str, decide_: Callable[[], A],
+            audit: Callable[[A], AuditRecord | None]) -> A:
+    """Make a decision of ``kind``, write its audit entry (``audit`` may give none: a dry
+    run), and count it in the metrics, as an error too when deciding or auditing raised."""
+    start = time.perf_counter()
+    answer: A | None = None
+    try:
+        answer = decide_()
+        record = audit(answer)
+        if record is not None:
+            app.state.service.store.append_audit(record)
     finally:
-        app.state.metrics.decided("oslo", decision.allowed, decision.error is not None,
+        app.state.metrics.decided(kind, answer is not None and answer.allowed,
+                                  answer is None or answer.error is not None,
                                   time.perf_counter() - start)
-    return decision
+    return answer
 
 
 def audit_record(kind: str, policy: str, actor: str, what: str, request: dict,
-                 decision: Decision) -> AuditRecord:
-    """The audit entry of one decision (``kind``: ``oslo``, ``kubernetes``): ``what`` is
+                 decision: Decision | Verdict) -> AuditRecord:
+    """The audit entry of one decision (``kind``: ``oslo``, ``kubernetes``, ``nova``): ``what`` is
     asked (the oslo.policy rule), ``request`` the request as received (secrets redacted
     here), and the deny/allow rows that made the answer."""
     result = "allowed" if decision.allowed else "denied"
@@ -141,18 +169,6 @@ def _redacted(value: Any) -> Any:
     if isinstance(value, list):
         return [_redacted(v) for v in value]
     return value
-
-
-async def _raw(request: Request) -> bytes:
-    limit: int = request.app.state.settings.max_body_bytes
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"request body is over the limit of {limit} bytes "
-                           "(max_body_bytes in the config)")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_oslo(content_type: str, raw: bytes) -> tuple[str | None, dict, dict]:

@@ -1,7 +1,7 @@
 """Kubernetes validating admission webhook: ``POST /v1/decisions/kubernetes/{policy}``.
 
 The API server sends an ``admission.k8s.io/v1`` AdmissionReview and gets one back, over
-HTTPS (``charter serve`` with ``tls.certfile``/``tls.keyfile``; the manifest and the CA
+HTTPS (``charter serve`` with ``tls.cert_file``/``tls.key_file``; the manifest and the CA
 bundle: deploy/kubernetes/validating-webhook.yaml, docs/decisions.md). A review
 that is not one the API server sends is a 400 naming the field; a policy that cannot be
 evaluated is answered by ``?fail=`` (``closed``, the default, refuses).
@@ -15,13 +15,12 @@ webhook declares ``sideEffects: NoneOnDryRun``.
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from charter.api.decisions import audit_record, decided
 from charter.api.deps import Caller, JsonBody, name_of
 from charter.api.models import AUTH, BODY, errors, request_body
 from charter.service.kubernetes_admission import (
@@ -87,34 +86,22 @@ def _review(request: Request, policy: str, data: Any, who: Any, fail: str | None
     review = parse_review(data)
     chosen = [c.strip() for c in controls.split(",") if c.strip()]
     app = request.app
-    start = time.perf_counter()
-    verdict = Verdict(False, error="not decided")
-    try:
-        verdict = decide_review(app.state.service, policy, review,
-                                fail=fail or app.state.settings.decisions.fail,
-                                datasource=datasource, controls=chosen)
-        if not review.dry_run:
-            app.state.service.store.append_audit(_audit(policy, name_of(who), review, verdict))
-    finally:
-        app.state.metrics.decided("kubernetes", verdict.allowed, verdict.error is not None,
-                                  time.perf_counter() - start)
+    verdict = decided(
+        app, "kubernetes",
+        lambda: decide_review(app.state.service, policy, review,
+                              fail=fail or app.state.settings.decisions.fail,
+                              datasource=datasource, controls=chosen),
+        lambda verdict: None if review.dry_run else _audit(policy, name_of(who), review,
+                                                           verdict))
     return review_response(review.uid, verdict)
 
 
 def _audit(policy: str, actor: str, review: AdmissionRequest, verdict: Verdict) -> AuditRecord:
-    result = "allowed" if verdict.allowed else "denied"
-    detail = "; ".join(verdict.reasons or verdict.warnings)
-    if verdict.error is not None:
-        result += " (policy error)"
-        detail = verdict.error
+    """The decision's audit entry: who asked about what, never the object itself."""
     where = "/".join(p for p in (review.namespace, review.name) if p)
-    return AuditRecord(
-        id=0, at=datetime.now(UTC), actor=actor, policy=policy,
-        rule=f"{review.operation} {review.resource} {where}".strip(),
-        row=tuple(verdict.reasons), action="decision:kubernetes",
-        arguments={"uid": review.uid, "user": review.user, "groups": list(review.groups),
-                   "kind": review.kind, "operation": review.operation,
-                   "namespace": review.namespace, "name": review.name,
-                   "sub_resource": review.sub_resource,
-                   "rows": {t: [list(r) for r in rows] for t, rows in verdict.rows.items()}},
-        mode="decision", result=result, detail=detail)
+    return audit_record(
+        "kubernetes", policy, actor, f"{review.operation} {review.resource} {where}".strip(),
+        {"uid": review.uid, "user": review.user, "groups": list(review.groups),
+         "kind": review.kind, "operation": review.operation, "namespace": review.namespace,
+         "name": review.name, "sub_resource": review.sub_resource},
+        verdict)

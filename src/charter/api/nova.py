@@ -13,16 +13,15 @@ rows) and counted (``charter_decisions_total{kind="nova"}``...) as the oslo rout
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 
-from charter.api.decisions import audit_record
+from charter.api.decisions import audit_record, decided
 from charter.api.deps import Caller, JsonBody, name_of
 from charter.api.models import AUTH, BODY, errors, request_body
-from charter.service.decisions import Selection, nova_rows, select
+from charter.service.decisions import nova_rows, select
 from charter.service.errors import ServiceError
 
 router = APIRouter(prefix="/v1")
@@ -63,20 +62,16 @@ def nova_hosts(*, policy: str, request: Request, data: JsonBody, who: Caller,
     live tables."""
     body = _parse(data)
     app = request.app
-    start = time.perf_counter()
-    selection = Selection(passed=[], refused={}, error="not decided")
-    try:
-        selection = select(app.state.service, policy, nova_rows(body.spec, body.hosts),
-                           body.hosts, fail=fail or app.state.settings.decisions.fail)
-        what = " ".join(str(body.spec.get(k)) for k in ("project_id", "instance_uuid")
-                        if body.spec.get(k))
-        app.state.service.store.append_audit(audit_record(
+    what = " ".join(str(body.spec.get(k)) for k in ("project_id", "instance_uuid")
+                    if body.spec.get(k))
+    selection = decided(
+        app, "nova",
+        lambda: select(app.state.service, policy, nova_rows(body.spec, body.hosts),
+                       body.hosts, fail=fail or app.state.settings.decisions.fail),
+        lambda chosen: audit_record(
             "nova", policy, name_of(who), f"schedule {what}".strip(),
-            {"spec": body.spec, "hosts": body.hosts, "passed": selection.passed},
-            selection.decision()))
-    finally:
-        app.state.metrics.decided("nova", bool(selection.passed), selection.error is not None,
-                                  time.perf_counter() - start)
+            {"spec": body.spec, "hosts": body.hosts, "passed": chosen.passed},
+            chosen.decision()))
     return NovaHostsAnswer(hosts=selection.passed, refused=selection.refused,
                            error=selection.error)
 

@@ -22,7 +22,7 @@ reads, and a row nobody reads cannot change the answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from charter.engine import Delta
@@ -108,6 +108,11 @@ class Selection:
     rows: dict[str, list[tuple]] = field(default_factory=dict)
     error: str | None = None
 
+    @property
+    def allowed(self) -> bool:
+        """Some candidate passes."""
+        return bool(self.passed)
+
     def decision(self) -> Decision:
         """The selection as one :class:`Decision` (for the audit and the metrics): allowed
         when some candidate passes; reasons ``host: reason``."""
@@ -148,10 +153,10 @@ def _steps(engine, request_rows: Mapping[str, Iterable[Sequence]],
            removed_rows: Mapping[str, Iterable[Sequence]]) -> list[Step]:
     """One step of every request row: the engine applies (and simulate undoes) them as one
     change, so a rule over a large table is brought up to date once, not once per row. A
-    removed row the state does not hold is no change (simulate skips it)."""
-    deltas: dict[tuple[str, tuple], Delta] = {}
-    for sign, given in ((-1, removed_rows), (1, request_rows)):
-        _add_deltas(engine, given, sign, deltas)
+    removed row the state does not hold is no change (simulate skips it); a row both removed
+    and given stays."""
+    deltas = {(d.table, d.row): d for sign, given in ((-1, removed_rows), (1, request_rows))
+              for d in signed_deltas(engine, given, sign, _width_error)}
     if not deltas:
         return []
     text = " ".join(format_row(d.table, d.row, "+" if d.sign > 0 else "-")
@@ -159,9 +164,13 @@ def _steps(engine, request_rows: Mapping[str, Iterable[Sequence]],
     return [Update(text, list(deltas.values()))]
 
 
-def _add_deltas(engine, request_rows: Mapping[str, Iterable[Sequence]], sign: int,
-                deltas: dict[tuple[str, tuple], Delta]) -> None:
-    for table, rows in request_rows.items():
+def signed_deltas(engine, tables: Mapping[str, Iterable[Sequence]], sign: int,
+                  mismatch: Callable[[str, int, tuple], str]) -> list[Delta]:
+    """``tables``' rows as changes of ``sign``, less the tables no rule reads (the engine
+    holds no table nobody reads, and a row nobody reads changes no answer). A row whose
+    width is not the table's raises ``mismatch(table, width, row)``."""
+    deltas: list[Delta] = []
+    for table, rows in tables.items():
         if ":" not in table:
             raise ServiceError(f"request table {table!r} must be qualified, e.g. oslo:target")
         width = engine.arity(table)
@@ -170,11 +179,15 @@ def _add_deltas(engine, request_rows: Mapping[str, Iterable[Sequence]], sign: in
         for row in rows:
             row = tuple(row)
             if len(row) != width:
-                raise ServiceError(
-                    f"the policy's rules read {table} with {width} columns, the request gives "
-                    f"rows of {len(row)} ({format_row(table, row)}); write {table} with "
-                    f"{len(row)} columns (see docs/decisions.md)")
-            deltas[(table, row)] = Delta(table, row, sign)
+                raise ServiceError(mismatch(table, width, row))
+            deltas.append(Delta(table, row, sign))
+    return deltas
+
+
+def _width_error(table: str, width: int, row: tuple) -> str:
+    return (f"the policy's rules read {table} with {width} columns, the request gives rows "
+            f"of {len(row)} ({format_row(table, row)}); write {table} with {len(row)} "
+            "columns (see docs/decisions.md)")
 
 
 def _reason(row: tuple) -> str:

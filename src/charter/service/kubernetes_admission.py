@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from charter.datasources.drivers.kubernetes_tables import CONTAINER_KINDS, RESOURCES, Table
-from charter.engine import Delta
 from charter.lang.errors import CharterError
+from charter.service.decisions import decide, signed_deltas
 from charter.service.errors import ServiceError
 from charter.service.simulate import Step, Update, projected, row_key
 
@@ -336,8 +336,6 @@ def _failed(message: str, fail: str) -> Verdict:
 
 def _policy_verdict(service, policy: str, req: AdmissionRequest, fail: str,
                     datasource: str) -> Verdict:
-    from charter.service.decisions import decide  # the decision core (issue 16)
-
     inserted, deleted = object_rows(req, datasource)
     rows = request_rows(req)
     rows.update(inserted)  # an update's old object out, the new one in (rows of both stay)
@@ -364,19 +362,14 @@ def _chosen(pack, controls: Sequence[str]) -> list:
 def _step(engine, tables: Mapping[str, Iterable[tuple]], sign: int, text: str) -> list[Step]:
     """The rows as one step (one batch: the engine propagates them together), without the
     tables no rule reads and no datasource declares; no step when no row is left."""
-    deltas: list[Delta] = []
-    for table, rows in tables.items():
-        width = engine.arity(table)
-        if width is None:
-            continue
-        for row in rows:
-            if len(row) != width:
-                raise ServiceError(
-                    f"{table} has {width} columns in the engine but the kubernetes driver "
-                    f"writes {len(row)}: the datasource's schema is older than this Charter; "
-                    "update the datasource (PUT /v1/data-sources/<id>) to refresh it")
-            deltas.append(Delta(table, tuple(row), sign))
+    deltas = signed_deltas(engine, tables, sign, _schema_error)
     return [Update(text, deltas)] if deltas else []
+
+
+def _schema_error(table: str, width: int, row: tuple) -> str:
+    return (f"{table} has {width} columns in the engine but the kubernetes driver writes "
+            f"{len(row)}: the datasource's schema is older than this Charter; update the "
+            "datasource (PUT /v1/data-sources/<id>) to refresh it")
 
 
 def _pack_verdict(service, ref: str, req: AdmissionRequest, datasource: str,

@@ -321,8 +321,7 @@ def projected(engine: Engine, policy: str, action_policy: str | None, steps: lis
     for a step that changed nothing): what a step added, without reading whole tables.
     Call with the service's lock held: the hypothetical state exists only inside it.
     """
-    projection = _Projection(engine, policy, action_policy, steps, log)
-    projection.deltas = deltas
+    projection = _Projection(engine, policy, action_policy, steps, log, deltas)
     with engine.hypothetical():
         try:
             projection.run()
@@ -342,7 +341,8 @@ class _Projection:
     """One simulation's state: the steps, the undo list, the scratch action theory."""
 
     def __init__(self, engine: Engine, policy: str, action_policy: str | None,
-                 steps: list[Step], log: list[str] | None):
+                 steps: list[Step], log: list[str] | None,
+                 deltas: list[dict[str, TableDelta]] | None = None):
         self.engine = engine
         self.policy = policy
         self.action_policy = action_policy
@@ -350,7 +350,7 @@ class _Projection:
         self.log = log
         self.undo: list[list[Delta | RuleChange]] = []
         self.theory: _ActionTheory | None = None
-        self.deltas: list[dict[str, TableDelta]] | None = None
+        self.deltas = deltas  # each Update step's changed tables, when asked for
 
     def run(self) -> None:
         for step in self.steps:
