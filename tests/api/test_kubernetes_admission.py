@@ -294,6 +294,7 @@ def test_a_bad_review_is_a_400_naming_the_field(client, body, message):
     (("operation",), "PATCH", "request.operation: must be one of"),
     (("kind",), "Pod", "request.kind: must be an object"),
     (("object",), [], "request.object: must be the object"),
+    (("object", "metadata"), ["web"], "request.object.metadata: must be an object"),
     (("dryRun",), "yes", "request.dryRun: must be true or false"),
     (("userInfo", "groups"), "devs", "request.userInfo: username must be a string"),
 ])

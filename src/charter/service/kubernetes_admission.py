@@ -134,6 +134,10 @@ def _object(req: Mapping, key: str) -> Mapping | None:
     if not isinstance(value, Mapping):
         raise _field(f"request.{key}", f"must be the object as JSON (or null), not "
                      f"{type(value).__name__}")
+    meta = value.get("metadata")
+    if meta is not None and not isinstance(meta, Mapping):
+        raise _field(f"request.{key}.metadata", f"must be an object (ObjectMeta: name, "
+                     f"namespace, labels...) or left out, not {type(meta).__name__}")
     return value
 
 
